@@ -1,0 +1,53 @@
+"""Every environment variable the project reads, in one place, and the one way settings are resolved.
+
+Resolution order: explicit argument > environment variable > default. Nothing reads the
+environment at import time; callers pass `environ` so tests can drive it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from ohlcv_core.errors import ConfigError
+
+T = TypeVar("T")
+
+ENV_LAKE_DIR = "OHLCV_LAKE_DIR"
+ENV_TEMPLATE = "OHLCV_TEMPLATE"
+ENV_RECORDING = "OHLCV_RECORDING"
+ENV_WS_URL = "OHLCV_TWELVEDATA_WS_URL"
+ENV_SYMBOLS = "OHLCV_SYMBOLS"
+ENV_API_KEY = "TWELVEDATA_API_KEY"
+ENV_FIREHOSE_ENDPOINT = "OHLCV_FIREHOSE_ENDPOINT"
+ENV_FIREHOSE_STREAM = "OHLCV_FIREHOSE_STREAM"
+ENV_AWS_REGION = "AWS_REGION"
+ENV_LOG_LEVEL = "OHLCV_LOG_LEVEL"
+
+ALL_VARIABLES: tuple[str, ...] = (
+    ENV_LAKE_DIR, ENV_TEMPLATE, ENV_RECORDING, ENV_WS_URL, ENV_SYMBOLS, ENV_API_KEY,
+    ENV_FIREHOSE_ENDPOINT, ENV_FIREHOSE_STREAM, ENV_AWS_REGION, ENV_LOG_LEVEL,
+)
+
+
+def resolve(argument: T | None, environ: Mapping[str, str], name: str, default: T | None,
+            parse: Callable[[str], T]) -> T:
+    """Return the argument if given, else the parsed environment variable, else the default."""
+    if argument is not None:
+        return argument
+    raw = environ.get(name)
+    if raw is not None and raw != "":
+        try:
+            return parse(raw)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from exc
+    if default is None:
+        raise ConfigError(f"{name} is required (pass it as an argument or set the environment variable)")
+    return default
+
+
+def parse_symbols(raw: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip() for s in raw.split(",") if s.strip())
+    if not symbols:
+        raise ValueError("no symbols in the list")
+    return symbols

@@ -1,0 +1,56 @@
+"""The one exception hierarchy of the project.
+
+OhlcvError
+  +-- ConfigError        a setting is missing or invalid (raised once, at start-up)
+  +-- RecordRejected     one input record cannot be accepted; carries a machine-readable reason code
+  +-- RecordingError     a recording file is unreadable or malformed
+  +-- ContractError      a peer broke an external contract (Firehose, Lambda response, Twelve Data)
+  +-- PipelineError      a stage of the local pipeline failed (a job run, a delivery)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+ReasonCode = Literal[
+    "not_base64",
+    "not_utf8",
+    "not_json",
+    "bad_envelope",
+    "unsupported_envelope_version",
+    "unknown_event",
+    "missing_field",
+    "invalid_symbol",
+    "invalid_price",
+    "invalid_volume",
+    "invalid_timestamp",
+]
+
+
+class OhlcvError(Exception):
+    """Base class of every error this project raises on purpose."""
+
+
+class ConfigError(OhlcvError):
+    """A setting is missing or invalid."""
+
+
+class RecordRejected(OhlcvError):
+    """One record cannot be accepted; `code` says why in a form machines can count."""
+
+    def __init__(self, code: ReasonCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code: ReasonCode = code
+        self.message = message
+
+
+class RecordingError(OhlcvError):
+    """A recording file is unreadable or malformed."""
+
+
+class ContractError(OhlcvError):
+    """A peer broke an external contract."""
+
+
+class PipelineError(OhlcvError):
+    """A stage of the local pipeline failed."""

@@ -1,0 +1,87 @@
+"""Record and table shapes: the one definition the transform, the jobs, the stack and the SQL agree on.
+
+Column types are Hive/Glue type names, the vocabulary of the Glue catalog; engines map them
+(glue_jobs/spark_schema.py for Spark). tests/unit/test_template_agrees.py proves the CloudFormation
+tables carry exactly these columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypedDict
+
+GlueType = Literal["string", "bigint", "double", "timestamp"]
+RecordKind = Literal["price"]
+
+RAW_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: GlueType
+    comment: str
+
+
+class RawPriceRecord(TypedDict):
+    schema_version: int
+    kind: RecordKind
+    symbol: str
+    exchange: str | None
+    mic_code: str | None
+    currency: str | None
+    currency_base: str | None
+    currency_quote: str | None
+    instrument_type: str | None
+    event_time_ms: int
+    price: float
+    bid: float | None
+    ask: float | None
+    day_volume: int | None
+    received_at_ms: int
+    arrival_ms: int
+    source: str
+    idempotency_key: str
+
+
+RAW_PRICE_COLUMNS: tuple[Column, ...] = (
+    Column("schema_version", "bigint", "raw-zone schema version"),
+    Column("kind", "string", "record kind (also a partition key)"),
+    Column("symbol", "string", "canonical Twelve Data symbol"),
+    Column("exchange", "string", "venue name as Twelve Data sends it"),
+    Column("mic_code", "string", "ISO 10383 market identifier, when sent"),
+    Column("currency", "string", "quote currency of equities"),
+    Column("currency_base", "string", "base of a pair"),
+    Column("currency_quote", "string", "quote of a pair"),
+    Column("instrument_type", "string", "Twelve Data instrument type"),
+    Column("event_time_ms", "bigint", "event time, UTC epoch milliseconds"),
+    Column("price", "double", "last price"),
+    Column("bid", "double", "bid, when sent"),
+    Column("ask", "double", "ask, when sent"),
+    Column("day_volume", "bigint", "cumulative volume of the trading day, equities only"),
+    Column("received_at_ms", "bigint", "when the producer received the frame, UTC epoch ms"),
+    Column("arrival_ms", "bigint", "when Firehose received the record, UTC epoch ms"),
+    Column("source", "string", "envelope source"),
+    Column("idempotency_key", "string", "deterministic key: equal for re-sends and replays"),
+)
+RAW_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("kind", "string", "record kind"),
+    Column("dt", "string", "event date, UTC, yyyy-MM-dd"),
+    Column("hour", "string", "event hour, UTC, HH"),
+)
+
+BAR_COLUMNS: tuple[Column, ...] = (
+    Column("symbol", "string", "canonical Twelve Data symbol"),
+    Column("exchange", "string", "venue name"),
+    Column("bar_start", "timestamp", "bar open time, UTC"),
+    Column("open", "double", "first price of the minute by event time"),
+    Column("high", "double", "highest price"),
+    Column("low", "double", "lowest price"),
+    Column("close", "double", "last price of the minute by event time"),
+    Column("volume", "bigint", "traded volume from day_volume differences; null without volume"),
+    Column("tick_count", "bigint", "distinct price events in the minute"),
+    Column("source", "string", "where the bar came from: ticks"),
+)
+BAR_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("dt", "string", "bar date, UTC, yyyy-MM-dd"),
+)
