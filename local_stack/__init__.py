@@ -1,0 +1,1 @@
+"""Local stand-ins for the managed services, configured from cloudformation/template.yaml."""

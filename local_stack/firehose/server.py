@@ -1,0 +1,207 @@
+"""The Firehose JSON 1.1 API over HTTP on 127.0.0.1, so boto3 talks to it through `endpoint_url`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+from local_stack.firehose.delivery import DeliveryStream
+
+LOG = logging.getLogger(__name__)
+TARGET_PREFIX = "Firehose_20150804."
+MAX_BATCH_RECORDS = 500
+MAX_RECORD_BYTES = 1000 * 1024
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status
+
+
+def _decode_record(record: Any) -> bytes:
+    if not isinstance(record, dict) or not isinstance(record.get("Data"), str):
+        raise ApiError("ValidationException", "Record.Data is required")
+    try:
+        data = base64.b64decode(record["Data"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError("SerializationException", "Record.Data is not valid base64") from exc
+    if len(data) > MAX_RECORD_BYTES:
+        raise ApiError("ValidationException",
+                       f"1 validation error detected: Value at 'record.data' failed to satisfy constraint: "
+                       f"Member must have length less than or equal to {MAX_RECORD_BYTES}")
+    return data
+
+
+class FirehoseApi:
+    """The operations, independent of HTTP."""
+
+    def __init__(self, streams: dict[str, DeliveryStream]) -> None:
+        self.streams = streams
+
+    def _stream(self, body: dict[str, Any]) -> DeliveryStream:
+        name = body.get("DeliveryStreamName")
+        if not isinstance(name, str) or name not in self.streams:
+            raise ApiError("ResourceNotFoundException",
+                           f"Firehose {name} under account 000000000000 not found.")
+        return self.streams[name]
+
+    def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
+        stream = self._stream(body)
+        (record_id,) = stream.put([_decode_record(body.get("Record"))])
+        return {"RecordId": record_id, "Encrypted": False}
+
+    def put_record_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        stream = self._stream(body)
+        records = body.get("Records")
+        if not isinstance(records, list) or not records:
+            raise ApiError("ValidationException", "Records must contain at least 1 record")
+        if len(records) > MAX_BATCH_RECORDS:
+            raise ApiError("ValidationException",
+                           f"1 validation error detected: Value at 'records' failed to satisfy constraint: "
+                           f"Member must have length less than or equal to {MAX_BATCH_RECORDS}")
+        payloads = [_decode_record(r) for r in records]
+        if sum(len(p) for p in payloads) > MAX_REQUEST_BYTES:
+            raise ApiError("InvalidArgumentException", "Records size exceeds 4 MiB limit")
+        ids = stream.put(payloads)
+        return {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": i} for i in ids]}
+
+    def describe_delivery_stream(self, body: dict[str, Any]) -> dict[str, Any]:
+        stream = self._stream(body)
+        s = stream.settings
+        destination: dict[str, Any] = {
+            "RoleARN": "arn:aws:iam::000000000000:role/local",
+            "BucketARN": f"arn:aws:s3:::{s.bucket}",
+            "Prefix": s.prefix,
+            "ErrorOutputPrefix": s.error_prefix,
+            "BufferingHints": {"SizeInMBs": s.buffer_size_bytes // (1024 * 1024),
+                               "IntervalInSeconds": s.buffer_interval_s},
+            "CompressionFormat": s.compression,
+            "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
+            "DynamicPartitioningConfiguration": {"Enabled": s.dynamic_partitioning},
+        }
+        if s.processor is not None:
+            destination["ProcessingConfiguration"] = {"Enabled": True, "Processors": [{"Type": "Lambda", "Parameters": [
+                {"ParameterName": "LambdaArn", "ParameterValue": s.processor.arn},
+                {"ParameterName": "BufferSizeInMBs", "ParameterValue": str(s.processor_buffer_bytes / 1048576)},
+                {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": str(s.processor_buffer_interval_s)},
+                {"ParameterName": "NumberOfRetries", "ParameterValue": str(s.processor_retries)},
+            ]}]}
+        return {"DeliveryStreamDescription": {
+            "DeliveryStreamName": s.name, "DeliveryStreamARN": s.arn, "DeliveryStreamStatus": "ACTIVE",
+            "DeliveryStreamType": "DirectPut", "VersionId": "1",
+            "CreateTimestamp": stream.created_ms / 1000,
+            "Destinations": [{"DestinationId": "destinationId-000000000001",
+                              "ExtendedS3DestinationDescription": destination}],
+            "HasMoreDestinations": False,
+        }}
+
+    def list_delivery_streams(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"DeliveryStreamNames": sorted(self.streams), "HasMoreDeliveryStreams": False}
+
+    def dispatch(self, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        operations = {
+            "PutRecord": self.put_record, "PutRecordBatch": self.put_record_batch,
+            "DescribeDeliveryStream": self.describe_delivery_stream,
+            "ListDeliveryStreams": self.list_delivery_streams,
+        }
+        if operation not in operations:
+            raise ApiError("UnknownOperationException", f"operation {operation} is not supported locally")
+        return operations[operation]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _FirehoseHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        LOG.debug(format, *args)
+
+    def _reply(self, status: int, payload: dict[str, Any]) -> None:
+        body = orjson.dumps(payload)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        target = self.headers.get("X-Amz-Target", "")
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        try:
+            if not target.startswith(TARGET_PREFIX):
+                raise ApiError("UnknownOperationException", f"unknown target {target!r}")
+            if length > MAX_REQUEST_BYTES * 2:
+                raise ApiError("InvalidArgumentException", "request is too large")
+            try:
+                body = orjson.loads(raw) if raw else {}
+            except orjson.JSONDecodeError as exc:
+                raise ApiError("SerializationException", "request body is not JSON") from exc
+            result = self.server.api.dispatch(target.removeprefix(TARGET_PREFIX))(body)
+        except ApiError as exc:
+            self._reply(exc.status, {"__type": exc.error_type, "message": exc.message})
+            return
+        self._reply(200, result)
+
+
+class _FirehoseHttpServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: FirehoseApi) -> None:
+        super().__init__(address, _Handler)
+        self.api = api
+
+
+class FirehoseEndpoint:
+    """HTTP endpoint plus the flusher that honours each stream's buffering hints."""
+
+    def __init__(self, streams: dict[str, DeliveryStream], host: str = "127.0.0.1", port: int = 0,
+                 tick_s: float = 0.5) -> None:
+        self.streams = streams
+        self._server = _FirehoseHttpServer((host, port), FirehoseApi(streams))
+        self._tick_s = tick_s
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._server.serve_forever, name="firehose-http", daemon=True),
+                         threading.Thread(target=self._flush_loop, name="firehose-flusher", daemon=True)]
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FirehoseEndpoint:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(self._tick_s):
+            for stream in self.streams.values():
+                if stream.due():
+                    stream.flush()
+
+    def drain(self) -> None:
+        """Deliver everything buffered now (what Firehose does when the buffer interval ends)."""
+        for stream in self.streams.values():
+            stream.flush()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.drain()

@@ -1,0 +1,287 @@
+"""Reads cloudformation/template.yaml and resolves what the local stand-ins need from it.
+
+Only the intrinsic functions the template uses are resolved (Ref, Fn::Sub, Fn::GetAtt, Fn::Join),
+with the local stack's pseudo parameters. Anything else is an error, not a guess.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ohlcv_core.errors import ConfigError
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "cloudformation" / "template.yaml"
+LOCAL_STACK_NAME = "ohlcv-local"
+LOCAL_ACCOUNT = "000000000000"
+LOCAL_REGION = "us-east-1"
+
+_TAGS = {"Ref": "Ref", "Sub": "Fn::Sub", "GetAtt": "Fn::GetAtt", "Join": "Fn::Join", "Select": "Fn::Select",
+         "If": "Fn::If", "Equals": "Fn::Equals", "Not": "Fn::Not", "ImportValue": "Fn::ImportValue",
+         "FindInMap": "Fn::FindInMap", "Split": "Fn::Split", "Base64": "Fn::Base64"}
+
+
+class _CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = _TAGS.get(suffix)
+    if name is None:
+        raise ConfigError(f"unsupported CloudFormation tag !{suffix}")
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if name == "Fn::GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)  # type: ignore[no-untyped-call]
+
+_SUB_RE = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaSettings:
+    logical_id: str
+    function_name: str
+    handler: str
+    timeout_s: int
+    environment: Mapping[str, str]
+    arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStreamSettings:
+    name: str
+    arn: str
+    bucket: str
+    prefix: str
+    error_prefix: str
+    buffer_size_bytes: int
+    buffer_interval_s: int
+    compression: str
+    dynamic_partitioning: bool
+    processor: LambdaSettings | None
+    processor_buffer_bytes: int
+    processor_buffer_interval_s: int
+    processor_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableColumn:
+    name: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableSettings:
+    database: str
+    name: str
+    location: str
+    columns: tuple[TableColumn, ...]
+    partition_keys: tuple[TableColumn, ...]
+    serde: str
+    parameters: Mapping[str, str]
+
+    @property
+    def format(self) -> str:
+        return "parquet" if "parquet" in self.serde.lower() else "json"
+
+
+@dataclass(frozen=True, slots=True)
+class GlueJobSettings:
+    name: str
+    script_location: str
+    default_arguments: Mapping[str, str]
+    max_concurrent_runs: int
+    max_retries: int
+
+
+class StackTemplate:
+    """A parsed template with the local pseudo parameters and the parameters' defaults."""
+
+    def __init__(self, path: Path = DEFAULT_TEMPLATE, stack_name: str = LOCAL_STACK_NAME) -> None:
+        try:
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - safe subclass
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read the stack template {path}: {exc}") from exc
+        self.path = path
+        self.body: dict[str, Any] = loaded
+        self.resources: dict[str, dict[str, Any]] = loaded.get("Resources", {})
+        self.pseudo = {"AWS::StackName": stack_name, "AWS::AccountId": LOCAL_ACCOUNT,
+                       "AWS::Region": LOCAL_REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in loaded.get("Parameters", {}).items()}
+
+    # -- intrinsic functions -------------------------------------------------------------------
+    def _resource_name(self, logical_id: str) -> str:
+        resource = self.resources[logical_id]
+        props = resource.get("Properties", {})
+        for key in ("BucketName", "DeliveryStreamName", "FunctionName", "Name", "LogGroupName"):
+            if key in props:
+                return str(self.resolve(props[key]))
+        if resource["Type"] == "AWS::Glue::Database":
+            return str(self.resolve(props["DatabaseInput"]["Name"]))
+        return f"{self.pseudo['AWS::StackName']}-{logical_id}"
+
+    def _ref(self, name: str) -> str:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name in self.resources:
+            return self._resource_name(name)
+        raise ConfigError(f"{self.path}: !Ref to unknown name {name!r}")
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        if logical_id not in self.resources:
+            raise ConfigError(f"{self.path}: !GetAtt on unknown resource {logical_id!r}")
+        kind = self.resources[logical_id]["Type"]
+        name = self._resource_name(logical_id)
+        account, region = self.pseudo["AWS::AccountId"], self.pseudo["AWS::Region"]
+        if attribute != "Arn":
+            raise ConfigError(f"{self.path}: !GetAtt {logical_id}.{attribute} is not resolved locally")
+        arns = {
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
+            "AWS::Lambda::Function": f"arn:aws:lambda:{region}:{account}:function:{name}",
+            "AWS::KinesisFirehose::DeliveryStream": f"arn:aws:firehose:{region}:{account}:deliverystream/{name}",
+            "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
+            "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
+        }
+        if kind not in arns:
+            raise ConfigError(f"{self.path}: no local ARN for {kind}")
+        return arns[kind]
+
+    def _sub(self, text: str, variables: Mapping[str, Any]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            token = match.group(1)
+            if token.startswith("!"):
+                return "${" + token[1:] + "}"
+            if token in variables:
+                return str(self.resolve(variables[token]))
+            if "." in token:
+                logical_id, attribute = token.split(".", 1)
+                return self._get_att(logical_id, attribute)
+            return self._ref(token)
+
+        return _SUB_RE.sub(replace, text)
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return self._ref(str(arg))
+            if key == "Fn::GetAtt":
+                return self._get_att(str(arg[0]), str(arg[1]))
+            if key == "Fn::Sub":
+                if isinstance(arg, list):
+                    return self._sub(str(arg[0]), arg[1])
+                return self._sub(str(arg), {})
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+            if key.startswith("Fn::"):
+                raise ConfigError(f"{self.path}: {key} is not resolved by the local stack")
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _of_type(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(lid, r) for lid, r in self.resources.items() if r.get("Type") == kind]
+
+    # -- what the stand-ins need ---------------------------------------------------------------
+    def lambda_function(self, logical_id: str) -> LambdaSettings:
+        props = self.resolve(self.resources[logical_id]["Properties"])
+        return LambdaSettings(
+            logical_id=logical_id, function_name=props["FunctionName"], handler=props["Handler"],
+            timeout_s=int(props.get("Timeout", 3)),
+            environment=dict(props.get("Environment", {}).get("Variables", {})),
+            arn=self._get_att(logical_id, "Arn"),
+        )
+
+    def delivery_streams(self) -> list[DeliveryStreamSettings]:
+        streams = []
+        for logical_id, resource in self._of_type("AWS::KinesisFirehose::DeliveryStream"):
+            raw = resource["Properties"]
+            dest_raw = raw["ExtendedS3DestinationConfiguration"]
+            dest = self.resolve(dest_raw)
+            processor: LambdaSettings | None = None
+            params: dict[str, str] = {}
+            processing = dest_raw.get("ProcessingConfiguration", {})
+            if processing.get("Enabled"):
+                for proc in processing.get("Processors", []):
+                    if proc["Type"] != "Lambda":
+                        continue
+                    for p in proc["Parameters"]:
+                        value = p["ParameterValue"]
+                        if p["ParameterName"] == "LambdaArn":
+                            if not (isinstance(value, dict) and "Fn::GetAtt" in value):
+                                raise ConfigError("the processor's LambdaArn must be !GetAtt <function>.Arn")
+                            processor = self.lambda_function(value["Fn::GetAtt"][0])
+                        else:
+                            params[p["ParameterName"]] = str(self.resolve(value))
+            hints = dest.get("BufferingHints", {})
+            streams.append(DeliveryStreamSettings(
+                name=self._resource_name(logical_id),
+                arn=self._get_att(logical_id, "Arn"),
+                bucket=str(dest["BucketARN"]).removeprefix("arn:aws:s3:::"),
+                prefix=dest.get("Prefix", ""),
+                error_prefix=dest.get("ErrorOutputPrefix", ""),
+                buffer_size_bytes=int(hints.get("SizeInMBs", 5)) * 1024 * 1024,
+                buffer_interval_s=int(hints.get("IntervalInSeconds", 300)),
+                compression=dest.get("CompressionFormat", "UNCOMPRESSED"),
+                dynamic_partitioning=bool(dest.get("DynamicPartitioningConfiguration", {}).get("Enabled")),
+                processor=processor,
+                processor_buffer_bytes=int(float(params.get("BufferSizeInMBs", "1")) * 1024 * 1024),
+                processor_buffer_interval_s=int(params.get("BufferIntervalInSeconds", "60")),
+                processor_retries=int(params.get("NumberOfRetries", "3")),
+            ))
+        return streams
+
+    def delivery_stream(self, name: str | None = None) -> DeliveryStreamSettings:
+        streams = self.delivery_streams()
+        for stream in streams:
+            if name is None or stream.name == name:
+                return stream
+        raise ConfigError(f"no delivery stream {name!r} in {self.path} (have {[s.name for s in streams]})")
+
+    def tables(self) -> list[TableSettings]:
+        tables = []
+        for _, resource in self._of_type("AWS::Glue::Table"):
+            props = self.resolve(resource["Properties"])
+            table = props["TableInput"]
+            sd = table["StorageDescriptor"]
+            tables.append(TableSettings(
+                database=props["DatabaseName"], name=table["Name"], location=sd["Location"],
+                columns=tuple(TableColumn(c["Name"], c["Type"]) for c in sd["Columns"]),
+                partition_keys=tuple(TableColumn(c["Name"], c["Type"]) for c in table.get("PartitionKeys", [])),
+                serde=sd["SerdeInfo"]["SerializationLibrary"],
+                parameters={k: str(v) for k, v in table.get("Parameters", {}).items()},
+            ))
+        return tables
+
+    def table(self, name: str) -> TableSettings:
+        for table in self.tables():
+            if table.name == name:
+                return table
+        raise ConfigError(f"no Glue table {name!r} in {self.path}")
+
+    def glue_job(self, logical_id: str) -> GlueJobSettings:
+        props = self.resolve(self.resources[logical_id]["Properties"])
+        return GlueJobSettings(
+            name=props["Name"], script_location=props["Command"]["ScriptLocation"],
+            default_arguments={str(k): str(v) for k, v in props.get("DefaultArguments", {}).items()},
+            max_concurrent_runs=int(props.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)),
+            max_retries=int(props.get("MaxRetries", 0)),
+        )
