@@ -121,3 +121,24 @@ def parse_frame(payload: str) -> Frame:
         currency_quote=_optional_text(obj, "currency_quote"),
         instrument_type=_optional_text(obj, "type"),
     )
+
+
+_SYMBOL_FIELD = re.compile(r'"symbol"\s*:\s*"([^"]{1,40})"')
+
+
+def salvage_symbol(payload: str) -> str | None:
+    """The symbol of a frame that failed to parse, when its text still shows one (a torn frame)."""
+    match = _SYMBOL_FIELD.search(payload)
+    return match.group(1).upper() if match else None
+
+
+def requested_symbols(params: object) -> list[str]:
+    """Symbols of a subscribe/unsubscribe `params`: "AAPL,RY:TSX" or [{"symbol": ..., "exchange": ...}]."""
+    if not isinstance(params, dict):
+        return []
+    symbols = params.get("symbols")
+    if isinstance(symbols, str):
+        return [s.strip().split(":", 1)[0].upper() for s in symbols.split(",") if s.strip()]
+    if isinstance(symbols, list):
+        return [str(item["symbol"]).upper() for item in symbols if isinstance(item, dict) and item.get("symbol")]
+    return []

@@ -1,0 +1,189 @@
+"""The stand-in server: Twelve Data's WebSocket protocol and REST time_series on 127.0.0.1.
+
+Each client gets its own replay of the recording, starting at its first subscribe and paced by the
+recorded receive times (`speed` x faster; 0 = as fast as possible), filtered to its subscriptions.
+At the end of the recording the server closes the socket normally (code 1000), so that a finite
+replay has an end a client can see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from local_stack.twelvedata.catalog import Catalog, build_catalog
+from local_stack.twelvedata.rest import answer_time_series, error_body
+from ohlcv_core.recording import Recording
+from ohlcv_core.twelvedata import requested_symbols
+
+LOG = logging.getLogger(__name__)
+WS_PATH = "/v1/quotes/price"
+MAX_CLIENT_MESSAGE = 1024 * 1024
+
+
+@dataclass
+class StandInStats:
+    connections: int = 0
+    frames_sent: int = 0
+    rest_requests: int = 0
+    clients_finished: int = 0
+    subscribed: list[set[str]] = field(default_factory=list)
+
+
+def _json_response(status: int, body: bytes, content_type: str = "application/json",
+                   extra: dict[str, str] | None = None) -> Response:
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)), **(extra or {})})
+    return Response(status, HTTPStatus(status).phrase, headers, body)
+
+
+class TwelveDataStandIn:
+    def __init__(self, recording: Recording, *, speed: float = 1.0, api_key: str | None = None,
+                 close_at_end: bool = True, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.catalog: Catalog = build_catalog(recording)
+        self.speed = speed
+        self.api_key = api_key
+        self.close_at_end = close_at_end
+        self._sleep = sleep
+        self._clock = clock
+        self._server: Server | None = None
+        self.stats = StandInStats()
+
+    # -- HTTP side ---------------------------------------------------------------------------------
+    def _authorized(self, request: Request, params: dict[str, str]) -> bool:
+        if self.api_key is None:
+            return True
+        header = request.headers.get("Authorization", "")
+        supplied = (params.get("apikey") or request.headers.get("X-TD-APIKEY")
+                    or header.removeprefix("apikey ").strip())
+        return supplied == self.api_key
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        params = dict(parse_qsl(url.query))
+        if not self._authorized(request, params):
+            body = orjson.dumps(error_body(401, "**apikey** parameter is incorrect or not specified."))
+            return _json_response(401, body)
+        if url.path == WS_PATH:
+            return None
+        if url.path == "/time_series":
+            self.stats.rest_requests += 1
+            status, content_type, body = answer_time_series(self.catalog, params)
+            return _json_response(status, body, content_type,
+                                  {"api-credits-used": str(self.stats.rest_requests), "api-credits-left": "800"})
+        return _json_response(404, orjson.dumps(error_body(404, f"{url.path} is not served by the stand-in")))
+
+    # -- WebSocket side ----------------------------------------------------------------------------
+    async def _handle(self, connection: ServerConnection) -> None:
+        self.stats.connections += 1
+        subscriptions: set[str] = set()
+        self.stats.subscribed.append(subscriptions)
+        replay: asyncio.Task[None] | None = None
+        try:
+            async for message in connection:
+                reply, started = self._on_message(message, subscriptions)
+                if reply is not None:
+                    await connection.send(orjson.dumps(reply).decode())
+                if started and replay is None:
+                    replay = asyncio.create_task(self._replay(connection, subscriptions))
+        except ConnectionClosed:
+            pass
+        finally:
+            if replay is not None:
+                replay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await replay
+
+    def _on_message(self, message: str | bytes, subscriptions: set[str]) -> tuple[dict[str, Any] | None, bool]:
+        try:
+            obj = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            return {"event": "message-processing", "status": "error", "messages": ["invalid JSON"]}, False
+        action = obj.get("action") if isinstance(obj, dict) else None
+        if action == "heartbeat":
+            return {"event": "heartbeat", "status": "ok"}, False
+        if action == "reset":
+            subscriptions.clear()
+            return {"event": "reset-status", "status": "ok"}, False
+        if action in ("subscribe", "unsubscribe"):
+            symbols = requested_symbols(obj.get("params"))
+            known = [s for s in symbols if s in self.catalog.instruments]
+            failed = [s for s in symbols if s not in self.catalog.instruments]
+            if action == "unsubscribe":
+                subscriptions.difference_update(symbols)
+                return {"event": "unsubscribe-status", "status": "ok",
+                        "success": [{"symbol": s} for s in known] or None, "fails": None}, False
+            subscriptions.update(known)
+            return {"event": "subscribe-status", "status": "ok" if known else "error",
+                    "success": [self.catalog.instruments[s] for s in known] or None,
+                    "fails": [{"symbol": s} for s in failed] or None}, True
+        return {"event": "message-processing", "status": "error", "messages": [f"unknown action {action!r}"]}, False
+
+    async def _replay(self, connection: ServerConnection, subscriptions: set[str]) -> None:
+        started = self._clock()
+        for frame in self.catalog.frames:
+            if self.speed > 0:
+                delay = started + frame.offset_us / 1e6 / self.speed - self._clock()
+                if delay > 0:
+                    await self._sleep(delay)
+            if frame.symbol is not None and frame.symbol not in subscriptions:
+                continue
+            await connection.send(frame.text)
+            self.stats.frames_sent += 1
+        self.stats.clients_finished += 1
+        if self.close_at_end:
+            await connection.close(1000, "end of recording")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = await serve(self._handle, host, port, process_request=self._process_request,
+                                   max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return int(next(iter(self._server.sockets)).getsockname()[1])
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{WS_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+@contextlib.contextmanager
+def running_in_thread(stand_in: TwelveDataStandIn, host: str = "127.0.0.1", port: int = 0
+                      ) -> Iterator[TwelveDataStandIn]:
+    """Serve from a background thread with its own event loop (for synchronous callers and tests)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="twelvedata-stand-in", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(stand_in.start(host, port), loop).result(timeout=10)
+    try:
+        yield stand_in
+    finally:
+        asyncio.run_coroutine_threadsafe(stand_in.stop(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
