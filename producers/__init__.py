@@ -1,0 +1,1 @@
+"""The producer service (deployable unit: a container image): Twelve Data -> envelopes -> Firehose."""

@@ -1,0 +1,5 @@
+import sys
+
+from producers.main import main
+
+sys.exit(main())

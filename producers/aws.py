@@ -1,0 +1,24 @@
+"""The boto3 Firehose client, the same on AWS and against the local endpoint (only endpoint_url differs)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+
+# Our sink decides about resends (only failed records, with jittered backoff): botocore retries once at most.
+CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 2, "mode": "standard"})
+
+
+def firehose_client(region: str, endpoint_url: str | None = None) -> FirehoseClient:
+    session = boto3.session.Session()
+    local = endpoint_url is not None and urlsplit(endpoint_url).hostname in ("127.0.0.1", "localhost", "::1")
+    if local and session.get_credentials() is None:
+        # The local endpoint does not check signatures; boto3 still wants something to sign with.
+        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local")
+    return session.client("firehose", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)

@@ -1,0 +1,50 @@
+"""Producer settings, resolved once: argument > environment variable > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from ohlcv_core import config
+from ohlcv_core.errors import ConfigError
+
+DEFAULT_WS_URL = "wss://ws.twelvedata.com/v1/quotes/price"
+DEFAULT_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    ws_url: str
+    symbols: tuple[str, ...]
+    api_key: str | None
+    stream_name: str
+    firehose_endpoint: str | None
+    region: str
+
+    def __repr__(self) -> str:  # the API key never reaches a log line
+        return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
+                f"stream_name={self.stream_name!r}, firehose_endpoint={self.firehose_endpoint!r}, "
+                f"region={self.region!r})")
+
+    @classmethod
+    def resolve(cls, *, ws_url: str | None = None, symbols: tuple[str, ...] | None = None,
+                api_key: str | None = None, stream_name: str | None = None,
+                firehose_endpoint: str | None = None, region: str | None = None,
+                environ: Mapping[str, str] | None = None) -> ProducerSettings:
+        env = os.environ if environ is None else environ
+        url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            raise ConfigError(f"{config.ENV_WS_URL} must be a ws:// or wss:// URL, got {url!r}")
+        endpoint = firehose_endpoint or env.get(config.ENV_FIREHOSE_ENDPOINT) or None
+        if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
+            raise ConfigError(f"{config.ENV_FIREHOSE_ENDPOINT} must be an http(s) URL, got {endpoint!r}")
+        return cls(
+            ws_url=url,
+            symbols=config.resolve(symbols, env, config.ENV_SYMBOLS, None, config.parse_symbols),
+            api_key=api_key or env.get(config.ENV_API_KEY) or None,
+            stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
+            firehose_endpoint=endpoint,
+            region=config.resolve(region, env, config.ENV_AWS_REGION, DEFAULT_REGION, str),
+        )
