@@ -1,0 +1,1 @@
+"""Glue job scripts (deployable unit: uploaded with ohlcv_core.zip as --extra-py-files)."""

@@ -1,0 +1,113 @@
+"""`ohlcv demo`: the whole pipeline on a bundled recording, on this machine, with no AWS account.
+
+stand-in (WebSocket replay) -> producer -> local Firehose (transform Lambda) -> raw zone
+-> Object Created events -> compaction job (local Spark) -> curated bars -> local Athena summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local_stack.glue import JobRun
+from local_stack.rejects import Rejected, rejected_records
+from local_stack.stack import LocalStack, Zones, prepare_lake
+from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core.errors import PipelineError
+from ohlcv_core.recording import read_recording
+from producers.aws import firehose_client
+from producers.main import produce
+from producers.settings import ProducerSettings
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class SymbolSummary:
+    symbol: str
+    bars: int
+    first_bar: Any
+    last_bar: Any
+    last_close: float | None
+    volume: int | None
+    rejected: int = 0
+
+
+@dataclass
+class DemoResult:
+    zones: Zones
+    frames_received: int
+    records_sent: int
+    run: JobRun | None
+    symbols: list[SymbolSummary]
+    rejected: list[Rejected] = field(default_factory=list)
+    firehose: dict[str, Any] = field(default_factory=dict)
+
+
+def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
+             fresh: bool = True) -> DemoResult:
+    recording = read_recording(recording_path)
+    stack = LocalStack(prepare_lake(lake, fresh=fresh), spark).start()
+    try:
+        with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
+            settings = ProducerSettings.resolve(
+                ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
+                stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
+                environ={})
+            stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
+    finally:
+        stack.stop()  # delivers what Firehose still buffers
+    run = stack.trigger.run_pending()
+    if run is not None and run.state != "SUCCEEDED":
+        raise PipelineError(f"compaction run {run.id} failed: {run.error_message}")
+    rejected = list(rejected_records(stack.zones.errors, stack.zones.logs))
+    by_symbol = Counter(r.symbol for r in rejected)
+    rows = stack.athena.query(
+        "SELECT symbol, bars, first_bar, last_bar, last_close, volume FROM symbol_summary ORDER BY symbol").rows
+    summaries = [SymbolSummary(*row, rejected=by_symbol.get(row[0], 0)) for row in rows]
+    stream_stats = stack.stream.stats
+    return DemoResult(
+        zones=stack.zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
+        symbols=summaries, rejected=rejected,
+        firehose={"records_in": stream_stats.records_in, "delivered": stream_stats.delivered,
+                  "dropped": stream_stats.dropped, "failed": stream_stats.failed, "objects": stream_stats.objects,
+                  "invocations": stream_stats.invocations})
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def format_report(result: DemoResult) -> str:
+    header = f"{'symbol':<9} {'bars':>5}  {'first bar (UTC)':<19}  {'last bar (UTC)':<19}  {'last close':>11}  " \
+             f"{'volume':>9}  {'rejected':>8}"
+    lines = [header, "-" * len(header)]
+    for s in result.symbols:
+        lines.append(f"{s.symbol:<9} {s.bars:>5}  {_fmt(s.first_bar):<19}  {_fmt(s.last_bar):<19}  "
+                     f"{_fmt(s.last_close):>11}  {_fmt(s.volume):>9}  {s.rejected:>8}")
+    fh = result.firehose
+    lines += [
+        "",
+        f"frames received {result.frames_received}, records sent {result.records_sent}; Firehose: "
+        f"{fh['delivered']} delivered, {fh['dropped']} dropped (heartbeats, status), {fh['failed']} failed, "
+        f"{fh['objects']} objects, {fh['invocations']} transform invocations",
+    ]
+    if result.run is not None:
+        r = result.run.result
+        lines.append(f"compaction run {result.run.id}: {result.run.state} in {result.run.execution_time_s} s; "
+                     f"{r.rows_in} rows in, {r.duplicates_removed} duplicates removed, {r.bars_out} bars out")
+    if result.rejected:
+        lines.append(f"\nrejected records ({len(result.rejected)}), kept under the error prefix:")
+        for rej in result.rejected:
+            why = f"{rej.reason_code}: {rej.reason}" if rej.reason_code else rej.error_code
+            lines.append(f"  {rej.symbol or '(no symbol)'}: {why}\n    in {rej.object_path}")
+    z = result.zones
+    lines += ["", f"raw zone:     {z.raw}", f"error zone:   {z.errors}", f"curated zone: {z.curated}",
+              f"logs:         {z.logs}",
+              'query it:     ohlcv query "SELECT * FROM bars_1m WHERE symbol = \'AAPL\' ORDER BY bar_start"']
+    return "\n".join(lines)

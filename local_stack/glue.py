@@ -1,0 +1,106 @@
+"""Glue stand-in: job runs of the real scripts on one long-lived local Spark session.
+
+Arguments are the job's DefaultArguments from the template merged with the run's own, with every
+s3:// URL mapped to the folder that stands for it. Runs have ids, states, durations and errors like
+GetJobRun; MaxConcurrentRuns and MaxRetries come from the template.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from local_stack.s3 import LocalS3
+from local_stack.template import GlueJobSettings
+from ohlcv_core.errors import PipelineError
+
+LOG = logging.getLogger(__name__)
+RunState = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+
+
+class ConcurrentRunsExceededException(PipelineError):
+    """Glue's answer when a job already has MaxConcurrentRuns runs."""
+
+
+@dataclass
+class JobRun:
+    id: str
+    job_name: str
+    attempt: int
+    arguments: dict[str, str]
+    state: RunState = "RUNNING"
+    started_on: float = field(default_factory=time.time)
+    completed_on: float | None = None
+    error_message: str | None = None
+    result: Any = None
+
+    @property
+    def execution_time_s(self) -> float:
+        return round((self.completed_on or time.time()) - self.started_on, 3)
+
+
+def script_module(script_location: str) -> str:
+    """`s3://bucket/glue_jobs/compact_bars.py` -> `glue_jobs.compact_bars` (the same file, importable)."""
+    path = script_location.split("://", 1)[-1].split("/", 1)[-1]
+    return path.removesuffix(".py").replace("/", ".")
+
+
+class LocalGlueJob:
+    def __init__(self, settings: GlueJobSettings, s3: LocalS3, spark: Callable[[], Any]) -> None:
+        self.settings = settings
+        self._s3 = s3
+        self._spark = spark
+        self._active = 0
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.runs: list[JobRun] = []
+
+    def _local_arguments(self, arguments: dict[str, str]) -> dict[str, str]:
+        merged = {**self.settings.default_arguments, **arguments}
+        # Plain absolute paths: Hadoop reads them from the local file system (a file: URI would be
+        # percent-encoded, and "dt=" partition folders would not be found).
+        return {k: (self._s3.path_of(v).as_posix() + ("/" if v.endswith("/") else "")) if v.startswith("s3://") else v
+                for k, v in merged.items()}
+
+    def start_job_run(self, arguments: dict[str, str]) -> JobRun:
+        """Run synchronously (retrying per MaxRetries) and return the last attempt's run."""
+        with self._lock:
+            if self._active >= self.settings.max_concurrent_runs:
+                raise ConcurrentRunsExceededException(
+                    f"{self.settings.name} already has {self._active} run(s) (MaxConcurrentRuns "
+                    f"{self.settings.max_concurrent_runs})")
+            self._active += 1
+        try:
+            run = self._attempt(arguments, 0)
+            while run.state == "FAILED" and run.attempt < self.settings.max_retries:
+                run = self._attempt(arguments, run.attempt + 1)
+            return run
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _attempt(self, arguments: dict[str, str], attempt: int) -> JobRun:
+        local = self._local_arguments(arguments)
+        run = JobRun(id=f"jr_{next(self._ids):04d}_{int(time.time() * 1000):x}", job_name=self.settings.name,
+                     attempt=attempt, arguments=local)
+        self.runs.append(run)
+        argv = ["--JOB_NAME", self.settings.name, "--JOB_RUN_ID", run.id]
+        for key, value in local.items():
+            argv += [key, value]
+        try:
+            module = importlib.import_module(script_module(self.settings.script_location))
+            run.result = module.main(argv, spark=self._spark())
+            run.state = "SUCCEEDED"
+        except Exception as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
+            run.state = "FAILED"
+            run.error_message = f"{type(exc).__name__}: {exc}"
+            LOG.error("job run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())
+        run.completed_on = time.time()
+        return run

@@ -1,0 +1,85 @@
+"""The whole local stack, wired from the template: S3 folders, Firehose endpoint with the transform
+Lambda, the compaction job and its trigger, and Athena over the lake."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_stack.athena import LocalAthena
+from local_stack.firehose.delivery import DeliveryStream
+from local_stack.firehose.server import FirehoseEndpoint
+from local_stack.glue import LocalGlueJob
+from local_stack.lambda_runtime import LocalLambda
+from local_stack.s3 import LocalS3
+from local_stack.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, StackTemplate
+from local_stack.trigger import CompactionTrigger
+from ohlcv_core.errors import ConfigError
+
+LAKE_MARKER = ".ohlcv-lake"
+COMPACTION_JOB = "CompactionJob"
+
+
+@dataclass(frozen=True)
+class Zones:
+    raw: Path
+    errors: Path
+    curated: Path
+    logs: Path
+
+
+def _static_folder(prefix: str) -> str:
+    """The folder part of a prefix before its first expression: `raw/kind=!{...}/` -> `raw/`."""
+    head = prefix.split("!{", 1)[0]
+    return head[: head.rfind("/") + 1]
+
+
+def prepare_lake(lake: Path, *, fresh: bool) -> Path:
+    """Create the lake folder; with `fresh`, empty it first, but only if we made it (marker file)."""
+    if fresh and lake.exists() and any(lake.iterdir()):
+        if not (lake / LAKE_MARKER).exists():
+            raise ConfigError(f"{lake} is not empty and was not made by ohlcv: refusing to clear it")
+        shutil.rmtree(lake)
+    lake.mkdir(parents=True, exist_ok=True)
+    (lake / LAKE_MARKER).write_text("made by ohlcv; `ohlcv demo` may clear this folder\n", encoding="utf-8")
+    return lake
+
+
+class LocalStack:
+    def __init__(self, lake: Path, spark: Callable[[], Any], template_path: Path = DEFAULT_TEMPLATE,
+                 port: int = 0) -> None:
+        self.lake = lake
+        self.template = StackTemplate(template_path)
+        self.s3 = LocalS3(lake / "s3")
+        self.stream_settings: DeliveryStreamSettings = self.template.delivery_stream()
+        processor = self.stream_settings.processor
+        self.transform = LocalLambda(processor, lake / "cloudwatch") if processor else None
+        self.stream = DeliveryStream(self.stream_settings, self.s3,
+                                     self.transform.invoke if self.transform else None)
+        self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port)
+        self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark)
+        self.trigger = CompactionTrigger(self.compaction, self.stream_settings.bucket)
+        self.s3.subscribe(self.trigger.on_object_created)
+        self.athena = LocalAthena(self.template, self.s3)
+
+    @property
+    def zones(self) -> Zones:
+        bucket = self.s3.bucket_path(self.stream_settings.bucket)
+        static_prefix = _static_folder(self.stream_settings.prefix)
+        error_prefix = _static_folder(self.stream_settings.error_prefix)
+        return Zones(raw=bucket / static_prefix, errors=bucket / error_prefix,
+                     curated=self.s3.path_of(self.template.table("bars_1m").location),
+                     logs=self.lake / "cloudwatch")
+
+    def start(self) -> LocalStack:
+        self.firehose.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop intake, deliver everything buffered, stop the Lambda sandbox."""
+        self.firehose.stop()
+        if self.transform is not None:
+            self.transform.close()
