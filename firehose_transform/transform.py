@@ -74,7 +74,7 @@ def transform_records(records: list[dict[str, Any]]) -> tuple[Response, Tally]:
             tally.ok += 1
             out.append({"recordId": record_id, "result": "Ok",
                         "data": base64.b64encode(outcome.to_json_line()).decode("ascii"),
-                        "metadata": {"partitionKeys": dict(outcome.partition)}})
+                        "metadata": {"partitionKeys": {k: str(v) for k, v in outcome.partition.items()}}})
         else:
             tally.dropped[outcome.event] += 1
             out.append({"recordId": record_id, "result": "Dropped", "data": raw if isinstance(raw, str) else ""})

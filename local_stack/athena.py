@@ -56,7 +56,8 @@ def _table_sql(table: TableSettings, folder: Path) -> str:
     hive_types = "{" + ", ".join(f"'{c.name}': '{_duck_type(c.type)}'" for c in table.partition_keys) + "}"
     pattern = (folder / "**" / "*").as_posix().replace("'", "''")
     if table.format == "parquet":
-        source = f"read_parquet('{pattern}.parquet', hive_partitioning=true, hive_types={hive_types}, union_by_name=true)"
+        source = (f"read_parquet('{pattern}.parquet', hive_partitioning=true, hive_types={hive_types}, "
+                  "union_by_name=true)")
     else:
         spec = "{" + ", ".join(f"'{c.name}': '{_duck_type(c.type)}'" for c in table.columns) + "}"
         source = (f"read_json('{pattern}', format='newline_delimited', columns={spec}, "

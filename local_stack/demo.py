@@ -69,7 +69,9 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     by_symbol = Counter(r.symbol for r in rejected)
     rows = stack.athena.query(
         "SELECT symbol, bars, first_bar, last_bar, last_close, volume FROM symbol_summary ORDER BY symbol").rows
-    summaries = [SymbolSummary(*row, rejected=by_symbol.get(row[0], 0)) for row in rows]
+    summaries = [SymbolSummary(symbol=symbol, bars=bars, first_bar=first, last_bar=last, last_close=close,
+                               volume=volume, rejected=by_symbol.get(symbol, 0))
+                 for symbol, bars, first, last, close, volume in rows]
     stream_stats = stack.stream.stats
     return DemoResult(
         zones=stack.zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,

@@ -46,7 +46,7 @@ def _construct_tag(loader: yaml.Loader, suffix: str, node: yaml.Node) -> dict[st
     return {name: value}
 
 
-_CfnLoader.add_multi_constructor("!", _construct_tag)  # type: ignore[no-untyped-call]
+_CfnLoader.add_multi_constructor("!", _construct_tag)
 
 _SUB_RE = re.compile(r"\$\{([^}]*)\}")
 
@@ -113,7 +113,7 @@ class StackTemplate:
 
     def __init__(self, path: Path = DEFAULT_TEMPLATE, stack_name: str = LOCAL_STACK_NAME) -> None:
         try:
-            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - safe subclass
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read the stack template {path}: {exc}") from exc
         self.path = path
@@ -176,6 +176,17 @@ class StackTemplate:
 
         return _SUB_RE.sub(replace, text)
 
+    def _intrinsic(self, key: str, arg: Any) -> Any:
+        if key == "Ref":
+            return self._ref(str(arg))
+        if key == "Fn::GetAtt":
+            return self._get_att(str(arg[0]), str(arg[1]))
+        if key == "Fn::Sub":
+            return self._sub(str(arg[0]), arg[1]) if isinstance(arg, list) else self._sub(str(arg), {})
+        if key == "Fn::Join":
+            return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+        raise ConfigError(f"{self.path}: {key} is not resolved by the local stack")
+
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
@@ -183,18 +194,8 @@ class StackTemplate:
             return value
         if len(value) == 1:
             (key, arg), = value.items()
-            if key == "Ref":
-                return self._ref(str(arg))
-            if key == "Fn::GetAtt":
-                return self._get_att(str(arg[0]), str(arg[1]))
-            if key == "Fn::Sub":
-                if isinstance(arg, list):
-                    return self._sub(str(arg[0]), arg[1])
-                return self._sub(str(arg), {})
-            if key == "Fn::Join":
-                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
-            if key.startswith("Fn::"):
-                raise ConfigError(f"{self.path}: {key} is not resolved by the local stack")
+            if key == "Ref" or key.startswith("Fn::"):
+                return self._intrinsic(key, arg)
         return {k: self.resolve(v) for k, v in value.items()}
 
     def _of_type(self, kind: str) -> list[tuple[str, dict[str, Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -18,7 +19,8 @@ DEFAULT_LAKE = Path("lake")
 
 
 def _lake(args: argparse.Namespace) -> Path:
-    return config.resolve(args.lake, os.environ, config.ENV_LAKE_DIR, DEFAULT_LAKE, Path)
+    lake: Path = config.resolve(args.lake, os.environ, config.ENV_LAKE_DIR, DEFAULT_LAKE, Path)
+    return lake
 
 
 def _spark_factory() -> Callable[[], Any]:
@@ -89,10 +91,8 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
         print(f"Twelve Data stand-in: WebSocket {stand_in.ws_url}  REST {stand_in.rest_url}/time_series", flush=True)
         await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -59,7 +59,7 @@ def _equity(symbol: str, start: float) -> Instrument:
         {"symbol": symbol, "exchange": "NASDAQ", "country": "United States", "type": "Common Stock"})
 
 
-def _pair(symbol: str, base: str, quote: str, kind: str, start: float, decimals: int,
+def _pair(symbol: str, base: str, quote: str, kind: str, *, start: float, decimals: int,
           exchange: str | None, bid_ask: bool = False) -> Instrument:
     fields: dict[str, Any] = {"currency_base": base, "currency_quote": quote}
     meta: dict[str, Any] = {"symbol": symbol, "interval": "1min", "currency_base": base, "currency_quote": quote}
@@ -76,10 +76,12 @@ def _pair(symbol: str, base: str, quote: str, kind: str, start: float, decimals:
 INSTRUMENTS: tuple[Instrument, ...] = (
     _equity("AAPL", 0.0),
     _equity("MSFT", 324.60),
-    _pair("EUR/USD", "Euro", "US Dollar", "Physical Currency", 1.08512, 5, None),
-    _pair("USD/JPY", "US Dollar", "Japanese Yen", "Physical Currency", 145.832, 3, None),
-    _pair("XAU/USD", "Gold Spot", "US Dollar", "Physical Currency", 1917.46, 2, None, bid_ask=True),
-    _pair("BTC/USD", "Bitcoin", "US Dollar", "Digital Currency", 26431.50, 2, "Coinbase Pro"),
+    _pair("EUR/USD", "Euro", "US Dollar", "Physical Currency", start=1.08512, decimals=5, exchange=None),
+    _pair("USD/JPY", "US Dollar", "Japanese Yen", "Physical Currency", start=145.832, decimals=3, exchange=None),
+    _pair("XAU/USD", "Gold Spot", "US Dollar", "Physical Currency", start=1917.46, decimals=2, exchange=None,
+          bid_ask=True),
+    _pair("BTC/USD", "Bitcoin", "US Dollar", "Digital Currency", start=26431.50, decimals=2,
+          exchange="Coinbase Pro"),
 )
 
 

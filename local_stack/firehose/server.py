@@ -125,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _FirehoseHttpServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:
         LOG.debug(format, *args)
 
     def _reply(self, status: int, payload: dict[str, Any]) -> None:

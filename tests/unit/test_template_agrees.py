@@ -1,0 +1,59 @@
+"""The template, the core schema and the stand-ins' settings are one definition (principle 2)."""
+
+from __future__ import annotations
+
+from local_stack.template import StackTemplate
+from ohlcv_core.schema import BAR_COLUMNS, BAR_PARTITION_COLUMNS, RAW_PARTITION_COLUMNS, RAW_PRICE_COLUMNS
+
+
+def _pairs(columns: object) -> list[tuple[str, str]]:
+    return [(c.name, c.type) for c in columns]  # type: ignore[attr-defined]
+
+
+def test_raw_table_columns_are_the_core_raw_schema() -> None:
+    table = StackTemplate().table("raw_prices")
+    partition_names = {c.name for c in RAW_PARTITION_COLUMNS}
+    assert _pairs(table.columns) == [(c.name, c.type) for c in RAW_PRICE_COLUMNS if c.name not in partition_names]
+    assert _pairs(table.partition_keys) == _pairs(RAW_PARTITION_COLUMNS)
+
+
+def test_bars_table_columns_are_the_core_bar_schema() -> None:
+    table = StackTemplate().table("bars_1m")
+    assert _pairs(table.columns) == _pairs(BAR_COLUMNS)
+    assert _pairs(table.partition_keys) == _pairs(BAR_PARTITION_COLUMNS)
+    assert table.format == "parquet"
+
+
+def test_partition_projection_templates_name_every_partition_column() -> None:
+    for table in StackTemplate().tables():
+        template = table.parameters["storage.location.template"]
+        assert template.startswith(table.location)
+        for column in table.partition_keys:
+            assert f"{column.name}=${{{column.name}}}" in template
+            assert f"projection.{column.name}.type" in table.parameters
+
+
+def test_delivery_stream_partitions_by_the_transforms_event_time_keys() -> None:
+    stream = StackTemplate().delivery_stream()
+    assert stream.dynamic_partitioning
+    for key in (c.name for c in RAW_PARTITION_COLUMNS):
+        assert f"{key}=!{{partitionKeyFromLambda:{key}}}" in stream.prefix
+    assert "!{firehose:error-output-type}" in stream.error_prefix
+    assert stream.processor is not None
+    assert stream.processor.handler == "firehose_transform.handler.lambda_handler"
+    assert stream.buffer_size_bytes >= 64 * 1024 * 1024  # dynamic partitioning's minimum
+
+
+def test_raw_table_location_is_where_firehose_writes() -> None:
+    template = StackTemplate()
+    stream = template.delivery_stream()
+    table = template.table("raw_prices")
+    assert table.location == f"s3://{stream.bucket}/{stream.prefix.split('kind=')[0]}"
+
+
+def test_compaction_job_reads_the_raw_table_and_writes_the_bars_table() -> None:
+    template = StackTemplate()
+    job = template.glue_job("CompactionJob")
+    assert job.default_arguments["--raw_location"].startswith(template.table("raw_prices").location)
+    assert job.default_arguments["--curated_location"] == template.table("bars_1m").location
+    assert job.max_concurrent_runs == 1
