@@ -43,7 +43,9 @@ def decode_envelope(data: bytes) -> Envelope:
         raise RecordRejected("not_json", f"envelope is not JSON: {exc}") from exc
     if not isinstance(obj, dict):
         raise RecordRejected("bad_envelope", f"envelope is a JSON {type(obj).__name__}, not an object")
-    version = obj.get("v")
+    if "v" not in obj:
+        raise RecordRejected("bad_envelope", "not an envelope: no version field 'v'")
+    version = obj["v"]
     if version != ENVELOPE_VERSION:
         raise RecordRejected("unsupported_envelope_version", f"envelope version {version!r} is not supported")
     source = obj.get("source")

@@ -46,7 +46,9 @@ class StandInStats:
 
 def _json_response(status: int, body: bytes, content_type: str = "application/json",
                    extra: dict[str, str] | None = None) -> Response:
-    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)), **(extra or {})})
+    # "Connection: close": websockets answers one HTTP request per connection; say so, so clients let go.
+    headers = Headers({"Content-Type": content_type, "Content-Length": str(len(body)), "Connection": "close",
+                       **(extra or {})})
     return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
@@ -130,7 +132,7 @@ class TwelveDataStandIn:
             subscriptions.update(known)
             return {"event": "subscribe-status", "status": "ok" if known else "error",
                     "success": [self.catalog.instruments[s] for s in known] or None,
-                    "fails": [{"symbol": s} for s in failed] or None}, True
+                    "fails": [{"symbol": s} for s in failed] or None}, bool(known)
         return {"event": "message-processing", "status": "error", "messages": [f"unknown action {action!r}"]}, False
 
     async def _replay(self, connection: ServerConnection, subscriptions: set[str]) -> None:

@@ -1,0 +1,194 @@
+"""The Firehose stand-in through boto3, configured from the template, delivering with the real transform."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from firehose_transform.handler import lambda_handler
+from local_stack.firehose.delivery import DeliveryStream
+from local_stack.firehose.server import FirehoseEndpoint
+from local_stack.lambda_runtime import LocalContext, LocalLambda
+from local_stack.s3 import LocalS3
+from local_stack.template import DEFAULT_TEMPLATE, StackTemplate
+from ohlcv_core.envelope import encode_envelope
+from tests.fixtures import load_text
+
+OBJECT_NAME = re.compile(r"^ohlcv-local-prices-1-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f-]{36}$")
+AAPL = load_text("twelvedata/ws-price-aapl-with-mic.json").strip()
+
+
+def in_process_transform(event: dict[str, Any]) -> Any:
+    context = LocalContext("t", "arn:aws:lambda:us-east-1:000000000000:function:t", 512, "r", 2**62)
+    return lambda_handler(event, context)
+
+
+class Clock:
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> LocalS3:
+    return LocalS3(tmp_path / "s3")
+
+
+@pytest.fixture
+def events(s3: LocalS3) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    s3.subscribe(received.append)
+    return received
+
+
+@pytest.fixture
+def stream(s3: LocalS3) -> DeliveryStream:
+    return DeliveryStream(StackTemplate().delivery_stream(), s3, in_process_transform)
+
+
+@pytest.fixture
+def endpoint(stream: DeliveryStream) -> Iterator[FirehoseEndpoint]:
+    server = FirehoseEndpoint({stream.settings.name: stream}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(endpoint: FirehoseEndpoint) -> Any:
+    return boto3.client("firehose", endpoint_url=endpoint.url, region_name="us-east-1",
+                        aws_access_key_id="local", aws_secret_access_key="local")
+
+
+def _files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
+
+
+def test_describe_and_list_reflect_the_template(client: Any) -> None:
+    settings = StackTemplate().delivery_stream()
+    description = client.describe_delivery_stream(DeliveryStreamName=settings.name)["DeliveryStreamDescription"]
+    destination = description["Destinations"][0]["ExtendedS3DestinationDescription"]
+    assert description["DeliveryStreamStatus"] == "ACTIVE"
+    assert destination["Prefix"] == settings.prefix
+    assert destination["BufferingHints"] == {"SizeInMBs": 64, "IntervalInSeconds": 60}
+    assert client.list_delivery_streams()["DeliveryStreamNames"] == [settings.name]
+
+
+def test_api_errors_have_the_service_shapes(client: Any, stream: DeliveryStream) -> None:
+    with pytest.raises(ClientError) as missing:
+        client.put_record(DeliveryStreamName="nope", Record={"Data": b"x"})
+    assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as too_many:
+        client.put_record_batch(DeliveryStreamName=stream.settings.name, Records=[{"Data": b"x"}] * 501)
+    assert too_many.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as too_big:
+        client.put_record(DeliveryStreamName=stream.settings.name, Record={"Data": b"x" * (1000 * 1024 + 1)})
+    assert too_big.value.response["Error"]["Code"] == "ValidationException"
+    assert stream.stats.records_in == 0
+
+
+def test_delivery_partitions_by_event_time_with_firehose_naming(
+        client: Any, endpoint: FirehoseEndpoint, s3: LocalS3, events: list[dict[str, Any]]) -> None:
+    frames = [AAPL, '{"event":"heartbeat","status":"ok"}', "not json at all",
+              '{"event":"price","symbol":"EUR/USD","timestamp":1692921600,"price":1.08}']
+    response = client.put_record_batch(
+        DeliveryStreamName="ohlcv-local-prices",
+        Records=[{"Data": encode_envelope(f, 1684508044000, "twelvedata.ws")} for f in frames])
+    assert response["FailedPutCount"] == 0 and len(response["RequestResponses"]) == 4
+    endpoint.drain()
+    bucket = s3.bucket_path("ohlcv-local-raw-000000000000")
+    written = {str(p.relative_to(bucket).parent): p for p in _files(bucket)}
+    assert set(written) == {"raw/kind=price/dt=2023-05-19/hour=14", "raw/kind=price/dt=2023-08-25/hour=00",
+                            next(k for k in written if k.startswith("errors/processing-failed/"))}
+    for path in written.values():
+        assert OBJECT_NAME.match(path.name), path.name
+    aapl = [orjson.loads(line) for line in written["raw/kind=price/dt=2023-05-19/hour=14"].read_bytes().splitlines()]
+    assert [r["symbol"] for r in aapl] == ["AAPL"]
+    error_path = next(p for k, p in written.items() if k.startswith("errors/"))
+    (error,) = [orjson.loads(line) for line in error_path.read_bytes().splitlines()]
+    assert set(error) == {"attemptsMade", "arrivalTimestamp", "errorCode", "errorMessage", "attemptEndingTimestamp",
+                          "rawData", "lambdaArn"}
+    assert error["errorCode"] == "Lambda.ProcessingFailed"
+    assert orjson.loads(base64.b64decode(error["rawData"]))["payload"] == "not json at all"
+    # one Object Created event per object, key URL-encoded as S3 sends it
+    keys = sorted(unquote_plus(e["detail"]["object"]["key"]) for e in events)
+    assert keys == sorted(str(p.relative_to(bucket)) for p in written.values())
+    assert all("%3D" in e["detail"]["object"]["key"] for e in events if "raw/" in e["detail"]["object"]["key"])
+
+
+def test_buffering_hints_decide_when_to_deliver(s3: LocalS3) -> None:
+    clock = Clock()
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), buffer_size_bytes=1000, buffer_interval_s=60)
+    stream = DeliveryStream(settings, s3, in_process_transform, clock=clock)
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
+    assert not stream.due()
+    clock.now += 59
+    assert not stream.due()
+    clock.now += 1
+    assert stream.due()
+    stream.flush()
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 5)  # > 1000 bytes
+    assert stream.due()
+
+
+def test_a_response_that_breaks_the_contract_is_retried_then_failed_whole(s3: LocalS3) -> None:
+    calls: list[int] = []
+
+    def forgetful(event: dict[str, Any]) -> Any:
+        calls.append(len(event["records"]))
+        response = in_process_transform(event)
+        response["records"] = response["records"][1:]  # one recordId missing
+        return response
+
+    stream = DeliveryStream(StackTemplate().delivery_stream(), s3, forgetful)
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 3)
+    stream.flush()
+    assert len(calls) == stream.settings.processor_retries + 1
+    errors = [orjson.loads(line) for p in _files(s3.root) for line in p.read_bytes().splitlines()]
+    assert len(errors) == 3
+    assert {e["errorCode"] for e in errors} == {"Lambda.InvalidResponse"}
+    assert all("missing" in e["errorMessage"] for e in errors)
+
+
+def test_the_stand_in_follows_a_changed_template(tmp_path: Path, s3: LocalS3) -> None:
+    # GIVEN a template whose Prefix and buffer interval were edited
+    text = DEFAULT_TEMPLATE.read_text(encoding="utf-8")
+    edited = text.replace('Prefix: "raw/kind=', 'Prefix: "landing/kind=').replace("IntervalInSeconds: 60",
+                                                                                  "IntervalInSeconds: 120")
+    path = tmp_path / "template.yaml"
+    path.write_text(edited, encoding="utf-8")
+    settings = StackTemplate(path).delivery_stream()
+    assert settings.buffer_interval_s == 120
+    stream = DeliveryStream(settings, s3, in_process_transform)
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
+    stream.flush()
+    (written,) = _files(s3.root)
+    assert "landing/kind=price/dt=2023-05-19/hour=14" in written.as_posix()
+
+
+def test_the_lambda_runs_in_its_own_sandbox_with_the_template_environment(tmp_path: Path, s3: LocalS3) -> None:
+    settings = StackTemplate().delivery_stream()
+    assert settings.processor is not None
+    function = LocalLambda(settings.processor, tmp_path / "logs")
+    try:
+        stream = DeliveryStream(settings, s3, function.invoke)
+        stream.put([encode_envelope(AAPL, 1, "twelvedata.ws"), encode_envelope("{", 1, "twelvedata.ws")])
+        stream.flush()
+    finally:
+        function.close()
+    assert (stream.stats.delivered, stream.stats.failed) == (1, 1)
+    log = [orjson.loads(line) for line in function.log_path.read_text().splitlines() if line.startswith("{")]
+    assert any(entry.get("reason_code") == "not_json" for entry in log)
+    assert any(entry.get("function_name") == settings.processor.function_name for entry in log)
+    assert any("_aws" in entry for entry in log), "EMF metrics line expected in the function's log"

@@ -1,0 +1,79 @@
+"""The real Powertools handler on Firehose events shaped like AWS's samples."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from typing import Any
+
+import orjson
+import pytest
+
+from firehose_transform.handler import lambda_handler
+from local_stack.lambda_runtime import LocalContext
+from ohlcv_core.envelope import encode_envelope
+from tests.fixtures import load_json, load_text
+
+CONTEXT = LocalContext(function_name="transform", invoked_function_arn="arn:aws:lambda:us-east-1:0:function:t",
+                       memory_limit_in_mb=512, aws_request_id="req-1", deadline_ms=2**62)
+
+
+def _event_with(sample: str, payloads: list[bytes]) -> dict[str, Any]:
+    """The AWS sample event, its records' data replaced with ours (ids and timestamps kept)."""
+    event = copy.deepcopy(load_json(f"aws-events/{sample}"))
+    template = event["records"][0]
+    event["records"] = []
+    for index, payload in enumerate(payloads):
+        record = copy.deepcopy(template)
+        record["recordId"] = f"record{index + 1}"
+        record["data"] = base64.b64encode(payload).decode()
+        event["records"].append(record)
+    return event
+
+
+def _decode(record: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = orjson.loads(base64.b64decode(record["data"]))
+    return result
+
+
+@pytest.mark.parametrize("sample", ["kinesisFirehosePutEvent.json", "kinesisFirehoseKinesisEvent.json"])
+def test_the_aws_sample_events_as_they_are_fail_with_reasons(sample: str, caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN the AWS samples ("Hello World" and {"Hello": "World"}): not our envelopes
+    event = load_json(f"aws-events/{sample}")
+    response = lambda_handler(event, CONTEXT)
+    # THEN every recordId comes back once, failed, with the original data, and the reasons are logged
+    assert [r["recordId"] for r in response["records"]] == [r["recordId"] for r in event["records"]]
+    assert {r["result"] for r in response["records"]} == {"ProcessingFailed"}
+    assert [r["data"] for r in response["records"]] == [r["data"] for r in event["records"]]
+    reasons = {getattr(r, "reason_code", None) for r in caplog.records if r.getMessage() == "record rejected"}
+    assert reasons == {"not_json", "bad_envelope"}
+
+
+@pytest.mark.parametrize("sample", ["kinesisFirehosePutEvent.json", "kinesisFirehoseKinesisEvent.json"])
+def test_price_events_are_normalized_and_partitioned_by_event_time(sample: str) -> None:
+    frames = [load_text("twelvedata/ws-price-aapl-with-mic.json").strip(),
+              load_text("twelvedata/docs-ws-price-xauusd-bid-ask.json"),
+              load_text("twelvedata/ws-subscribe-status-ok-aapl.json"),
+              '{"event":"heartbeat","status":"ok"}',
+              '{"event":"price","symbol":"MSFT","timestamp":1692888901,"price":0}']
+    event = _event_with(sample, [encode_envelope(f, 1684508044321, "twelvedata.ws") for f in frames])
+    response = lambda_handler(event, CONTEXT)
+    records = response["records"]
+    assert [r["result"] for r in records] == ["Ok", "Ok", "Dropped", "Dropped", "ProcessingFailed"]
+    aapl, gold = _decode(records[0]), _decode(records[1])
+    assert aapl["symbol"] == "AAPL" and aapl["event_time_ms"] == 1684508044000 and aapl["day_volume"] == 15991537
+    assert aapl["received_at_ms"] == 1684508044321
+    assert aapl["arrival_ms"] == event["records"][0]["approximateArrivalTimestamp"]
+    assert records[0]["metadata"]["partitionKeys"] == {"kind": "price", "dt": "2023-05-19", "hour": "14"}
+    assert (gold["bid"], gold["ask"], gold["day_volume"]) == (1925.05, 1925.32, None)
+    assert records[1]["metadata"]["partitionKeys"] == {"kind": "price", "dt": "2022-03-22", "hour": "12"}
+    assert base64.b64decode(records[0]["data"]).endswith(b"\n")
+
+
+def test_undecodable_data_is_failed_not_raised() -> None:
+    event = _event_with("kinesisFirehosePutEvent.json", [b"x"])
+    event["records"][0]["data"] = "%%% not base64"
+    event["records"].append({"recordId": "no-data", "approximateArrivalTimestamp": 1})
+    response = lambda_handler(event, CONTEXT)
+    assert [(r["recordId"], r["result"]) for r in response["records"]] == [
+        ("record1", "ProcessingFailed"), ("no-data", "ProcessingFailed")]
