@@ -27,7 +27,7 @@ def _price(symbol: str, ts: int, price: float) -> str:
 def recording(tmp_path: Path) -> Path:
     entries = [
         WsFrame(1_000_000, 1, "in", '{"event":"subscribe-status","status":"ok","success":[{"symbol":"AAPL",'
-                                    '"exchange":"NASDAQ","country":"United States","type":"Common Stock"}],"fails":null}'),
+                '"exchange":"NASDAQ","country":"United States","type":"Common Stock"}],"fails":null}'),
         WsFrame(2_000_000, 1, "in", _price("AAPL", 1692888600, 177.0)),
         WsFrame(2_100_000, 1, "in", _price("EUR/USD", 1692888600, 1.08)),
         WsFrame(2_200_000, 1, "in", '{"event":"heartbeat","status":"ok"}'),
@@ -110,7 +110,8 @@ def test_time_series_errors_and_csv(stand_in: TwelveDataStandIn) -> None:
 
 def test_a_configured_api_key_is_enforced(recording: Path) -> None:
     with running_in_thread(TwelveDataStandIn(read_recording(recording), speed=0, api_key="k")) as server:
-        refused = requests.get(f"{server.rest_url}/time_series", timeout=5, params={"symbol": "AAPL", "interval": "1min"})
+        refused = requests.get(f"{server.rest_url}/time_series", timeout=5,
+                               params={"symbol": "AAPL", "interval": "1min"})
         assert refused.status_code == 401 and refused.json()["code"] == 401
         allowed = requests.get(f"{server.rest_url}/time_series", timeout=5,
                                params={"symbol": "AAPL", "interval": "1min", "apikey": "k"})

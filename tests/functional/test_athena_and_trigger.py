@@ -1,0 +1,69 @@
+"""Local Athena over the lake (tables from the template, views from sql/), and the compaction trigger."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from local_stack.athena import LocalAthena, to_duckdb
+from local_stack.s3 import LocalS3
+from local_stack.template import StackTemplate
+from local_stack.trigger import touched_dates
+from ohlcv_core.errors import ConfigError
+from tests.fixtures import load_json
+
+CURATED = "ohlcv-local-curated-000000000000"
+
+
+def _write_bars(s3: LocalS3, dt: str, rows: list[dict[str, Any]]) -> None:
+    folder = s3.bucket_path(CURATED) / "bars_1m" / f"dt={dt}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), folder / "part-0.snappy.parquet")
+
+
+def _bar(symbol: str, minute: int, close: float) -> dict[str, Any]:
+    return {"symbol": symbol, "exchange": "NASDAQ", "bar_start": datetime(2023, 8, 24, 14, minute),
+            "open": close, "high": close, "low": close, "close": close, "volume": 10, "tick_count": 1,
+            "source": "ticks"}
+
+
+def test_views_from_sql_run_over_the_curated_zone(tmp_path: Path) -> None:
+    s3 = LocalS3(tmp_path)
+    _write_bars(s3, "2023-08-24", [_bar("AAPL", 50, 177.0), _bar("AAPL", 51, 178.0), _bar("MSFT", 50, 320.0)])
+    athena = LocalAthena(StackTemplate(), s3)
+    result = athena.query("SELECT symbol, bars, last_close FROM ohlcv.symbol_summary ORDER BY symbol")
+    assert result.columns == ("symbol", "bars", "last_close")
+    assert result.rows == [("AAPL", 2, 178.0), ("MSFT", 1, 320.0)]
+    # Athena's dialect (date_format with %i) works because it is transpiled
+    minutes = athena.query("SELECT date_format(bar_start, '%H:%i') FROM bars_1m WHERE dt = '2023-08-24' "
+                           "AND symbol = 'AAPL' ORDER BY 1").rows
+    assert minutes == [("14:50",), ("14:51",)]
+
+
+def test_an_empty_lake_has_empty_typed_tables(tmp_path: Path) -> None:
+    athena = LocalAthena(StackTemplate(), LocalS3(tmp_path))
+    assert athena.query("SELECT count(*) FROM raw_prices").rows == [(0,)]
+    assert athena.query("SELECT * FROM symbol_summary").rows == []
+
+
+def test_invalid_sql_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="Athena SQL"):
+        to_duckdb("SELECT FROM WHERE (")
+
+
+def test_the_real_eventbridge_sample_drives_the_trigger_unchanged() -> None:
+    sample = load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json")
+    assert touched_dates([sample], bucket="example-bucket") == []  # an image upload touches no partition
+    raw = copy.deepcopy(sample)
+    raw["detail"]["object"]["key"] = "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/ohlcv-local-prices-1-x"
+    errors = copy.deepcopy(sample)
+    errors["detail"]["object"]["key"] = "errors/processing-failed/2023/08/24/14/ohlcv-local-prices-1-y"
+    other_bucket = copy.deepcopy(raw)
+    other_bucket["detail"]["bucket"]["name"] = "someone-else"
+    assert touched_dates([sample, raw, errors, other_bucket], bucket="example-bucket") == ["2023-08-24"]
