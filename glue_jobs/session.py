@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pyspark.sql import SparkSession
+
+LOG4J_CONF = Path(__file__).resolve().parent / "log4j2-local.properties"
 
 # Settings the jobs' results depend on: applied to whatever session they are handed.
 JOB_SQL_CONF = {
@@ -25,6 +28,7 @@ def local_session(app_name: str = "ohlcv-local", shuffle_partitions: int = 4) ->
     # Loopback only: the local session serves nobody else (and Spark stops warning about the host name).
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (SparkSession.builder.master("local[2]").appName(app_name)
+               .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={LOG4J_CONF.as_uri()}")
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.driver.host", "127.0.0.1")
