@@ -38,7 +38,7 @@ check-python:
 		{ echo "Python 3.11 or 3.12 is required (Glue 5 runs 3.11); found $$($(PYTHON) --version)."; exit 1; }
 
 check-java:
-	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || { \
+	@command -v java >/dev/null 2>&1 || { [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; } || { \
 		echo "Java was not found. The local Spark needs Java 17 (as Glue 5 runs it):"; \
 		echo "  Debian/Ubuntu: sudo apt-get install openjdk-17-jre-headless"; \
 		echo "  macOS:         brew install openjdk@17"; \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from producers.firehose_sink import FirehoseSink
 from producers.twelvedata_ws import ReceivedFrame
 
 LOG = logging.getLogger(__name__)
+POLL_S = 0.01
 
 
 @dataclass
@@ -20,6 +22,43 @@ class ProducerStats:
     frames_received: int = 0
     records_queued: int = 0
     oversize_rejected: int = 0
+
+
+async def _send(sink: FirehoseSink, records: list[bytes]) -> None:
+    if records:
+        await asyncio.to_thread(sink.send, records)
+
+
+_NOTHING = object()
+
+
+def _poll(queue: asyncio.Queue[bytes | None]) -> object:
+    try:
+        return queue.get_nowait()
+    except asyncio.QueueEmpty:
+        return _NOTHING
+
+
+async def _sender(queue: asyncio.Queue[bytes | None], sink: FirehoseSink, builder: BatchBuilder,
+                  linger_s: float) -> None:
+    """Batches what is queued, waiting at most `linger_s` for more before sending a partial batch.
+
+    Only `get()` and `get_nowait()` touch the queue: a timeout around `get()` could drop an item that
+    arrives just as the timeout fires.
+    """
+    loop = asyncio.get_running_loop()
+    while True:
+        item: object = await queue.get()
+        deadline = loop.time() + linger_s
+        while isinstance(item, bytes):
+            await _send(sink, builder.add(item) or [])
+            item = _poll(queue)
+            while item is _NOTHING and loop.time() < deadline:
+                await asyncio.sleep(POLL_S)
+                item = _poll(queue)
+        await _send(sink, builder.take())
+        if item is None:  # end of source
+            return
 
 
 async def run_producer(frames: AsyncIterator[ReceivedFrame], sink: FirehoseSink, *,
@@ -41,26 +80,18 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame], sink: FirehoseSink,
                     continue
                 await queue.put(envelope)  # waits when full: backpressure reaches the socket
                 stats.records_queued += 1
-        finally:
-            await queue.put(None)  # end of source
-
-    async def send() -> None:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout=linger_s)
-            except TimeoutError:
-                if len(builder):
-                    await asyncio.to_thread(sink.send, builder.take())
-                continue
-            if item is None:
-                if len(builder):
-                    await asyncio.to_thread(sink.send, builder.take())
-                return
-            batch = builder.add(item)
-            if batch:
-                await asyncio.to_thread(sink.send, batch)
+        except Exception:
+            await queue.put(None)  # the source failed: send what it gave, then re-raise
+            raise
+        await queue.put(None)  # end of source
 
     reader = asyncio.create_task(read())
-    await send()
+    try:
+        await _sender(queue, sink, builder, linger_s)
+    except BaseException:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        raise
     await reader
     return stats

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import orjson
+import pytest
 from moto import mock_aws
 
 from local_stack.feeds import DEMO_FEED
@@ -19,11 +21,14 @@ from local_stack.s3 import LocalS3
 from local_stack.template import StackTemplate
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.envelope import decode_envelope, encode_envelope
+from ohlcv_core.errors import PipelineError
 from ohlcv_core.recording import read_recording
 from producers.aws import firehose_client
 from producers.firehose_sink import FirehoseSink
 from producers.main import produce
+from producers.service import run_producer
 from producers.settings import ProducerSettings
+from producers.twelvedata_ws import ReceivedFrame
 
 
 def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path: Path) -> None:
@@ -78,3 +83,33 @@ def test_the_sink_keeps_the_firehose_api_contract_with_moto() -> None:
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="landing")["Contents"]]
     body = b"".join(s3.get_object(Bucket="landing", Key=k)["Body"].read() for k in keys)
     assert body.count(b'"v":1') == 1203
+
+
+async def _frames(count: int) -> AsyncIterator[ReceivedFrame]:
+    for index in range(count):
+        yield ReceivedFrame(index, f'{{"event":"price","n":{index}}}')
+
+
+def test_batches_respect_the_limits_and_nothing_is_left_behind(tmp_path: Path) -> None:
+    s3 = LocalS3(tmp_path / "s3")
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), prefix="landing/", dynamic_partitioning=False)
+    stream = DeliveryStream(settings, s3, invoke=None)
+    endpoint = FirehoseEndpoint({settings.name: stream}).start()
+    try:
+        sink = FirehoseSink(firehose_client("us-east-1", endpoint.url), settings.name)
+        stats = asyncio.run(run_producer(_frames(1234), sink, queue_size=100, linger_s=0.05))
+    finally:
+        endpoint.stop()
+    assert stats.frames_received == stats.records_queued == sink.stats.records_sent == stream.stats.records_in == 1234
+    assert sink.stats.batches_sent >= 3  # 500-record limit
+
+
+def test_a_sink_failure_stops_the_producer_with_the_error(tmp_path: Path) -> None:
+    settings = StackTemplate().delivery_stream()
+    endpoint = FirehoseEndpoint({settings.name: DeliveryStream(settings, LocalS3(tmp_path), invoke=None)}).start()
+    try:
+        sink = FirehoseSink(firehose_client("us-east-1", endpoint.url), "no-such-stream")
+        with pytest.raises(PipelineError, match="ResourceNotFoundException"):
+            asyncio.run(run_producer(_frames(50_000), sink, queue_size=10))
+    finally:
+        endpoint.stop()
