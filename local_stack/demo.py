@@ -25,6 +25,9 @@ from producers.main import produce
 from producers.settings import ProducerSettings
 
 LOG = logging.getLogger(__name__)
+# A recording is old by the time it is replayed: deploy the local stack as a replay stack would be,
+# with the transform's age window for streamed prices opened up (a template parameter).
+REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000"}
 
 
 @dataclass
@@ -52,7 +55,7 @@ class DemoResult:
 def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
              fresh: bool = True) -> DemoResult:
     recording = read_recording(recording_path)
-    stack = LocalStack(prepare_lake(lake, fresh=fresh), spark).start()
+    stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=REPLAY_PARAMETERS).start()
     try:
         with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
             settings = ProducerSettings.resolve(

@@ -4,7 +4,7 @@ Lambda, the compaction job and its trigger, and Athena over the lake."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,9 +51,9 @@ def prepare_lake(lake: Path, *, fresh: bool) -> Path:
 
 class LocalStack:
     def __init__(self, lake: Path, spark: Callable[[], Any], template_path: Path = DEFAULT_TEMPLATE,
-                 port: int = 0) -> None:
+                 port: int = 0, parameters: Mapping[str, str] | None = None) -> None:
         self.lake = lake
-        self.template = StackTemplate(template_path)
+        self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
         self.stream_settings: DeliveryStreamSettings = self.template.delivery_stream()
         processor = self.stream_settings.processor

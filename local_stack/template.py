@@ -108,10 +108,27 @@ class GlueJobSettings:
     max_retries: int
 
 
+def _check_parameter(name: str, spec: Mapping[str, Any], value: str) -> None:
+    """The checks CloudFormation makes before it deploys: AllowedValues, MinValue, MaxValue."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [str(a) for a in allowed]:
+        raise ConfigError(f"parameter {name}={value!r} is not one of {allowed}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise ConfigError(f"parameter {name}={value!r} is not a number") from exc
+        if "MinValue" in spec and number < float(spec["MinValue"]):
+            raise ConfigError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
+        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+            raise ConfigError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
+
+
 class StackTemplate:
     """A parsed template with the local pseudo parameters and the parameters' defaults."""
 
-    def __init__(self, path: Path = DEFAULT_TEMPLATE, stack_name: str = LOCAL_STACK_NAME) -> None:
+    def __init__(self, path: Path = DEFAULT_TEMPLATE, stack_name: str = LOCAL_STACK_NAME,
+                 parameters: Mapping[str, str] | None = None) -> None:
         try:
             loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
         except (OSError, yaml.YAMLError) as exc:
@@ -121,7 +138,13 @@ class StackTemplate:
         self.resources: dict[str, dict[str, Any]] = loaded.get("Resources", {})
         self.pseudo = {"AWS::StackName": stack_name, "AWS::AccountId": LOCAL_ACCOUNT,
                        "AWS::Region": LOCAL_REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
-        self.parameters = {name: str(spec.get("Default", "")) for name, spec in loaded.get("Parameters", {}).items()}
+        specs: dict[str, dict[str, Any]] = loaded.get("Parameters", {})
+        self.parameters = {name: str(spec.get("Default", "")) for name, spec in specs.items()}
+        for name, value in (parameters or {}).items():
+            if name not in specs:
+                raise ConfigError(f"{path} has no parameter {name!r} (have {sorted(specs)})")
+            _check_parameter(name, specs[name], value)
+            self.parameters[name] = str(value)
 
     # -- intrinsic functions -------------------------------------------------------------------
     def _resource_name(self, logical_id: str) -> str:

@@ -6,7 +6,8 @@ byte for byte and can be replayed once the parser is fixed.
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from collections.abc import Mapping
+from typing import Literal, NotRequired, TypedDict
 
 import orjson
 
@@ -18,16 +19,28 @@ Source = Literal["twelvedata.ws", "twelvedata.rest.time_series"]
 SOURCES: frozenset[str] = frozenset({"twelvedata.ws", "twelvedata.rest.time_series"})
 
 
+# Request parameters never travel with a record: the key would end up in the lake and in logs.
+SECRET_PARAMS = frozenset({"apikey", "api_key", "token"})
+
+
 class Envelope(TypedDict):
     v: int
     source: Source
     received_at_ms: int
     payload: str
+    request: NotRequired[dict[str, str]]  # REST only: the request's parameters, secrets removed
 
 
-def encode_envelope(payload: str, received_at_ms: int, source: Source) -> bytes:
+def public_params(params: Mapping[str, str]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in params.items() if k.lower() not in SECRET_PARAMS}
+
+
+def encode_envelope(payload: str, received_at_ms: int, source: Source,
+                    request: Mapping[str, str] | None = None) -> bytes:
     envelope: Envelope = {"v": ENVELOPE_VERSION, "source": source, "received_at_ms": received_at_ms,
                           "payload": payload}
+    if request is not None:
+        envelope["request"] = public_params(request)
     return orjson.dumps(envelope)
 
 
@@ -57,4 +70,10 @@ def decode_envelope(data: bytes) -> Envelope:
     payload = obj.get("payload")
     if not isinstance(payload, str):
         raise RecordRejected("bad_envelope", "payload must be the received frame as a string")
-    return {"v": version, "source": source, "received_at_ms": received, "payload": payload}
+    envelope: Envelope = {"v": version, "source": source, "received_at_ms": received, "payload": payload}
+    request = obj.get("request")
+    if request is not None:
+        if not isinstance(request, dict) or not all(isinstance(v, str) for v in request.values()):
+            raise RecordRejected("bad_envelope", "request must be an object of string parameters")
+        envelope["request"] = public_params(request)
+    return envelope

@@ -10,7 +10,15 @@ OhlcvError
 
 from __future__ import annotations
 
+import re
 from typing import Literal
+
+# An API key quoted back in a message (a payload snippet, a URL) must not reach a log line.
+_SECRET = re.compile(r"(?i)(api[_-]?key|token|x-td-apikey)([\"']?\s*[:=]\s*[\"']?|\s+)([^\s&\"',}]+)")
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 ReasonCode = Literal[
     "not_base64",
@@ -24,6 +32,13 @@ ReasonCode = Literal[
     "invalid_price",
     "invalid_volume",
     "invalid_timestamp",
+    "invalid_bar",
+    "invalid_interval",
+    "timestamp_out_of_window",
+    "spans_partitions",
+    "record_too_large",
+    "response_too_large",
+    "internal_error",
 ]
 
 
@@ -39,6 +54,7 @@ class RecordRejected(OhlcvError):
     """One record cannot be accepted; `code` says why in a form machines can count."""
 
     def __init__(self, code: ReasonCode, message: str) -> None:
+        message = redact(message)
         super().__init__(f"{code}: {message}")
         self.code: ReasonCode = code
         self.message = message

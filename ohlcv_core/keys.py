@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime
 from typing import TypedDict
@@ -9,6 +10,7 @@ from typing import TypedDict
 import orjson
 
 from ohlcv_core.schema import RecordKind
+from ohlcv_core.timeseries import Bar
 from ohlcv_core.twelvedata import PriceEvent
 
 
@@ -18,23 +20,37 @@ class PartitionKeys(TypedDict):
     hour: str
 
 
+def _digest(identity: list[object]) -> str:
+    return hashlib.sha256(orjson.dumps(identity)).hexdigest()[:32]
+
+
 def price_idempotency_key(event: PriceEvent) -> str:
     """Same event content => same key, whenever and however often it was received.
 
     Receive and arrival times are left out on purpose: a reconnect replay or a producer resend
     carries the same event with new receive times and must collapse onto the original.
     """
-    identity = orjson.dumps(
-        ["price", event.symbol, event.exchange, event.timestamp_s, event.price, event.bid, event.ask,
-         event.day_volume]
-    )
-    return hashlib.sha256(identity).hexdigest()[:32]
+    return _digest(["price", event.symbol, event.exchange, event.timestamp_s, event.price, event.bid, event.ask,
+                    event.day_volume])
+
+
+def bar_idempotency_key(bar: Bar) -> str:
+    """A re-sent bar collapses; a bar re-published with other values keeps its own key (compaction
+    decides between them: the latest received wins)."""
+    return _digest(["bar", bar.symbol, bar.instrument.get("exchange"), bar.interval, bar.start_ms, bar.open,
+                    bar.high, bar.low, bar.close, bar.volume])
+
+
+@functools.lru_cache(maxsize=4096)
+def _hour_partition(hour_index: int) -> tuple[str, str]:
+    moment = datetime.fromtimestamp(hour_index * 3600, tz=UTC)
+    return moment.strftime("%Y-%m-%d"), moment.strftime("%H")
 
 
 def partition_keys(kind: RecordKind, event_time_ms: int) -> PartitionKeys:
     """Raw-zone partition from EVENT time; bounded cardinality (kinds x hours), never by symbol."""
-    moment = datetime.fromtimestamp(event_time_ms / 1000, tz=UTC)
-    return {"kind": kind, "dt": moment.strftime("%Y-%m-%d"), "hour": moment.strftime("%H")}
+    dt, hour = _hour_partition(event_time_ms // 3_600_000)
+    return {"kind": kind, "dt": dt, "hour": hour}
 
 
 def parse_partition_path(key: str) -> dict[str, str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal, TypedDict
 
 GlueType = Literal["string", "bigint", "double", "timestamp"]
-RecordKind = Literal["price"]
+RecordKind = Literal["price", "bar"]
 
 RAW_SCHEMA_VERSION = 1
 
@@ -25,7 +25,7 @@ class Column:
 
 class RawPriceRecord(TypedDict):
     schema_version: int
-    kind: RecordKind
+    kind: Literal["price"]
     symbol: str
     exchange: str | None
     mic_code: str | None
@@ -44,9 +44,34 @@ class RawPriceRecord(TypedDict):
     idempotency_key: str
 
 
-RAW_PRICE_COLUMNS: tuple[Column, ...] = (
-    Column("schema_version", "bigint", "raw-zone schema version"),
-    Column("kind", "string", "record kind (also a partition key)"),
+class RawBarRecord(TypedDict):
+    schema_version: int
+    kind: Literal["bar"]
+    symbol: str
+    exchange: str | None
+    mic_code: str | None
+    currency: str | None
+    currency_base: str | None
+    currency_quote: str | None
+    instrument_type: str | None
+    interval: str
+    time_zone: str
+    bar_datetime: str
+    event_time_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None
+    received_at_ms: int
+    arrival_ms: int
+    source: str
+    idempotency_key: str
+
+
+RawRecord = RawPriceRecord | RawBarRecord
+
+_INSTRUMENT: tuple[Column, ...] = (
     Column("symbol", "string", "canonical Twelve Data symbol"),
     Column("exchange", "string", "venue name as Twelve Data sends it"),
     Column("mic_code", "string", "ISO 10383 market identifier, when sent"),
@@ -54,18 +79,44 @@ RAW_PRICE_COLUMNS: tuple[Column, ...] = (
     Column("currency_base", "string", "base of a pair"),
     Column("currency_quote", "string", "quote of a pair"),
     Column("instrument_type", "string", "Twelve Data instrument type"),
+)
+_LINEAGE: tuple[Column, ...] = (
+    Column("received_at_ms", "bigint", "when the producer received it, UTC epoch ms"),
+    Column("arrival_ms", "bigint", "when Firehose received the record, UTC epoch ms"),
+    Column("source", "string", "envelope source"),
+    Column("idempotency_key", "string", "deterministic key: equal for re-sends and replays"),
+)
+
+RAW_PRICE_COLUMNS: tuple[Column, ...] = (
+    Column("schema_version", "bigint", "raw-zone schema version"),
+    Column("kind", "string", "record kind: price"),
+    *_INSTRUMENT,
     Column("event_time_ms", "bigint", "event time, UTC epoch milliseconds"),
     Column("price", "double", "last price"),
     Column("bid", "double", "bid, when sent"),
     Column("ask", "double", "ask, when sent"),
     Column("day_volume", "bigint", "cumulative volume of the trading day, equities only"),
-    Column("received_at_ms", "bigint", "when the producer received the frame, UTC epoch ms"),
-    Column("arrival_ms", "bigint", "when Firehose received the record, UTC epoch ms"),
-    Column("source", "string", "envelope source"),
-    Column("idempotency_key", "string", "deterministic key: equal for re-sends and replays"),
+    *_LINEAGE,
 )
+RAW_BAR_COLUMNS: tuple[Column, ...] = (
+    Column("schema_version", "bigint", "raw-zone schema version"),
+    Column("kind", "string", "record kind: bar"),
+    *_INSTRUMENT,
+    Column("interval", "string", "Twelve Data interval: 1min ... 1month"),
+    Column("time_zone", "string", "zone the bar's datetime was given in"),
+    Column("bar_datetime", "string", "the bar's datetime exactly as sent"),
+    Column("event_time_ms", "bigint", "bar open time, UTC epoch milliseconds"),
+    Column("open", "double", "open"),
+    Column("high", "double", "high"),
+    Column("low", "double", "low"),
+    Column("close", "double", "close"),
+    Column("volume", "double", "volume, when sent (fractional for some crypto venues)"),
+    *_LINEAGE,
+)
+# Firehose partition keys (from the transform, by event time) and the raw tables' partition columns:
+# each raw table lives under its own kind=..., so kind is a path constant there, not a column.
+FIREHOSE_PARTITION_KEYS: tuple[str, ...] = ("kind", "dt", "hour")
 RAW_PARTITION_COLUMNS: tuple[Column, ...] = (
-    Column("kind", "string", "record kind"),
     Column("dt", "string", "event date, UTC, yyyy-MM-dd"),
     Column("hour", "string", "event hour, UTC, HH"),
 )

@@ -1,15 +1,30 @@
-"""REST `time_series` bars: parsing Twelve Data's string-typed values and exchange-zone datetimes."""
+"""REST `time_series`: Twelve Data's string-typed bars in the zone asked for, to checked UTC bars.
+
+Payload contract between the producer and the transform: one envelope carries one symbol's bars of
+one UTC hour, in the response's own shape (`{"meta": ..., "values": [...], "status": "ok"}`), with the
+request's parameters beside it. `split_time_series` makes such payloads from any response, single or
+batch; the transform rejects a payload whose bars span partitions.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
+
 from ohlcv_core.errors import RecordRejected
+from ohlcv_core.twelvedata import canonical_symbol
 
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DATE_FORMAT = "%Y-%m-%d"
+INTERVALS = frozenset({"1min", "5min", "15min", "30min", "45min", "1h", "2h", "4h", "5h", "8h",
+                       "1day", "1week", "1month"})
+INSTRUMENT_FIELDS = ("exchange", "mic_code", "currency", "currency_base", "currency_quote", "type")
 
 
 def zone_of(name: str | None) -> tzinfo:
@@ -19,7 +34,7 @@ def zone_of(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RecordRejected("invalid_timestamp", f"unknown time zone {name!r}") from exc
+        raise RecordRejected("invalid_timestamp", f"unknown time zone {name[:60]!r}") from exc
 
 
 def parse_bar_datetime(text: str, zone: tzinfo) -> datetime:
@@ -37,6 +52,125 @@ def format_bar_datetime(moment: datetime, zone: tzinfo, *, daily: bool = False) 
 
 
 @dataclass(frozen=True, slots=True)
-class RestBar:
-    start: datetime  # UTC
-    values: dict[str, str]  # as sent: strings
+class Bar:
+    symbol: str
+    interval: str
+    time_zone: str
+    bar_datetime: str
+    start_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None
+    instrument: dict[str, str | None]  # exchange, mic_code, currency, currency_base, currency_quote, type
+
+
+def _number(values: Mapping[str, Any], name: str, index: int) -> float:
+    raw = values.get(name)
+    if raw is None:
+        raise RecordRejected("missing_field", f"bar {index} has no {name!r}")
+    try:
+        value = float(raw) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise RecordRejected("invalid_price", f"bar {index}: {name} must be a finite positive number, got {raw!r:.40}")
+    return value
+
+
+def _volume(values: Mapping[str, Any], index: int) -> float | None:
+    raw = values.get("volume")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw) if isinstance(raw, str | int | float) and not isinstance(raw, bool) else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise RecordRejected("invalid_volume", f"bar {index}: volume must be finite and >= 0, got {raw!r:.40}")
+    return value
+
+
+def _bar(values: Any, index: int, *, symbol: str, interval: str, zone_name: str, zone: tzinfo,
+         instrument: dict[str, str | None]) -> Bar:
+    if not isinstance(values, dict):
+        raise RecordRejected("invalid_bar", f"bar {index} is not an object")
+    text = values.get("datetime")
+    if not isinstance(text, str):
+        raise RecordRejected("missing_field", f"bar {index} has no 'datetime'")
+    start = parse_bar_datetime(text, zone)
+    o, h, low, c = (_number(values, k, index) for k in ("open", "high", "low", "close"))
+    if h < max(o, c) or low > min(o, c):
+        raise RecordRejected("invalid_bar", f"bar {index} ({text}): high {h} and low {low} do not bound "
+                                            f"open {o} and close {c}")
+    return Bar(symbol, interval, zone_name, text, int(start.timestamp() * 1000), o, h, low, c,
+               _volume(values, index), instrument)
+
+
+def parse_time_series(payload: str, request: Mapping[str, str]) -> tuple[list[Bar], str | None]:
+    """Bars of one response, checked; or ([], reason) for a response that carries none (error, empty)."""
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise RecordRejected("not_json", f"time_series payload is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise RecordRejected("unknown_event", "time_series payload is not an object")
+    if body.get("status") == "error":
+        return [], f"rest-error-{body.get('code', 'unknown')}"
+    meta_raw = body.get("meta")
+    meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
+    symbol = canonical_symbol(meta.get("symbol") or request.get("symbol"))
+    interval = str(meta.get("interval") or request.get("interval") or "")
+    if interval not in INTERVALS:
+        raise RecordRejected("invalid_interval", f"interval {interval[:20]!r} is not a Twelve Data interval")
+    asked = request.get("timezone", "")
+    zone_name = asked if asked and asked.lower() != "exchange" else str(meta.get("exchange_timezone") or "UTC")
+    zone = zone_of(zone_name)
+    values = body.get("values")
+    if values is None:
+        return [], "empty-time-series"
+    if not isinstance(values, list):
+        raise RecordRejected("invalid_bar", "values is not a list")
+    instrument = {k: (str(meta[k]).strip() or None) if meta.get(k) is not None else None for k in INSTRUMENT_FIELDS}
+    bars = [_bar(v, i, symbol=symbol, interval=interval, zone_name=zone_name, zone=zone, instrument=instrument)
+            for i, v in enumerate(values)]
+    return bars, None if bars else "empty-time-series"
+
+
+def _hour_of(start_ms: int) -> int:
+    return start_ms // 3_600_000
+
+
+def split_time_series(body: str, request: Mapping[str, str]) -> list[tuple[str, dict[str, str]]]:
+    """Producer side: one (payload, request) per symbol and UTC hour, values kept exactly as received.
+
+    A batch response (keyed by symbol) becomes one request per symbol. Error entries pass through whole
+    (the transform counts them); bars that cannot be placed are kept together so the transform fails
+    them with a reason instead of them disappearing here.
+    """
+    parsed = orjson.loads(body)
+    single = isinstance(parsed, dict) and ("values" in parsed or "meta" in parsed or "status" in parsed)
+    responses = {request.get("symbol", ""): parsed} if single else dict(parsed)
+    out: list[tuple[str, dict[str, str]]] = []
+    for symbol, response in responses.items():
+        symbol_request = {**request, "symbol": str(symbol)}
+        values = response.get("values") if isinstance(response, dict) else None
+        if not isinstance(values, list) or not values:
+            out.append((orjson.dumps(response).decode(), symbol_request))
+            continue
+        meta_raw = response.get("meta")
+        meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
+        asked = request.get("timezone", "")
+        try:
+            zone = zone_of(asked if asked and asked.lower() != "exchange" else meta.get("exchange_timezone"))
+            groups: dict[int, list[Any]] = {}
+            for value in values:
+                start = parse_bar_datetime(str(value.get("datetime")), zone)
+                groups.setdefault(_hour_of(int(start.timestamp() * 1000)), []).append(value)
+        except (RecordRejected, AttributeError):
+            groups = {0: values}
+        for _, group in sorted(groups.items()):
+            part = {k: v for k, v in response.items() if k != "values"} | {"values": group}
+            out.append((orjson.dumps(part).decode(), symbol_request))
+    return out

@@ -26,7 +26,7 @@ def _record(symbol: str, ts: int, price: float, day_volume: int | None = None, r
     outcome = normalize(encode_envelope(orjson.dumps(frame).decode(), received_ms or ts * 1000 + 100,
                                         "twelvedata.ws"), ts * 1000 + 500)
     assert isinstance(outcome, Accepted)
-    return outcome.to_json_line()
+    return outcome.to_json_lines()
 
 
 def _write_raw(raw: Path, hour: str, name: str, lines: list[bytes], dt: str = "2023-08-24") -> None:

@@ -15,22 +15,28 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 
-from firehose_transform.handler import lambda_handler
+from firehose_transform.transform import transform_records
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint
-from local_stack.lambda_runtime import LocalContext, LocalLambda
+from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
 from local_stack.template import DEFAULT_TEMPLATE, StackTemplate
 from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.window import TimeWindow
 from tests.fixtures import load_text
 
 OBJECT_NAME = re.compile(r"^ohlcv-local-prices-1-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f-]{36}$")
 AAPL = load_text("twelvedata/ws-price-aapl-with-mic.json").strip()
 
 
+REPLAY = {"MaxPriceAgeSeconds": "3153600000"}  # the captures are from 2023; these tests run later
+
+
 def in_process_transform(event: dict[str, Any]) -> Any:
-    context = LocalContext("t", "arn:aws:lambda:us-east-1:000000000000:function:t", 512, "r", 2**62)
-    return lambda_handler(event, context)
+    """The transform's decision function, called in-process; the sandboxed handler has its own test."""
+    response, _ = transform_records(event["records"], TimeWindow.from_environ(
+        {"OHLCV_MAX_PRICE_AGE_S": REPLAY["MaxPriceAgeSeconds"]}))
+    return response
 
 
 class Clock:
@@ -178,7 +184,7 @@ def test_the_stand_in_follows_a_changed_template(tmp_path: Path, s3: LocalS3) ->
 
 
 def test_the_lambda_runs_in_its_own_sandbox_with_the_template_environment(tmp_path: Path, s3: LocalS3) -> None:
-    settings = StackTemplate().delivery_stream()
+    settings = StackTemplate(parameters=REPLAY).delivery_stream()
     assert settings.processor is not None
     function = LocalLambda(settings.processor, tmp_path / "logs")
     try:

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 
+from firehose_transform import handler
 from firehose_transform.handler import lambda_handler
 from local_stack.lambda_runtime import LocalContext
 from ohlcv_core.envelope import encode_envelope
 from tests.fixtures import load_json, load_text
+
+
+@pytest.fixture(autouse=True)
+def wide_window(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The samples' arrival times (2022) and the captures' event times (2020-2023) are far apart: run the
+    handler as a stack deployed with a wide window would (the same environment variables)."""
+    monkeypatch.setenv("OHLCV_MAX_FUTURE_S", "315360000")
+    monkeypatch.setenv("OHLCV_MAX_PRICE_AGE_S", "315360000")
+    handler._window.cache_clear()
+    yield
+    handler._window.cache_clear()
+
 
 CONTEXT = LocalContext(function_name="transform", invoked_function_arn="arn:aws:lambda:us-east-1:0:function:t",
                        memory_limit_in_mb=512, aws_request_id="req-1", deadline_ms=2**62)
@@ -60,6 +74,7 @@ def test_price_events_are_normalized_and_partitioned_by_event_time(sample: str) 
     response = lambda_handler(event, CONTEXT)
     records = response["records"]
     assert [r["result"] for r in records] == ["Ok", "Ok", "Dropped", "Dropped", "ProcessingFailed"]
+    assert [r["data"] for r in records[2:4]] == ["", ""]
     aapl, gold = _decode(records[0]), _decode(records[1])
     assert aapl["symbol"] == "AAPL" and aapl["event_time_ms"] == 1684508044000 and aapl["day_volume"] == 15991537
     assert aapl["received_at_ms"] == 1684508044321

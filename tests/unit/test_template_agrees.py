@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import pytest
+
 from local_stack.template import StackTemplate
-from ohlcv_core.schema import BAR_COLUMNS, BAR_PARTITION_COLUMNS, RAW_PARTITION_COLUMNS, RAW_PRICE_COLUMNS
+from ohlcv_core.schema import (
+    BAR_COLUMNS,
+    BAR_PARTITION_COLUMNS,
+    FIREHOSE_PARTITION_KEYS,
+    RAW_BAR_COLUMNS,
+    RAW_PARTITION_COLUMNS,
+    RAW_PRICE_COLUMNS,
+    Column,
+)
 
 
 def _pairs(columns: object) -> list[tuple[str, str]]:
     return [(c.name, c.type) for c in columns]  # type: ignore[attr-defined]
 
 
-def test_raw_table_columns_are_the_core_raw_schema() -> None:
-    table = StackTemplate().table("raw_prices")
-    partition_names = {c.name for c in RAW_PARTITION_COLUMNS}
-    assert _pairs(table.columns) == [(c.name, c.type) for c in RAW_PRICE_COLUMNS if c.name not in partition_names]
+@pytest.mark.parametrize(("name", "kind", "columns"), [("raw_prices", "price", RAW_PRICE_COLUMNS),
+                                                      ("raw_bars", "bar", RAW_BAR_COLUMNS)])
+def test_raw_tables_are_the_core_raw_schemas_where_firehose_writes_them(
+        name: str, kind: str, columns: tuple[Column, ...]) -> None:
+    template = StackTemplate()
+    table = template.table(name)
+    assert _pairs(table.columns) == _pairs(columns)
     assert _pairs(table.partition_keys) == _pairs(RAW_PARTITION_COLUMNS)
+    stream = template.delivery_stream()
+    written = stream.prefix.replace("!{partitionKeyFromLambda:kind}", kind).split("!{", 1)[0]
+    assert table.location == f"s3://{stream.bucket}/{written.rsplit('/', 1)[0]}/"
 
 
 def test_bars_table_columns_are_the_core_bar_schema() -> None:
@@ -36,7 +52,7 @@ def test_partition_projection_templates_name_every_partition_column() -> None:
 def test_delivery_stream_partitions_by_the_transforms_event_time_keys() -> None:
     stream = StackTemplate().delivery_stream()
     assert stream.dynamic_partitioning
-    for key in (c.name for c in RAW_PARTITION_COLUMNS):
+    for key in FIREHOSE_PARTITION_KEYS:
         assert f"{key}=!{{partitionKeyFromLambda:{key}}}" in stream.prefix
     assert "!{firehose:error-output-type}" in stream.error_prefix
     assert stream.processor is not None
@@ -44,11 +60,19 @@ def test_delivery_stream_partitions_by_the_transforms_event_time_keys() -> None:
     assert stream.buffer_size_bytes >= 64 * 1024 * 1024  # dynamic partitioning's minimum
 
 
-def test_raw_table_location_is_where_firehose_writes() -> None:
-    template = StackTemplate()
-    stream = template.delivery_stream()
-    table = template.table("raw_prices")
-    assert table.location == f"s3://{stream.bucket}/{stream.prefix.split('kind=')[0]}"
+def test_the_transform_window_is_a_stack_parameter() -> None:
+    function = StackTemplate(parameters={"MaxPriceAgeSeconds": "86400"}).delivery_stream().processor
+    assert function is not None
+    assert function.environment["OHLCV_MAX_PRICE_AGE_S"] == "86400"
+    assert function.environment["OHLCV_MAX_FUTURE_S"] == "300"
+
+
+@pytest.mark.parametrize("overrides", [{"MaxPriceAgeSeconds": "1"}, {"LogRetentionDays": "3"}, {"Nope": "1"}])
+def test_parameter_overrides_are_checked_as_cloudformation_would(overrides: dict[str, str]) -> None:
+    from ohlcv_core.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        StackTemplate(parameters=overrides)
 
 
 def test_compaction_job_reads_the_raw_table_and_writes_the_bars_table() -> None:
