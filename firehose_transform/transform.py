@@ -24,8 +24,10 @@ LOG = logging.getLogger(__name__)
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 # Lambda's synchronous response limit, less room for the runtime's own framing.
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 64 * 1024
-# JSON around one response record: {"recordId":"…","result":"ProcessingFailed","data":"…","metadata":…}
+# JSON around one bare response record, as the Lambda runtime writes it (json.dumps, with spaces):
+# {"recordId": "…", "result": "ProcessingFailed", "data": ""},
 RECORD_OVERHEAD_BYTES = 64
+# , "metadata": {"partitionKeys": {"kind": "price", "dt": "2023-08-24", "hour": "14"}}
 PARTITION_KEYS_BYTES = 96
 
 
@@ -78,12 +80,16 @@ def _decode(data: object) -> bytes:
 
 
 class _Response:
-    """Builds the response within the size budget."""
+    """Builds the response within the size budget.
 
-    def __init__(self, tally: Tally, limit: int) -> None:
+    Every input record is owed at least a bare entry (`recordId`, `result`, empty `data`), so that room is
+    set aside for all of them first; data and partition keys then spend what is left, in input order.
+    """
+
+    def __init__(self, tally: Tally, limit: int, record_ids: list[str]) -> None:
         self.records: list[ResponseRecord] = []
         self._tally = tally
-        self._room = limit - 16
+        self._room = limit - 16 - sum(len(i) + RECORD_OVERHEAD_BYTES for i in record_ids)
 
     def _take(self, size: int) -> bool:
         if size > self._room:
@@ -94,19 +100,16 @@ class _Response:
     def fail(self, record_id: str, raw: str, code: ReasonCode, message: str, arrival_ms: int) -> None:
         self._tally.rejections.append(Rejection(record_id, code, message, arrival_ms, raw))
         # Firehose writes its own copy of a failed record under the error prefix; echo it while there is room.
-        echo = raw if self._take(len(raw) + len(record_id) + RECORD_OVERHEAD_BYTES) else ""
-        if not echo:
-            self._take(len(record_id) + RECORD_OVERHEAD_BYTES)
+        echo = raw if self._take(len(raw)) else ""
         self.records.append({"recordId": record_id, "result": "ProcessingFailed", "data": echo})
 
     def drop(self, record_id: str, event: str) -> None:
         self._tally.dropped[event] += 1
-        self._take(len(record_id) + RECORD_OVERHEAD_BYTES)
         self.records.append({"recordId": record_id, "result": "Dropped", "data": ""})
 
     def ok(self, record_id: str, raw: str, outcome: Accepted, arrival_ms: int) -> None:
         data = base64.b64encode(outcome.to_json_lines()).decode("ascii")
-        if not self._take(len(data) + len(record_id) + RECORD_OVERHEAD_BYTES + PARTITION_KEYS_BYTES):
+        if not self._take(len(data) + PARTITION_KEYS_BYTES):
             self.fail(record_id, raw, "response_too_large",
                       "the transformed batch would exceed Lambda's 6 MB response; resend this record", arrival_ms)
             return
@@ -123,15 +126,20 @@ class _Response:
                                                             "hour": outcome.partition["hour"]}}})
 
 
+def _record_id(record: object) -> str:
+    return str(record.get("recordId", "")) if isinstance(record, dict) else ""
+
+
 def transform_records(records: object, window: TimeWindow = DEFAULT_WINDOW,
                       limit: int = RESPONSE_LIMIT_BYTES) -> tuple[Response, Tally]:
     """Decide every record; each input recordId appears exactly once in the response, in order."""
     tally = Tally()
-    response = _Response(tally, limit)
-    for record in records if isinstance(records, list) else []:
+    items = records if isinstance(records, list) else []
+    response = _Response(tally, limit, [_record_id(r) for r in items])
+    for record in items:
         tally.records_in += 1
         item: dict[str, Any] = record if isinstance(record, dict) else {}
-        record_id = str(item.get("recordId", ""))
+        record_id = _record_id(record)
         arrival = item.get("approximateArrivalTimestamp")
         arrival_ms = arrival if type(arrival) is int else 0
         raw = item.get("data")
