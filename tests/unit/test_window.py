@@ -8,9 +8,10 @@ from ohlcv_core.normalize import Accepted, normalize
 from ohlcv_core.window import TimeWindow
 
 EVENT_S = 1692888600
+DEFAULT = TimeWindow()
 
 
-def _price_at(arrival_ms: int, window: TimeWindow = TimeWindow()) -> object:
+def _price_at(arrival_ms: int, window: TimeWindow = DEFAULT) -> object:
     frame = f'{{"event":"price","symbol":"AAPL","timestamp":{EVENT_S},"price":177.5}}'
     return normalize(encode_envelope(frame, arrival_ms, "twelvedata.ws"), arrival_ms, window)
 
