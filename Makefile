@@ -1,4 +1,5 @@
-# The project's interface: `make demo` runs the pipeline locally, `make test` runs every check.
+# The project's interface: `make demo` runs the pipeline locally, `make test` runs every check,
+# `make bench` runs the benchmarks.
 # Each target installs what it needs into .venv first (only when pyproject.toml changed).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck cfn-lint unit functional e2e check-java check-python clean
+.PHONY: demo test bench lint typecheck cfn-lint unit functional e2e check-java check-python clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -14,13 +15,19 @@ demo: check-java $(STAMP)
 test: $(STAMP) lint typecheck cfn-lint
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-cfn-lint: $(STAMP)
+cfn-bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+lint: $(STAMP)
 	$(BIN)/cfn-lint cloudformation/template.yaml
 
 unit: $(STAMP)

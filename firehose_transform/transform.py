@@ -8,12 +8,14 @@ raises.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
+from binascii import b2a_base64
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal, NotRequired, TypedDict
+
+from orjson import OPT_APPEND_NEWLINE, dumps
 
 from ohlcv_core.errors import ReasonCode, RecordRejected
 from ohlcv_core.normalize import DEFAULT_WINDOW, Accepted, normalize
@@ -71,10 +73,10 @@ class Tally:
 
 
 def _decode(data: object) -> bytes:
-    if not isinstance(data, str):
+    if data.__class__ is not str:
         raise RecordRejected("not_base64", f"record data must be a base64 string, got {type(data).__name__}")
     try:
-        return base64.b64decode(data, validate=True)
+        return binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise RecordRejected("not_base64", f"record data is not valid base64: {exc}") from exc
 
@@ -89,18 +91,16 @@ class _Response:
     def __init__(self, tally: Tally, limit: int, record_ids: list[str]) -> None:
         self.records: list[ResponseRecord] = []
         self._tally = tally
-        self._room = limit - 16 - sum(len(i) + RECORD_OVERHEAD_BYTES for i in record_ids)
-
-    def _take(self, size: int) -> bool:
-        if size > self._room:
-            return False
-        self._room -= size
-        return True
+        self._room = limit - 16 - sum(map(len, record_ids)) - RECORD_OVERHEAD_BYTES * len(record_ids)
+        self.lags: list[int] = []
 
     def fail(self, record_id: str, raw: str, code: ReasonCode, message: str, arrival_ms: int) -> None:
         self._tally.rejections.append(Rejection(record_id, code, message, arrival_ms, raw))
         # Firehose writes its own copy of a failed record under the error prefix; echo it while there is room.
-        echo = raw if self._take(len(raw)) else ""
+        echo = ""
+        if len(raw) <= self._room:
+            self._room -= len(raw)
+            echo = raw
         self.records.append({"recordId": record_id, "result": "ProcessingFailed", "data": echo})
 
     def drop(self, record_id: str, event: str) -> None:
@@ -108,53 +108,51 @@ class _Response:
         self.records.append({"recordId": record_id, "result": "Dropped", "data": ""})
 
     def ok(self, record_id: str, raw: str, outcome: Accepted, arrival_ms: int) -> None:
-        data = base64.b64encode(outcome.to_json_lines()).decode("ascii")
-        if not self._take(len(data) + PARTITION_KEYS_BYTES):
+        records = outcome.records
+        lines = dumps(records[0], option=OPT_APPEND_NEWLINE) if len(records) == 1 else outcome.to_json_lines()
+        data = b2a_base64(lines, newline=False).decode("ascii")
+        size = len(data) + PARTITION_KEYS_BYTES
+        if size > self._room:
             self.fail(record_id, raw, "response_too_large",
                       "the transformed batch would exceed Lambda's 6 MB response; resend this record", arrival_ms)
             return
-        tally = self._tally
-        tally.ok += 1
-        tally.rows_out += len(outcome.records)
-        if arrival_ms > 0:
-            lag = arrival_ms - outcome.records[-1]["event_time_ms"]
-            tally.lag_max_ms = max(tally.lag_max_ms, lag)
-            tally.lag_sum_ms += lag
+        self._room -= size
+        self._tally.ok += 1
+        self._tally.rows_out += len(records)
+        if arrival_ms:
+            self.lags.append(arrival_ms - records[-1]["event_time_ms"])
+        # The partition dict is made fresh for each outcome: it can be handed over as it is.
         self.records.append({"recordId": record_id, "result": "Ok", "data": data,
-                             "metadata": {"partitionKeys": {"kind": outcome.partition["kind"],
-                                                            "dt": outcome.partition["dt"],
-                                                            "hour": outcome.partition["hour"]}}})
-
-
-def _record_id(record: object) -> str:
-    return str(record.get("recordId", "")) if isinstance(record, dict) else ""
+                             "metadata": {"partitionKeys": outcome.partition}})  # type: ignore[typeddict-item]
 
 
 def transform_records(records: object, window: TimeWindow = DEFAULT_WINDOW,
                       limit: int = RESPONSE_LIMIT_BYTES) -> tuple[Response, Tally]:
     """Decide every record; each input recordId appears exactly once in the response, in order."""
     tally = Tally()
-    items = records if isinstance(records, list) else []
-    response = _Response(tally, limit, [_record_id(r) for r in items])
-    for record in items:
-        tally.records_in += 1
-        item: dict[str, Any] = record if isinstance(record, dict) else {}
-        record_id = _record_id(record)
+    items: list[Any] = records if isinstance(records, list) else []
+    record_ids = [str(r.get("recordId", "")) if r.__class__ is dict else "" for r in items]
+    response = _Response(tally, limit, record_ids)
+    for record, record_id in zip(items, record_ids, strict=True):
+        item: dict[str, Any] = record if record.__class__ is dict else {}
         arrival = item.get("approximateArrivalTimestamp")
-        arrival_ms = arrival if type(arrival) is int else 0
-        raw = item.get("data")
-        raw_text = raw if isinstance(raw, str) else ""
+        arrival_ms = arrival if arrival.__class__ is int else 0
+        raw: Any = item.get("data")
         try:
             outcome = normalize(_decode(raw), arrival_ms, window)
         except RecordRejected as rejected:
-            response.fail(record_id, raw_text, rejected.code, rejected.message, arrival_ms)
+            response.fail(record_id, raw if raw.__class__ is str else "", rejected.code, rejected.message, arrival_ms)
             continue
         except Exception as exc:  # a bug must fail one record, never the batch
             LOG.exception("unexpected error normalizing record %s", record_id)
-            response.fail(record_id, raw_text, "internal_error", f"{type(exc).__name__}: {exc}", arrival_ms)
+            response.fail(record_id, raw if raw.__class__ is str else "", "internal_error",
+                          f"{type(exc).__name__}: {exc}", arrival_ms)
             continue
         if isinstance(outcome, Accepted):
-            response.ok(record_id, raw_text, outcome, arrival_ms)
+            response.ok(record_id, raw, outcome, arrival_ms)
         else:
             response.drop(record_id, outcome.event)
+    tally.records_in = len(items)
+    if response.lags:
+        tally.lag_max_ms, tally.lag_sum_ms = max(response.lags), sum(response.lags)
     return {"records": response.records}, tally

@@ -41,7 +41,7 @@ def _transform_reasons(log_dir: Path) -> dict[str, tuple[str, str]]:
 
 def _payload_of(raw: bytes) -> str:
     try:
-        return decode_envelope(raw)["payload"]
+        return decode_envelope(raw)["payload"].decode("utf-8", "replace")
     except RecordRejected:
         return raw.decode("utf-8", "replace")
 

@@ -11,7 +11,7 @@ import orjson
 
 from ohlcv_core.schema import RecordKind
 from ohlcv_core.timeseries import Bar
-from ohlcv_core.twelvedata import PriceEvent
+from ohlcv_core.twelvedata import PriceIdentity
 
 
 class PartitionKeys(TypedDict):
@@ -21,17 +21,17 @@ class PartitionKeys(TypedDict):
 
 
 def _digest(identity: list[object]) -> str:
+    """128 bits of SHA-256 over the canonical JSON of the identity fields, as 32 hex characters."""
     return hashlib.sha256(orjson.dumps(identity)).hexdigest()[:32]
 
 
-def price_idempotency_key(event: PriceEvent) -> str:
+def price_idempotency_key(identity: PriceIdentity) -> str:
     """Same event content => same key, whenever and however often it was received.
 
     Receive and arrival times are left out on purpose: a reconnect replay or a producer resend
     carries the same event with new receive times and must collapse onto the original.
     """
-    return _digest(["price", event.symbol, event.exchange, event.timestamp_s, event.price, event.bid, event.ask,
-                    event.day_volume])
+    return _digest(["price", *identity])
 
 
 def bar_idempotency_key(bar: Bar) -> str:

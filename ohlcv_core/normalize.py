@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -11,7 +11,7 @@ from ohlcv_core.errors import RecordRejected
 from ohlcv_core.keys import PartitionKeys, bar_idempotency_key, partition_keys, price_idempotency_key
 from ohlcv_core.schema import RAW_SCHEMA_VERSION, RawBarRecord, RawPriceRecord, RawRecord
 from ohlcv_core.timeseries import Bar, parse_time_series
-from ohlcv_core.twelvedata import ControlEvent, PriceEvent, parse_frame
+from ohlcv_core.twelvedata import PriceValues, load_frame, price_values
 from ohlcv_core.window import TimeWindow
 
 # A Firehose record is at most 1,000 KiB; anything larger did not come through Firehose's API.
@@ -19,17 +19,17 @@ MAX_RECORD_BYTES = 1000 * 1024
 DEFAULT_WINDOW = TimeWindow()
 
 
-@dataclass(frozen=True, slots=True)
-class Accepted:
+class Accepted(NamedTuple):
+    """Records for one partition. (NamedTuples here: one is built per record on the hot path.)"""
+
     records: tuple[RawRecord, ...]
     partition: PartitionKeys
 
     def to_json_lines(self) -> bytes:
-        return b"".join(orjson.dumps(r) + b"\n" for r in self.records)
+        return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in self.records)
 
 
-@dataclass(frozen=True, slots=True)
-class Dropped:
+class Dropped(NamedTuple):
     """Valid, but no market data: heartbeats, subscribe-status, REST errors and empty responses."""
 
     event: str
@@ -42,15 +42,17 @@ def _venue(value: str | None) -> str | None:
     return value.strip() if value else None
 
 
-def _price_record(event: PriceEvent, envelope: Envelope, arrival_ms: int) -> RawPriceRecord:
+def _price_record(event: PriceValues, envelope: Envelope, arrival_ms: int) -> RawPriceRecord:
+    symbol, timestamp_s, price, bid, ask, day_volume, exchange, mic, currency, base, quote, kind = event
+    exchange = exchange.strip() if exchange else None
     return {
-        "schema_version": RAW_SCHEMA_VERSION, "kind": "price", "symbol": event.symbol,
-        "exchange": _venue(event.exchange), "mic_code": event.mic_code.upper() if event.mic_code else None,
-        "currency": event.currency, "currency_base": event.currency_base, "currency_quote": event.currency_quote,
-        "instrument_type": event.instrument_type, "event_time_ms": event.timestamp_s * 1000,
-        "price": event.price, "bid": event.bid, "ask": event.ask, "day_volume": event.day_volume,
+        "schema_version": RAW_SCHEMA_VERSION, "kind": "price", "symbol": symbol,
+        "exchange": exchange, "mic_code": mic.upper() if mic else None,
+        "currency": currency, "currency_base": base, "currency_quote": quote,
+        "instrument_type": kind, "event_time_ms": timestamp_s * 1000,
+        "price": price, "bid": bid, "ask": ask, "day_volume": day_volume,
         "received_at_ms": envelope["received_at_ms"], "arrival_ms": arrival_ms, "source": envelope["source"],
-        "idempotency_key": price_idempotency_key(event),
+        "idempotency_key": price_idempotency_key((symbol, exchange, timestamp_s, price, bid, ask, day_volume)),
     }
 
 
@@ -66,15 +68,6 @@ def _bar_record(bar: Bar, envelope: Envelope, arrival_ms: int) -> RawBarRecord:
         "volume": bar.volume, "received_at_ms": envelope["received_at_ms"], "arrival_ms": arrival_ms,
         "source": envelope["source"], "idempotency_key": bar_idempotency_key(bar),
     }
-
-
-def _prices(envelope: Envelope, arrival_ms: int, window: TimeWindow, reference_ms: int) -> Outcome:
-    frame = parse_frame(envelope["payload"])
-    if isinstance(frame, ControlEvent):
-        return Dropped(event=frame.event)
-    record = _price_record(frame, envelope, arrival_ms)
-    window.check("price", record["event_time_ms"], reference_ms)
-    return Accepted(records=(record,), partition=partition_keys("price", record["event_time_ms"]))
 
 
 def _bars(envelope: Envelope, arrival_ms: int, window: TimeWindow, reference_ms: int) -> Outcome:
@@ -96,6 +89,13 @@ def normalize(data: bytes, arrival_ms: int, window: TimeWindow = DEFAULT_WINDOW)
         raise RecordRejected("record_too_large", f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
     envelope = decode_envelope(data)
     reference_ms = arrival_ms if arrival_ms > 0 else envelope["received_at_ms"]
-    if envelope["source"] == "twelvedata.ws":
-        return _prices(envelope, arrival_ms, window, reference_ms)
-    return _bars(envelope, arrival_ms, window, reference_ms)
+    if envelope["source"] != "twelvedata.ws":
+        return _bars(envelope, arrival_ms, window, reference_ms)
+    event, obj = load_frame(envelope["payload"])
+    if event != "price":
+        return Dropped(event)
+    record = _price_record(price_values(obj), envelope, arrival_ms)
+    event_ms = record["event_time_ms"]
+    if not window.admits_price(event_ms, reference_ms):
+        window.check("price", event_ms, reference_ms)
+    return Accepted((record,), partition_keys("price", event_ms))

@@ -108,7 +108,7 @@ def _bar(values: Any, index: int, *, symbol: str, interval: str, zone_name: str,
                _volume(values, index), instrument)
 
 
-def parse_time_series(payload: str, request: Mapping[str, str]) -> tuple[list[Bar], str | None]:
+def parse_time_series(payload: str | bytes, request: Mapping[str, str]) -> tuple[list[Bar], str | None]:
     """Bars of one response, checked; or ([], reason) for a response that carries none (error, empty)."""
     try:
         body = orjson.loads(payload)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -18,8 +19,7 @@ MIN_EPOCH_S = 946_684_800
 MAX_EPOCH_S = 4_102_444_800
 
 
-@dataclass(frozen=True, slots=True)
-class PriceEvent:
+class PriceEvent(NamedTuple):
     symbol: str
     timestamp_s: int
     price: float
@@ -33,6 +33,16 @@ class PriceEvent:
     currency_quote: str | None
     instrument_type: str | None
 
+    def identity(self) -> PriceIdentity:
+        return (self.symbol, self.exchange, self.timestamp_s, self.price, self.bid, self.ask, self.day_volume)
+
+
+# What makes two price events the same event: everything but when and how often it was received.
+PriceIdentity = tuple[str, str | None, int, float, float | None, float | None, int | None]
+# The same twelve values as a plain tuple: what the transform's hot path uses (no class to build).
+PriceValues = tuple[str, int, float, float | None, float | None, int | None,
+                    str | None, str | None, str | None, str | None, str | None, str | None]
+
 
 @dataclass(frozen=True, slots=True)
 class ControlEvent:
@@ -44,83 +54,95 @@ class ControlEvent:
 Frame = PriceEvent | ControlEvent
 
 
-def canonical_symbol(value: object) -> str:
-    if not isinstance(value, str):
-        raise RecordRejected("invalid_symbol", f"symbol must be a string, got {type(value).__name__}")
+@functools.lru_cache(maxsize=8192)
+def _canonical(value: str) -> str | None:
     symbol = value.strip().upper()
-    if not SYMBOL_RE.match(symbol):
-        raise RecordRejected("invalid_symbol", f"symbol {value[:40]!r} is not a Twelve Data symbol")
+    return symbol if SYMBOL_RE.match(symbol) else None
+
+
+def canonical_symbol(value: object) -> str:
+    if value.__class__ is not str:
+        raise RecordRejected("invalid_symbol", f"symbol must be a string, got {type(value).__name__}")
+    symbol = _canonical(value) if len(value) <= 64 else None
+    if symbol is None:
+        raise RecordRejected("invalid_symbol", f"symbol {value!r:.40} is not a Twelve Data symbol")
     return symbol
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+# The checks below run for every streamed price. Each tests the valid case first, in one comparison
+# (`0 < v < inf` is False for NaN, infinities, zero and negatives), and explains only the failures.
+_NUMBER = (int, float)
 
 
-def _positive_price(obj: dict[str, Any], name: str, *, required: bool) -> float | None:
-    value = obj.get(name)
+def _positive_price(value: object, name: str) -> float:
+    if value.__class__ in _NUMBER and 0 < value < math.inf:
+        return float(value)
     if value is None:
-        if required:
-            raise RecordRejected("missing_field", f"price event has no {name!r}")
-        return None
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise RecordRejected("invalid_price", f"{name} must be a finite positive number, got {value!r:.40}")
-    return float(value)
+        raise RecordRejected("missing_field", f"price event has no {name!r}")
+    raise RecordRejected("invalid_price", f"{name} must be a finite positive number, got {value!r:.40}")
 
 
-def _day_volume(obj: dict[str, Any]) -> int | None:
-    value = obj.get("day_volume")
+def _day_volume(value: object) -> int | None:
     if value is None:
         return None
-    if not _is_number(value) or not math.isfinite(value) or value < 0 or value != int(value):
-        raise RecordRejected("invalid_volume", f"day_volume must be a non-negative integer, got {value!r:.40}")
-    return int(value)
+    if value.__class__ is int and value >= 0:
+        return value
+    if value.__class__ is float and 0 <= value < math.inf and value == int(value):
+        return int(value)
+    raise RecordRejected("invalid_volume", f"day_volume must be a non-negative integer, got {value!r:.40}")
 
 
-def _timestamp(obj: dict[str, Any]) -> int:
-    value = obj.get("timestamp")
+def _timestamp(value: object) -> int:
+    if value.__class__ is int and MIN_EPOCH_S <= value < MAX_EPOCH_S:
+        return value
     if value is None:
         raise RecordRejected("missing_field", "price event has no 'timestamp'")
-    if not _is_number(value) or not math.isfinite(value) or value != int(value):
+    if value.__class__ is float and math.isfinite(value) and value == int(value):
+        return _timestamp(int(value))
+    if value.__class__ is not int:
         raise RecordRejected("invalid_timestamp", f"timestamp must be integer UNIX seconds, got {value!r:.40}")
-    seconds = int(value)
-    if not MIN_EPOCH_S <= seconds < MAX_EPOCH_S:
-        raise RecordRejected("invalid_timestamp", f"timestamp {seconds} is outside 2000..2100 (seconds expected)")
-    return seconds
+    raise RecordRejected("invalid_timestamp", f"timestamp {value} is outside 2000..2100 (seconds expected)")
 
 
-def _optional_text(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    return value if isinstance(value, str) and value else None
-
-
-def parse_frame(payload: str) -> Frame:
-    """Parse one WebSocket text frame; raise RecordRejected with a reason code if it is not usable."""
+def load_frame(payload: str | bytes) -> tuple[str, dict[str, Any]]:
+    """A frame's event name and its JSON object; RecordRejected if it is neither."""
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise RecordRejected("not_json", f"frame is not JSON: {exc}") from exc
-    if not isinstance(obj, dict):
+    if obj.__class__ is not dict:
         raise RecordRejected("unknown_event", f"frame is a JSON {type(obj).__name__}, not an object")
     event = obj.get("event")
-    if not isinstance(event, str):
+    if event.__class__ is not str:
         raise RecordRejected("unknown_event", "frame has no 'event' name")
+    return event, obj
+
+
+def price_values(obj: dict[str, Any]) -> PriceValues:
+    """The checked values of a price event, in PriceEvent's field order."""
+    get = obj.get
+    bid, ask = get("bid"), get("ask")
+    exchange, mic, currency = get("exchange"), get("mic_code"), get("currency")
+    base, quote, kind = get("currency_base"), get("currency_quote"), get("type")
+    return (
+        canonical_symbol(get("symbol")), _timestamp(get("timestamp")), _positive_price(get("price"), "price"),
+        None if bid is None else _positive_price(bid, "bid"), None if ask is None else _positive_price(ask, "ask"),
+        _day_volume(get("day_volume")),
+        exchange if exchange.__class__ is str and exchange else None,
+        mic if mic.__class__ is str and mic else None,
+        currency if currency.__class__ is str and currency else None,
+        base if base.__class__ is str and base else None,
+        quote if quote.__class__ is str and quote else None,
+        kind if kind.__class__ is str and kind else None,
+    )
+
+
+def parse_frame(payload: str | bytes) -> Frame:
+    """Parse one WebSocket text frame; raise RecordRejected with a reason code if it is not usable."""
+    event, obj = load_frame(payload)
     if event != "price":
         return ControlEvent(event=event)
-    return PriceEvent(
-        symbol=canonical_symbol(obj.get("symbol")),
-        timestamp_s=_timestamp(obj),
-        price=_positive_price(obj, "price", required=True) or 0.0,
-        bid=_positive_price(obj, "bid", required=False),
-        ask=_positive_price(obj, "ask", required=False),
-        day_volume=_day_volume(obj),
-        exchange=_optional_text(obj, "exchange"),
-        mic_code=_optional_text(obj, "mic_code"),
-        currency=_optional_text(obj, "currency"),
-        currency_base=_optional_text(obj, "currency_base"),
-        currency_quote=_optional_text(obj, "currency_quote"),
-        instrument_type=_optional_text(obj, "type"),
-    )
+    return PriceEvent._make(price_values(obj))
 
 
 _SYMBOL_FIELD = re.compile(r'"symbol"\s*:\s*"([^"]{1,40})"')

@@ -122,7 +122,8 @@ def test_malformed_frames_are_kept_under_the_error_prefix_with_their_reasons(dem
     malformed = [f for f in _recording_frames() if _valid_price(f) is None and '"event":"price"' in f]
     assert len(malformed) == 2
     errors = _json_lines(demo.zones.errors)
-    payloads = sorted(json.loads(base64.b64decode(e["rawData"]))["payload"] for e in errors)
+    # the envelope: a JSON header line, then the frame exactly as received
+    payloads = sorted(base64.b64decode(e["rawData"]).partition(b"\n")[2].decode() for e in errors)
     assert payloads == sorted(malformed)
     reasons = {r.payload: (r.symbol, r.reason_code) for r in demo.rejected}
     assert sorted(reasons.values()) == [("BTC/USD", "not_json"), ("MSFT", "invalid_price")]

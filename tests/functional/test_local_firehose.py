@@ -21,7 +21,7 @@ from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
 from local_stack.template import DEFAULT_TEMPLATE, StackTemplate
-from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.window import TimeWindow
 from tests.fixtures import load_text
 
@@ -126,7 +126,7 @@ def test_delivery_partitions_by_event_time_with_firehose_naming(
     assert set(error) == {"attemptsMade", "arrivalTimestamp", "errorCode", "errorMessage", "attemptEndingTimestamp",
                           "rawData", "lambdaArn"}
     assert error["errorCode"] == "Lambda.ProcessingFailed"
-    assert orjson.loads(base64.b64decode(error["rawData"]))["payload"] == "not json at all"
+    assert decode_envelope(base64.b64decode(error["rawData"]))["payload"] == b"not json at all"
     # one Object Created event per object, key URL-encoded as S3 sends it
     keys = sorted(unquote_plus(e["detail"]["object"]["key"]) for e in events)
     assert keys == sorted(str(p.relative_to(bucket)) for p in written.values())

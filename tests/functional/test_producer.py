@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,22 @@ from producers.settings import ProducerSettings
 from producers.twelvedata_ws import ReceivedFrame
 
 
+class CapturingLambda:
+    """Stands in for the transform Lambda (not for code under test): keeps what Firehose hands it."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.records += [base64.b64decode(r["data"]) for r in event["records"]]
+        return {"records": [{"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]]}
+
+
 def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path: Path) -> None:
-    # GIVEN the local Firehose with no transform, so objects hold exactly what the producer sent
     s3 = LocalS3(tmp_path / "s3")
     settings = dataclasses.replace(StackTemplate().delivery_stream(), prefix="landing/", dynamic_partitioning=False)
-    stream = DeliveryStream(settings, s3, invoke=None)
+    capture = CapturingLambda()
+    stream = DeliveryStream(settings, s3, invoke=capture)
     endpoint = FirehoseEndpoint({settings.name: stream}).start()
     recording = read_recording(DEMO_FEED)
     try:
@@ -47,22 +58,13 @@ def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path
             frames_sent = stand_in.stats.frames_sent
     finally:
         endpoint.stop()
-    payloads = [decode_envelope(line)["payload"] for p in sorted(s3.root.rglob("*")) if p.is_file()
-                and ".tmp" not in p.parts for line in _envelope_lines(p.read_bytes())]
+    envelopes = [decode_envelope(data) for data in capture.records]
     # THEN every frame (plus the live subscribe-status) arrived once, in order, byte for byte
-    assert stats.frames_received == frames_sent + 1 == sink.stats.records_sent
-    assert orjson.loads(payloads[0])["event"] == "subscribe-status"
-    expected = [f.text for f in stand_in.catalog.frames if f.symbol in ("AAPL", "EUR/USD")]
-    assert payloads[1:] == expected
-
-
-def _envelope_lines(data: bytes) -> list[bytes]:
-    """Firehose joins records with no delimiter: split the concatenated JSON objects apart."""
-    decoder, text, out, index = json.JSONDecoder(), data.decode(), [], 0
-    while index < len(text):
-        obj, index = decoder.raw_decode(text, index)
-        out.append(json.dumps(obj).encode())
-    return out
+    assert stats.frames_received == frames_sent + 1 == sink.stats.records_sent == len(envelopes)
+    assert orjson.loads(envelopes[0]["payload"])["event"] == "subscribe-status"
+    expected = [f.text.encode() for f in stand_in.catalog.frames if f.symbol in ("AAPL", "EUR/USD")]
+    assert [e["payload"] for e in envelopes[1:]] == expected
+    assert all(e["source"] == "twelvedata.ws" and e["received_at_ms"] > 0 for e in envelopes)
 
 
 @mock_aws

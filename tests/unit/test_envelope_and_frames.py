@@ -12,19 +12,33 @@ from tests.fixtures import load_text
 
 
 def test_envelope_round_trip_keeps_the_payload_byte_for_byte() -> None:
-    payload = '{"event":"price", "symbol":"AAPL"}  '
-    env = decode_envelope(encode_envelope(payload, 1692888600123, "twelvedata.ws"))
-    assert env == {"v": 1, "source": "twelvedata.ws", "received_at_ms": 1692888600123, "payload": payload}
+    payload = '{"event":"price", "symbol":"AAPL"}\n  with a newline, and "quotes" \u00e9'
+    data = encode_envelope(payload, 1692888600123, "twelvedata.ws")
+    assert data.endswith(payload.encode())  # not escaped: the frame as received
+    env = decode_envelope(data)
+    assert env == {"v": 1, "source": "twelvedata.ws", "received_at_ms": 1692888600123, "payload": payload.encode()}
+
+
+def test_even_a_non_utf8_frame_is_kept_as_received() -> None:
+    assert decode_envelope(encode_envelope(b"\xff\xfe{", 1, "twelvedata.ws"))["payload"] == b"\xff\xfe{"
+
+
+def test_request_parameters_travel_without_secrets() -> None:
+    data = encode_envelope("{}", 1, "twelvedata.rest.time_series", {"symbol": "AAPL", "apikey": "k"})
+    assert b"apikey" not in data
+    assert decode_envelope(data)["request"] == {"symbol": "AAPL"}
 
 
 @pytest.mark.parametrize(("data", "code"), [
-    (b"\xff\xfe", "not_utf8"),
-    (b"Hello World", "not_json"),
-    (b"[1,2]", "bad_envelope"),
-    (b'{"v":2,"source":"twelvedata.ws","received_at_ms":1,"payload":""}', "unsupported_envelope_version"),
-    (b'{"v":1,"source":"elsewhere","received_at_ms":1,"payload":""}', "bad_envelope"),
-    (b'{"v":1,"source":"twelvedata.ws","received_at_ms":true,"payload":""}', "bad_envelope"),
-    (b'{"v":1,"source":"twelvedata.ws","received_at_ms":1,"payload":{}}', "bad_envelope"),
+    (b"Hello World", "bad_envelope"),
+    (b"\xff\xfe\n{}", "bad_envelope"),
+    (b"[1,2]\n{}", "bad_envelope"),
+    (b'{"Hello": "World"}\n', "bad_envelope"),
+    (b'{"v":2,"source":"twelvedata.ws","received_at_ms":1}\n{}', "unsupported_envelope_version"),
+    (b'{"v":true,"source":"twelvedata.ws","received_at_ms":1}\n{}', "unsupported_envelope_version"),
+    (b'{"v":1,"source":"elsewhere","received_at_ms":1}\n{}', "bad_envelope"),
+    (b'{"v":1,"source":"twelvedata.ws","received_at_ms":true}\n{}', "bad_envelope"),
+    (b'{"v":1,"source":"twelvedata.ws","received_at_ms":1,"request":{"a":1}}\n{}', "bad_envelope"),
 ])
 def test_bad_envelopes_are_rejected_with_a_reason_code(data: bytes, code: str) -> None:
     with pytest.raises(RecordRejected) as caught:

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.normalize import Accepted, Dropped, normalize
 from ohlcv_core.timeseries import parse_time_series, split_time_series
@@ -68,7 +68,7 @@ def test_a_batch_response_splits_per_symbol() -> None:
     rows = [row for payload, request in parts for row in _rows(payload, request)]
     assert {r["symbol"] for r in rows} == {"SPX", "AAPL"}
     assert len(rows) == sum(len(v["values"]) for v in orjson.loads(body).values())
-    envelope = orjson.loads(encode_envelope(parts[0][0], 1, "twelvedata.rest.time_series", parts[0][1]))
+    envelope = decode_envelope(encode_envelope(parts[0][0], 1, "twelvedata.rest.time_series", parts[0][1]))
     assert "apikey" not in envelope["request"]
 
 
