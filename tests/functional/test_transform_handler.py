@@ -14,6 +14,7 @@ from firehose_transform import handler
 from firehose_transform.handler import lambda_handler
 from local_stack.lambda_runtime import LocalContext
 from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.timeseries import split_time_series
 from tests.fixtures import load_json, load_text
 
 
@@ -92,3 +93,47 @@ def test_undecodable_data_is_failed_not_raised() -> None:
     response = lambda_handler(event, CONTEXT)
     assert [(r["recordId"], r["result"]) for r in response["records"]] == [
         ("record1", "ProcessingFailed"), ("no-data", "ProcessingFailed")]
+
+
+def test_rest_bars_go_through_the_handler_one_envelope_per_hour() -> None:
+    body = load_text("twelvedata/rest-time-series-1min-aapl.json")
+    parts = split_time_series(body, {"symbol": "AAPL", "interval": "1min", "apikey": "SECRET-KEY"})
+    event = _event_with("kinesisFirehoseKinesisEvent.json",
+                        [encode_envelope(p, 1692892800000, "twelvedata.rest.time_series", r) for p, r in parts])
+    response = lambda_handler(event, CONTEXT)
+    assert [r["result"] for r in response["records"]] == ["Ok", "Ok"]
+    assert [r["metadata"]["partitionKeys"]["hour"] for r in response["records"]] == ["14", "15"]
+    rows = [orjson.loads(line) for r in response["records"] for line in base64.b64decode(r["data"]).splitlines()]
+    assert len(rows) == 30 and {row["kind"] for row in rows} == {"bar"}
+    assert all(b"SECRET-KEY" not in base64.b64decode(r["data"]) for r in response["records"])
+
+
+def test_secrets_quoted_in_a_bad_record_never_reach_the_logs(capsys: pytest.CaptureFixture[str],
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    frame = '{"event":"price","symbol":"apikey=SECRET123","timestamp":1692888600,"price":1.0}'
+    event = _event_with("kinesisFirehosePutEvent.json", [encode_envelope(frame, 1, "twelvedata.ws")])
+    response = lambda_handler(event, CONTEXT)
+    assert response["records"][0]["result"] == "ProcessingFailed"
+    (rejected,) = [r for r in caplog.records if r.getMessage() == "record rejected"]
+    assert rejected.reason_code == "invalid_symbol"  # type: ignore[attr-defined]
+    assert "SECRET123" not in rejected.reason and "apikey=***" in rejected.reason  # type: ignore[attr-defined]
+    assert "SECRET123" not in capsys.readouterr().out
+
+
+def test_metrics_count_every_outcome_and_the_event_time_lag(capsys: pytest.CaptureFixture[str]) -> None:
+    frames = [load_text("twelvedata/ws-price-aapl-with-mic.json").strip(), '{"event":"heartbeat","status":"ok"}',
+              '{"event":"price","symbol":"MSFT","timestamp":1684508044,"price":-2}', "{torn"]
+    event = _event_with("kinesisFirehosePutEvent.json", [encode_envelope(f, 1, "twelvedata.ws") for f in frames])
+    for record in event["records"]:
+        record["approximateArrivalTimestamp"] = 1684508044000 + 1500
+    lambda_handler(event, CONTEXT)
+    (emf,) = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    def value(name: str) -> float:
+        raw = emf[name]
+        return float(raw[0] if isinstance(raw, list) else raw)
+
+    assert [value(n) for n in ("RecordsIn", "RecordsOk", "RecordsDropped", "RecordsFailed")] == [4, 1, 1, 2]
+    assert value("RecordsFailed.invalid_price") == 1 and value("RecordsFailed.not_json") == 1
+    assert value("EventTimeLagMaxMs") == 1500
+    names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert {"RecordsIn", "RecordsOk", "RecordsDropped", "RecordsFailed", "EventTimeLagMaxMs"} <= names
