@@ -109,6 +109,8 @@ def load_frame(payload: str | bytes) -> tuple[str, dict[str, Any]]:
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
+        if "UTF-8" in str(exc):
+            raise RecordRejected("not_utf8", f"frame is not UTF-8: {exc}") from exc
         raise RecordRejected("not_json", f"frame is not JSON: {exc}") from exc
     if obj.__class__ is not dict:
         raise RecordRejected("unknown_event", f"frame is a JSON {type(obj).__name__}, not an object")

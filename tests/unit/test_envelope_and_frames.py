@@ -94,10 +94,11 @@ def _price(**overrides: object) -> str:
     (_price(symbol="AA PL"), "invalid_symbol"),
     (_price(symbol=42), "invalid_symbol"),
     ('{"symbol":"AAPL"}', "unknown_event"),
+    (b'{"event":"price","symbol":"\xff"}', "not_utf8"),
     ('"price"', "unknown_event"),
     ('{"event":"price","symbol":"BTC/USD","timestamp":16928', "not_json"),
 ])
-def test_invalid_price_frames_are_rejected_with_a_reason_code(frame: str, code: str) -> None:
+def test_invalid_price_frames_are_rejected_with_a_reason_code(frame: str | bytes, code: str) -> None:
     with pytest.raises(RecordRejected) as caught:
         parse_frame(frame)
     assert caught.value.code == code

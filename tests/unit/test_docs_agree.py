@@ -1,0 +1,16 @@
+"""Documented facts that must follow the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import get_args
+
+from ohlcv_core.errors import ReasonCode
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_every_reason_code_is_documented() -> None:
+    text = (DOCS / "transform.md").read_text(encoding="utf-8")
+    missing = [code for code in get_args(ReasonCode) if f"| `{code}` |" not in text]
+    assert missing == []
