@@ -61,7 +61,7 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
             settings = ProducerSettings.resolve(
                 ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
                 stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
-                environ={})
+                exit_on_close=True, environ={})
             stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
     finally:
         stack.stop()  # delivers what Firehose still buffers

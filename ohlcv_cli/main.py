@@ -75,6 +75,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                  if k in ("ws_url", "symbols", "stream", "firehose_endpoint", "region") and v]
+    forwarded += ["--exit-on-close"] if args.exit_on_close else []
     return producer_main(forwarded)
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 async def produce(settings: ProducerSettings, client: FirehoseClient) -> tuple[ProducerStats, FirehoseSink]:
     sink = FirehoseSink(client, settings.stream_name)
-    frames = stream_frames(settings.ws_url, settings.symbols, api_key=settings.api_key)
+    frames = stream_frames(settings.ws_url, settings.symbols, api_key=settings.api_key,
+                           exit_on_close=settings.exit_on_close)
     stats = await run_producer(frames, sink)
     return stats, sink
 
@@ -31,12 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--firehose-endpoint", help="Firehose endpoint URL, e.g. the local stack's "
                                                     "(env OHLCV_FIREHOSE_ENDPOINT)")
     parser.add_argument("--region", help="AWS region (env AWS_REGION)")
+    parser.add_argument("--exit-on-close", action="store_true",
+                        help="stop when the server closes the stream normally (a finite replay) "
+                             "instead of reconnecting")
 
 
 def settings_from(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.resolve(
         ws_url=args.ws_url, symbols=tuple(args.symbols.split(",")) if args.symbols else None,
-        stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region)
+        stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
+        exit_on_close=args.exit_on_close)
 
 
 def main(argv: list[str] | None = None) -> int:

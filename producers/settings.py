@@ -22,16 +22,17 @@ class ProducerSettings:
     stream_name: str
     firehose_endpoint: str | None
     region: str
+    exit_on_close: bool = False
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
                 f"stream_name={self.stream_name!r}, firehose_endpoint={self.firehose_endpoint!r}, "
-                f"region={self.region!r})")
+                f"region={self.region!r}, exit_on_close={self.exit_on_close})")
 
     @classmethod
     def resolve(cls, *, ws_url: str | None = None, symbols: tuple[str, ...] | None = None,
                 api_key: str | None = None, stream_name: str | None = None,
-                firehose_endpoint: str | None = None, region: str | None = None,
+                firehose_endpoint: str | None = None, region: str | None = None, exit_on_close: bool = False,
                 environ: Mapping[str, str] | None = None) -> ProducerSettings:
         env = os.environ if environ is None else environ
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
@@ -47,4 +48,5 @@ class ProducerSettings:
             stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
             firehose_endpoint=endpoint,
             region=config.resolve(region, env, config.ENV_AWS_REGION, DEFAULT_REGION, str),
+            exit_on_close=exit_on_close,
         )

@@ -36,10 +36,31 @@ MAX_CLIENT_MESSAGE = 1024 * 1024
 
 
 @dataclass
+class Faults:
+    """Scripted failures, for tests of the clients' resilience."""
+
+    refuse_auth: bool = False  # every WebSocket upgrade and REST call gets Twelve Data's 401
+    drop_after_frames: int | None = None  # abort the TCP connection (no close frame) after N price frames
+    drop_connections: int = 1  # ... for the first N connections only
+    stall_after_frames: int | None = None  # then go silent: no frames, no heartbeat replies, socket open
+    rest_429_burst: int = 0  # the next N REST requests get 429
+
+
+@dataclass
+class CreditLimit:
+    """Twelve Data's per-minute REST budget: 1 credit per symbol per request."""
+
+    per_minute: int
+    errors_with_http_200: bool = False  # the service also answers errors with HTTP 200 and the code in the body
+
+
+@dataclass
 class StandInStats:
     connections: int = 0
     frames_sent: int = 0
     rest_requests: int = 0
+    rest_refused: int = 0
+    dropped_connections: int = 0
     clients_finished: int = 0
     subscribed: list[set[str]] = field(default_factory=list)
 
@@ -54,19 +75,27 @@ def _json_response(status: int, body: bytes, content_type: str = "application/js
 
 class TwelveDataStandIn:
     def __init__(self, recording: Recording, *, speed: float = 1.0, api_key: str | None = None,
-                 close_at_end: bool = True, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 close_at_end: bool = True, faults: Faults | None = None, credits: CreditLimit | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
         self.catalog: Catalog = build_catalog(recording)
         self.speed = speed
         self.api_key = api_key
         self.close_at_end = close_at_end
+        self.faults = faults or Faults()
+        self.credits = credits
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._credit_minute = -1
+        self._credits_used = 0
         self._server: Server | None = None
         self.stats = StandInStats()
 
     # -- HTTP side ---------------------------------------------------------------------------------
     def _authorized(self, request: Request, params: dict[str, str]) -> bool:
+        if self.faults.refuse_auth:
+            return False
         if self.api_key is None:
             return True
         header = request.headers.get("Authorization", "")
@@ -83,25 +112,53 @@ class TwelveDataStandIn:
         if url.path == WS_PATH:
             return None
         if url.path == "/time_series":
-            self.stats.rest_requests += 1
-            status, content_type, body = answer_time_series(self.catalog, params)
-            return _json_response(status, body, content_type,
-                                  {"api-credits-used": str(self.stats.rest_requests), "api-credits-left": "800"})
+            return self._time_series(params)
         return _json_response(404, orjson.dumps(error_body(404, f"{url.path} is not served by the stand-in")))
+
+    def _spend_credits(self, cost: int) -> tuple[bool, dict[str, str]]:
+        if self.credits is None:
+            return True, {}
+        minute = int(self._wall_clock() // 60)
+        if minute != self._credit_minute:
+            self._credit_minute, self._credits_used = minute, 0
+        allowed = self._credits_used + cost <= self.credits.per_minute
+        if allowed:
+            self._credits_used += cost
+        left = max(0, self.credits.per_minute - self._credits_used)
+        return allowed, {"api-credits-used": str(self._credits_used), "api-credits-left": str(left)}
+
+    def _time_series(self, params: dict[str, str]) -> Response:
+        self.stats.rest_requests += 1
+        cost = max(1, len([s for s in params.get("symbol", "").split(",") if s.strip()]))
+        allowed, headers = self._spend_credits(cost)
+        if self.faults.rest_429_burst > 0 or not allowed:
+            self.faults.rest_429_burst = max(0, self.faults.rest_429_burst - 1)
+            self.stats.rest_refused += 1
+            limit = self.credits.per_minute if self.credits else 8
+            body = orjson.dumps(error_body(429, f"You have run out of API credits for the current minute. "
+                                                f"{self._credits_used + cost} API credits were used, with the current "
+                                                f"limit being {limit}. Wait for the next minute or consider "
+                                                "switching to a higher tier plan at https://twelvedata.com/pricing"))
+            status = 200 if self.credits and self.credits.errors_with_http_200 else 429
+            return _json_response(status, body, extra=headers)
+        status, content_type, body = answer_time_series(self.catalog, params)
+        return _json_response(status, body, content_type, headers)
 
     # -- WebSocket side ----------------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
         self.stats.connections += 1
+        number = self.stats.connections
         subscriptions: set[str] = set()
         self.stats.subscribed.append(subscriptions)
         replay: asyncio.Task[None] | None = None
+        stalled = asyncio.Event()
         try:
             async for message in connection:
                 reply, started = self._on_message(message, subscriptions)
-                if reply is not None:
+                if reply is not None and not stalled.is_set():
                     await connection.send(orjson.dumps(reply).decode())
                 if started and replay is None:
-                    replay = asyncio.create_task(self._replay(connection, subscriptions))
+                    replay = asyncio.create_task(self._replay(connection, subscriptions, number, stalled))
         except ConnectionClosed:
             pass
         finally:
@@ -135,8 +192,12 @@ class TwelveDataStandIn:
                     "fails": [{"symbol": s} for s in failed] or None}, bool(known)
         return {"event": "message-processing", "status": "error", "messages": [f"unknown action {action!r}"]}, False
 
-    async def _replay(self, connection: ServerConnection, subscriptions: set[str]) -> None:
+    async def _replay(self, connection: ServerConnection, subscriptions: set[str], number: int,
+                      stalled: asyncio.Event) -> None:
         started = self._clock()
+        sent = 0
+        faults = self.faults
+        drop_after = faults.drop_after_frames if number <= faults.drop_connections else None
         for frame in self.catalog.frames:
             if self.speed > 0:
                 delay = started + frame.offset_us / 1e6 / self.speed - self._clock()
@@ -144,7 +205,15 @@ class TwelveDataStandIn:
                     await self._sleep(delay)
             if frame.symbol is not None and frame.symbol not in subscriptions:
                 continue
+            if drop_after is not None and sent >= drop_after:
+                self.stats.dropped_connections += 1
+                connection.transport.abort()  # a dropped socket: no close frame, as a network failure
+                return
+            if faults.stall_after_frames is not None and sent >= faults.stall_after_frames:
+                stalled.set()
+                await asyncio.Event().wait()  # silent until the client gives up
             await connection.send(frame.text)
+            sent += 1
             self.stats.frames_sent += 1
         self.stats.clients_finished += 1
         if self.close_at_end:
