@@ -1,4 +1,4 @@
-"""`ohlcv <command>`: demo, query, produce, serve-twelvedata, generate-demo-feed."""
+"""`ohlcv <command>`: demo, query, produce, record, replay, serve-twelvedata, generate-demo-feed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -79,15 +80,72 @@ def cmd_produce(args: argparse.Namespace) -> int:
     return producer_main(forwarded)
 
 
+def cmd_record(args: argparse.Namespace) -> int:
+    from ohlcv_core.recording import Header, RecordingWriter
+    from producers.recorder import record
+    from producers.rest import TwelveDataRest
+    from producers.settings import DEFAULT_WS_URL
+    from producers.twelvedata_ws import resilient_stream
+
+    symbols = config.resolve(tuple(args.symbols.split(",")) if args.symbols else None, os.environ,
+                             config.ENV_SYMBOLS, None, config.parse_symbols)
+    ws_url = config.resolve(args.ws_url, os.environ, config.ENV_WS_URL, DEFAULT_WS_URL, str)
+    api_key = os.environ.get(config.ENV_API_KEY) or None
+    writer = RecordingWriter(args.out, args.name, Header(symbols, note=f"recorded from {ws_url}"),
+                             max_bytes=int(args.max_mb * 1024 * 1024), max_age_s=args.max_minutes * 60)
+    rest = TwelveDataRest(args.rest_url, api_key) if args.rest_url else None
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        if args.duration:
+            loop.call_later(args.duration, stop.set)
+        stream = resilient_stream(ws_url, symbols, api_key=api_key, exit_on_close=args.exit_on_close)
+        stats = await record(stream, writer, symbols=symbols, rest=rest, rest_interval_s=args.rest_interval,
+                             stop=stop)
+        print(f"recorded {stats.frames} frames over {stats.connections} connection(s), {stats.disconnects} "
+              f"disconnect(s), {stats.rest_exchanges} REST responses", file=sys.stderr)
+
+    try:
+        asyncio.run(run())
+    finally:
+        writer.close()
+        for path in writer.paths:
+            print(path)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from ohlcv_core.recording import read_recording
+    from producers.aws import firehose_client
+    from producers.main import replay
+
+    recording = read_recording(args.recording)
+    stream = config.resolve(args.stream, os.environ, config.ENV_FIREHOSE_STREAM, None, str)
+    endpoint = args.firehose_endpoint or os.environ.get(config.ENV_FIREHOSE_ENDPOINT) or None
+    region = config.resolve(args.region, os.environ, config.ENV_AWS_REGION, "us-east-1", str)
+    stats, sink = asyncio.run(replay(recording, stream, firehose_client(region, endpoint), speed=args.speed,
+                                     start_offset_s=args.start, show_progress=sys.stderr.isatty()))
+    print(f"replayed {stats.frames_received} entries as {sink.stats.records_sent} records to {stream}",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     from local_stack.feeds import DEMO_FEED
-    from local_stack.twelvedata.server import TwelveDataStandIn
+    from local_stack.twelvedata.server import CreditLimit, Faults, TwelveDataStandIn
     from ohlcv_core.recording import read_recording
 
     recording = read_recording(config.resolve(args.recording, os.environ, config.ENV_RECORDING, DEMO_FEED, Path))
+    faults = Faults(refuse_auth=args.refuse_auth, drop_after_frames=args.drop_after,
+                    stall_after_frames=args.stall_after, rest_429_burst=args.rest_429_burst)
+    credits = CreditLimit(args.credits_per_minute) if args.credits_per_minute else None
 
     async def serve() -> None:
-        stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open)
+        stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open,
+                                     api_key=args.api_key, faults=faults, credits=credits)
         await stand_in.start(args.host, args.port)
         print(f"Twelve Data stand-in: WebSocket {stand_in.ws_url}  REST {stand_in.rest_url}/time_series", flush=True)
         await asyncio.Event().wait()
@@ -102,6 +160,50 @@ def cmd_generate_demo_feed(args: argparse.Namespace) -> int:
 
     print(write(Path(args.out)) if args.out else write())
     return 0
+
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _add_stand_in_parser(sub: Subparsers) -> None:
+    serve = sub.add_parser("serve-twelvedata", help="serve a recording over Twelve Data's protocol")
+    serve.add_argument("--recording", type=Path)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--speed", type=float, default=1.0)
+    serve.add_argument("--keep-open", action="store_true", help="do not close sockets at the end of the recording")
+    serve.add_argument("--api-key", help="accept only this key (query, X-TD-APIKEY or Authorization header)")
+    serve.add_argument("--credits-per-minute", type=int, help="REST budget; past it, Twelve Data's 429")
+    serve.add_argument("--refuse-auth", action="store_true", help="fault: answer everything with 401")
+    serve.add_argument("--drop-after", type=int, help="fault: abort the first connection after N frames")
+    serve.add_argument("--stall-after", type=int, help="fault: go silent after N frames")
+    serve.add_argument("--rest-429-burst", type=int, default=0, help="fault: the next N REST calls get 429")
+    serve.set_defaults(func=cmd_serve_twelvedata)
+
+
+def _add_record_and_replay_parsers(sub: Subparsers) -> None:
+    rec = sub.add_parser("record", help="record a Twelve Data session (or a compatible server's)")
+    rec.add_argument("--ws-url", help="WebSocket URL (env OHLCV_TWELVEDATA_WS_URL; key from TWELVEDATA_API_KEY)")
+    rec.add_argument("--rest-url", help="REST base URL for time_series during the session (e.g. "
+                                        "https://api.twelvedata.com); none: streaming only")
+    rec.add_argument("--symbols", help="comma list (env OHLCV_SYMBOLS)")
+    rec.add_argument("--out", type=Path, default=Path("recordings"), help="folder for the files")
+    rec.add_argument("--name", default="twelvedata", help="file name stem")
+    rec.add_argument("--rest-interval", type=float, default=300.0, help="seconds between REST fetches")
+    rec.add_argument("--max-mb", type=float, default=256.0, help="rotate after this many compressed MiB")
+    rec.add_argument("--max-minutes", type=float, default=60.0, help="rotate after this many minutes")
+    rec.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    rec.add_argument("--exit-on-close", action="store_true", help="stop when the server closes normally")
+    rec.set_defaults(func=cmd_record)
+
+    rep = sub.add_parser("replay", help="send a recording through the producer path to Firehose")
+    rep.add_argument("recording", type=Path)
+    rep.add_argument("--stream", help="delivery stream (env OHLCV_FIREHOSE_STREAM)")
+    rep.add_argument("--firehose-endpoint", help="endpoint URL, e.g. the local stack's (env OHLCV_FIREHOSE_ENDPOINT)")
+    rep.add_argument("--region", help="AWS region (env AWS_REGION)")
+    rep.add_argument("--speed", type=float, default=1.0, help="1 = recorded pace, 10 = ten times faster, 0 = max")
+    rep.add_argument("--from", dest="start", type=float, default=0.0, help="start this many seconds in")
+    rep.set_defaults(func=cmd_replay)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,13 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(produce)
     produce.set_defaults(func=cmd_produce)
 
-    serve = sub.add_parser("serve-twelvedata", help="serve a recording over Twelve Data's protocol")
-    serve.add_argument("--recording", type=Path)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--speed", type=float, default=1.0)
-    serve.add_argument("--keep-open", action="store_true", help="do not close sockets at the end of the recording")
-    serve.set_defaults(func=cmd_serve_twelvedata)
+    _add_stand_in_parser(sub)
+    _add_record_and_replay_parsers(sub)
 
     gen = sub.add_parser("generate-demo-feed", help="regenerate the bundled demo recording (seeded)")
     gen.add_argument("--out", help="output path (default: the bundled file)")

@@ -202,7 +202,9 @@ class RecordingWriter:
 
     def _sync(self) -> None:
         assert self._file is not None
-        self._file.write(self._compressor.flush(zlib.Z_SYNC_FLUSH))
+        chunk = self._compressor.flush(zlib.Z_SYNC_FLUSH)
+        self._file.write(chunk)
+        self._bytes += len(chunk)
         self._file.flush()
         self._flushed_at = self._clock()
 

@@ -7,14 +7,32 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
 from producers.firehose_sink import FirehoseSink
+from producers.progress import Progress
+from producers.replay import replay_items, replayable
 from producers.service import ProducerStats, run_producer
 from producers.settings import ProducerSettings
 from producers.twelvedata_ws import stream_frames
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
+
+
+async def replay(recording: Recording, stream_name: str, client: FirehoseClient, *, speed: float = 0.0,
+                 start_offset_s: float = 0.0, show_progress: bool = False) -> tuple[ProducerStats, FirehoseSink]:
+    """A recording through the same producer path as a live stream."""
+    sink = FirehoseSink(client, stream_name)
+    progress = Progress(len(replayable(recording, start_offset_s)), force=show_progress) if show_progress else None
+    items = replay_items(recording, speed=speed, start_offset_s=start_offset_s,
+                         on_progress=progress.update if progress else None)
+    try:
+        stats = await run_producer(items, sink)
+    finally:
+        if progress is not None:
+            progress.close()
+    return stats, sink
 
 
 async def produce(settings: ProducerSettings, client: FirehoseClient) -> tuple[ProducerStats, FirehoseSink]:

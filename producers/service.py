@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ohlcv_core.envelope import Source, encode_envelope
+from ohlcv_core.timeseries import split_time_series
 from producers.batching import BatchBuilder
 from producers.firehose_sink import FirehoseSink
+from producers.replay import ReceivedRest
 from producers.twelvedata_ws import ReceivedFrame
 
 LOG = logging.getLogger(__name__)
@@ -61,7 +63,19 @@ async def _sender(queue: asyncio.Queue[bytes | None], sink: FirehoseSink, builde
             return
 
 
-async def run_producer(frames: AsyncIterator[ReceivedFrame], sink: FirehoseSink, *,
+def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source) -> list[bytes]:
+    """A frame is one envelope; a REST response is one per symbol and UTC hour (the transform's contract)."""
+    if isinstance(item, ReceivedFrame):
+        return [encode_envelope(item.text, item.received_at_ms, source)]
+    try:
+        parts = split_time_series(item.body, item.request)
+    except Exception:  # noqa: BLE001 - not splittable: send it whole, the transform fails it with a reason
+        LOG.warning("REST response could not be split by hour; sent whole")
+        parts = [(item.body, item.request)]
+    return [encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r) for p, r in parts]
+
+
+async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink, *,
                        source: Source = "twelvedata.ws", queue_size: int = 10_000,
                        linger_s: float = 0.25) -> ProducerStats:
     """Run until the source ends; every accepted frame is sent before this returns."""
@@ -71,15 +85,15 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame], sink: FirehoseSink,
 
     async def read() -> None:
         try:
-            async for frame in frames:
+            async for item in frames:
                 stats.frames_received += 1
-                envelope = encode_envelope(frame.text, frame.received_at_ms, source)
-                if not builder.fits(envelope):
-                    stats.oversize_rejected += 1
-                    LOG.error("frame of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
-                    continue
-                await queue.put(envelope)  # waits when full: backpressure reaches the socket
-                stats.records_queued += 1
+                for envelope in envelopes_of(item, source):
+                    if not builder.fits(envelope):
+                        stats.oversize_rejected += 1
+                        LOG.error("record of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
+                        continue
+                    await queue.put(envelope)  # waits when full: backpressure reaches the socket
+                    stats.records_queued += 1
         except Exception:
             await queue.put(None)  # the source failed: send what it gave, then re-raise
             raise
