@@ -113,6 +113,9 @@ class TwelveDataStandIn:
             return None
         if url.path == "/time_series":
             return self._time_series(params)
+        if url.path == "/technical_indicators":
+            # Clients (the official one, at start-up) read the indicator catalogue; the stand-in has none.
+            return _json_response(200, orjson.dumps({"data": {}, "status": "ok"}))
         return _json_response(404, orjson.dumps(error_body(404, f"{url.path} is not served by the stand-in")))
 
     def _spend_credits(self, cost: int) -> tuple[bool, dict[str, str]]:
@@ -222,7 +225,7 @@ class TwelveDataStandIn:
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._server = await serve(self._handle, host, port, process_request=self._process_request,
-                                   max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10)
+                                   max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10, close_timeout=2)
 
     @property
     def port(self) -> int:
