@@ -13,6 +13,8 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import date as date_type
+from datetime import timedelta
 
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -39,6 +41,26 @@ class CompactionResult:
 
 def raw_paths(raw_location: str, dates: Sequence[str]) -> list[str]:
     return [f"{raw_location.rstrip('/')}/dt={date}/" for date in dates]
+
+
+def baseline_dates(dates: Sequence[str]) -> list[str]:
+    """The day before each date: its last day_volume is the baseline of the date's first increment
+    (and shows the daily reset). Only read, never rewritten."""
+    previous = {(date_type.fromisoformat(d) - timedelta(days=1)).isoformat() for d in dates}
+    return sorted(previous - set(dates))
+
+
+def existing_paths(spark: SparkSession, paths: list[str]) -> list[str]:
+    """The paths that exist (S3 on Glue, files locally), through Hadoop's file system API."""
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None, "a live SparkContext has a JVM gateway"
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    kept = []
+    for path in paths:
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        if hadoop_path.getFileSystem(conf).exists(hadoop_path):
+            kept.append(path)
+    return kept
 
 
 def read_raw_prices(spark: SparkSession, paths: list[str]) -> DataFrame:
@@ -87,14 +109,20 @@ def write_bars(bars: DataFrame, curated_location: str) -> None:
      .write.mode("overwrite").partitionBy("dt").parquet(curated_location))
 
 
+def event_date(prices: DataFrame) -> DataFrame:
+    return prices.withColumn("_dt", F.date_format(F.expr("timestamp_millis(event_time_ms)"), "yyyy-MM-dd"))
+
+
 def compact(spark: SparkSession, raw_location: str, curated_location: str, dates: Sequence[str]) -> CompactionResult:
     started = time.monotonic()
     apply_job_conf(spark)
-    prices = read_raw_prices(spark, raw_paths(raw_location, dates)).cache()
-    rows_in = prices.count()
+    paths = raw_paths(raw_location, dates) + existing_paths(spark, raw_paths(raw_location, baseline_dates(dates)))
+    prices = event_date(read_raw_prices(spark, paths)).cache()
+    target = F.col("_dt").isin(list(dates))
+    rows_in = prices.where(target).count()
     unique = deduplicate(prices).cache()
-    unique_rows = unique.count()
-    bars = minute_bars(with_volume_increments(unique)).cache()
+    unique_rows = unique.where(target).count()
+    bars = minute_bars(with_volume_increments(unique).where(target)).cache()
     bars_out = bars.count()
     write_bars(bars, curated_location)
     for frame in (bars, unique, prices):

@@ -98,3 +98,18 @@ def test_spark_volume_increments_follow_the_core_rule(spark: Any, series: list[i
     got = [r["volume_increment"] for r in with_volume_increments(frame).orderBy("event_time_ms").collect()]
     expected = [volume_increment(series[i - 1] if i else None, v) for i, v in enumerate(series)]
     assert got == expected
+
+
+def test_the_day_before_gives_the_baseline_and_the_daily_reset_counts_whole(spark: Any, tmp_path: Path) -> None:
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    close_d = 1692907190  # 2023-08-24 19:59:50 UTC, the last tick of the trading day
+    open_d1 = 1692970205  # 2023-08-25 13:30:05 UTC, the first of the next: day_volume starts again
+    _write_raw(raw, "19", "a", [_record("AAPL", close_d - 40, 177.0, 53_990_000),
+                                _record("AAPL", close_d, 177.5, 54_000_000)])
+    _write_raw(raw, "13", "b", [_record("AAPL", open_d1, 178.0, 120_000),
+                                _record("AAPL", open_d1 + 35, 178.5, 150_000)], dt="2023-08-25")
+    result = main(_args(raw, curated, "2023-08-25"), spark=spark)
+    assert result.rows_in == 2  # the day before is read for its baseline only
+    (bar,) = _bars(curated)
+    assert str(bar["dt"]) == "2023-08-25" and bar["volume"] == 150_000 and bar["tick_count"] == 2
+    assert not (curated / "dt=2023-08-24").exists()
