@@ -12,16 +12,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
 from local_stack.stack import LocalStack, Zones, prepare_lake
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.errors import PipelineError
-from ohlcv_core.recording import read_recording
+from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
-from producers.main import produce
+from producers.firehose_sink import FirehoseSink
+from producers.main import produce, replay
+from producers.service import ProducerStats
 from producers.settings import ProducerSettings
 
 LOG = logging.getLogger(__name__)
@@ -52,17 +54,29 @@ class DemoResult:
     firehose: dict[str, Any] = field(default_factory=dict)
 
 
+def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
+    with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
+        settings = ProducerSettings.resolve(
+            ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
+            stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
+            exit_on_close=True, environ={})
+        return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
+
+
+def _via_file(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
+    client = firehose_client("us-east-1", stack.firehose.url)
+    return asyncio.run(replay(recording, stack.stream_settings.name, client, speed=speed))
+
+
 def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
-             fresh: bool = True) -> DemoResult:
+             fresh: bool = True, via: Literal["websocket", "file"] = "websocket") -> DemoResult:
+    """`via="websocket"`: the stand-in serves the recording and the producer streams it, as from Twelve
+    Data; `via="file"`: the recording is replayed straight into the producer (`ohlcv replay`), REST
+    responses included, every connection of it as it was recorded."""
     recording = read_recording(recording_path)
     stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=REPLAY_PARAMETERS).start()
     try:
-        with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
-            settings = ProducerSettings.resolve(
-                ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
-                stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
-                exit_on_close=True, environ={})
-            stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
+        stats, sink = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
     finally:
         stack.stop()  # delivers what Firehose still buffers
     run = stack.trigger.run_pending()

@@ -45,7 +45,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     require_java()
     recording = config.resolve(args.recording, os.environ, config.ENV_RECORDING, DEMO_FEED, Path)
     print(f"replaying {recording} through the local stack (lake: {_lake(args)}) ...", flush=True)
-    result = run_demo(recording, _lake(args), spark=_spark_factory(), speed=args.speed)
+    result = run_demo(recording, _lake(args), spark=_spark_factory(), speed=args.speed, via=args.via)
     print(format_report(result))
     return 0
 
@@ -215,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--recording", type=Path, help="recording file (default: the bundled demo feed)")
     demo.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); cleared first")
     demo.add_argument("--speed", type=float, default=0.0, help="replay speed factor; 0 = as fast as possible")
+    demo.add_argument("--via", choices=["websocket", "file"], default="websocket",
+                      help="stream from the Twelve Data stand-in (default) or replay the file into the producer")
     demo.set_defaults(func=cmd_demo)
 
     query = sub.add_parser("query", help="run Athena SQL on the local lake (DuckDB)")
