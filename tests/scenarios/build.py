@@ -27,8 +27,8 @@ def price(symbol: str, ts: int, value: float, day_volume: int | None = None, **e
 
 
 def status(*symbols: str) -> str:
-    return orjson.dumps({"event": "subscribe-status", "status": "ok", "fails": None,
-                         "success": [{"symbol": s, "exchange": "", "country": "", "type": ""} for s in symbols]}).decode()
+    success = [{"symbol": s, "exchange": "", "country": "", "type": ""} for s in symbols]
+    return orjson.dumps({"event": "subscribe-status", "status": "ok", "fails": None, "success": success}).decode()
 
 
 def session(conn: int, symbols: tuple[str, ...], at_us: int) -> list[Entry]:
