@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from ohlcv_core.recording import Disconnect, Recording, RestExchange, WsFrame
+from ohlcv_core.recording import Recording, RestExchange, WsFrame
 from producers.twelvedata_ws import ReceivedFrame
 
 
@@ -22,9 +22,15 @@ class ReceivedRest:
 Replayed = ReceivedFrame | ReceivedRest
 
 
+def _sent_on(entry: object) -> bool:
+    """What a producer forwards: frames received, and REST time_series answers that carry data."""
+    if isinstance(entry, WsFrame):
+        return entry.direction == "in"
+    return isinstance(entry, RestExchange) and entry.status == 200 and entry.path == "/time_series"
+
+
 def replayable(recording: Recording, start_offset_s: float = 0.0) -> list[WsFrame | RestExchange]:
-    entries = [e for e in recording.entries if not isinstance(e, Disconnect)
-               and not (isinstance(e, WsFrame) and e.direction == "out")]
+    entries = [e for e in recording.entries if isinstance(e, WsFrame | RestExchange) and _sent_on(e)]
     if not entries:
         return []
     first = min(e.recv_us for e in entries)
@@ -48,7 +54,7 @@ async def replay_items(recording: Recording, *, speed: float = 0.0, start_offset
                 await sleep(delay)
         if isinstance(entry, WsFrame):
             yield ReceivedFrame(entry.recv_us // 1000, entry.frame, entry.conn)
-        elif entry.status == 200 and entry.path == "/time_series":
+        else:
             yield ReceivedRest(entry.recv_us // 1000, entry.body, entry.params)
         if on_progress is not None:
             on_progress(count)
