@@ -116,3 +116,17 @@ def test_a_configured_api_key_is_enforced(recording: Path) -> None:
         allowed = requests.get(f"{server.rest_url}/time_series", timeout=5,
                                params={"symbol": "AAPL", "interval": "1min", "apikey": "k"})
         assert allowed.status_code == 200
+
+
+def test_several_clients_at_once_each_get_their_own_symbols(stand_in: TwelveDataStandIn) -> None:
+    async def both() -> list[tuple[list[dict[str, Any]], int | None]]:
+        return list(await asyncio.gather(
+            _session(stand_in.ws_url, [{"action": "subscribe", "params": {"symbols": "AAPL"}}]),
+            _session(stand_in.ws_url, [{"action": "subscribe", "params": {"symbols": "EUR/USD"}}]),
+            _session(stand_in.ws_url, [{"action": "subscribe", "params": {"symbols": "AAPL,EUR/USD"}}]),
+        ))
+
+    results = asyncio.run(both())
+    symbols = [[e["symbol"] for e in received if e.get("event") == "price"] for received, _ in results]
+    assert symbols == [["AAPL", "AAPL"], ["EUR/USD"], ["AAPL", "EUR/USD", "AAPL"]]
+    assert stand_in.stats.connections == 3
