@@ -62,6 +62,18 @@ class LambdaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class BackupSettings:
+    """Source-record backup (S3BackupMode: Enabled): the untransformed records, with their own hints."""
+
+    bucket: str
+    prefix: str
+    error_prefix: str
+    buffer_size_bytes: int
+    buffer_interval_s: int
+    compression: str
+
+
+@dataclass(frozen=True, slots=True)
 class DeliveryStreamSettings:
     name: str
     arn: str
@@ -76,6 +88,7 @@ class DeliveryStreamSettings:
     processor_buffer_bytes: int
     processor_buffer_interval_s: int
     processor_retries: int
+    backup: BackupSettings | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +269,16 @@ class StackTemplate:
                         else:
                             params[p["ParameterName"]] = str(self.resolve(value))
             hints = dest.get("BufferingHints", {})
+            backup = None
+            if dest.get("S3BackupMode") == "Enabled":
+                conf = dest["S3BackupConfiguration"]
+                backup_hints = conf.get("BufferingHints", {})
+                backup = BackupSettings(
+                    bucket=str(conf["BucketARN"]).removeprefix("arn:aws:s3:::"), prefix=conf.get("Prefix", ""),
+                    error_prefix=conf.get("ErrorOutputPrefix", ""),
+                    buffer_size_bytes=int(backup_hints.get("SizeInMBs", 5)) * 1024 * 1024,
+                    buffer_interval_s=int(backup_hints.get("IntervalInSeconds", 300)),
+                    compression=conf.get("CompressionFormat", "UNCOMPRESSED"))
             streams.append(DeliveryStreamSettings(
                 name=self._resource_name(logical_id),
                 arn=self._get_att(logical_id, "Arn"),
@@ -270,6 +293,7 @@ class StackTemplate:
                 processor_buffer_bytes=int(float(params.get("BufferSizeInMBs", "1")) * 1024 * 1024),
                 processor_buffer_interval_s=int(params.get("BufferIntervalInSeconds", "60")),
                 processor_retries=int(params.get("NumberOfRetries", "3")),
+                backup=backup,
             ))
         return streams
 

@@ -6,14 +6,14 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from ohlcv_core.errors import ConfigError
+from ohlcv_core.errors import ConfigError, ContractError
 
 _EXPRESSION = re.compile(r"!\{([^}:]+)(?::([^}]*))?\}")
 _JAVA_TOKENS = {"yyyy": "%Y", "yy": "%y", "MM": "%m", "dd": "%d", "HH": "%H", "mm": "%M", "ss": "%S"}
 MAX_PREFIX_CHARS = 512
 
 
-class MissingPartitionKey(Exception):
+class MissingPartitionKey(ContractError):
     """The transform did not return a partition key that the prefix needs."""
 
 
@@ -41,6 +41,13 @@ def java_pattern_to_strftime(pattern: str) -> str:
             out.append("%%" if char == "%" else char)
             i += 1
     return "".join(out)
+
+
+def missing_partition_keys(prefix: str, partition_keys: Mapping[str, str] | None) -> list[str]:
+    """The keys the prefix asks for that the transform did not return."""
+    wanted = [m.group(2) or "" for m in _EXPRESSION.finditer(prefix)
+              if m.group(1) in ("partitionKeyFromLambda", "partitionKeyFromQuery")]
+    return [k for k in wanted if not partition_keys or k not in partition_keys]
 
 
 def uses_timestamp_or_keys(prefix: str) -> bool:

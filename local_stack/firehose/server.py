@@ -190,8 +190,10 @@ class FirehoseEndpoint:
     def _flush_loop(self) -> None:
         while not self._stop.wait(self._tick_s):
             for stream in self.streams.values():
-                if stream.due():
-                    stream.flush()
+                try:
+                    stream.tick()
+                except Exception:  # logged; what could not be written stays buffered for the next tick
+                    LOG.exception("delivery for %s failed", stream.settings.name)
 
     def drain(self) -> None:
         """Deliver everything buffered now (what Firehose does when the buffer interval ends)."""

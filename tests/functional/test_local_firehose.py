@@ -133,19 +133,63 @@ def test_delivery_partitions_by_event_time_with_firehose_naming(
     assert all("%3D" in e["detail"]["object"]["key"] for e in events if "raw/" in e["detail"]["object"]["key"])
 
 
-def test_buffering_hints_decide_when_to_deliver(s3: LocalS3) -> None:
+def _objects(s3: LocalS3) -> list[Path]:
+    return [p for p in _files(s3.root) if "/raw/" in p.as_posix()]
+
+
+def test_the_processor_hints_then_the_destination_hints_decide_when_to_deliver(s3: LocalS3) -> None:
     clock = Clock()
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), buffer_size_bytes=1000, buffer_interval_s=60)
-    stream = DeliveryStream(settings, s3, in_process_transform, clock=clock)
+    invocations: list[int] = []
+
+    def counting(event: dict[str, Any]) -> Any:
+        invocations.append(len(event["records"]))
+        return in_process_transform(event)
+
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=10,
+                                   buffer_size_bytes=100_000, buffer_interval_s=60)
+    stream = DeliveryStream(settings, s3, counting, clock=clock)
     stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
-    assert not stream.due()
+    stream.tick()
+    assert invocations == []  # the processor's interval has not passed
+    clock.now += 10
+    stream.tick()
+    assert invocations == [1] and _objects(s3) == []  # transformed, now waiting for the S3 interval
     clock.now += 59
-    assert not stream.due()
-    clock.now += 1
-    assert stream.due()
+    stream.tick()
+    assert _objects(s3) == []
+    clock.now += 1  # 60 s after the record reached the destination buffer (70 s after it arrived)
+    stream.tick()
+    assert len(_objects(s3)) == 1 and stream.buffered_bytes == 0
+
+
+def test_each_partition_has_its_own_buffer_and_object(s3: LocalS3) -> None:
+    clock = Clock()
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=0,
+                                   buffer_size_bytes=100_000, buffer_interval_s=60)
+    stream = DeliveryStream(settings, s3, in_process_transform, clock=clock)
+    hour_14 = encode_envelope(AAPL, 1, "twelvedata.ws")
+    hour_15 = encode_envelope(AAPL.replace("1684508044", "1684511644"), 1, "twelvedata.ws")
+    stream.put([hour_14])
+    stream.tick()
+    clock.now += 30
+    stream.put([hour_15, hour_14])
+    stream.tick()
+    clock.now += 30  # hour 14's buffer is 60 s old, hour 15's only 30 s
+    stream.tick()
+    (first,) = _objects(s3)
+    assert "hour=14" in first.as_posix() and len(first.read_bytes().splitlines()) == 2
+    assert stream.status()["open_partitions"] == 1
     stream.flush()
-    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 5)  # > 1000 bytes
-    assert stream.due()
+    assert {p.parent.name for p in _objects(s3)} == {"hour=14", "hour=15"}
+
+
+def test_a_size_hint_reached_delivers_before_the_interval(s3: LocalS3) -> None:
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=0,
+                                   buffer_size_bytes=1000, buffer_interval_s=900)
+    stream = DeliveryStream(settings, s3, in_process_transform, clock=Clock())
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 5)  # five rows of ~400 bytes: over 1000
+    stream.tick()
+    assert len(_objects(s3)) == 1
 
 
 def test_a_response_that_breaks_the_contract_is_retried_then_failed_whole(s3: LocalS3) -> None:
