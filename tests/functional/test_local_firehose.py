@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,8 +78,10 @@ def client(endpoint: FirehoseEndpoint) -> Any:
                         aws_access_key_id="local", aws_secret_access_key="local")
 
 
-def _files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
+def _files(root: Path, *, with_backup: bool = False) -> list[Path]:
+    """Objects written; the source-record backup (under source/) only when asked for."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts
+                  and (with_backup or "source" not in p.relative_to(root).parts))
 
 
 def test_describe_and_list_reflect_the_template(client: Any) -> None:
@@ -242,3 +245,29 @@ def test_the_lambda_runs_in_its_own_sandbox_with_the_template_environment(tmp_pa
     assert any(entry.get("reason_code") == "not_json" for entry in log)
     assert any(entry.get("function_name") == settings.processor.function_name for entry in log)
     assert any("_aws" in entry for entry in log), "EMF metrics line expected in the function's log"
+
+
+def test_source_records_are_backed_up_untransformed_as_the_template_says(s3: LocalS3) -> None:
+    settings = StackTemplate().delivery_stream()
+    assert settings.backup is not None and settings.backup.compression == "GZIP"
+    stream = DeliveryStream(settings, s3, in_process_transform)
+    records = [encode_envelope(AAPL, 1, "twelvedata.ws"), encode_envelope("not json", 2, "twelvedata.ws")]
+    stream.put(records)
+    stream.flush()
+    (backup,) = [p for p in _files(s3.root, with_backup=True) if "/source/" in p.as_posix()]
+    assert backup.name.endswith(".gz") and OBJECT_NAME.match(backup.name.removesuffix(".gz"))
+    assert gzip.decompress(backup.read_bytes()) == b"".join(records)  # every record, failed ones too
+    assert stream.stats.backup_objects == 1
+
+
+def test_gzip_compression_follows_the_template(tmp_path: Path, s3: LocalS3) -> None:
+    text = DEFAULT_TEMPLATE.read_text(encoding="utf-8").replace(
+        "        CompressionFormat: UNCOMPRESSED\n", "        CompressionFormat: GZIP\n", 1)
+    path = tmp_path / "template.yaml"
+    path.write_text(text, encoding="utf-8")
+    stream = DeliveryStream(StackTemplate(path).delivery_stream(), s3, in_process_transform)
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
+    stream.flush()
+    (written,) = _objects(s3)
+    assert written.name.endswith(".gz")
+    assert orjson.loads(gzip.decompress(written.read_bytes()))["symbol"] == "AAPL"
