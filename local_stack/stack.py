@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from local_stack.athena import LocalAthena
 from local_stack.firehose.delivery import DeliveryStream
-from local_stack.firehose.server import FirehoseEndpoint
+from local_stack.firehose.processing import Invoke, failing_sometimes
+from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.glue import LocalGlueJob
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
@@ -20,6 +21,12 @@ from local_stack.trigger import CompactionTrigger
 from ohlcv_core.errors import ConfigError
 
 LAKE_MARKER = ".ohlcv-lake"
+
+
+@dataclass(frozen=True)
+class LocalFaults:
+    firehose: FirehoseFaults = field(default_factory=FirehoseFaults)
+    lambda_error_rate: float = 0.0
 COMPACTION_JOB = "CompactionJob"
 
 
@@ -50,21 +57,33 @@ def prepare_lake(lake: Path, *, fresh: bool) -> Path:
 
 
 class LocalStack:
-    def __init__(self, lake: Path, spark: Callable[[], Any], template_path: Path = DEFAULT_TEMPLATE,
-                 port: int = 0, parameters: Mapping[str, str] | None = None) -> None:
+    def __init__(self, lake: Path, spark: Callable[[], Any], *, template_path: Path = DEFAULT_TEMPLATE,
+                 port: int = 0, parameters: Mapping[str, str] | None = None,
+                 faults: LocalFaults | None = None) -> None:
         self.lake = lake
+        faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
         self.stream_settings: DeliveryStreamSettings = self.template.delivery_stream()
         processor = self.stream_settings.processor
         self.transform = LocalLambda(processor, lake / "cloudwatch") if processor else None
-        self.stream = DeliveryStream(self.stream_settings, self.s3,
-                                     self.transform.invoke if self.transform else None)
-        self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port)
+        invoke: Invoke | None = self.transform.invoke if self.transform else None
+        if invoke is not None and faults.lambda_error_rate:
+            invoke = failing_sometimes(invoke, faults.lambda_error_rate, faults.firehose.seed)
+        self.stream = DeliveryStream(self.stream_settings, self.s3, invoke)
+        self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port,
+                                         faults=faults.firehose, extra_status=self.status)
         self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark)
         self.trigger = CompactionTrigger(self.compaction, self.stream_settings.bucket)
         self.s3.subscribe(self.trigger.on_object_created)
         self.athena = LocalAthena(self.template, self.s3)
+
+    def status(self) -> dict[str, Any]:
+        runs = [{"id": r.id, "state": r.state, "attempt": r.attempt, "seconds": r.execution_time_s,
+                 "error": r.error_message} for r in self.compaction.runs[-20:]]
+        return {"lake": str(self.lake), "glue": {"job": self.compaction.settings.name, "runs": runs,
+                                                 "pending_events": self.trigger.pending},
+                "zones": {k: str(v) for k, v in self.zones.__dict__.items()}}
 
     @property
     def zones(self) -> Zones:

@@ -155,6 +155,51 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_up(args: argparse.Namespace) -> int:
+    import threading
+
+    from local_stack.demo import REPLAY_PARAMETERS
+    from local_stack.firehose.server import FirehoseFaults
+    from local_stack.java import require_java
+    from local_stack.service import serve, stop_on_signals
+    from local_stack.stack import LocalFaults
+    from ohlcv_core.recording import read_recording
+
+    require_java()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    faults = LocalFaults(FirehoseFaults(args.throttle_rate, args.partial_failure_rate, args.seed),
+                         args.lambda_error_rate)
+    parameters = dict(REPLAY_PARAMETERS) if args.replay_window else {}
+    serve(_lake(args), _spark_factory(), port=args.port, compact_every_s=args.compact_every, parameters=parameters,
+          faults=faults, twelvedata=read_recording(args.twelvedata) if args.twelvedata else None,
+          twelvedata_port=args.twelvedata_port, stop=stop)
+    return 0
+
+
+def cmd_local_status(args: argparse.Namespace) -> int:
+    import requests
+
+    try:
+        status = requests.get(f"http://127.0.0.1:{args.port}/_local/status", timeout=5).json()
+    except requests.RequestException as exc:
+        print(f"ohlcv local status: no local stack on port {args.port} ({exc})", file=sys.stderr)
+        return 2
+    for stream in status["streams"]:
+        print(f"stream {stream['name']}: {stream['records_in']} in, {stream['buffered_records']} buffered "
+              f"({stream['buffered_bytes']} bytes, {stream['open_partitions']} partitions), {stream['delivered']} "
+              f"delivered, {stream['dropped']} dropped, {stream['failed']} failed, {stream['objects']} objects "
+              f"(+{stream['backup_objects']} backup), {stream['invocations']} transform invocations")
+    api = status["api"]
+    print(f"api: {api['throttled_calls']} throttled calls, {api['failed_puts']} failed puts (injected)")
+    glue = status["glue"]
+    print(f"glue job {glue['job']}: {glue['pending_events']} events pending")
+    for run in glue["runs"]:
+        print(f"  {run['id']} {run['state']} attempt {run['attempt']} {run['seconds']} s {run['error'] or ''}")
+    print(f"lake: {status['lake']}")
+    return 0
+
+
 def cmd_generate_demo_feed(args: argparse.Namespace) -> int:
     from local_stack.feeds.generate_demo_feed import write
 
@@ -206,6 +251,27 @@ def _add_record_and_replay_parsers(sub: Subparsers) -> None:
     rep.set_defaults(func=cmd_replay)
 
 
+def _add_local_parsers(sub: Subparsers) -> None:
+    local = sub.add_parser("local", help="the local stack as a service")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+    up = local_sub.add_parser("up", help="run the local stack until Ctrl-C (graceful stop)")
+    up.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); kept")
+    up.add_argument("--port", type=int, default=4573, help="Firehose endpoint port on 127.0.0.1")
+    up.add_argument("--compact-every", type=float, default=60.0, help="seconds between compaction runs")
+    up.add_argument("--replay-window", action="store_true",
+                    help="accept old event times (deploy the transform as a replay stack)")
+    up.add_argument("--twelvedata", type=Path, help="also serve this recording as a Twelve Data stand-in")
+    up.add_argument("--twelvedata-port", type=int, default=8765)
+    up.add_argument("--throttle-rate", type=float, default=0.0, help="fault: share of Put calls throttled")
+    up.add_argument("--partial-failure-rate", type=float, default=0.0, help="fault: share of records failed")
+    up.add_argument("--lambda-error-rate", type=float, default=0.0, help="fault: share of invocations failing")
+    up.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
+    up.set_defaults(func=cmd_local_up)
+    status = local_sub.add_parser("status", help="streams, buffers, objects, job runs of a running local stack")
+    status.add_argument("--port", type=int, default=4573)
+    status.set_defaults(func=cmd_local_status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohlcv", description="Streaming OHLCV data engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -232,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_stand_in_parser(sub)
     _add_record_and_replay_parsers(sub)
+    _add_local_parsers(sub)
 
     gen = sub.add_parser("generate-demo-feed", help="regenerate the bundled demo recording (seeded)")
     gen.add_argument("--out", help="output path (default: the bundled file)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import random
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,18 @@ LOG = logging.getLogger(__name__)
 Invoke = Callable[[dict[str, Any]], Any]
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
 VALID_RESULTS = frozenset({"Ok", "Dropped", "ProcessingFailed"})
+
+
+def failing_sometimes(invoke: Invoke, rate: float, seed: int = 0) -> Invoke:
+    """Fault injection: the function fails (as a Lambda error) on a share of invocations."""
+    rng = random.Random(seed)
+
+    def invoke_or_fail(event: dict[str, Any]) -> Any:
+        if rng.random() < rate:
+            raise RuntimeError("injected Lambda error")
+        return invoke(event)
+
+    return invoke_or_fail
 
 
 class Processor:

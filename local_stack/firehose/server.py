@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import random
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,6 +19,7 @@ from local_stack.firehose.delivery import DeliveryStream
 
 LOG = logging.getLogger(__name__)
 TARGET_PREFIX = "Firehose_20150804."
+STATUS_PATH = "/_local/status"
 MAX_BATCH_RECORDS = 500
 MAX_RECORD_BYTES = 1000 * 1024
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
@@ -44,11 +47,32 @@ def _decode_record(record: Any) -> bytes:
     return data
 
 
+@dataclass
+class FirehoseFaults:
+    """Fault injection for reliability tests: what AWS does on a bad day, at the rates asked for."""
+
+    throttle_rate: float = 0.0  # whole Put calls answered ServiceUnavailableException
+    partial_failure_rate: float = 0.0  # records of a PutRecordBatch failed (FailedPutCount > 0)
+    seed: int = 0
+
+
 class FirehoseApi:
     """The operations, independent of HTTP."""
 
-    def __init__(self, streams: dict[str, DeliveryStream]) -> None:
+    def __init__(self, streams: dict[str, DeliveryStream], faults: FirehoseFaults | None = None) -> None:
         self.streams = streams
+        self.faults = faults or FirehoseFaults()
+        self._rng = random.Random(self.faults.seed)
+        self._rng_lock = threading.Lock()
+        self.throttled = 0
+        self.failed_puts = 0
+
+    def _throttle(self) -> None:
+        with self._rng_lock:
+            throttled = self._rng.random() < self.faults.throttle_rate
+        if throttled:
+            self.throttled += 1
+            raise ApiError("ServiceUnavailableException", "Slow down.", status=503)
 
     def _stream(self, body: dict[str, Any]) -> DeliveryStream:
         name = body.get("DeliveryStreamName")
@@ -59,7 +83,9 @@ class FirehoseApi:
 
     def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
         stream = self._stream(body)
-        (record_id,) = stream.put([_decode_record(body.get("Record"))])
+        payload = _decode_record(body.get("Record"))
+        self._throttle()
+        (record_id,) = stream.put([payload])
         return {"RecordId": record_id, "Encrypted": False}
 
     def put_record_batch(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -74,8 +100,14 @@ class FirehoseApi:
         payloads = [_decode_record(r) for r in records]
         if sum(len(p) for p in payloads) > MAX_REQUEST_BYTES:
             raise ApiError("InvalidArgumentException", "Records size exceeds 4 MiB limit")
-        ids = stream.put(payloads)
-        return {"FailedPutCount": 0, "Encrypted": False, "RequestResponses": [{"RecordId": i} for i in ids]}
+        self._throttle()
+        with self._rng_lock:
+            failing = [self._rng.random() < self.faults.partial_failure_rate for _ in payloads]
+        ids = iter(stream.put([p for p, fail in zip(payloads, failing, strict=True) if not fail]))
+        responses = [{"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."} if fail
+                     else {"RecordId": next(ids)} for fail in failing]
+        self.failed_puts += sum(failing)
+        return {"FailedPutCount": sum(failing), "Encrypted": False, "RequestResponses": responses}
 
     def describe_delivery_stream(self, body: dict[str, Any]) -> dict[str, Any]:
         stream = self._stream(body)
@@ -137,6 +169,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") != STATUS_PATH:
+            self._reply(404, {"__type": "UnknownOperationException", "message": f"GET {self.path}"})
+            return
+        self._reply(200, self.server.status())
+
     def do_POST(self) -> None:
         target = self.headers.get("X-Amz-Target", "")
         length = int(self.headers.get("Content-Length") or 0)
@@ -160,18 +198,28 @@ class _Handler(BaseHTTPRequestHandler):
 class _FirehoseHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api: FirehoseApi) -> None:
+    def __init__(self, address: tuple[str, int], api: FirehoseApi,
+                 extra_status: Callable[[], dict[str, Any]] | None) -> None:
         super().__init__(address, _Handler)
         self.api = api
+        self._extra_status = extra_status
+
+    def status(self) -> dict[str, Any]:
+        """What `ohlcv local status` shows: the streams, the injected faults' effects, and the rest of the stack."""
+        return {"streams": [stream.status() for stream in self.api.streams.values()],
+                "api": {"throttled_calls": self.api.throttled, "failed_puts": self.api.failed_puts},
+                **(self._extra_status() if self._extra_status else {})}
 
 
 class FirehoseEndpoint:
     """HTTP endpoint plus the flusher that honours each stream's buffering hints."""
 
-    def __init__(self, streams: dict[str, DeliveryStream], host: str = "127.0.0.1", port: int = 0,
-                 tick_s: float = 0.5) -> None:
+    def __init__(self, streams: dict[str, DeliveryStream], *, host: str = "127.0.0.1", port: int = 0,
+                 tick_s: float = 0.5, faults: FirehoseFaults | None = None,
+                 extra_status: Callable[[], dict[str, Any]] | None = None) -> None:
         self.streams = streams
-        self._server = _FirehoseHttpServer((host, port), FirehoseApi(streams))
+        self.api = FirehoseApi(streams, faults)
+        self._server = _FirehoseHttpServer((host, port), self.api, extra_status)
         self._tick_s = tick_s
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._server.serve_forever, name="firehose-http", daemon=True),

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from firehose_transform.transform import transform_records
 from local_stack.firehose.delivery import DeliveryStream
+from local_stack.firehose.processing import failing_sometimes
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
@@ -272,3 +273,14 @@ def test_gzip_compression_follows_the_template(tmp_path: Path, s3: LocalS3) -> N
     (written,) = _objects(s3)
     assert written.name.endswith(".gz")
     assert orjson.loads(gzip.decompress(written.read_bytes()))["symbol"] == "AAPL"
+
+
+def test_injected_lambda_errors_are_retried_then_kept_under_the_error_prefix(s3: LocalS3) -> None:
+    settings = StackTemplate().delivery_stream()
+    stream = DeliveryStream(settings, s3, failing_sometimes(in_process_transform, rate=1.0))
+    stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 2)
+    stream.flush()
+    errors = [orjson.loads(line) for p in _files(s3.root) for line in p.read_bytes().splitlines()]
+    assert [e["errorCode"] for e in errors] == ["Lambda.FunctionError"] * 2
+    assert {e["attemptsMade"] for e in errors} == {settings.processor_retries + 1}
+    assert "injected Lambda error" in errors[0]["errorMessage"]
