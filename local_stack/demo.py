@@ -79,9 +79,12 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
         stats, sink = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
     finally:
         stack.stop()  # delivers what Firehose still buffers
-    run = stack.trigger.run_pending()
-    if run is not None and run.state != "SUCCEEDED":
-        raise PipelineError(f"compaction run {run.id} failed: {run.error_message}")
+    stack.events.poll(force=True)  # the trigger's batching window ends: compaction runs
+    failed = [r for r in stack.compaction.runs if r.state != "SUCCEEDED"]
+    if failed or stack.events.pending:
+        detail = failed[-1].error_message if failed else f"{stack.events.pending} events not consumed"
+        raise PipelineError(f"compaction did not complete: {detail}")
+    run = stack.compaction.runs[-1] if stack.compaction.runs else None
     rejected = list(rejected_records(stack.zones.errors, stack.zones.logs))
     by_symbol = Counter(r.symbol for r in rejected)
     rows = stack.athena.query(

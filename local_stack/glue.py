@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from botocore.exceptions import ClientError
+
 from local_stack.s3 import LocalS3
 from local_stack.template import GlueJobSettings
 from ohlcv_core.errors import PipelineError
@@ -104,3 +106,22 @@ class LocalGlueJob:
             LOG.error("job run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())
         run.completed_on = time.time()
         return run
+
+
+class LocalGlueClient:
+    """The Glue API calls the trigger code makes, answered by the local job runner (errors as boto3's)."""
+
+    def __init__(self, jobs: dict[str, LocalGlueJob]) -> None:
+        self._jobs = jobs
+
+    def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
+        job = self._jobs.get(JobName)
+        if job is None:
+            raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"job {JobName} not found"}},
+                              "StartJobRun")
+        try:
+            run = job.start_job_run(Arguments)
+        except ConcurrentRunsExceededException as exc:
+            raise ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": str(exc)}},
+                              "StartJobRun") from exc
+        return {"JobRunId": run.id}

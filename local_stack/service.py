@@ -1,8 +1,9 @@
 """`ohlcv local up`: the local stack as a service, for producers in other processes or containers.
 
-Prints its endpoints, delivers by the template's buffering hints, compacts what the raw zone's Object
-Created events touched every `compact_every_s`, and stops gracefully on SIGINT/SIGTERM: intake closes,
-every buffer is delivered, a last compaction runs.
+Prints its endpoints, delivers by the template's buffering hints, hands the raw zone's Object Created
+events to the trigger code in batches by the template's event source mapping (checked every
+`poll_every_s`), and stops gracefully on SIGINT/SIGTERM: intake closes, every buffer is delivered, the
+last events are compacted.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from ohlcv_core.recording import Recording
 LOG = logging.getLogger(__name__)
 
 
-def _compact(stack: LocalStack) -> None:
-    run = stack.trigger.run_pending()
-    if run is not None:
+def _compact(stack: LocalStack, *, force: bool = False) -> None:
+    before = len(stack.compaction.runs)
+    stack.events.poll(force=force)
+    for run in stack.compaction.runs[before:]:
         LOG.info("compaction %s: %s in %.1f s", run.id, run.state, run.execution_time_s)
 
 
-def serve(lake: Path, spark: Callable[[], Any], *, port: int, compact_every_s: float,
+def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: float,
           parameters: dict[str, str], faults: LocalFaults, twelvedata: Recording | None, twelvedata_port: int,
           stop: threading.Event | None = None, announce: Callable[[str], None] = print) -> LocalStack:
     stop = stop or threading.Event()
@@ -42,11 +44,11 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, compact_every_s: f
         announce(f"status:               ohlcv local status --port {stack.firehose.url.rsplit(':', 1)[1]}")
         announce(f"lake:                 {stack.lake}")
         try:
-            while not stop.wait(compact_every_s):
+            while not stop.wait(poll_every_s):
                 _compact(stack)
         finally:
             stack.stop()  # intake closes, every buffer is delivered
-            _compact(stack)
+            _compact(stack, force=True)
     return stack
 
 

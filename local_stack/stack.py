@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from compaction_trigger.handler import handle_batch
 from local_stack.athena import LocalAthena
+from local_stack.event_source import LocalEventSource
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.processing import Invoke, failing_sometimes
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
-from local_stack.glue import LocalGlueJob
+from local_stack.glue import LocalGlueClient, LocalGlueJob
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
 from local_stack.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, StackTemplate
-from local_stack.trigger import CompactionTrigger
+from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
 
 LAKE_MARKER = ".ohlcv-lake"
@@ -28,6 +30,7 @@ class LocalFaults:
     firehose: FirehoseFaults = field(default_factory=FirehoseFaults)
     lambda_error_rate: float = 0.0
 COMPACTION_JOB = "CompactionJob"
+TRIGGER_FUNCTION = "TriggerFunction"
 
 
 @dataclass(frozen=True)
@@ -74,15 +77,22 @@ class LocalStack:
         self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port,
                                          faults=faults.firehose, extra_status=self.status)
         self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark)
-        self.trigger = CompactionTrigger(self.compaction, self.stream_settings.bucket)
-        self.s3.subscribe(self.trigger.on_object_created)
+        self.glue = LocalGlueClient({self.compaction.settings.name: self.compaction})
+        # S3 -> EventBridge rule -> SQS -> the trigger's code, as the template wires them.
+        source = self.template.event_source(TRIGGER_FUNCTION)
+        job_name = source.function.environment[config.ENV_COMPACTION_JOB]
+        raw_bucket = source.function.environment[config.ENV_RAW_BUCKET]
+        self.events = LocalEventSource(source, lambda event: handle_batch(event, self.glue, job_name, raw_bucket),
+                                       lake / "sqs")
+        self.s3.subscribe(self.events.publish)
         self.athena = LocalAthena(self.template, self.s3)
 
     def status(self) -> dict[str, Any]:
         runs = [{"id": r.id, "state": r.state, "attempt": r.attempt, "seconds": r.execution_time_s,
                  "error": r.error_message} for r in self.compaction.runs[-20:]]
         return {"lake": str(self.lake), "glue": {"job": self.compaction.settings.name, "runs": runs,
-                                                 "pending_events": self.trigger.pending},
+                                                 "pending_events": self.events.pending,
+                                                 "dead_letters": self.events.dead_letters},
                 "zones": {k: str(v) for k, v in self.zones.__dict__.items()}}
 
     @property

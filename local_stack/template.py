@@ -92,6 +92,29 @@ class DeliveryStreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleSettings:
+    """An EventBridge rule and the queue it feeds."""
+
+    name: str
+    event_pattern: Mapping[str, Any]
+    target_queue: str  # logical id
+
+
+@dataclass(frozen=True, slots=True)
+class EventSourceSettings:
+    """An SQS queue feeding a Lambda through an event source mapping."""
+
+    queue_name: str
+    queue_arn: str
+    function: LambdaSettings
+    batch_size: int
+    window_s: int
+    max_receive_count: int | None
+    dead_letter_queue: str | None
+    rules: tuple[RuleSettings, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TableColumn:
     name: str
     type: str
@@ -163,7 +186,7 @@ class StackTemplate:
     def _resource_name(self, logical_id: str) -> str:
         resource = self.resources[logical_id]
         props = resource.get("Properties", {})
-        for key in ("BucketName", "DeliveryStreamName", "FunctionName", "Name", "LogGroupName"):
+        for key in ("BucketName", "DeliveryStreamName", "FunctionName", "Name", "LogGroupName", "QueueName"):
             if key in props:
                 return str(self.resolve(props[key]))
         if resource["Type"] == "AWS::Glue::Database":
@@ -193,6 +216,8 @@ class StackTemplate:
             "AWS::KinesisFirehose::DeliveryStream": f"arn:aws:firehose:{region}:{account}:deliverystream/{name}",
             "AWS::Logs::LogGroup": f"arn:aws:logs:{region}:{account}:log-group:{name}:*",
             "AWS::IAM::Role": f"arn:aws:iam::{account}:role/{name}",
+            "AWS::SQS::Queue": f"arn:aws:sqs:{region}:{account}:{name}",
+            "AWS::Events::Rule": f"arn:aws:events:{region}:{account}:rule/{name}",
         }
         if kind not in arns:
             raise ConfigError(f"{self.path}: no local ARN for {kind}")
@@ -324,6 +349,34 @@ class StackTemplate:
             if table.name == name:
                 return table
         raise ConfigError(f"no Glue table {name!r} in {self.path}")
+
+    def _logical_id_of_arn(self, value: Any) -> str:
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+        raise ConfigError(f"{self.path}: expected !GetAtt <resource>.Arn, got {value!r}")
+
+    def event_source(self, function_logical_id: str) -> EventSourceSettings:
+        """The SQS event source of a function, the queue's redrive policy and the rules that feed it."""
+        for _, resource in self._of_type("AWS::Lambda::EventSourceMapping"):
+            props = resource["Properties"]
+            function = props["FunctionName"]
+            if not (isinstance(function, dict) and function.get("Ref") == function_logical_id):
+                continue
+            queue_id = self._logical_id_of_arn(props["EventSourceArn"])
+            queue = self.resolve(self.resources[queue_id].get("Properties", {}))
+            redrive = queue.get("RedrivePolicy") or {}
+            dlq_arn = redrive.get("deadLetterTargetArn")
+            rules = tuple(
+                RuleSettings(self._resource_name(rule_id), self.resolve(rule["Properties"]["EventPattern"]), queue_id)
+                for rule_id, rule in self._of_type("AWS::Events::Rule")
+                if any(self._logical_id_of_arn(t["Arn"]) == queue_id for t in rule["Properties"].get("Targets", [])))
+            return EventSourceSettings(
+                queue_name=self._resource_name(queue_id), queue_arn=self._get_att(queue_id, "Arn"),
+                function=self.lambda_function(function_logical_id), batch_size=int(props.get("BatchSize", 10)),
+                window_s=int(props.get("MaximumBatchingWindowInSeconds", 0)),
+                max_receive_count=int(redrive["maxReceiveCount"]) if "maxReceiveCount" in redrive else None,
+                dead_letter_queue=str(dlq_arn).rsplit(":", 1)[-1] if dlq_arn else None, rules=rules)
+        raise ConfigError(f"{self.path}: no event source mapping for {function_logical_id}")
 
     def glue_job(self, logical_id: str) -> GlueJobSettings:
         props = self.resolve(self.resources[logical_id]["Properties"])

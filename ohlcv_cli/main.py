@@ -171,7 +171,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     faults = LocalFaults(FirehoseFaults(args.throttle_rate, args.partial_failure_rate, args.seed),
                          args.lambda_error_rate)
     parameters = dict(REPLAY_PARAMETERS) if args.replay_window else {}
-    serve(_lake(args), _spark_factory(), port=args.port, compact_every_s=args.compact_every, parameters=parameters,
+    serve(_lake(args), _spark_factory(), port=args.port, poll_every_s=args.poll_every, parameters=parameters,
           faults=faults, twelvedata=read_recording(args.twelvedata) if args.twelvedata else None,
           twelvedata_port=args.twelvedata_port, stop=stop)
     return 0
@@ -193,7 +193,7 @@ def cmd_local_status(args: argparse.Namespace) -> int:
     api = status["api"]
     print(f"api: {api['throttled_calls']} throttled calls, {api['failed_puts']} failed puts (injected)")
     glue = status["glue"]
-    print(f"glue job {glue['job']}: {glue['pending_events']} events pending")
+    print(f"glue job {glue['job']}: {glue['pending_events']} events pending, {glue['dead_letters']} dead letters")
     for run in glue["runs"]:
         print(f"  {run['id']} {run['state']} attempt {run['attempt']} {run['seconds']} s {run['error'] or ''}")
     print(f"lake: {status['lake']}")
@@ -257,7 +257,8 @@ def _add_local_parsers(sub: Subparsers) -> None:
     up = local_sub.add_parser("up", help="run the local stack until Ctrl-C (graceful stop)")
     up.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); kept")
     up.add_argument("--port", type=int, default=4573, help="Firehose endpoint port on 127.0.0.1")
-    up.add_argument("--compact-every", type=float, default=60.0, help="seconds between compaction runs")
+    up.add_argument("--poll-every", type=float, default=5.0,
+                    help="seconds between checks of the trigger's batch (size and window from the template)")
     up.add_argument("--replay-window", action="store_true",
                     help="accept old event times (deploy the transform as a replay stack)")
     up.add_argument("--twelvedata", type=Path, help="also serve this recording as a Twelve Data stand-in")

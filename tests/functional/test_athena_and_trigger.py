@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from compaction_trigger.events import touched_dates
 from local_stack.athena import LocalAthena, to_duckdb
 from local_stack.s3 import LocalS3
 from local_stack.template import StackTemplate
-from local_stack.trigger import touched_dates
 from ohlcv_core.errors import ConfigError
 from tests.fixtures import load_json
 

@@ -1,0 +1,147 @@
+"""The trigger code on real event shapes: the EventBridge sample inside the SQS sample, against moto's
+Glue; and the local EventBridge -> SQS -> Lambda wiring's batching, redelivery and dead letters."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from compaction_trigger.handler import handle_batch
+from local_stack.event_source import LocalEventSource, matches
+from local_stack.template import StackTemplate
+from tests.fixtures import load_json
+
+RAW = "ohlcv-local-raw-000000000000"
+
+
+def _object_created(key: str, bucket: str = RAW) -> dict[str, Any]:
+    event: dict[str, Any] = copy.deepcopy(load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json"))
+    event["detail"]["bucket"]["name"] = bucket
+    event["resources"] = [f"arn:aws:s3:::{bucket}"]
+    event["detail"]["object"]["key"] = key
+    return event
+
+
+def _sqs_event(bodies: list[str]) -> dict[str, Any]:
+    sample = load_json("aws-events/sqsEvent.json")
+    records = []
+    for index, body in enumerate(bodies):
+        record = copy.deepcopy(sample["Records"][0])
+        record["messageId"] = f"m{index}"
+        record["body"] = body
+        records.append(record)
+    return {"Records": records}
+
+
+@pytest.fixture
+def glue() -> Any:
+    with mock_aws():
+        client = boto3.client("glue", region_name="us-east-1")
+        client.create_job(Name="compact", Role="arn:aws:iam::123456789012:role/glue",
+                          Command={"Name": "glueetl", "ScriptLocation": "s3://artifacts/glue_jobs/compact_bars.py"})
+        yield client
+
+
+def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
+    bodies = [orjson.dumps(_object_created(k)).decode() for k in (
+        "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/ohlcv-local-prices-1-a",
+        "raw/kind%3Dprice/dt%3D2023-08-25/hour%3D00/ohlcv-local-prices-1-b",
+        "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D15/ohlcv-local-prices-1-c",
+        "raw/kind%3Dbar/dt%3D2023-08-20/hour%3D15/ohlcv-local-prices-1-d",  # bars: not this job's input
+        "errors/processing-failed/2023/08/24/14/ohlcv-local-prices-1-e")]
+    response = handle_batch(_sqs_event(bodies), glue, "compact", RAW)
+    assert response == {"batchItemFailures": []}
+    (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-24,2023-08-25"}
+
+
+def test_the_eventbridge_sample_unchanged_touches_nothing(glue: Any) -> None:
+    sample = load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json")
+    assert handle_batch(_sqs_event([orjson.dumps(sample).decode()]), glue, "compact", "example-bucket") == {
+        "batchItemFailures": []}
+    assert glue.get_job_runs(JobName="compact")["JobRuns"] == []
+
+
+def test_unreadable_messages_fail_alone_so_they_reach_the_dead_letter_queue(glue: Any) -> None:
+    good = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
+    response = handle_batch(_sqs_event(["Test message.", good]), glue, "compact", RAW)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
+
+
+class RefusingGlue:
+    """Glue answering as it does while a run is going and MaxConcurrentRuns is 1."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
+        self.calls += 1
+        raise ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": "busy"}}, "StartJobRun")
+
+
+def test_a_refused_start_fails_the_whole_batch_for_redelivery() -> None:
+    bodies = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()] * 3
+    response = handle_batch(_sqs_event(bodies), RefusingGlue(), "compact", RAW)
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(3)]}
+
+
+# -- the local wiring -------------------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_rule_from_the_template_selects_raw_zone_objects() -> None:
+    (rule,) = StackTemplate().event_source("TriggerFunction").rules
+    assert matches(rule.event_pattern, _object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    assert not matches(rule.event_pattern, _object_created("source/2023/08/24/14/x"))
+    assert not matches(rule.event_pattern, _object_created("raw/x", bucket="other"))
+
+
+def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
+    settings = StackTemplate().event_source("TriggerFunction")
+    assert (settings.batch_size, settings.window_s, settings.max_receive_count) == (100, 60, 5)
+    batches: list[int] = []
+
+    def handler(event: dict[str, Any]) -> dict[str, Any]:
+        batches.append(len(event["Records"]))
+        assert all(r["eventSource"] == "aws:sqs" for r in event["Records"])
+        return {"batchItemFailures": []}
+
+    clock = Clock()
+    source = LocalEventSource(settings, handler, tmp_path, clock=clock)
+    for index in range(250):
+        source.publish(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}"))
+    source.poll()
+    assert batches == [100, 100]  # full batches go at once; 50 wait for the window
+    clock.now += 59
+    source.poll()
+    assert batches == [100, 100]
+    clock.now += 1
+    source.poll()
+    assert batches == [100, 100, 50] and source.pending == 0
+
+
+def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: Path) -> None:
+    settings = StackTemplate().event_source("TriggerFunction")
+    source = LocalEventSource(settings, lambda e: {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in e["Records"]]}, tmp_path, clock=Clock())
+    source.publish(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    for _ in range(5):
+        source.poll(force=True)
+    assert source.pending == 0 and source.dead_letters == 1
+    (dead,) = [orjson.loads(line) for line in (tmp_path / "ohlcv-local-compaction-dlq.jsonl").read_bytes().splitlines()]
+    assert dead["receiveCount"] == 5 and orjson.loads(dead["body"])["detail-type"] == "Object Created"
