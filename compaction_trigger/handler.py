@@ -10,7 +10,9 @@ safe because the job rebuilds whole dates.
 from __future__ import annotations
 
 import functools
+import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import boto3
@@ -48,7 +50,18 @@ def _glue() -> GlueClient:
     return client
 
 
-def handle_batch(event: dict[str, Any], glue: GlueClient, job_name: str, bucket: str) -> dict[str, Any]:
+@dataclass
+class Outcome:
+    response: dict[str, Any]
+    events: int = 0
+    unreadable: int = 0
+    started: bool = False
+    refused: bool = False
+
+
+def handle_batch(event: dict[str, Any], glue: GlueClient, job_name: str, bucket: str,
+                 log: logging.Logger | Logger) -> Outcome:
+    """The trigger's decision, with its Glue client and log handed in (AWS's, or the local stack's)."""
     records = event.get("Records") or []
     events, unreadable = [], []
     for record in records:
@@ -57,25 +70,31 @@ def handle_batch(event: dict[str, Any], glue: GlueClient, job_name: str, bucket:
         except (KeyError, TypeError, orjson.JSONDecodeError):
             unreadable.append(record.get("messageId", ""))
     # An unreadable message is reported failed every time: after maxReceiveCount it waits in the DLQ.
-    failures = [{"itemIdentifier": m} for m in unreadable]
+    outcome = Outcome({"batchItemFailures": [{"itemIdentifier": m} for m in unreadable]}, len(records),
+                      len(unreadable))
     dates = touched_dates(events, bucket)
-    if dates:
-        try:
-            run = glue.start_job_run(JobName=job_name, Arguments={"--dates": ",".join(dates)})
-        except Exception as exc:  # a refused or failed start: the whole batch comes back later  # noqa: BLE001
-            logger.warning("compaction not started; the batch will be delivered again",
-                           extra={"dates": dates, "error": f"{type(exc).__name__}: {exc}"})
-            metrics.add_metric(name="CompactionStartsRefused", unit=MetricUnit.Count, value=1)
-            return {"batchItemFailures": [{"itemIdentifier": r.get("messageId", "")} for r in records]}
-        logger.info("compaction started", extra={"dates": dates, "job_run_id": run.get("JobRunId")})
-        metrics.add_metric(name="CompactionsStarted", unit=MetricUnit.Count, value=1)
-    metrics.add_metric(name="EventsIn", unit=MetricUnit.Count, value=len(records))
-    metrics.add_metric(name="EventsUnreadable", unit=MetricUnit.Count, value=len(unreadable))
-    return {"batchItemFailures": failures}
+    if not dates:
+        return outcome
+    try:
+        run = glue.start_job_run(JobName=job_name, Arguments={"--dates": ",".join(dates)})
+    except Exception as exc:  # a refused or failed start: the whole batch comes back later  # noqa: BLE001
+        log.warning("compaction not started; the batch will be delivered again",
+                    extra={"dates": dates, "error": f"{type(exc).__name__}: {exc}"})
+        outcome.response = {"batchItemFailures": [{"itemIdentifier": r.get("messageId", "")} for r in records]}
+        outcome.refused = True
+        return outcome
+    log.info("compaction started", extra={"dates": dates, "job_run_id": run.get("JobRunId")})
+    outcome.started = True
+    return outcome
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext, glue: GlueClient | None = None) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_name, bucket = _settings()
-    return handle_batch(event, glue or _glue(), job_name, bucket)
+    outcome = handle_batch(event, _glue(), job_name, bucket, logger)
+    metrics.add_metric(name="EventsIn", unit=MetricUnit.Count, value=outcome.events)
+    metrics.add_metric(name="EventsUnreadable", unit=MetricUnit.Count, value=outcome.unreadable)
+    metrics.add_metric(name="CompactionsStarted", unit=MetricUnit.Count, value=int(outcome.started))
+    metrics.add_metric(name="CompactionStartsRefused", unit=MetricUnit.Count, value=int(outcome.refused))
+    return outcome.response

@@ -7,14 +7,16 @@ GetJobRun; MaxConcurrentRuns and MaxRetries come from the template.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -42,6 +44,7 @@ class JobRun:
     completed_on: float | None = None
     error_message: str | None = None
     result: Any = None
+    log_path: Path | None = None
 
     @property
     def execution_time_s(self) -> float:
@@ -55,8 +58,10 @@ def script_module(script_location: str) -> str:
 
 
 class LocalGlueJob:
-    def __init__(self, settings: GlueJobSettings, s3: LocalS3, spark: Callable[[], Any]) -> None:
+    def __init__(self, settings: GlueJobSettings, s3: LocalS3, spark: Callable[[], Any],
+                 log_dir: Path | None = None) -> None:
         self.settings = settings
+        self._log_dir = log_dir
         self._s3 = s3
         self._spark = spark
         self._active = 0
@@ -96,16 +101,44 @@ class LocalGlueJob:
         argv = ["--JOB_NAME", self.settings.name, "--JOB_RUN_ID", run.id]
         for key, value in local.items():
             argv += [key, value]
-        try:
-            module = importlib.import_module(script_module(self.settings.script_location))
-            run.result = module.main(argv, spark=self._spark())
-            run.state = "SUCCEEDED"
-        except Exception as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
-            run.state = "FAILED"
-            run.error_message = f"{type(exc).__name__}: {exc}"
-            LOG.error("job run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())
-        run.completed_on = time.time()
+        with self._run_log(run) as job_log:
+            job_log.info("run %s (attempt %d) with %s", run.id, attempt, argv)
+            try:
+                module = importlib.import_module(script_module(self.settings.script_location))
+                run.result = module.main(argv, spark=self._spark())
+                run.state = "SUCCEEDED"
+            except Exception as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
+                run.state = "FAILED"
+                run.error_message = f"{type(exc).__name__}: {exc}"
+                job_log.error("run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())
+            run.completed_on = time.time()
+            job_log.info("run %s %s in %.3f s", run.id, run.state, run.execution_time_s)
         return run
+
+    @contextlib.contextmanager
+    def _run_log(self, run: JobRun) -> Iterator[logging.Logger]:
+        """The run's log (Glue's /aws-glue/jobs/output), with what the job script logs meanwhile."""
+        job_loggers = [logging.getLogger("glue_jobs"), LOG]
+        if self._log_dir is None:
+            yield LOG
+            return
+        run.log_path = self._log_dir / self.settings.name / f"{run.id}.log"
+        run.log_path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(run.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        saved = [(logger.level, logger.propagate) for logger in job_loggers]
+        for logger in job_loggers:
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            logger.propagate = False  # into the run's log, as Glue's output, not onto the console
+        try:
+            yield LOG
+        finally:
+            for logger, (level, propagate) in zip(job_loggers, saved, strict=True):
+                logger.removeHandler(handler)
+                logger.setLevel(level)
+                logger.propagate = propagate
+            handler.close()
 
 
 class LocalGlueClient:

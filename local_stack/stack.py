@@ -3,11 +3,14 @@ Lambda, the compaction job and its trigger, and Athena over the lake."""
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from compaction_trigger.handler import handle_batch
 from local_stack.athena import LocalAthena
@@ -39,6 +42,30 @@ class Zones:
     errors: Path
     curated: Path
     logs: Path
+
+
+class _JsonLines(logging.Formatter):
+    """Structured lines with the call's extra fields, like the functions' Powertools logs on AWS."""
+
+    _standard = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = {k: v for k, v in record.__dict__.items() if k not in self._standard}
+        return orjson.dumps({"level": record.levelname, "message": record.getMessage(),
+                             "timestamp": self.formatTime(record), **extra}, default=str).decode()
+
+
+def _file_logger(name: str, log_dir: Path) -> logging.Logger:
+    """A function's log, written where the transform's goes (the CloudWatch stand-in), not to the console."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logger = logging.getLogger(f"local_stack.functions.{name}")
+    if not logger.handlers:
+        handler = logging.FileHandler(log_dir / f"{name}.log", encoding="utf-8")
+        handler.setFormatter(_JsonLines())
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
 
 
 def _static_folder(prefix: str) -> str:
@@ -76,20 +103,24 @@ class LocalStack:
         self.stream = DeliveryStream(self.stream_settings, self.s3, invoke)
         self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port,
                                          faults=faults.firehose, extra_status=self.status)
-        self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark)
+        self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark,
+                                       log_dir=lake / "cloudwatch" / "glue")
         self.glue = LocalGlueClient({self.compaction.settings.name: self.compaction})
         # S3 -> EventBridge rule -> SQS -> the trigger's code, as the template wires them.
         source = self.template.event_source(TRIGGER_FUNCTION)
         job_name = source.function.environment[config.ENV_COMPACTION_JOB]
         raw_bucket = source.function.environment[config.ENV_RAW_BUCKET]
-        self.events = LocalEventSource(source, lambda event: handle_batch(event, self.glue, job_name, raw_bucket),
-                                       lake / "sqs")
+        trigger_log = _file_logger(source.function.function_name, lake / "cloudwatch")
+        self.events = LocalEventSource(
+            source, lambda event: handle_batch(event, self.glue, job_name, raw_bucket, trigger_log).response,
+            lake / "sqs")
         self.s3.subscribe(self.events.publish)
         self.athena = LocalAthena(self.template, self.s3)
 
     def status(self) -> dict[str, Any]:
         runs = [{"id": r.id, "state": r.state, "attempt": r.attempt, "seconds": r.execution_time_s,
-                 "error": r.error_message} for r in self.compaction.runs[-20:]]
+                 "error": r.error_message, "log": str(r.log_path) if r.log_path else None}
+                for r in self.compaction.runs[-20:]]
         return {"lake": str(self.lake), "glue": {"job": self.compaction.settings.name, "runs": runs,
                                                  "pending_events": self.events.pending,
                                                  "dead_letters": self.events.dead_letters},

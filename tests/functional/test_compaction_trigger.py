@@ -4,6 +4,7 @@ Glue; and the local EventBridge -> SQS -> Lambda wiring's batching, redelivery a
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,15 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from compaction_trigger import handler
 from compaction_trigger.handler import handle_batch
 from local_stack.event_source import LocalEventSource, matches
+from local_stack.lambda_runtime import LocalContext
 from local_stack.template import StackTemplate
 from tests.fixtures import load_json
 
 RAW = "ohlcv-local-raw-000000000000"
+LOG = logging.getLogger("tests.compaction_trigger")
 
 
 def _object_created(key: str, bucket: str = RAW) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
         "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D15/ohlcv-local-prices-1-c",
         "raw/kind%3Dbar/dt%3D2023-08-20/hour%3D15/ohlcv-local-prices-1-d",  # bars: not this job's input
         "errors/processing-failed/2023/08/24/14/ohlcv-local-prices-1-e")]
-    response = handle_batch(_sqs_event(bodies), glue, "compact", RAW)
+    response = handle_batch(_sqs_event(bodies), glue, "compact", RAW, LOG).response
     assert response == {"batchItemFailures": []}
     (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
     assert run["Arguments"] == {"--dates": "2023-08-24,2023-08-25"}
@@ -64,14 +68,14 @@ def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
 
 def test_the_eventbridge_sample_unchanged_touches_nothing(glue: Any) -> None:
     sample = load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json")
-    assert handle_batch(_sqs_event([orjson.dumps(sample).decode()]), glue, "compact", "example-bucket") == {
-        "batchItemFailures": []}
+    outcome = handle_batch(_sqs_event([orjson.dumps(sample).decode()]), glue, "compact", "example-bucket", LOG)
+    assert outcome.response == {"batchItemFailures": []} and not outcome.started
     assert glue.get_job_runs(JobName="compact")["JobRuns"] == []
 
 
 def test_unreadable_messages_fail_alone_so_they_reach_the_dead_letter_queue(glue: Any) -> None:
     good = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
-    response = handle_batch(_sqs_event(["Test message.", good]), glue, "compact", RAW)
+    response = handle_batch(_sqs_event(["Test message.", good]), glue, "compact", RAW, LOG).response
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
 
@@ -89,7 +93,7 @@ class RefusingGlue:
 
 def test_a_refused_start_fails_the_whole_batch_for_redelivery() -> None:
     bodies = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()] * 3
-    response = handle_batch(_sqs_event(bodies), RefusingGlue(), "compact", RAW)
+    response = handle_batch(_sqs_event(bodies), RefusingGlue(), "compact", RAW, LOG).response
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(3)]}
 
 
@@ -145,3 +149,22 @@ def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: 
     assert source.pending == 0 and source.dead_letters == 1
     (dead,) = [orjson.loads(line) for line in (tmp_path / "ohlcv-local-compaction-dlq.jsonl").read_bytes().splitlines()]
     assert dead["receiveCount"] == 5 and orjson.loads(dead["body"])["detail-type"] == "Object Created"
+
+
+def test_the_lambda_entry_point_on_aws_shapes_with_its_environment(
+        glue: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("OHLCV_COMPACTION_JOB", "compact")
+    monkeypatch.setenv("OHLCV_RAW_BUCKET", RAW)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    handler._settings.cache_clear()
+    handler._glue.cache_clear()
+    body = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
+    context = LocalContext("trigger", "arn:aws:lambda:us-east-1:0:function:trigger", 256, "r", 2**62)
+    try:
+        assert handler.lambda_handler(_sqs_event([body]), context) == {"batchItemFailures": []}
+    finally:
+        handler._settings.cache_clear()
+        handler._glue.cache_clear()
+    assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
+    emf = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert emf and emf[0]["CompactionsStarted"] in (1.0, [1.0])
