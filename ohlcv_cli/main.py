@@ -77,6 +77,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
     forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
                  if k in ("ws_url", "symbols", "stream", "firehose_endpoint", "region") and v]
     forwarded += ["--exit-on-close"] if args.exit_on_close else []
+    forwarded += [f"--spool-dir={args.spool_dir}"] if args.spool_dir else []
+    forwarded += [f"--spool-max-mb={args.spool_max_mb}"] if args.spool_max_mb else []
     return producer_main(forwarded)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,14 @@ LOG = logging.getLogger(__name__)
 RETRYABLE_CALL_ERRORS = frozenset({"ServiceUnavailableException", "ThrottlingException", "InternalFailure"})
 
 
+class DeliveryIncomplete(PipelineError):
+    """Firehose did not take every record: `pending` are the ones it did not take (the rest it has)."""
+
+    def __init__(self, pending: list[bytes], message: str) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
 @dataclass
 class SinkStats:
     records_sent: int = 0
@@ -30,25 +39,34 @@ class SinkStats:
 
 class FirehoseSink:
     def __init__(self, client: FirehoseClient, stream_name: str, *, max_attempts: int = 8,
-                 backoff: Backoff | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff: Backoff | None = None, sleep: Callable[[float], None] = time.sleep,
+                 give_up: threading.Event | None = None) -> None:
         self._client = client
         self.stream_name = stream_name
         self._max_attempts = max_attempts
         self._backoff = backoff or Backoff()
         self._sleep = sleep
+        self._give_up = give_up or threading.Event()
         self.stats = SinkStats()
+
+    def give_up_retrying(self) -> None:
+        """On shutdown: one attempt per batch, then the caller spools what Firehose did not take."""
+        self._give_up.set()
 
     def send(self, records: list[bytes]) -> None:
         """Deliver every record or raise PipelineError; at-least-once (the lake deduplicates)."""
         pending = records
-        for _attempt in range(self._max_attempts):
+        for attempt in range(self._max_attempts):
+            if attempt and self._give_up.is_set():
+                break
             try:
                 response = self._client.put_record_batch(
                     DeliveryStreamName=self.stream_name, Records=[{"Data": r} for r in pending])
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
                 if code not in RETRYABLE_CALL_ERRORS:
-                    raise PipelineError(f"PutRecordBatch to {self.stream_name} failed: {code}: {exc}") from exc
+                    raise DeliveryIncomplete(pending, f"PutRecordBatch to {self.stream_name} failed: "
+                                                      f"{code}: {exc}") from exc
                 self.stats.throttled_calls += 1
                 LOG.warning("PutRecordBatch throttled (%s); backing off", code)
                 self._sleep(self._backoff.next_delay())
@@ -68,5 +86,5 @@ class FirehoseSink:
             LOG.warning("%d of %d records failed in PutRecordBatch; resending only those", len(failed), len(pending))
             pending = failed
             self._sleep(self._backoff.next_delay())
-        raise PipelineError(f"{len(pending)} records not accepted by {self.stream_name} after "
-                            f"{self._max_attempts} attempts")
+        raise DeliveryIncomplete(pending, f"{len(pending)} of {len(records)} records not accepted by "
+                                          f"{self.stream_name} after {attempt + 1} attempt(s)")

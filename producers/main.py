@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
+from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
 from producers.progress import Progress
 from producers.replay import replay_items, replayable
+from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
 from producers.settings import ProducerSettings
+from producers.spool import Spool
 from producers.twelvedata_ws import stream_frames
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
+
+LOG = logging.getLogger(__name__)
 
 
 async def replay(recording: Recording, stream_name: str, client: FirehoseClient, *, speed: float = 0.0,
@@ -35,11 +42,30 @@ async def replay(recording: Recording, stream_name: str, client: FirehoseClient,
     return stats, sink
 
 
-async def produce(settings: ProducerSettings, client: FirehoseClient) -> tuple[ProducerStats, FirehoseSink]:
-    sink = FirehoseSink(client, settings.stream_name)
+async def produce(settings: ProducerSettings, client: FirehoseClient,
+                  stop: asyncio.Event | None = None) -> tuple[ProducerStats, FirehoseSink]:
+    """Stream until the source ends or `stop` is set; with a spool, what Firehose would not take waits
+    there (and what a previous run left is sent first)."""
+    sink = FirehoseSink(client, settings.stream_name, max_attempts=5, backoff=Backoff(base_s=0.2, cap_s=5.0))
+    spool = Spool(settings.spool_dir, settings.spool_max_bytes) if settings.spool_dir else None
+    sender = SpoolingSender(sink, spool)
+    await sender.drain(force=True)
     frames = stream_frames(settings.ws_url, settings.symbols, api_key=settings.api_key,
                            exit_on_close=settings.exit_on_close)
-    stats = await run_producer(frames, sink)
+    stop = stop or asyncio.Event()
+
+    async def on_stop() -> None:
+        await stop.wait()
+        sink.give_up_retrying()  # one attempt per batch from now on: the rest is spooled, within the deadline
+
+    watcher = asyncio.create_task(on_stop())
+    try:
+        stats = await run_producer(frames, sender, stop=stop)
+        await sender.drain(force=True)
+    finally:
+        watcher.cancel()
+    LOG.info("producer finished: %s; sink %s; spool %s (%d batches left)", stats, sink.stats, sender.stats,
+             sender.backlog)
     return stats, sink
 
 
@@ -50,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--firehose-endpoint", help="Firehose endpoint URL, e.g. the local stack's "
                                                     "(env OHLCV_FIREHOSE_ENDPOINT)")
     parser.add_argument("--region", help="AWS region (env AWS_REGION)")
+    parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
+                                                       "(env OHLCV_SPOOL_DIR); kept across restarts")
+    parser.add_argument("--spool-max-mb", type=float, help="spool bound (env OHLCV_SPOOL_MAX_MB, default 1024)")
     parser.add_argument("--exit-on-close", action="store_true",
                         help="stop when the server closes the stream normally (a finite replay) "
                              "instead of reconnecting")
@@ -59,7 +88,15 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.resolve(
         ws_url=args.ws_url, symbols=tuple(args.symbols.split(",")) if args.symbols else None,
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
-        exit_on_close=args.exit_on_close)
+        exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb)
+
+
+async def _run_until_signalled(settings: ProducerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # an ECS stop sends SIGTERM, then SIGKILL after a grace period
+        loop.add_signal_handler(signum, stop.set)
+    await produce(settings, firehose_client(settings.region, settings.firehose_endpoint), stop)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +105,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = settings_from(args)
-    stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
-    logging.getLogger("producers").info("stream ended: %s %s", stats, sink.stats)
+    asyncio.run(_run_until_signalled(settings))
     return 0

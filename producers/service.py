@@ -13,6 +13,7 @@ from ohlcv_core.timeseries import split_time_series
 from producers.batching import BatchBuilder
 from producers.firehose_sink import FirehoseSink
 from producers.replay import ReceivedRest
+from producers.sender import SpoolingSender
 from producers.twelvedata_ws import ReceivedFrame
 
 LOG = logging.getLogger(__name__)
@@ -24,11 +25,7 @@ class ProducerStats:
     frames_received: int = 0
     records_queued: int = 0
     oversize_rejected: int = 0
-
-
-async def _send(sink: FirehoseSink, records: list[bytes]) -> None:
-    if records:
-        await asyncio.to_thread(sink.send, records)
+    stopped_by_signal: bool = False
 
 
 _NOTHING = object()
@@ -41,7 +38,7 @@ def _poll(queue: asyncio.Queue[bytes | None]) -> object:
         return _NOTHING
 
 
-async def _sender(queue: asyncio.Queue[bytes | None], sink: FirehoseSink, builder: BatchBuilder,
+async def _sender(queue: asyncio.Queue[bytes | None], sender: SpoolingSender, builder: BatchBuilder,
                   linger_s: float) -> None:
     """Batches what is queued, waiting at most `linger_s` for more before sending a partial batch.
 
@@ -53,12 +50,13 @@ async def _sender(queue: asyncio.Queue[bytes | None], sink: FirehoseSink, builde
         item: object = await queue.get()
         deadline = loop.time() + linger_s
         while isinstance(item, bytes):
-            await _send(sink, builder.add(item) or [])
+            await sender.send(builder.add(item) or [])
             item = _poll(queue)
             while item is _NOTHING and loop.time() < deadline:
                 await asyncio.sleep(POLL_S)
                 item = _poll(queue)
-        await _send(sink, builder.take())
+        await sender.send(builder.take())
+        await sender.drain()
         if item is None:  # end of source
             return
 
@@ -75,10 +73,12 @@ def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source) -> list[byt
     return [encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r) for p, r in parts]
 
 
-async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink, *,
-                       source: Source = "twelvedata.ws", queue_size: int = 10_000,
-                       linger_s: float = 0.25) -> ProducerStats:
-    """Run until the source ends; every accepted frame is sent before this returns."""
+async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink | SpoolingSender,
+                       *, source: Source = "twelvedata.ws", queue_size: int = 10_000, linger_s: float = 0.25,
+                       stop: asyncio.Event | None = None) -> ProducerStats:
+    """Run until the source ends or `stop` is set; every accepted frame is sent, or spooled, before this
+    returns (a stop closes intake first, then the queue is flushed)."""
+    sender = sink if isinstance(sink, SpoolingSender) else SpoolingSender(sink, None)
     stats = ProducerStats()
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
     builder = BatchBuilder()
@@ -99,13 +99,29 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
             raise
         await queue.put(None)  # end of source
 
+    async def stop_intake() -> None:
+        assert stop is not None
+        await stop.wait()
+        stats.stopped_by_signal = True
+        reader.cancel()  # closes the source (the socket); what was queued is still sent
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await queue.put(None)
+
     reader = asyncio.create_task(read())
+    watcher = asyncio.create_task(stop_intake()) if stop is not None else None
     try:
-        await _sender(queue, sink, builder, linger_s)
+        await _sender(queue, sender, builder, linger_s)
     except BaseException:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader
         raise
-    await reader
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    if not reader.cancelled():
+        await reader
     return stats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ohlcv_core import config
@@ -23,16 +24,22 @@ class ProducerSettings:
     firehose_endpoint: str | None
     region: str
     exit_on_close: bool = False
+    spool_dir: Path | None = None
+    spool_max_bytes: int = 1024 * 1024 * 1024
+    shutdown_deadline_s: float = 20.0
+    health_file: Path | None = None
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
                 f"stream_name={self.stream_name!r}, firehose_endpoint={self.firehose_endpoint!r}, "
-                f"region={self.region!r}, exit_on_close={self.exit_on_close})")
+                f"region={self.region!r}, exit_on_close={self.exit_on_close}, spool_dir={self.spool_dir})")
 
     @classmethod
     def resolve(cls, *, ws_url: str | None = None, symbols: tuple[str, ...] | None = None,
                 api_key: str | None = None, stream_name: str | None = None,
                 firehose_endpoint: str | None = None, region: str | None = None, exit_on_close: bool = False,
+                spool_dir: Path | None = None, spool_max_mb: float | None = None,
+                shutdown_deadline_s: float | None = None, health_file: Path | None = None,
                 environ: Mapping[str, str] | None = None) -> ProducerSettings:
         env = os.environ if environ is None else environ
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
@@ -49,4 +56,10 @@ class ProducerSettings:
             firehose_endpoint=endpoint,
             region=config.resolve(region, env, config.ENV_AWS_REGION, DEFAULT_REGION, str),
             exit_on_close=exit_on_close,
+            spool_dir=spool_dir or (Path(env[config.ENV_SPOOL_DIR]) if env.get(config.ENV_SPOOL_DIR) else None),
+            spool_max_bytes=int(config.resolve(spool_max_mb, env, config.ENV_SPOOL_MAX_MB, 1024.0, float)
+                                * 1024 * 1024),
+            shutdown_deadline_s=config.resolve(shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S, 20.0, float),
+            health_file=health_file or (Path(env[config.ENV_HEALTH_FILE])
+                                        if env.get(config.ENV_HEALTH_FILE) else None),
         )
