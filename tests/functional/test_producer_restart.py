@@ -1,0 +1,76 @@
+"""Kill and restart: SIGTERM mid-stream while Firehose takes nothing; the producer exits 0 with its
+queue spooled; restarted with Firehose back, it drains the spool first: every spooled record arrives."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from local_stack.feeds import DEMO_FEED
+from local_stack.firehose.delivery import DeliveryStream
+from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
+from local_stack.s3 import LocalS3
+from local_stack.template import StackTemplate
+from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core.recording import read_recording
+from producers.spool import Spool
+
+STREAM = "restart"
+
+
+class CapturingLambda:
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
+        self.records += [base64.b64decode(r["data"]) for r in event["records"]]
+        return {"records": [{"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]]}
+
+
+def _producer(ws_url: str, endpoint: str, spool: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "producers", "--ws-url", ws_url, "--symbols", "AAPL,EUR/USD,BTC/USD", "--stream", STREAM,
+         "--firehose-endpoint", endpoint, "--spool-dir", str(spool), "--exit-on-close"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Path) -> None:
+    settings = dataclasses.replace(StackTemplate().delivery_stream(), name=STREAM, prefix="landing/",
+                                   dynamic_partitioning=False, backup=None)
+    capture = CapturingLambda()
+    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=capture)
+    faults = FirehoseFaults(partial_failure_rate=1.0)  # Firehose takes nothing
+    endpoint = FirehoseEndpoint({STREAM: stream}, faults=faults).start()
+    spool_dir = tmp_path / "spool"
+    try:
+        with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=60)) as stand_in:
+            first = _producer(stand_in.ws_url, endpoint.url, spool_dir)
+            time.sleep(4)
+            first.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            output, _ = first.communicate(timeout=30)
+            assert first.returncode == 0, output
+            assert time.monotonic() - started < 20  # within the shutdown deadline
+        spooled = [record for _, records in Spool(spool_dir).batches() for record in records]
+        assert spooled, output
+        assert stream.stats.records_in == 0
+        faults.partial_failure_rate = 0.0  # Firehose is back
+        with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
+            second = _producer(stand_in.ws_url, endpoint.url, spool_dir)
+            output, _ = second.communicate(timeout=60)
+            assert second.returncode == 0, output
+        stream.flush()
+    finally:
+        endpoint.stop()
+    assert len(Spool(spool_dir)) == 0
+    delivered = capture.records
+    assert delivered[: len(spooled)] == spooled  # the spool first, in order, then the new session
+    assert len(delivered) > len(spooled)
