@@ -59,7 +59,7 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tup
         settings = ProducerSettings.resolve(
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
             stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
-            exit_on_close=True, environ={})
+            exit_on_close=True, rest_url=stand_in.rest_url, environ={})
         return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
 
 

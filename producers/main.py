@@ -13,13 +13,15 @@ from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
+from producers.live import LiveStats, live_items
 from producers.progress import Progress
 from producers.replay import replay_items, replayable
+from producers.rest import CreditLimiter, TwelveDataRest
 from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
 from producers.settings import ProducerSettings
 from producers.spool import Spool
-from producers.twelvedata_ws import stream_frames
+from producers.twelvedata_ws import resilient_stream
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
@@ -50,8 +52,12 @@ async def produce(settings: ProducerSettings, client: FirehoseClient,
     spool = Spool(settings.spool_dir, settings.spool_max_bytes) if settings.spool_dir else None
     sender = SpoolingSender(sink, spool)
     await sender.drain(force=True)
-    frames = stream_frames(settings.ws_url, settings.symbols, api_key=settings.api_key,
-                           exit_on_close=settings.exit_on_close)
+    stream = resilient_stream(settings.ws_url, settings.symbols, api_key=settings.api_key,
+                              exit_on_close=settings.exit_on_close)
+    rest = (TwelveDataRest(settings.rest_url, settings.api_key, limiter=CreditLimiter(settings.credits_per_minute))
+            if settings.rest_url else None)
+    live_stats = LiveStats()
+    items = live_items(stream, settings.symbols, rest=rest, repair_every_s=settings.repair_every_s, stats=live_stats)
     stop = stop or asyncio.Event()
 
     async def on_stop() -> None:
@@ -60,12 +66,12 @@ async def produce(settings: ProducerSettings, client: FirehoseClient,
 
     watcher = asyncio.create_task(on_stop())
     try:
-        stats = await run_producer(frames, sender, stop=stop)
+        stats = await run_producer(items, sender, stop=stop)
         await sender.drain(force=True)
     finally:
         watcher.cancel()
-    LOG.info("producer finished: %s; sink %s; spool %s (%d batches left)", stats, sink.stats, sender.stats,
-             sender.backlog)
+    LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
+             sender.stats, sender.backlog)
     return stats, sink
 
 
@@ -76,6 +82,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--firehose-endpoint", help="Firehose endpoint URL, e.g. the local stack's "
                                                     "(env OHLCV_FIREHOSE_ENDPOINT)")
     parser.add_argument("--region", help="AWS region (env AWS_REGION)")
+    parser.add_argument("--rest-url", help="REST base URL for gap repair (env OHLCV_TWELVEDATA_REST_URL, "
+                                           "default Twelve Data's)")
+    parser.add_argument("--no-repair", action="store_true", help="no REST gap repair")
+    parser.add_argument("--credits-per-minute", type=int, help="REST budget (env OHLCV_REST_CREDITS_PER_MINUTE, 8)")
     parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
                                                        "(env OHLCV_SPOOL_DIR); kept across restarts")
     parser.add_argument("--spool-max-mb", type=float, help="spool bound (env OHLCV_SPOOL_MAX_MB, default 1024)")
@@ -88,7 +98,8 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.resolve(
         ws_url=args.ws_url, symbols=tuple(args.symbols.split(",")) if args.symbols else None,
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
-        exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb)
+        exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
+        rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute)
 
 
 async def _run_until_signalled(settings: ProducerSettings) -> None:

@@ -12,6 +12,7 @@ from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
 
 DEFAULT_WS_URL = "wss://ws.twelvedata.com/v1/quotes/price"
+DEFAULT_REST_URL = "https://api.twelvedata.com"
 DEFAULT_REGION = "us-east-1"
 
 
@@ -28,6 +29,9 @@ class ProducerSettings:
     spool_max_bytes: int = 1024 * 1024 * 1024
     shutdown_deadline_s: float = 20.0
     health_file: Path | None = None
+    rest_url: str | None = DEFAULT_REST_URL  # gap repair; None: no repair
+    credits_per_minute: int = 8
+    repair_every_s: float = 900.0
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -40,7 +44,8 @@ class ProducerSettings:
                 firehose_endpoint: str | None = None, region: str | None = None, exit_on_close: bool = False,
                 spool_dir: Path | None = None, spool_max_mb: float | None = None,
                 shutdown_deadline_s: float | None = None, health_file: Path | None = None,
-                environ: Mapping[str, str] | None = None) -> ProducerSettings:
+                rest_url: str | None = None, no_repair: bool = False, credits_per_minute: int | None = None,
+                repair_every_s: float | None = None, environ: Mapping[str, str] | None = None) -> ProducerSettings:
         env = os.environ if environ is None else environ
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
         if urlsplit(url).scheme not in ("ws", "wss"):
@@ -62,4 +67,7 @@ class ProducerSettings:
             shutdown_deadline_s=config.resolve(shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S, 20.0, float),
             health_file=health_file or (Path(env[config.ENV_HEALTH_FILE])
                                         if env.get(config.ENV_HEALTH_FILE) else None),
+            rest_url=None if no_repair else config.resolve(rest_url, env, config.ENV_REST_URL, DEFAULT_REST_URL, str),
+            credits_per_minute=config.resolve(credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE, 8, int),
+            repair_every_s=config.resolve(repair_every_s, env, config.ENV_REPAIR_EVERY_S, 900.0, float),
         )

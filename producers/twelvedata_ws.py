@@ -117,12 +117,3 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
         delay = backoff.next_delay()
         LOG.warning("connection %d lost (%s); reconnecting in %.1f s", conn, reason, delay)
         await sleep(delay)
-
-
-async def stream_frames(url: str, symbols: tuple[str, ...], *, api_key: str | None, exit_on_close: bool = False,
-                        **options: object) -> AsyncIterator[ReceivedFrame]:
-    """Only the frames of `resilient_stream` (what the producer forwards)."""
-    async for item in resilient_stream(url, symbols, api_key=api_key, exit_on_close=exit_on_close,
-                                       **options):  # type: ignore[arg-type]
-        if isinstance(item, ReceivedFrame):
-            yield item

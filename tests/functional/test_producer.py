@@ -53,7 +53,7 @@ def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path
         with running_in_thread(TwelveDataStandIn(recording, speed=0)) as stand_in:
             producer_settings = ProducerSettings.resolve(
                 ws_url=stand_in.ws_url, symbols=("AAPL", "EUR/USD"), stream_name=settings.name,
-                firehose_endpoint=endpoint.url, exit_on_close=True, environ={})
+                firehose_endpoint=endpoint.url, exit_on_close=True, no_repair=True, environ={})
             stats, sink = asyncio.run(produce(producer_settings, firehose_client("us-east-1", endpoint.url)))
             frames_sent = stand_in.stats.frames_sent
     finally:

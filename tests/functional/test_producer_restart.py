@@ -38,7 +38,7 @@ def _producer(ws_url: str, endpoint: str, spool: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "producers", "--ws-url", ws_url, "--symbols", "AAPL,EUR/USD,BTC/USD", "--stream", STREAM,
-         "--firehose-endpoint", endpoint, "--spool-dir", str(spool), "--exit-on-close"],
+         "--firehose-endpoint", endpoint, "--spool-dir", str(spool), "--exit-on-close", "--no-repair"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
