@@ -1,7 +1,8 @@
 """The stand-in server: Twelve Data's WebSocket protocol and REST time_series on 127.0.0.1.
 
 Each client gets its own replay of the recording, starting at its first subscribe and paced by the
-recorded receive times (`speed` x faster; 0 = as fast as possible), filtered to its subscriptions.
+recorded receive times (`speed` x faster; 0 = as fast as possible), filtered to its subscriptions; or,
+with `live`, one timeline for all, so that a client that reconnects has missed what went by meanwhile.
 At the end of the recording the server closes the socket normally (code 1000), so that a finite
 replay has an end a client can see.
 """
@@ -75,13 +76,16 @@ def _json_response(status: int, body: bytes, content_type: str = "application/js
 
 class TwelveDataStandIn:
     def __init__(self, recording: Recording, *, speed: float = 1.0, api_key: str | None = None,
-                 close_at_end: bool = True, faults: Faults | None = None, credits: CreditLimit | None = None,
+                 close_at_end: bool = True, live: bool = False, faults: Faults | None = None,
+                 credits: CreditLimit | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
         self.catalog: Catalog = build_catalog(recording)
         self.speed = speed
         self.api_key = api_key
         self.close_at_end = close_at_end
+        self.live = live
+        self._timeline_start: float | None = None
         self.faults = faults or Faults()
         self.credits = credits
         self._sleep = sleep
@@ -198,10 +202,20 @@ class TwelveDataStandIn:
     async def _replay(self, connection: ServerConnection, subscriptions: set[str], number: int,
                       stalled: asyncio.Event) -> None:
         started = self._clock()
+        position_us = 0.0
+        if self.live and self.speed > 0:
+            # One timeline for everyone, as a live feed: a client (re)connecting resumes at "now" and never
+            # sees what went by while it was away.
+            if self._timeline_start is None:
+                self._timeline_start = started
+            started = self._timeline_start
+            position_us = (self._clock() - started) * self.speed * 1e6
         sent = 0
         faults = self.faults
         drop_after = faults.drop_after_frames if number <= faults.drop_connections else None
         for frame in self.catalog.frames:
+            if frame.offset_us < position_us:
+                continue
             if self.speed > 0:
                 delay = started + frame.offset_us / 1e6 / self.speed - self._clock()
                 if delay > 0:
