@@ -60,7 +60,10 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tup
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
             stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
             exit_on_close=True, rest_url=stand_in.rest_url, environ={})
-        return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint)))
+        metrics_log = stack.zones.logs / "producer.log"  # the producer's EMF lines, as CloudWatch would keep them
+        with metrics_log.open("a", encoding="utf-8") as log:
+            return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
+                                       metrics_out=lambda line: print(line, file=log)))
 
 
 def _via_file(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:

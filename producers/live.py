@@ -36,6 +36,7 @@ class LiveStats:
     gaps_repaired: int = 0
     repair_failures: int = 0
     bars_responses: int = 0
+    last_frame_ms: int = 0
     subscribe_failures: set[str] = field(default_factory=set)
 
 
@@ -156,6 +157,7 @@ class _Live:
         try:
             async for item in stream:
                 if isinstance(item, ReceivedFrame):
+                    self.stats.last_frame_ms = item.received_at_ms
                     _inspect(item.text, self.tracker, self.stats)
                     await self.out.put(item)
                 elif isinstance(item, Subscribed):

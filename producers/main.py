@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +15,9 @@ from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
+from producers.health import write_health
 from producers.live import LiveStats, live_items
+from producers.metrics import ProducerMetrics
 from producers.progress import Progress
 from producers.replay import replay_items, replayable
 from producers.rest import CreditLimiter, TwelveDataRest
@@ -44,8 +48,12 @@ async def replay(recording: Recording, stream_name: str, client: FirehoseClient,
     return stats, sink
 
 
-async def produce(settings: ProducerSettings, client: FirehoseClient,
-                  stop: asyncio.Event | None = None) -> tuple[ProducerStats, FirehoseSink]:
+def _print_line(line: str) -> None:
+    print(line, flush=True)
+
+
+async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyncio.Event | None = None,
+                  metrics_out: Callable[[str], None] = _print_line) -> tuple[ProducerStats, FirehoseSink]:
     """Stream until the source ends or `stop` is set; with a spool, what Firehose would not take waits
     there (and what a previous run left is sent first)."""
     sink = FirehoseSink(client, settings.stream_name, max_attempts=5, backoff=Backoff(base_s=0.2, cap_s=5.0))
@@ -64,15 +72,74 @@ async def produce(settings: ProducerSettings, client: FirehoseClient,
         await stop.wait()
         sink.give_up_retrying()  # one attempt per batch from now on: the rest is spooled, within the deadline
 
+    stats = ProducerStats()
+    metrics = ProducerMetrics()
+    report = Reporter(settings, metrics, stats=stats, live=live_stats, sink=sink, sender=sender, out=metrics_out)
     watcher = asyncio.create_task(on_stop())
+    reporter = asyncio.create_task(report.run())
     try:
-        stats = await run_producer(items, sender, stop=stop)
+        await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent)
         await sender.drain(force=True)
     finally:
         watcher.cancel()
+        reporter.cancel()
+        report.emit()
     LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
              sender.stats, sender.backlog)
     return stats, sink
+
+
+class Reporter:
+    """Every minute the EMF metric lines; every few seconds, while frames flow, the health file."""
+
+    def __init__(self, settings: ProducerSettings, metrics: ProducerMetrics, *, stats: ProducerStats,
+                 live: LiveStats, sink: FirehoseSink, sender: SpoolingSender, out: Callable[[str], None],
+                 metrics_every_s: float = 60.0,
+                 health_every_s: float = 5.0, idle_s: float = 60.0) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._stats = stats
+        self._live = live
+        self._sink = sink
+        self._sender = sender
+        self._out = out
+        self._metrics_every_s = metrics_every_s
+        self._health_every_s = health_every_s
+        self._idle_s = idle_s
+
+    def sent(self, received_ms: list[int]) -> None:
+        now_ms = time.time() * 1000
+        for received in received_ms:
+            self._metrics.latency.add(now_ms - received)
+
+    def emit(self) -> None:
+        live, sink, sender = self._live, self._sink.stats, self._sender.stats
+        counters = {"MessagesReceived": self._stats.frames_received, "Reconnects": live.reconnects,
+                    "GapsDetected": live.gaps_detected, "GapsRepaired": live.gaps_repaired,
+                    "RecordsSent": sink.records_sent, "FailedPuts": sink.failed_puts,
+                    "ThrottledCalls": sink.throttled_calls, "RecordsSpooled": sender.records_spooled,
+                    "BatchesDrained": sender.batches_drained, "OversizeRejected": self._stats.oversize_rejected,
+                    "Dropped": 0}
+        gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}
+        for line in self._metrics.lines(counters, live.messages_by_symbol, gauges):
+            self._out(line)
+
+    def _health(self) -> None:
+        if self._settings.health_file is None:
+            return
+        fresh = time.time() * 1000 - self._live.last_frame_ms < self._idle_s * 1000
+        if fresh:
+            write_health(self._settings.health_file, {"frames": self._stats.frames_received,
+                                                      "spool_batches": self._sender.backlog})
+
+    async def run(self) -> None:
+        last_metrics = time.monotonic()
+        while True:
+            await asyncio.sleep(self._health_every_s)
+            self._health()
+            if time.monotonic() - last_metrics >= self._metrics_every_s:
+                last_metrics = time.monotonic()
+                self.emit()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +153,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "default Twelve Data's)")
     parser.add_argument("--no-repair", action="store_true", help="no REST gap repair")
     parser.add_argument("--credits-per-minute", type=int, help="REST budget (env OHLCV_REST_CREDITS_PER_MINUTE, 8)")
+    parser.add_argument("--health-file", type=Path, help="rewritten every few seconds while frames flow "
+                                                         "(env OHLCV_HEALTH_FILE); see producers.health")
     parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
                                                        "(env OHLCV_SPOOL_DIR); kept across restarts")
     parser.add_argument("--spool-max-mb", type=float, help="spool bound (env OHLCV_SPOOL_MAX_MB, default 1024)")
@@ -99,7 +168,8 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
         ws_url=args.ws_url, symbols=tuple(args.symbols.split(",")) if args.symbols else None,
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
-        rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute)
+        rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,
+        health_file=args.health_file)
 
 
 async def _run_until_signalled(settings: ProducerSettings) -> None:

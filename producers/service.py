@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from ohlcv_core.envelope import Source, encode_envelope
 from ohlcv_core.timeseries import split_time_series
@@ -26,19 +27,55 @@ class ProducerStats:
     records_queued: int = 0
     oversize_rejected: int = 0
     stopped_by_signal: bool = False
+    queue: asyncio.Queue[Any] | None = field(default=None, repr=False)
+
+    @property
+    def queue_depth(self) -> int:
+        return self.queue.qsize() if self.queue is not None else 0
 
 
 _NOTHING = object()
 
 
-def _poll(queue: asyncio.Queue[bytes | None]) -> object:
+def _poll(queue: asyncio.Queue[Queued | None]) -> object:
     try:
         return queue.get_nowait()
     except asyncio.QueueEmpty:
         return _NOTHING
 
 
-async def _sender(queue: asyncio.Queue[bytes | None], sender: SpoolingSender, builder: BatchBuilder,
+Queued = tuple[bytes, int]  # an envelope and when its frame was received (ms)
+OnSent = Callable[[list[int]], None]
+
+
+class _Batches:
+    """The batch builder, with the receive times of the records it holds (for latency)."""
+
+    def __init__(self, builder: BatchBuilder, sender: SpoolingSender, on_sent: OnSent | None) -> None:
+        self._builder = builder
+        self._sender = sender
+        self._on_sent = on_sent
+        self._times: list[int] = []
+
+    async def _send(self, records: list[bytes]) -> None:
+        if not records:
+            return
+        times, self._times = self._times[:len(records)], self._times[len(records):]
+        await self._sender.send(records)
+        if self._on_sent is not None:
+            self._on_sent(times)
+
+    async def add(self, item: Queued) -> None:
+        self._times.append(item[1])
+        closed = self._builder.add(item[0])
+        if closed:
+            await self._send(closed)
+
+    async def flush(self) -> None:
+        await self._send(self._builder.take())
+
+
+async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, batches: _Batches,
                   linger_s: float) -> None:
     """Batches what is queued, waiting at most `linger_s` for more before sending a partial batch.
 
@@ -49,13 +86,13 @@ async def _sender(queue: asyncio.Queue[bytes | None], sender: SpoolingSender, bu
     while True:
         item: object = await queue.get()
         deadline = loop.time() + linger_s
-        while isinstance(item, bytes):
-            await sender.send(builder.add(item) or [])
+        while isinstance(item, tuple):
+            await batches.add(item)
             item = _poll(queue)
             while item is _NOTHING and loop.time() < deadline:
                 await asyncio.sleep(POLL_S)
                 item = _poll(queue)
-        await sender.send(builder.take())
+        await batches.flush()
         await sender.drain()
         if item is None:  # end of source
             return
@@ -75,12 +112,14 @@ def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source) -> list[byt
 
 async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink | SpoolingSender,
                        *, source: Source = "twelvedata.ws", queue_size: int = 10_000, linger_s: float = 0.25,
-                       stop: asyncio.Event | None = None) -> ProducerStats:
+                       stop: asyncio.Event | None = None, on_sent: OnSent | None = None,
+                       stats: ProducerStats | None = None) -> ProducerStats:
     """Run until the source ends or `stop` is set; every accepted frame is sent, or spooled, before this
     returns (a stop closes intake first, then the queue is flushed)."""
     sender = sink if isinstance(sink, SpoolingSender) else SpoolingSender(sink, None)
-    stats = ProducerStats()
-    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=queue_size)
+    stats = stats or ProducerStats()
+    queue: asyncio.Queue[Queued | None] = asyncio.Queue(maxsize=queue_size)
+    stats.queue = queue
     builder = BatchBuilder()
 
     async def read() -> None:
@@ -92,7 +131,7 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
                         stats.oversize_rejected += 1
                         LOG.error("record of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
                         continue
-                    await queue.put(envelope)  # waits when full: backpressure reaches the socket
+                    await queue.put((envelope, item.received_at_ms))  # waits when full: backpressure
                     stats.records_queued += 1
         except Exception:
             await queue.put(None)  # the source failed: send what it gave, then re-raise
@@ -111,7 +150,7 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
     reader = asyncio.create_task(read())
     watcher = asyncio.create_task(stop_intake()) if stop is not None else None
     try:
-        await _sender(queue, sender, builder, linger_s)
+        await _sender(queue, sender, _Batches(builder, sender, on_sent), linger_s)
     except BaseException:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
