@@ -72,17 +72,9 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from producers.main import main as producer_main
+    from producers.main import run
 
-    forwarded = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                 if k in ("ws_url", "symbols", "stream", "firehose_endpoint", "region") and v]
-    forwarded += ["--exit-on-close"] if args.exit_on_close else []
-    forwarded += [f"--spool-dir={args.spool_dir}"] if args.spool_dir else []
-    forwarded += [f"--rest-url={args.rest_url}"] if args.rest_url else []
-    forwarded += ["--no-repair"] if args.no_repair else []
-    forwarded += [f"--credits-per-minute={args.credits_per_minute}"] if args.credits_per_minute else []
-    forwarded += [f"--spool-max-mb={args.spool_max_mb}"] if args.spool_max_mb else []
-    return producer_main(forwarded)
+    return run(args)
 
 
 def cmd_record(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import time
@@ -11,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import boto3
+
+from ohlcv_core.errors import OhlcvError
 from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
 from producers.backoff import Backoff
@@ -21,6 +25,7 @@ from producers.metrics import ProducerMetrics
 from producers.progress import Progress
 from producers.replay import replay_items, replayable
 from producers.rest import CreditLimiter, TwelveDataRest
+from producers.secrets import api_key_from_secret
 from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
 from producers.settings import ProducerSettings
@@ -153,6 +158,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                            "default Twelve Data's)")
     parser.add_argument("--no-repair", action="store_true", help="no REST gap repair")
     parser.add_argument("--credits-per-minute", type=int, help="REST budget (env OHLCV_REST_CREDITS_PER_MINUTE, 8)")
+    parser.add_argument("--api-key-secret-id", help="Secrets Manager secret with the Twelve Data key "
+                                                   "(env OHLCV_API_KEY_SECRET_ID; else TWELVEDATA_API_KEY)")
     parser.add_argument("--health-file", type=Path, help="rewritten every few seconds while frames flow "
                                                          "(env OHLCV_HEALTH_FILE); see producers.health")
     parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
@@ -169,7 +176,14 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
         rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,
-        health_file=args.health_file)
+        health_file=args.health_file, api_key_secret_id=args.api_key_secret_id)
+
+
+def _with_secret_key(settings: ProducerSettings) -> ProducerSettings:
+    if settings.api_key or not settings.api_key_secret_id:
+        return settings
+    client = boto3.session.Session().client("secretsmanager", region_name=settings.region)
+    return dataclasses.replace(settings, api_key=api_key_from_secret(client, settings.api_key_secret_id))
 
 
 async def _run_until_signalled(settings: ProducerSettings) -> None:
@@ -180,11 +194,20 @@ async def _run_until_signalled(settings: ProducerSettings) -> None:
     await produce(settings, firehose_client(settings.region, settings.firehose_endpoint), stop)
 
 
+def run(args: argparse.Namespace) -> int:
+    """Run the service from parsed arguments (`python -m producers` and `ohlcv produce` alike)."""
+    settings = _with_secret_key(settings_from(args))
+    asyncio.run(_run_until_signalled(settings))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="producers", description=__doc__)
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    settings = settings_from(args)
-    asyncio.run(_run_until_signalled(settings))
-    return 0
+    try:
+        return run(args)
+    except OhlcvError as exc:  # a setting, a refused key: said plainly, and a non-zero exit for the orchestrator
+        LOG.error("%s", exc)
+        return 2

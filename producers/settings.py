@@ -32,6 +32,7 @@ class ProducerSettings:
     rest_url: str | None = DEFAULT_REST_URL  # gap repair; None: no repair
     credits_per_minute: int = 8
     repair_every_s: float = 900.0
+    api_key_secret_id: str | None = None  # on AWS: Secrets Manager, read at start
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -45,7 +46,8 @@ class ProducerSettings:
                 spool_dir: Path | None = None, spool_max_mb: float | None = None,
                 shutdown_deadline_s: float | None = None, health_file: Path | None = None,
                 rest_url: str | None = None, no_repair: bool = False, credits_per_minute: int | None = None,
-                repair_every_s: float | None = None, environ: Mapping[str, str] | None = None) -> ProducerSettings:
+                repair_every_s: float | None = None, api_key_secret_id: str | None = None,
+                environ: Mapping[str, str] | None = None) -> ProducerSettings:
         env = os.environ if environ is None else environ
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
         if urlsplit(url).scheme not in ("ws", "wss"):
@@ -70,4 +72,5 @@ class ProducerSettings:
             rest_url=None if no_repair else config.resolve(rest_url, env, config.ENV_REST_URL, DEFAULT_REST_URL, str),
             credits_per_minute=config.resolve(credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE, 8, int),
             repair_every_s=config.resolve(repair_every_s, env, config.ENV_REPAIR_EVERY_S, 900.0, float),
+            api_key_secret_id=api_key_secret_id or env.get(config.ENV_API_KEY_SECRET_ID) or None,
         )
