@@ -16,6 +16,7 @@ from benchmarks.report import Measurement, format_table
 # name -> "module:function"; each function returns list[Measurement]. Benchmarks live beside their component.
 REGISTRY = {
     "transform": "firehose_transform.bench_transform:run",
+    "producer": "producers.bench_producer:run",
 }
 
 

@@ -38,6 +38,7 @@ class SpoolingSender:
         self._sleep = sleep
         self._clock = clock
         self._last_attempt = -retry_every_s
+        self._draining = asyncio.Lock()  # batches in flight at once must not drain the same spool file twice
         self.stats = SenderStats()
 
     @property
@@ -82,8 +83,9 @@ class SpoolingSender:
         """Send spooled batches, oldest first, until one fails (then wait `retry_every_s` before trying again)."""
         if self._spool is None or (not force and self._clock() - self._last_attempt < self._retry_every_s):
             return
-        for path, records in self._spool.batches():
-            if await self._deliver(records):
-                return  # still down; the batch stays whole in the spool (resending duplicates is safe)
-            self._spool.remove(path)
-            self.stats.batches_drained += 1
+        async with self._draining:
+            for path, records in self._spool.batches():
+                if await self._deliver(records):
+                    return  # still down; the batch stays whole in the spool (resending duplicates is safe)
+                self._spool.remove(path)
+                self.stats.batches_drained += 1

@@ -49,21 +49,37 @@ OnSent = Callable[[list[int]], None]
 
 
 class _Batches:
-    """The batch builder, with the receive times of the records it holds (for latency)."""
+    """The batch builder, with the receive times of the records it holds (for latency), and up to
+    `in_flight` PutRecordBatch calls under way at once: while Firehose answers one, the next is built.
+    (Two batches in flight may land in either order; Firehose promises no order, the lake needs none.)"""
 
-    def __init__(self, builder: BatchBuilder, sender: SpoolingSender, on_sent: OnSent | None) -> None:
+    def __init__(self, builder: BatchBuilder, sender: SpoolingSender, on_sent: OnSent | None,
+                 in_flight: int = 2) -> None:
         self._builder = builder
         self._sender = sender
         self._on_sent = on_sent
+        self._in_flight = in_flight
+        self._tasks: set[asyncio.Task[None]] = set()
         self._times: list[int] = []
+
+    async def _send_one(self, records: list[bytes], times: list[int]) -> None:
+        await self._sender.send(records)
+        if self._on_sent is not None:
+            self._on_sent(times)
+
+    async def _settle(self, until: int) -> None:
+        while len(self._tasks) > until:
+            done, _ = await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            self._tasks -= done
+            for task in done:
+                task.result()  # a failure surfaces here
 
     async def _send(self, records: list[bytes]) -> None:
         if not records:
             return
         times, self._times = self._times[:len(records)], self._times[len(records):]
-        await self._sender.send(records)
-        if self._on_sent is not None:
-            self._on_sent(times)
+        await self._settle(self._in_flight - 1)
+        self._tasks.add(asyncio.create_task(self._send_one(records, times)))
 
     async def add(self, item: Queued) -> None:
         self._times.append(item[1])
@@ -73,6 +89,12 @@ class _Batches:
 
     async def flush(self) -> None:
         await self._send(self._builder.take())
+        await self._settle(0)
+
+    async def abandon(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, batches: _Batches,
@@ -149,9 +171,11 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
 
     reader = asyncio.create_task(read())
     watcher = asyncio.create_task(stop_intake()) if stop is not None else None
+    batches = _Batches(builder, sender, on_sent)
     try:
-        await _sender(queue, sender, _Batches(builder, sender, on_sent), linger_s)
+        await _sender(queue, sender, batches, linger_s)
     except BaseException:
+        await batches.abandon()
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await reader

@@ -1,0 +1,133 @@
+"""Producer throughput and latency, into a local Firehose endpoint served by another process.
+
+Throughput: the bundled recording replayed as fast as possible (repeated to ~100k quotes) through the
+producer path (envelopes, bounded queue, batches, PutRecordBatch), against a baseline measured in the
+same run: the same envelopes, pre-built, sent with bare PutRecordBatch calls of 500 (the ceiling of the
+sink path on this machine). Latency: receive-to-put p50/p99 at a realistic 2,000 quotes/s.
+Not shipped in the producer image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from benchmarks.report import Measurement
+from local_stack.feeds import DEMO_FEED
+from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.recording import Recording, WsFrame, read_recording
+from producers.aws import firehose_client
+from producers.firehose_sink import FirehoseSink
+from producers.metrics import LatencySample
+from producers.replay import replay_items
+from producers.service import run_producer
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose.type_defs import RecordTypeDef
+
+STREAM = "bench"
+REPEAT = 35
+
+_SERVER = """
+import dataclasses, sys, tempfile, threading
+from pathlib import Path
+from local_stack.firehose.delivery import DeliveryStream
+from local_stack.firehose.server import FirehoseEndpoint
+from local_stack.s3 import LocalS3
+from local_stack.template import StackTemplate
+settings = dataclasses.replace(StackTemplate().delivery_stream(), name="bench", prefix="landing/",
+                               dynamic_partitioning=False, processor=None, backup=None,
+                               buffer_size_bytes=16 * 1024 * 1024)
+stream = DeliveryStream(settings, LocalS3(Path(tempfile.mkdtemp())), invoke=None)
+FirehoseEndpoint({"bench": stream}, port=int(sys.argv[1])).start()
+print("ready", flush=True)
+threading.Event().wait()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def firehose_process() -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def repeated(recording: Recording, times: int) -> Recording:
+    frames = [e for e in recording.inbound_frames() if '"event":"price"' in e.frame]
+    span = frames[-1].recv_us - frames[0].recv_us + 1_000_000
+    entries = tuple(dataclasses.replace(f, recv_us=f.recv_us + i * span) for i in range(times) for f in frames)
+    return Recording(recording.header, entries)
+
+
+async def _produce(recording: Recording, endpoint: str, speed: float, latency: LatencySample | None) -> int:
+    sink = FirehoseSink(firehose_client("us-east-1", endpoint), STREAM)
+
+    def sent(received_ms: list[int]) -> None:
+        if latency is not None:
+            now_ms = time.time() * 1000
+            for received in received_ms:
+                latency.add(now_ms - received)
+
+    stats = await run_producer(replay_items(recording, speed=speed), sink, on_sent=sent)
+    return stats.records_queued
+
+
+def _paced_from_now(recording: Recording, speed: float) -> Recording:
+    """Receive times compressed by `speed` and moved to now: replayed at speed 1, each frame is "received"
+    when the wall clock says, so receive-to-put is real."""
+    first = recording.entries[0].recv_us
+    now_us = int(time.time() * 1_000_000) + 200_000
+    return Recording(recording.header, tuple(
+        dataclasses.replace(e, recv_us=now_us + int((e.recv_us - first) / speed)) for e in recording.entries
+        if isinstance(e, WsFrame)))
+
+
+def run() -> list[Measurement]:
+    recording = repeated(read_recording(DEMO_FEED), REPEAT)
+    quotes = len(recording.entries)
+    envelopes = [encode_envelope(e.frame, e.recv_us // 1000, "twelvedata.ws") for e in recording.inbound_frames()]
+    with firehose_process() as endpoint:
+        client = firehose_client("us-east-1", endpoint)
+        started = time.perf_counter()
+        for start in range(0, len(envelopes), 500):
+            records: list[RecordTypeDef] = [{"Data": e} for e in envelopes[start:start + 500]]
+            client.put_record_batch(DeliveryStreamName=STREAM, Records=records)
+        baseline = len(envelopes) / (time.perf_counter() - started)
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        sent = asyncio.run(_produce(recording, endpoint, 0, None))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        rate = sent / wall
+
+        latency = LatencySample()
+        realistic = repeated(read_recording(DEMO_FEED), 4)
+        speed = 2000 / (len(realistic.entries) / ((realistic.entries[-1].recv_us - realistic.entries[0].recv_us) / 1e6))
+        asyncio.run(_produce(_paced_from_now(Recording(realistic.header, realistic.entries[:10_000]), speed),
+                             endpoint, 1.0, latency))
+    return [
+        Measurement("producer", f"quotes/s, recording -> Firehose ({quotes:,})", rate, "quotes/s", baseline,
+                    "≥ 50,000 quotes/s", rate >= 50_000),
+        Measurement("producer", "CPU ms per 1,000 quotes", cpu / sent * 1000 * 1000, "ms"),
+        Measurement("producer", "receive-to-put p50 ms at 2,000/s", latency.percentile(0.5) or 0.0, "ms"),
+        Measurement("producer", "receive-to-put p99 ms at 2,000/s", latency.percentile(0.99) or 0.0, "ms"),
+        Measurement("producer", "cores on this machine", float(os.cpu_count() or 0), ""),
+    ]
