@@ -40,22 +40,30 @@ class SinkStats:
 class FirehoseSink:
     def __init__(self, client: FirehoseClient, stream_name: str, *, max_attempts: int = 8,
                  backoff: Backoff | None = None, sleep: Callable[[float], None] = time.sleep,
-                 give_up: threading.Event | None = None) -> None:
+                 give_up: threading.Event | None = None, fail_fast: threading.Event | None = None) -> None:
         self._client = client
         self.stream_name = stream_name
         self._max_attempts = max_attempts
         self._backoff = backoff or Backoff()
         self._sleep = sleep
         self._give_up = give_up or threading.Event()
+        self._fail_fast = fail_fast or threading.Event()
         self.stats = SinkStats()
 
     def give_up_retrying(self) -> None:
         """On shutdown: one attempt per batch, then the caller spools what Firehose did not take."""
         self._give_up.set()
 
+    def stop_trying(self) -> None:
+        """Past the shutdown deadline: no more attempts; every batch goes straight to the spool."""
+        self._give_up.set()
+        self._fail_fast.set()
+
     def send(self, records: list[bytes]) -> None:
         """Deliver every record or raise PipelineError; at-least-once (the lake deduplicates)."""
         pending = records
+        if self._fail_fast.is_set():
+            raise DeliveryIncomplete(pending, "past the shutdown deadline: not sent")
         for attempt in range(self._max_attempts):
             if attempt and self._give_up.is_set():
                 break

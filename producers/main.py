@@ -75,7 +75,10 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
 
     async def on_stop() -> None:
         await stop.wait()
-        sink.give_up_retrying()  # one attempt per batch from now on: the rest is spooled, within the deadline
+        sink.give_up_retrying()  # one attempt per batch from now on: the rest is spooled
+        await asyncio.sleep(settings.shutdown_deadline_s * 0.8)
+        LOG.error("shutdown is taking long: whatever is left goes straight to the spool")
+        sink.stop_trying()
 
     stats = ProducerStats()
     metrics = ProducerMetrics()
@@ -164,6 +167,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                          "(env OHLCV_HEALTH_FILE); see producers.health")
     parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
                                                        "(env OHLCV_SPOOL_DIR); kept across restarts")
+    parser.add_argument("--shutdown-deadline", type=float,
+                        help="seconds a SIGTERM may take (env OHLCV_SHUTDOWN_DEADLINE_S, default 20)")
     parser.add_argument("--spool-max-mb", type=float, help="spool bound (env OHLCV_SPOOL_MAX_MB, default 1024)")
     parser.add_argument("--exit-on-close", action="store_true",
                         help="stop when the server closes the stream normally (a finite replay) "
@@ -176,7 +181,8 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
         rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,
-        health_file=args.health_file, api_key_secret_id=args.api_key_secret_id)
+        health_file=args.health_file, api_key_secret_id=args.api_key_secret_id,
+        shutdown_deadline_s=args.shutdown_deadline)
 
 
 def _with_secret_key(settings: ProducerSettings) -> ProducerSettings:

@@ -1,5 +1,6 @@
 """Twelve Data WebSocket source: connect, subscribe, heartbeat, yield every frame with its receive time;
-reconnect after a drop, an error or silence, with capped jittered backoff, and resubscribe.
+reconnect after a drop, an error or silence, with capped jittered backoff (reset once the service
+answers a subscription, so a server that accepts and drops at once is not hammered), and resubscribe.
 
 Yields what happened, in order: `Subscribed` (a connection is up and the subscription sent), every
 `ReceivedFrame`, `Disconnected` (with why). Auth failures stop it (AuthError) instead of hammering.
@@ -85,11 +86,14 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
                                ping_interval=30, ping_timeout=10) as ws:
                 await ws.send(message)
                 yield Subscribed(conn, message, int(clock() * 1000))
-                backoff.reset()
                 beat = asyncio.create_task(_heartbeat(ws, heartbeat_s, sleep))
+                answered = False
                 try:
                     while True:
                         received = await asyncio.wait_for(ws.recv(), timeout=idle_timeout_s)
+                        if not answered:  # the service answered the subscription: the backoff starts over
+                            answered = True
+                            backoff.reset()
                         text = received if isinstance(received, str) else received.decode("utf-8", "replace")
                         yield ReceivedFrame(int(clock() * 1000), text, conn)
                 finally:
