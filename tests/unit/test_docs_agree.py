@@ -14,3 +14,10 @@ def test_every_reason_code_is_documented() -> None:
     text = (DOCS / "transform.md").read_text(encoding="utf-8")
     missing = [code for code in get_args(ReasonCode) if f"| `{code}` |" not in text]
     assert missing == []
+
+
+def test_every_environment_variable_is_in_the_readme() -> None:
+    from ohlcv_core import config
+
+    text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    assert [name for name in config.ALL_VARIABLES if f"`{name}`" not in text] == []
