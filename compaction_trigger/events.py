@@ -23,13 +23,17 @@ def object_of(event: Any) -> tuple[str, str] | None:
     return bucket, unquote_plus(key)
 
 
-def touched_dates(events: Iterable[Any], bucket: str, prefix: str = "raw/", kind: str = "price") -> list[str]:
+COMPACTED_KINDS = frozenset({"price", "bar"})
+
+
+def touched_dates(events: Iterable[Any], bucket: str, prefix: str = "raw/",
+                  kinds: frozenset[str] = COMPACTED_KINDS) -> list[str]:
     dates = set()
     for event in events:
         located = object_of(event)
         if located is None or located[0] != bucket or not located[1].startswith(prefix):
             continue
         partition = parse_partition_path(located[1])
-        if partition.get("kind") == kind and "dt" in partition:
+        if partition.get("kind") in kinds and "dt" in partition:
             dates.add(partition["dt"])
     return sorted(dates)

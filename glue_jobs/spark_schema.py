@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    BooleanType,
     DataType,
     DoubleType,
     LongType,
@@ -16,6 +17,7 @@ from ohlcv_core.schema import Column, GlueType
 
 _TYPES: dict[GlueType, DataType] = {
     "string": StringType(), "bigint": LongType(), "double": DoubleType(), "timestamp": TimestampType(),
+    "boolean": BooleanType(),
 }
 
 

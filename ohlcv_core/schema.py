@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, TypedDict
 
-GlueType = Literal["string", "bigint", "double", "timestamp"]
+GlueType = Literal["string", "bigint", "double", "timestamp", "boolean"]
 RecordKind = Literal["price", "bar"]
 
 RAW_SCHEMA_VERSION = 1
@@ -121,18 +121,21 @@ RAW_PARTITION_COLUMNS: tuple[Column, ...] = (
     Column("hour", "string", "event hour, UTC, HH"),
 )
 
+# Every curated bar table (bars_1m, bars_5m, bars_1h, bars_1d) has these columns.
 BAR_COLUMNS: tuple[Column, ...] = (
     Column("symbol", "string", "canonical Twelve Data symbol"),
     Column("exchange", "string", "venue name"),
     Column("bar_start", "timestamp", "bar open time, UTC"),
-    Column("open", "double", "first price of the minute by event time"),
+    Column("open", "double", "first price by event time"),
     Column("high", "double", "highest price"),
     Column("low", "double", "lowest price"),
-    Column("close", "double", "last price of the minute by event time"),
-    Column("volume", "bigint", "traded volume from day_volume differences; null without volume"),
-    Column("tick_count", "bigint", "distinct price events in the minute"),
-    Column("source", "string", "where the bar came from: ticks"),
+    Column("close", "double", "last price by event time"),
+    Column("volume", "double", "traded volume: REST's, or day_volume differences; null without volume"),
+    Column("tick_count", "bigint", "distinct price events in the bar"),
+    Column("source", "string", "rest (REST bars), ticks (price events), mixed (a rollup of both)"),
+    Column("final", "boolean", "true when every minute of it is a REST bar: ticks may still be corrected"),
 )
 BAR_PARTITION_COLUMNS: tuple[Column, ...] = (
-    Column("dt", "string", "bar date, UTC, yyyy-MM-dd"),
+    Column("dt", "string", "bar date, UTC, yyyy-MM-dd (bars_1d: the trading day)"),
 )
+BAR_TABLES: tuple[str, ...] = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")

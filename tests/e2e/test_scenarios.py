@@ -27,7 +27,8 @@ def test_the_checked_in_scenario_is_what_its_definition_builds(name: str) -> Non
 def _bars(curated: Path) -> list[dict[str, Any]]:
     rows = pq.read_table(curated).to_pylist() if curated.exists() else []
     return sorted(({"symbol": r["symbol"], "bar_start": r["bar_start"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    **{k: r[k] for k in ("open", "high", "low", "close", "volume", "tick_count")}} for r in rows),
+                    **{k: r[k] for k in ("open", "high", "low", "close", "volume", "tick_count", "source", "final")}}
+                   for r in rows),
                   key=lambda b: (b["symbol"], b["bar_start"]))
 
 

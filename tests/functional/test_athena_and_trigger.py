@@ -29,8 +29,8 @@ def _write_bars(s3: LocalS3, dt: str, rows: list[dict[str, Any]]) -> None:
 
 def _bar(symbol: str, minute: int, close: float) -> dict[str, Any]:
     return {"symbol": symbol, "exchange": "NASDAQ", "bar_start": datetime(2023, 8, 24, 14, minute),
-            "open": close, "high": close, "low": close, "close": close, "volume": 10, "tick_count": 1,
-            "source": "ticks"}
+            "open": close, "high": close, "low": close, "close": close, "volume": 10.0, "tick_count": 1,
+            "source": "ticks", "final": False}
 
 
 def test_views_from_sql_run_over_the_curated_zone(tmp_path: Path) -> None:

@@ -35,8 +35,8 @@ def _write_raw(raw: Path, hour: str, name: str, lines: list[bytes], dt: str = "2
     (folder / name).write_bytes(b"".join(lines))
 
 
-def _bars(curated: Path) -> list[dict[str, Any]]:
-    rows = pq.read_table(curated).to_pylist()
+def _bars(curated: Path, table: str = "bars_1m") -> list[dict[str, Any]]:
+    rows = pq.read_table(curated / table).to_pylist()
     return sorted(rows, key=lambda r: (r["symbol"], r["bar_start"]))
 
 
@@ -55,7 +55,7 @@ def test_duplicates_collapse_and_bars_follow_event_time(spark: Any, tmp_path: Pa
                                 _record("AAPL", T0 + 10, 102.0, 1200),  # late: arrives after later ticks
                                 _record("AAPL", T0 + 61, 100.5, 2000)])
     result = main(_args(raw, curated), spark=spark)
-    assert (result.rows_in, result.duplicates_removed, result.bars_out) == (8, 2, 3)
+    assert (result.rows_in, result.duplicates_removed, result.bars_out["bars_1m"]) == (8, 2, 3)
     bars = _bars(curated)
     aapl = [b for b in bars if b["symbol"] == "AAPL"]
     assert [(b["open"], b["high"], b["low"], b["close"], b["volume"], b["tick_count"]) for b in aapl] == [
@@ -83,10 +83,10 @@ def test_only_the_named_dates_are_rewritten(spark: Any, tmp_path: Path) -> None:
     _write_raw(raw, "14", "a", [_record("AAPL", T0, 100.0, 5)])
     _write_raw(raw, "14", "b", [_record("AAPL", day2, 110.0, 5)], dt="2023-08-25")
     main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
-    kept = (curated / "dt=2023-08-24").stat().st_mtime_ns
+    kept = (curated / "bars_1m" / "dt=2023-08-24").stat().st_mtime_ns
     _write_raw(raw, "15", "c", [_record("AAPL", day2 + 3600, 111.0, 9)], dt="2023-08-25")
     main(_args(raw, curated, "2023-08-25"), spark=spark)
-    assert (curated / "dt=2023-08-24").stat().st_mtime_ns == kept
+    assert (curated / "bars_1m" / "dt=2023-08-24").stat().st_mtime_ns == kept
     assert [b["close"] for b in _bars(curated)] == [100.0, 110.0, 111.0]
 
 
@@ -112,4 +112,4 @@ def test_the_day_before_gives_the_baseline_and_the_daily_reset_counts_whole(spar
     assert result.rows_in == 2  # the day before is read for its baseline only
     (bar,) = _bars(curated)
     assert str(bar["dt"]) == "2023-08-25" and bar["volume"] == 150_000 and bar["tick_count"] == 2
-    assert not (curated / "dt=2023-08-24").exists()
+    assert not (curated / "bars_1m" / "dt=2023-08-24").exists()

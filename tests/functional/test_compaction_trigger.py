@@ -58,12 +58,13 @@ def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
         "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/ohlcv-local-prices-1-a",
         "raw/kind%3Dprice/dt%3D2023-08-25/hour%3D00/ohlcv-local-prices-1-b",
         "raw/kind%3Dprice/dt%3D2023-08-24/hour%3D15/ohlcv-local-prices-1-c",
-        "raw/kind%3Dbar/dt%3D2023-08-20/hour%3D15/ohlcv-local-prices-1-d",  # bars: not this job's input
+        "raw/kind%3Dbar/dt%3D2023-08-20/hour%3D15/ohlcv-local-prices-1-d",  # REST bars count too
+        "raw/kind%3Dother/dt%3D2023-08-21/hour%3D15/ohlcv-local-prices-1-f",
         "errors/processing-failed/2023/08/24/14/ohlcv-local-prices-1-e")]
     response = handle_batch(_sqs_event(bodies), glue, "compact", RAW, LOG).response
     assert response == {"batchItemFailures": []}
     (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
-    assert run["Arguments"] == {"--dates": "2023-08-24,2023-08-25"}
+    assert run["Arguments"] == {"--dates": "2023-08-20,2023-08-24,2023-08-25"}
 
 
 def test_the_eventbridge_sample_unchanged_touches_nothing(glue: Any) -> None:

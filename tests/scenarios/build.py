@@ -42,6 +42,14 @@ def frames(conn: int, texts: list[tuple[int, str]]) -> list[Entry]:
 
 
 EQUITY = {"exchange": "NASDAQ", "mic_code": "XNGS", "type": "Common Stock", "currency": "USD"}
+AAPL_META = {"symbol": "AAPL", "interval": "1min", "currency": "USD", "exchange_timezone": "America/New_York",
+             "exchange": "NASDAQ", "mic_code": "XNGS", "type": "Common Stock"}
+
+
+def _time_series(recv_us: int, values: list[dict[str, str]]) -> RestExchange:
+    params = {"symbol": "AAPL", "interval": "1min", "timezone": "UTC", "order": "asc"}
+    body = orjson.dumps({"meta": AAPL_META, "values": values, "status": "ok"}).decode()
+    return RestExchange(recv_us, "/time_series", params, 200, body)
 
 SCENARIOS: dict[str, tuple[tuple[str, ...], list[Entry]]] = {
     # A dropped socket; on reconnect the service re-sends the last two events, then goes on.
@@ -87,23 +95,19 @@ SCENARIOS: dict[str, tuple[tuple[str, ...], list[Entry]]] = {
                     (1692970205, price("AAPL", 1692970205, 178.0, 120_000, **EQUITY)),
                     (1692970240, price("AAPL", 1692970240, 178.5, 150_000, **EQUITY))]),
     ]),
-    # REST answers the same datetime twice with different values (a reported quirk), beside one tick.
+    # REST answers 14:50 again a minute later with other values (a reported quirk: a bar corrected after
+    # the fact): the latest received wins. REST bars replace the tick bar of their minute.
     "rest_duplicate_datetimes": (("AAPL",), [
         *session(1, ("AAPL",), T * 1_000_000 - 2_000_000),
         *frames(1, [(T + 70, price("AAPL", T + 70, 178.1, 2000, **EQUITY))]),
-        RestExchange((T + 180) * 1_000_000, "/time_series",
-                     {"symbol": "AAPL", "interval": "1min", "timezone": "UTC", "order": "asc"}, 200,
-                     orjson.dumps({"meta": {"symbol": "AAPL", "interval": "1min", "currency": "USD",
-                                            "exchange_timezone": "America/New_York", "exchange": "NASDAQ",
-                                            "mic_code": "XNGS", "type": "Common Stock"},
-                                   "values": [
-                                       {"datetime": "2023-08-24 14:50:00", "open": "178.00000", "high": "178.20000",
-                                        "low": "177.90000", "close": "178.10000", "volume": "1000"},
-                                       {"datetime": "2023-08-24 14:50:00", "open": "178.00000", "high": "178.30000",
-                                        "low": "177.90000", "close": "178.20000", "volume": "1100"},
-                                       {"datetime": "2023-08-24 14:51:00", "open": "178.20000", "high": "178.40000",
-                                        "low": "178.10000", "close": "178.30000", "volume": "900"}],
-                                   "status": "ok"}).decode()),
+        _time_series((T + 180) * 1_000_000, [
+            {"datetime": "2023-08-24 14:50:00", "open": "178.00000", "high": "178.20000", "low": "177.90000",
+             "close": "178.10000", "volume": "1000"},
+            {"datetime": "2023-08-24 14:51:00", "open": "178.20000", "high": "178.40000", "low": "178.10000",
+             "close": "178.30000", "volume": "900"}]),
+        _time_series((T + 240) * 1_000_000, [
+            {"datetime": "2023-08-24 14:50:00", "open": "178.00000", "high": "178.30000", "low": "177.90000",
+             "close": "178.20000", "volume": "1100"}]),
     ]),
 }
 

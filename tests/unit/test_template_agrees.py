@@ -8,6 +8,7 @@ from local_stack.template import StackTemplate
 from ohlcv_core.schema import (
     BAR_COLUMNS,
     BAR_PARTITION_COLUMNS,
+    BAR_TABLES,
     FIREHOSE_PARTITION_KEYS,
     RAW_BAR_COLUMNS,
     RAW_PARTITION_COLUMNS,
@@ -33,8 +34,9 @@ def test_raw_tables_are_the_core_raw_schemas_where_firehose_writes_them(
     assert table.location == f"s3://{stream.bucket}/{written.rsplit('/', 1)[0]}/"
 
 
-def test_bars_table_columns_are_the_core_bar_schema() -> None:
-    table = StackTemplate().table("bars_1m")
+@pytest.mark.parametrize("name", BAR_TABLES)
+def test_bar_tables_have_the_core_bar_schema(name: str) -> None:
+    table = StackTemplate().table(name)
     assert _pairs(table.columns) == _pairs(BAR_COLUMNS)
     assert _pairs(table.partition_keys) == _pairs(BAR_PARTITION_COLUMNS)
     assert table.format == "parquet"
@@ -78,6 +80,8 @@ def test_parameter_overrides_are_checked_as_cloudformation_would(overrides: dict
 def test_compaction_job_reads_the_raw_table_and_writes_the_bars_table() -> None:
     template = StackTemplate()
     job = template.glue_job("CompactionJob")
-    assert job.default_arguments["--raw_location"].startswith(template.table("raw_prices").location)
-    assert job.default_arguments["--curated_location"] == template.table("bars_1m").location
+    assert job.default_arguments["--raw_location"] == template.table("raw_prices").location
+    assert job.default_arguments["--raw_bars_location"] == template.table("raw_bars").location
+    for name in BAR_TABLES:
+        assert template.table(name).location == f"{job.default_arguments['--curated_location']}{name}/"
     assert job.max_concurrent_runs == 1
