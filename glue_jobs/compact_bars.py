@@ -4,6 +4,7 @@ Arguments (Glue style):
   --raw_location s3://…/raw/kind=price/   --raw_bars_location s3://…/raw/kind=bar/
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
   --dates 2023-08-24[,…]   [--target_file_mb 128]   [--late_after_s 300]   [--JOB_RUN_ID id]
+  [--crash_at staged|swapping|rollups]  (fault injection for the crash tests)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
 baselines. REST 1-minute bars replace tick bars of the same minute (latest received wins between REST
@@ -244,6 +245,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         raise SystemExit("crash injected between staging and swap")
     swap.swap(run_id, "bars_1m", list(dates), crash_after_aside=crash_at == "swapping")
     rewritten = len(dates)
+    if crash_at == "rollups":
+        raise SystemExit("crash injected after bars_1m, before the rollups")
 
     # Rollups from the curated 1-minute table: whole trading days even when they span UTC dates.
     around = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
@@ -259,6 +262,7 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         swap.swap(run_id, table, partitions)
         rewritten += len(partitions)
         cached.unpersist()
+    swap.finish(run_id)
     for frame in (minutes, bars_1m, rest, unique, prices):
         frame.unpersist()
     rows = int(counts["rows"] or 0)

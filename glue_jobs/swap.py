@@ -59,6 +59,14 @@ class PartitionSwap:
          .write.mode("overwrite").option("maxRecordsPerFile", max_records_per_file)
          .partitionBy("dt").parquet(self.staged(run_id, table)))
 
+    def finish(self, run_id: str) -> None:
+        """A run's own leftovers go; the shared folders too once empty."""
+        for folder in ("_staging", "_trash"):
+            self._fs.delete(self._path(folder, run_id), True)
+            shared = self._path(folder)
+            if self._fs.exists(shared) and not self._fs.listStatus(shared):
+                self._fs.delete(shared, True)
+
     def swap(self, run_id: str, table: str, partitions: list[str], crash_after_aside: bool = False) -> None:
         for dt in partitions:
             name = f"dt={dt}"

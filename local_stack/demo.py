@@ -105,6 +105,8 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1000:
+        return str(int(value))
     return "-" if value is None else str(value)
 
 
@@ -125,7 +127,8 @@ def format_report(result: DemoResult) -> str:
     if result.run is not None:
         r = result.run.result
         lines.append(f"compaction run {result.run.id}: {result.run.state} in {result.run.execution_time_s} s; "
-                     f"{r.rows_in} rows in, {r.duplicates_removed} duplicates removed, {r.bars_out} bars out")
+                     f"{r.rows_in} rows in, {r.duplicates_removed} duplicates removed, {r.rest_bars_in} REST bars; "
+                     + ", ".join(f"{n} {t.removeprefix('bars_')}" for t, n in r.bars_out.items()) + " bars out")
     if result.rejected:
         lines.append(f"\nrejected records ({len(result.rejected)}), kept under the error prefix:")
         for rej in result.rejected:

@@ -1,0 +1,106 @@
+"""Crash safety, idempotency and batch-split independence of the compaction job."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from glue_jobs.compact_bars import main
+from glue_jobs.swap import PartitionSwap
+from ohlcv_core.bars import MINUTE_MS
+from tests.functional.test_compaction_job import T0, _record, _write_raw
+
+pytestmark = pytest.mark.spark
+TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
+
+
+def _content(curated: Path) -> dict[str, list[dict[str, Any]]]:
+    """Each table's rows, in order: byte-for-byte in content, whatever the file names."""
+    out = {}
+    for table in TABLES:
+        folder = curated / table
+        rows = pq.read_table(folder).to_pylist() if folder.exists() else []
+        out[table] = sorted(rows, key=lambda r: (r["symbol"], r["bar_start"], str(r["dt"])))
+    return out
+
+
+def _raw_day(raw: Path, day_offset: int = 0) -> None:
+    base = T0 + day_offset * 86_400
+    _write_raw(raw, "14", f"a{day_offset}", [_record("AAPL", base + s, 100 + s % 7, 1_000 + s * 10)
+                                             for s in range(0, 900, 4)], dt=f"2023-08-{24 + day_offset}")
+    _write_raw(raw, "14", f"b{day_offset}", [_record("EUR/USD", base + s, 1.08 + s / 1e5) for s in range(1, 900, 5)],
+               dt=f"2023-08-{24 + day_offset}")
+
+
+def _args(raw: Path, curated: Path, dates: str, *extra: str) -> list[str]:
+    return ["--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates, *extra]
+
+
+@pytest.fixture(scope="module")
+def clean(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """GIVEN two days of raw data, compacted once, cleanly, from nothing."""
+    base = tmp_path_factory.mktemp("clean")
+    _raw_day(base / "raw", 0)
+    _raw_day(base / "raw", 1)
+    main(_args(base / "raw", base / "curated", "2023-08-24,2023-08-25"), spark=spark)
+    return base / "raw", _content(base / "curated")
+
+
+@pytest.mark.parametrize("crash_at", ["staged", "swapping", "rollups"])
+def test_a_crash_at_any_point_leaves_good_data_and_a_rerun_equals_a_clean_run(
+        spark: Any, tmp_path: Path, clean: tuple[Path, dict[str, Any]], crash_at: str) -> None:
+    raw, expected = clean
+    curated = tmp_path / "curated"
+    main(_args(raw, curated, "2023-08-24"), spark=spark)  # the previous good data: one day compacted
+    before = _content(curated)
+    with pytest.raises(SystemExit):
+        main(_args(raw, curated, "2023-08-24,2023-08-25", "--crash_at", crash_at), spark=spark)
+    # WHEN what the crash left is recovered (every run starts with this)
+    PartitionSwap(spark, str(curated)).recover()
+    # THEN each table holds whole partitions: the previous good ones, or (past the 1-minute swap) the new
+    recovered = _content(curated)
+    if crash_at == "rollups":
+        assert recovered["bars_1m"] == expected["bars_1m"]
+        assert {t: recovered[t] for t in TABLES[1:]} == {t: before[t] for t in TABLES[1:]}
+    else:
+        assert recovered == before
+    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)  # the rerun completes the work
+    assert _content(curated) == expected
+    assert not (curated / "_staging").exists() and not (curated / "_trash").exists()
+
+
+def test_running_twice_gives_identical_files_content(spark: Any, tmp_path: Path,
+                                                      clean: tuple[Path, dict[str, Any]]) -> None:
+    raw, expected = clean
+    curated = tmp_path / "curated"
+    for _ in range(2):
+        main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+        assert _content(curated) == expected
+    digest = hashlib.sha256(repr(_content(curated)).encode()).hexdigest()
+    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+    assert hashlib.sha256(repr(_content(curated)).encode()).hexdigest() == digest
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.lists(st.integers(min_value=1, max_value=399), min_size=1, max_size=2, unique=True))
+def test_any_split_of_the_input_into_event_batches_gives_the_same_tables(
+        spark: Any, tmp_path_factory: pytest.TempPathFactory, cuts: list[int]) -> None:
+    # GIVEN the same events, arriving as objects in batches (each batch triggers a run of the dates it touched)
+    base = tmp_path_factory.mktemp("split")
+    events = [_record("MSFT", T0 + s * 7, 300 + s % 11, 5_000 + s * 3) for s in range(400)]
+    one_shot_raw, split_raw = base / "one" / "raw", base / "split" / "raw"
+    _write_raw(one_shot_raw, "14", "all", events)
+    main(_args(one_shot_raw, base / "one" / "curated", "2023-08-24"), spark=spark)
+    bounds = [0, *sorted(cuts), len(events)]
+    for index, (start, end) in enumerate(itertools.pairwise(bounds)):
+        _write_raw(split_raw, "14", f"part{index}", events[start:end])
+        main(_args(split_raw, base / "split" / "curated", "2023-08-24"), spark=spark)
+    assert _content(base / "split" / "curated") == _content(base / "one" / "curated")
+    assert len(_content(base / "one" / "curated")["bars_1m"]) == (400 * 7) // (MINUTE_MS // 1000) + 1
