@@ -17,6 +17,7 @@ from benchmarks.report import Measurement, format_table
 REGISTRY = {
     "transform": "firehose_transform.bench_transform:run",
     "producer": "producers.bench_producer:run",
+    "compaction": "glue_jobs.bench_compaction:run",
 }
 
 

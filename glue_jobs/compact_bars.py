@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import date as date_type
 from datetime import timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
 
 from glue_jobs.arguments import resolve_options
@@ -40,6 +40,9 @@ LOG = logging.getLogger(__name__)
 REQUIRED = ("raw_location", "curated_location", "dates")
 BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target files by record count
 BAR_NAMES = [c.name for c in BAR_COLUMNS]
+# What bars need of a raw price record: reading only these makes Spark's JSON parsing cheaper.
+PRICE_COLUMNS_USED = frozenset({"symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume",
+                                "received_at_ms", "arrival_ms", "source", "idempotency_key"})
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,7 @@ def _read_json(spark: SparkSession, columns: Sequence[object], paths: list[str])
     if not paths:
         return spark.createDataFrame([], schema)
     # FAILFAST: a raw line that does not match the schema stops the run instead of becoming nulls.
-    return (spark.read.schema(schema).option("mode", "FAILFAST").option("recursiveFileLookup", "true")
-            .json(paths).withColumn("_file", F.input_file_name()))
+    return spark.read.schema(schema).option("mode", "FAILFAST").option("recursiveFileLookup", "true").json(paths)
 
 
 def event_date(frame: DataFrame) -> DataFrame:
@@ -101,14 +103,30 @@ def deduplicate(prices: DataFrame) -> DataFrame:
     return prices.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
 
 
+def _series() -> WindowSpec:
+    """Each symbol's events in event-time order; a key's copies sit together, the first received first."""
+    return Window.partitionBy("symbol").orderBy("event_time_ms", "day_volume", "price", "idempotency_key",
+                                                "received_at_ms", "arrival_ms", "source")
+
+
+def _increment(previous: Column) -> Column:
+    """ohlcv_core.bars.volume_increment as a Spark expression."""
+    return (F.when(F.col("day_volume").isNull() | previous.isNull(), F.lit(None).cast("bigint"))
+            .when(F.col("day_volume") >= previous, F.col("day_volume") - previous)
+            .otherwise(F.col("day_volume")))
+
+
 def with_volume_increments(prices: DataFrame) -> DataFrame:
-    """ohlcv_core.bars.volume_increment, per symbol in event-time order (day_volume breaks ties)."""
-    series = Window.partitionBy("symbol").orderBy("event_time_ms", "day_volume", "price", "idempotency_key")
-    previous = F.lag("day_volume").over(series)
-    increment = (F.when(F.col("day_volume").isNull() | previous.isNull(), F.lit(None).cast("bigint"))
-                 .when(F.col("day_volume") >= previous, F.col("day_volume") - previous)
-                 .otherwise(F.col("day_volume")))
-    return prices.withColumn("volume_increment", increment)
+    """Volume increments per symbol in event-time order (day_volume breaks ties)."""
+    return prices.withColumn("volume_increment", _increment(F.lag("day_volume").over(_series())))
+
+
+def ordered_events(prices: DataFrame) -> DataFrame:
+    """One pass per symbol in event-time order: copies of an event (same key, so adjacent) after the first
+    received are marked `_dup`, and every event gets its volume increment. (A copy has the same day_volume
+    as its original, so the increments of the events kept are those of a deduplicated series.)"""
+    return (prices.withColumn("_dup", F.lag("idempotency_key").over(_series()).eqNullSafe(F.col("idempotency_key")))
+            .withColumn("volume_increment", _increment(F.lag("day_volume").over(_series()))))
 
 
 def minute_bars(prices: DataFrame) -> DataFrame:
@@ -221,14 +239,16 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     swap.recover()
     target = F.col("_dt").isin(list(dates))
     price_paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
-    prices = event_date(_read_json(spark, RAW_PRICE_COLUMNS, price_paths)).cache()
-    in_dates = prices.where(target)
-    counts = in_dates.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("_file").alias("files"),
-                          F.sum(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_s * 1000, 1)
-                                .otherwise(0)).alias("late")).first()
-    unique = deduplicate(prices).cache()
-    unique_rows = unique.where(target).count()
-    ticks = minute_bars(with_volume_increments(unique).where(target))
+    columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
+    raw_prices = _read_json(spark, columns, price_paths)
+    objects_in = len([f for f in raw_prices.inputFiles() if any(f"/dt={d}/" in f for d in dates)])
+    events = ordered_events(event_date(raw_prices)).cache()
+    counts = events.where(target).agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.sum(F.col("_dup").cast("int")).alias("dups"),
+        F.sum(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_s * 1000, 1).otherwise(0))
+        .alias("late")).first()
+    ticks = minute_bars(events.where(target & ~F.col("_dup")))
 
     bar_paths = existing_paths(spark, raw_paths(raw_bars_location, dates)) if raw_bars_location else []
     raw_bars = event_date(_read_json(spark, RAW_BAR_COLUMNS, bar_paths)).where(target)
@@ -252,9 +272,10 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     around = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
     # The curated table keeps the venue's name, not its MIC: the zone is looked up by name there.
     minutes = _read_curated_1m(spark, curated, around).withColumn("mic_code", F.lit(None).cast("string")).cache()
+    fresh = bars_1m.select(*BAR_NAMES, "dt")  # 5-minute and 1-hour buckets never leave their UTC date
     for table, rollup, partitions in (
-            ("bars_5m", rollup_utc(minutes.where(F.col("dt").isin(list(dates))), 300), list(dates)),
-            ("bars_1h", rollup_utc(minutes.where(F.col("dt").isin(list(dates))), 3600), list(dates)),
+            ("bars_5m", rollup_utc(fresh, 300), list(dates)),
+            ("bars_1h", rollup_utc(fresh, 3600), list(dates)),
             *_daily(minutes, dates)):
         cached = rollup.cache()
         bars_out[table] = cached.count()
@@ -263,10 +284,10 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         rewritten += len(partitions)
         cached.unpersist()
     swap.finish(run_id)
-    for frame in (minutes, bars_1m, rest, unique, prices):
+    for frame in (minutes, bars_1m, rest, events):
         frame.unpersist()
     rows = int(counts["rows"] or 0)
-    return CompactionResult(run_id, tuple(dates), int(counts["files"] or 0), rows, rows - unique_rows,
+    return CompactionResult(run_id, tuple(dates), objects_in, rows, int(counts["dups"] or 0),
                             int(counts["late"] or 0), int(rest_stats["bars"] or 0), int(rest_stats["conflicts"] or 0),
                             rewritten, bars_out, round(time.monotonic() - started, 3))
 

@@ -92,9 +92,10 @@ def test_only_the_named_dates_are_rewritten(spark: Any, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("series", [[100, 150, 150, 40, 90], [None, None], [5, None, 7]])
 def test_spark_volume_increments_follow_the_core_rule(spark: Any, series: list[int | None]) -> None:
-    rows = [("AAPL", i * 1000, v, 1.0, f"k{i}") for i, v in enumerate(series)]
+    rows = [("AAPL", i * 1000, v, 1.0, f"k{i}", i, i, "twelvedata.ws") for i, v in enumerate(series)]
     frame = spark.createDataFrame(rows, "symbol string, event_time_ms bigint, day_volume bigint, price double, "
-                                        "idempotency_key string")
+                                        "idempotency_key string, received_at_ms bigint, arrival_ms bigint, "
+                                        "source string")
     got = [r["volume_increment"] for r in with_volume_increments(frame).orderBy("event_time_ms").collect()]
     expected = [volume_increment(series[i - 1] if i else None, v) for i, v in enumerate(series)]
     assert got == expected

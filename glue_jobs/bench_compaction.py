@@ -1,0 +1,149 @@
+"""Compaction cost, measured in one run (not shipped with the job scripts).
+
+1. The Spark job against a DuckDB query doing the same work on the same raw day (dedupe by key, volume
+   from day_volume differences, 1-minute bars, 5-minute, 1-hour and trading-day rollups, Parquet out),
+   both warm: each is timed on its second run.
+2. Incremental cost: compacting one new hour with 1 day, then 30 days, of history already in the lake.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from benchmarks.report import Measurement
+from glue_jobs.compact_bars import main
+from glue_jobs.session import local_session
+from ohlcv_core.envelope import encode_envelope
+from ohlcv_core.normalize import Accepted, normalize
+from ohlcv_core.window import TimeWindow
+
+DAY0 = 1692835200  # 2023-08-24 00:00 UTC
+WIDE = TimeWindow(max_future_s=10**10, max_price_age_s=10**10)
+
+
+def write_day(raw: Path, day: int, *, symbols: int, every_s: int, rng: random.Random,
+              hours: range = range(24)) -> int:
+    """A day of price events in the raw zone's layout, one object per symbol and hour."""
+    rows = 0
+    for hour in hours:
+        start = DAY0 + day * 86_400 + hour * 3600
+        folder = raw / f"dt={time.strftime('%Y-%m-%d', time.gmtime(start))}" / f"hour={hour:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for s in range(symbols):
+            lines, volume, price = [], 1_000_000 + hour * 50_000, 100.0 + s
+            for second in range(0, 3600, every_s):
+                price = round(price * (1 + rng.gauss(0, 0.0005)), 4)
+                volume += rng.randint(1, 500)
+                frame = orjson.dumps({"event": "price", "symbol": f"S{s:03d}", "exchange": "NASDAQ",
+                                      "mic_code": "XNGS", "timestamp": start + second, "price": price,
+                                      "day_volume": volume}).decode()
+                outcome = normalize(encode_envelope(frame, (start + second) * 1000 + 120, "twelvedata.ws"),
+                                    (start + second) * 1000 + 400, WIDE)
+                assert isinstance(outcome, Accepted)
+                lines.append(outcome.to_json_lines())
+            (folder / f"s{s:03d}.json").write_bytes(b"".join(lines))
+            rows += len(lines)
+    return rows
+
+
+DUCKDB_SQL = """
+CREATE TEMP TABLE raw AS SELECT * FROM read_json('{raw}/dt=*/hour=*/*.json', format='newline_delimited',
+    columns={{symbol: 'VARCHAR', exchange: 'VARCHAR', event_time_ms: 'BIGINT', price: 'DOUBLE',
+             day_volume: 'BIGINT', received_at_ms: 'BIGINT', arrival_ms: 'BIGINT', idempotency_key: 'VARCHAR'}});
+CREATE TEMP TABLE bars_1m AS
+WITH unique_events AS (
+    SELECT * FROM raw QUALIFY row_number() OVER (PARTITION BY idempotency_key ORDER BY received_at_ms, arrival_ms) = 1),
+increments AS (
+    SELECT *, CASE WHEN lag(day_volume) OVER w IS NULL THEN NULL
+                   WHEN day_volume >= lag(day_volume) OVER w THEN day_volume - lag(day_volume) OVER w
+                   ELSE day_volume END AS inc
+    FROM unique_events WINDOW w AS (PARTITION BY symbol ORDER BY event_time_ms, day_volume, price, idempotency_key))
+SELECT symbol, max(exchange) AS exchange, make_timestamp((event_time_ms - event_time_ms % 60000) * 1000) AS bar_start,
+       arg_min(price, event_time_ms) AS open, max(price) AS high, min(price) AS low,
+       arg_max(price, event_time_ms) AS close, sum(inc)::DOUBLE AS volume, count(*) AS tick_count,
+       'ticks' AS source, false AS final
+FROM increments GROUP BY symbol, event_time_ms - event_time_ms % 60000;
+COPY (SELECT *, strftime(bar_start, '%Y-%m-%d') AS dt FROM bars_1m ORDER BY symbol, bar_start)
+    TO '{out}/bars_1m' (FORMAT PARQUET, PARTITION_BY (dt), OVERWRITE_OR_IGNORE);
+COPY (SELECT symbol, max(exchange) exchange, time_bucket(INTERVAL 5 MINUTE, bar_start) bar_start,
+        arg_min(open, bar_start) open, max(high) high, min(low) low, arg_max(close, bar_start) close,
+        sum(volume) volume,
+        sum(tick_count) tick_count, strftime(time_bucket(INTERVAL 5 MINUTE, bar_start), '%Y-%m-%d') dt
+      FROM bars_1m GROUP BY ALL ORDER BY symbol, bar_start)
+    TO '{out}/bars_5m' (FORMAT PARQUET, PARTITION_BY (dt), OVERWRITE_OR_IGNORE);
+COPY (SELECT symbol, max(exchange) exchange, time_bucket(INTERVAL 1 HOUR, bar_start) bar_start,
+        arg_min(open, bar_start) open, max(high) high, min(low) low, arg_max(close, bar_start) close,
+        sum(volume) volume,
+        sum(tick_count) tick_count, strftime(time_bucket(INTERVAL 1 HOUR, bar_start), '%Y-%m-%d') dt
+      FROM bars_1m GROUP BY ALL ORDER BY symbol, bar_start)
+    TO '{out}/bars_1h' (FORMAT PARQUET, PARTITION_BY (dt), OVERWRITE_OR_IGNORE);
+COPY (SELECT symbol, max(exchange) exchange, CAST(bar_start - INTERVAL 4 HOUR AS DATE) AS day,
+        arg_min(open, bar_start) open, max(high) high, min(low) low, arg_max(close, bar_start) close,
+        sum(volume) volume,
+        sum(tick_count) tick_count, strftime(day, '%Y-%m-%d') dt
+      FROM bars_1m GROUP BY ALL ORDER BY symbol, day)
+    TO '{out}/bars_1d' (FORMAT PARQUET, PARTITION_BY (dt), OVERWRITE_OR_IGNORE);
+"""
+
+
+def _date(day: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(DAY0 + day * 86_400))
+
+
+def _duckdb_once(raw: Path, out: Path) -> float:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    started = time.perf_counter()
+    # The trading day in DuckDB: New York in August is UTC-4 (zone names need the ICU extension, which
+    # DuckDB would download; the benchmark's days are all in August).
+    with duckdb.connect(config={"threads": 2}) as connection:
+        connection.execute(DUCKDB_SQL.format(raw=raw.as_posix(), out=out.as_posix()))
+    return time.perf_counter() - started
+
+
+def _spark_once(spark: Any, raw: Path, curated: Path, dates: str) -> float:
+    started = time.perf_counter()
+    main(["--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates], spark=spark)
+    return time.perf_counter() - started
+
+
+def run() -> list[Measurement]:
+    spark = local_session("ohlcv-bench", shuffle_partitions=4)
+    rng = random.Random(7)
+    work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-"))
+    try:
+        raw = work / "raw"
+        rows = write_day(raw, 0, symbols=50, every_s=2, rng=rng, hours=range(13, 21))  # a trading day
+        _spark_once(spark, raw, work / "spark", "2023-08-24")
+        spark_s = _spark_once(spark, raw, work / "spark", "2023-08-24")
+        _duckdb_once(raw, work / "duck")
+        duck_s = _duckdb_once(raw, work / "duck")
+
+        history, history_curated = work / "history", work / "h-curated"
+        write_day(history, 0, symbols=5, every_s=20, rng=rng)
+        _spark_once(spark, history, history_curated, _date(0))
+        write_day(history, 1, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
+        one_day = min(_spark_once(spark, history, history_curated, _date(1)) for _ in range(2))
+        for day in range(1, 30):
+            write_day(history, day, symbols=5, every_s=20, rng=rng)
+        _spark_once(spark, history, history_curated, ",".join(_date(d) for d in range(1, 30)))
+        write_day(history, 30, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
+        thirty_days = min(_spark_once(spark, history, history_curated, _date(30)) for _ in range(2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratio = spark_s / duck_s
+    incremental = thirty_days / one_day
+    return [
+        Measurement("compaction", f"seconds, one day ({rows:,} events), Spark", spark_s, "s", duck_s,
+                    "Spark within 6x of DuckDB (aim 3x)", ratio <= 6),
+        Measurement("compaction", "one new hour, 30 days of history vs 1 (s)", thirty_days, "s", one_day,
+                    "within 1.3x", incremental <= 1.3),
+    ]
