@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from local_stack.s3 import LocalS3
-from local_stack.template import GlueJobSettings
+from local_stack.template import LOCAL_ACCOUNT, LOCAL_REGION, GlueJobSettings
 from ohlcv_core.errors import PipelineError
 
 LOG = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class JobRun:
     error_message: str | None = None
     result: Any = None
     log_path: Path | None = None
+    requested: dict[str, str] = field(default_factory=dict)  # the run's own arguments, as StartJobRun gave them
 
     @property
     def execution_time_s(self) -> float:
@@ -68,6 +70,20 @@ class LocalGlueJob:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self.runs: list[JobRun] = []
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def on_state_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Glue's "Job State Change" events (EventBridge), for runs that end FAILED."""
+        self._listeners.append(listener)
+
+    def _announce_failure(self, run: JobRun) -> None:
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Glue Job State Change",
+                 "source": "aws.glue", "account": LOCAL_ACCOUNT, "region": LOCAL_REGION,
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": [],
+                 "detail": {"jobName": self.settings.name, "severity": "ERROR", "state": run.state,
+                            "jobRunId": run.id, "message": run.error_message or ""}}
+        for listener in self._listeners:
+            listener(event)
 
     def _local_arguments(self, arguments: dict[str, str]) -> dict[str, str]:
         merged = {**self.settings.default_arguments, **arguments}
@@ -88,6 +104,8 @@ class LocalGlueJob:
             run = self._attempt(arguments, 0)
             while run.state == "FAILED" and run.attempt < self.settings.max_retries:
                 run = self._attempt(arguments, run.attempt + 1)
+            if run.state == "FAILED":
+                self._announce_failure(run)
             return run
         finally:
             with self._lock:
@@ -96,7 +114,7 @@ class LocalGlueJob:
     def _attempt(self, arguments: dict[str, str], attempt: int) -> JobRun:
         local = self._local_arguments(arguments)
         run = JobRun(id=f"jr_{next(self._ids):04d}_{int(time.time() * 1000):x}", job_name=self.settings.name,
-                     attempt=attempt, arguments=local)
+                     attempt=attempt, arguments=local, requested=dict(arguments))
         self.runs.append(run)
         argv = ["--JOB_NAME", self.settings.name, "--JOB_RUN_ID", run.id]
         for key, value in local.items():
@@ -147,11 +165,23 @@ class LocalGlueClient:
     def __init__(self, jobs: dict[str, LocalGlueJob]) -> None:
         self._jobs = jobs
 
-    def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
-        job = self._jobs.get(JobName)
+    def _job(self, name: str) -> LocalGlueJob:
+        job = self._jobs.get(name)
         if job is None:
-            raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"job {JobName} not found"}},
-                              "StartJobRun")
+            raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"job {name} not found"}},
+                              "GetJob")
+        return job
+
+    def get_job_run(self, *, JobName: str, RunId: str) -> dict[str, Any]:
+        for run in self._job(JobName).runs:
+            if run.id == RunId:
+                return {"JobRun": {"Id": run.id, "JobName": JobName, "JobRunState": run.state,
+                                   "Arguments": dict(run.requested), "ErrorMessage": run.error_message}}
+        raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"run {RunId} not found"}},
+                          "GetJobRun")
+
+    def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
+        job = self._job(JobName)
         try:
             run = job.start_job_run(Arguments)
         except ConcurrentRunsExceededException as exc:

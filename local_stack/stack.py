@@ -115,6 +115,7 @@ class LocalStack:
             source, lambda event: handle_batch(event, self.glue, job_name, raw_bucket, trigger_log).response,
             lake / "sqs")
         self.s3.subscribe(self.events.publish)
+        self.compaction.on_state_change(self.events.publish)  # failed runs come back through the same queue
         self.athena = LocalAthena(self.template, self.s3)
 
     def status(self) -> dict[str, Any]:

@@ -109,11 +109,14 @@ class Clock:
         return self.now
 
 
-def test_the_rule_from_the_template_selects_raw_zone_objects() -> None:
-    (rule,) = StackTemplate().event_source("TriggerFunction").rules
-    assert matches(rule.event_pattern, _object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
-    assert not matches(rule.event_pattern, _object_created("source/2023/08/24/14/x"))
-    assert not matches(rule.event_pattern, _object_created("raw/x", bucket="other"))
+def test_the_rules_from_the_template_select_raw_zone_objects_and_failed_runs() -> None:
+    objects, failures = sorted(StackTemplate().event_source("TriggerFunction").rules, key=lambda r: r.name,
+                               reverse=True)
+    assert matches(objects.event_pattern, _object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    assert not matches(objects.event_pattern, _object_created("source/2023/08/24/14/x"))
+    assert not matches(objects.event_pattern, _object_created("raw/x", bucket="other"))
+    assert matches(failures.event_pattern, orjson.loads(_failed("jr_1", job="ohlcv-local-compact-bars")))
+    assert not matches(failures.event_pattern, orjson.loads(_failed("jr_1", job="other")))
 
 
 def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
@@ -169,3 +172,40 @@ def test_the_lambda_entry_point_on_aws_shapes_with_its_environment(
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
     emf = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert emf and emf[0]["CompactionsStarted"] in (1.0, [1.0])
+
+
+def _failed(run_id: str, job: str = "compact") -> str:
+    return orjson.dumps({"version": "0", "id": "e1", "detail-type": "Glue Job State Change", "source": "aws.glue",
+                         "detail": {"jobName": job, "severity": "ERROR", "state": "FAILED", "jobRunId": run_id,
+                                    "message": "boom"}}).decode()
+
+
+def test_a_run_that_failed_is_started_again_for_its_dates(glue: Any) -> None:
+    failed = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24,2023-08-25"})["JobRunId"]
+    outcome = handle_batch(_sqs_event([_failed(failed)]), glue, "compact", RAW, LOG)
+    assert outcome.response == {"batchItemFailures": []} and outcome.redriven == 1
+    latest = max(glue.get_job_runs(JobName="compact")["JobRuns"], key=lambda r: r["StartedOn"])
+    assert latest["Arguments"] == {"--dates": "2023-08-24,2023-08-25", "--redrive": "1"}
+
+
+def test_after_its_redrives_a_failing_run_is_left_for_a_person(glue: Any) -> None:
+    failed = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24", "--redrive": "3"})["JobRunId"]
+    outcome = handle_batch(_sqs_event([_failed(failed), _failed(failed, job="other-job")]), glue, "compact", RAW, LOG)
+    assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and outcome.given_up == 1
+    assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1  # nothing started
+
+
+@pytest.mark.spark
+def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any, tmp_path: Path) -> None:
+    from local_stack.stack import LocalStack, prepare_lake
+
+    stack = LocalStack(prepare_lake(tmp_path / "lake", fresh=True), lambda: spark)
+    raw = stack.s3.bucket_path(RAW) / "raw" / "kind=price" / "dt=2023-08-24" / "hour=14"
+    raw.mkdir(parents=True)
+    stack.s3.put_object(RAW, "raw/kind=price/dt=2023-08-24/hour=14/broken", b'{"symbol": "AAPL", "price": "x"}\n')
+    for _ in range(12):  # the window ends each time: batches go; each failure comes back through the queue
+        stack.events.poll(force=True)
+    runs = stack.compaction.runs
+    assert {r.state for r in runs} == {"FAILED"}
+    assert sorted({r.requested.get("--redrive", "0") for r in runs}) == ["0", "1", "2", "3"]
+    assert stack.events.dead_letters == 1 and stack.events.pending == 0
