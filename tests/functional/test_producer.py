@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,17 +28,7 @@ from producers.main import produce
 from producers.service import run_producer
 from producers.settings import ProducerSettings
 from producers.twelvedata_ws import ReceivedFrame
-
-
-class CapturingLambda:
-    """Stands in for the transform Lambda (not for code under test): keeps what Firehose hands it."""
-
-    def __init__(self) -> None:
-        self.records: list[bytes] = []
-
-    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.records += [base64.b64decode(r["data"]) for r in event["records"]]
-        return {"records": [{"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]]}
+from tests.doubles import CapturingLambda
 
 
 def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ queue spooled; restarted with Firehose back, it drains the spool first: every sp
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import os
 import signal
@@ -11,7 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
@@ -21,17 +19,11 @@ from local_stack.template import StackTemplate
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import read_recording
 from producers.spool import Spool
+from tests.doubles import CapturingLambda
 
 STREAM = "restart"
 
 
-class CapturingLambda:
-    def __init__(self) -> None:
-        self.records: list[bytes] = []
-
-    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.records += [base64.b64decode(r["data"]) for r in event["records"]]
-        return {"records": [{"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]]}
 
 
 def _producer(ws_url: str, endpoint: str, spool: Path) -> subprocess.Popen[str]:

@@ -14,6 +14,8 @@ from ohlcv_core.schema import (
     RAW_PARTITION_COLUMNS,
     RAW_PRICE_COLUMNS,
     Column,
+    RawBarRecord,
+    RawPriceRecord,
 )
 
 
@@ -85,3 +87,8 @@ def test_compaction_job_reads_the_raw_table_and_writes_the_bars_table() -> None:
     for name in BAR_TABLES:
         assert template.table(name).location == f"{job.default_arguments['--curated_location']}{name}/"
     assert job.max_concurrent_runs == 1
+
+
+@pytest.mark.parametrize(("record", "columns"), [(RawPriceRecord, RAW_PRICE_COLUMNS), (RawBarRecord, RAW_BAR_COLUMNS)])
+def test_the_typed_raw_records_are_the_raw_columns(record: type, columns: tuple[Column, ...]) -> None:
+    assert list(record.__annotations__) == [c.name for c in columns]
