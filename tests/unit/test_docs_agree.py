@@ -21,3 +21,10 @@ def test_every_environment_variable_is_in_the_readme() -> None:
 
     text = (DOCS.parent / "README.md").read_text(encoding="utf-8")
     assert [name for name in config.ALL_VARIABLES if f"`{name}`" not in text] == []
+
+
+def test_every_fixture_file_names_its_source() -> None:
+    fixtures = DOCS.parent / "tests" / "fixtures"
+    sources = (fixtures / "SOURCES.md").read_text(encoding="utf-8")
+    files = [p.name for p in fixtures.rglob("*.json")]
+    assert files and [name for name in files if name not in sources] == []
