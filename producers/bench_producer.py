@@ -17,17 +17,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 from benchmarks.report import Measurement
 from local_stack.feeds import DEMO_FEED
 from ohlcv_core.envelope import encode_envelope
-from ohlcv_core.recording import Recording, WsFrame, read_recording
+from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
 from producers.firehose_sink import FirehoseSink
 from producers.metrics import LatencySample
-from producers.replay import replay_items
+from producers.replay import Replayed, replay_items
 from producers.service import run_producer
 
 if TYPE_CHECKING:
@@ -78,6 +78,12 @@ def repeated(recording: Recording, times: int) -> Recording:
     return Recording(recording.header, entries)
 
 
+async def _stamped_on_arrival(items: AsyncIterator[Replayed]) -> AsyncIterator[Replayed]:
+    """As a live source stamps frames: the receive time is when the frame comes out of the source."""
+    async for item in items:
+        yield dataclasses.replace(item, received_at_ms=int(time.time() * 1000))
+
+
 async def _produce(recording: Recording, endpoint: str, speed: float, latency: LatencySample | None) -> int:
     sink = FirehoseSink(firehose_client("us-east-1", endpoint), STREAM)
 
@@ -87,18 +93,9 @@ async def _produce(recording: Recording, endpoint: str, speed: float, latency: L
             for received in received_ms:
                 latency.add(now_ms - received)
 
-    stats = await run_producer(replay_items(recording, speed=speed), sink, on_sent=sent)
+    items = replay_items(recording, speed=speed)
+    stats = await run_producer(_stamped_on_arrival(items) if latency is not None else items, sink, on_sent=sent)
     return stats.records_queued
-
-
-def _paced_from_now(recording: Recording, speed: float) -> Recording:
-    """Receive times compressed by `speed` and moved to now: replayed at speed 1, each frame is "received"
-    when the wall clock says, so receive-to-put is real."""
-    first = recording.entries[0].recv_us
-    now_us = int(time.time() * 1_000_000) + 200_000
-    return Recording(recording.header, tuple(
-        dataclasses.replace(e, recv_us=now_us + int((e.recv_us - first) / speed)) for e in recording.entries
-        if isinstance(e, WsFrame)))
 
 
 def run() -> list[Measurement]:
@@ -121,8 +118,7 @@ def run() -> list[Measurement]:
         latency = LatencySample()
         realistic = repeated(read_recording(DEMO_FEED), 4)
         speed = 2000 / (len(realistic.entries) / ((realistic.entries[-1].recv_us - realistic.entries[0].recv_us) / 1e6))
-        asyncio.run(_produce(_paced_from_now(Recording(realistic.header, realistic.entries[:10_000]), speed),
-                             endpoint, 1.0, latency))
+        asyncio.run(_produce(Recording(realistic.header, realistic.entries[:10_000]), endpoint, speed, latency))
     return [
         Measurement("producer", f"quotes/s, recording -> Firehose ({quotes:,})", rate, "quotes/s", baseline,
                     "≥ 50,000 quotes/s", rate >= 50_000),

@@ -19,6 +19,12 @@ def test_envelope_round_trip_keeps_the_payload_byte_for_byte() -> None:
     assert env == {"v": 1, "source": "twelvedata.ws", "received_at_ms": 1692888600123, "payload": payload.encode()}
 
 
+def test_the_fast_header_is_the_serialized_header() -> None:
+    fast = encode_envelope("{}", 1692888600123, "twelvedata.ws")
+    header = {"v": 1, "source": "twelvedata.ws", "received_at_ms": 1692888600123}
+    assert fast == orjson.dumps(header) + b"\n{}"
+
+
 def test_even_a_non_utf8_frame_is_kept_as_received() -> None:
     assert decode_envelope(encode_envelope(b"\xff\xfe{", 1, "twelvedata.ws"))["payload"] == b"\xff\xfe{"
 
