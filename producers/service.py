@@ -51,10 +51,10 @@ OnSent = Callable[[list[int]], None]
 class _Batches:
     """The batch builder, with the receive times of the records it holds (for latency), and up to
     `in_flight` PutRecordBatch calls under way at once: while Firehose answers one, the next is built.
-    (Two batches in flight may land in either order; Firehose promises no order, the lake needs none.)"""
+    (Batches in flight may land in any order; Firehose promises no order, the lake needs none.)"""
 
     def __init__(self, builder: BatchBuilder, sender: SpoolingSender, on_sent: OnSent | None,
-                 in_flight: int = 2) -> None:
+                 in_flight: int = 3) -> None:
         self._builder = builder
         self._sender = sender
         self._on_sent = on_sent
