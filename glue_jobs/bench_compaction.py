@@ -30,15 +30,17 @@ WIDE = TimeWindow(max_future_s=10**10, max_price_age_s=10**10)
 
 
 def write_day(raw: Path, day: int, *, symbols: int, every_s: int, rng: random.Random,
-              hours: range = range(24)) -> int:
-    """A day of price events in the raw zone's layout, one object per symbol and hour."""
+              hours: range = range(24), objects_per_hour: int = 4) -> int:
+    """A day of price events in the raw zone's layout: a few objects an hour, as the stack's Firehose
+    (64 MiB or 60 s buffers per partition) writes them, every symbol in each."""
     rows = 0
     for hour in hours:
         start = DAY0 + day * 86_400 + hour * 3600
         folder = raw / f"dt={time.strftime('%Y-%m-%d', time.gmtime(start))}" / f"hour={hour:02d}"
         folder.mkdir(parents=True, exist_ok=True)
+        objects: list[list[bytes]] = [[] for _ in range(objects_per_hour)]
         for s in range(symbols):
-            lines, volume, price = [], 1_000_000 + hour * 50_000, 100.0 + s
+            volume, price = 1_000_000 + hour * 50_000, 100.0 + s
             for second in range(0, 3600, every_s):
                 price = round(price * (1 + rng.gauss(0, 0.0005)), 4)
                 volume += rng.randint(1, 500)
@@ -48,9 +50,10 @@ def write_day(raw: Path, day: int, *, symbols: int, every_s: int, rng: random.Ra
                 outcome = normalize(encode_envelope(frame, (start + second) * 1000 + 120, "twelvedata.ws"),
                                     (start + second) * 1000 + 400, WIDE)
                 assert isinstance(outcome, Accepted)
-                lines.append(outcome.to_json_lines())
-            (folder / f"s{s:03d}.json").write_bytes(b"".join(lines))
-            rows += len(lines)
+                objects[second * objects_per_hour // 3600].append(outcome.to_json_lines())
+                rows += 1
+        for index, lines in enumerate(objects):
+            (folder / f"part-{index}.json").write_bytes(b"".join(lines))
     return rows
 
 
