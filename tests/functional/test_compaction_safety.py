@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,3 +108,39 @@ def test_any_split_of_the_input_into_event_batches_gives_the_same_tables(
         main(_args(split_raw, base / "split" / "curated", "2023-08-24"), spark=spark)
     assert _content(base / "split" / "curated") == _content(base / "one" / "curated")
     assert len(_content(base / "one" / "curated")["bars_1m"]) == (400 * 7) // (MINUTE_MS // 1000) + 1
+
+
+_JOB = """
+import sys
+from glue_jobs.compact_bars import main
+from glue_jobs.session import local_session
+main(sys.argv[1:], spark=local_session("killed", shuffle_partitions=2))
+"""
+
+
+def test_a_job_killed_while_spark_writes_leaves_good_data(spark: Any, tmp_path: Path,
+                                                          clean: tuple[Path, dict[str, Any]]) -> None:
+    raw, expected = clean
+    curated = tmp_path / "curated"
+    main(_args(raw, curated, "2023-08-24"), spark=spark)
+    before = _content(curated)
+    # WHEN a job in its own process is killed (SIGKILL) as soon as its staging appears: mid-write
+    process = subprocess.Popen([sys.executable, "-c", _JOB, *_args(raw, curated, "2023-08-24,2023-08-25")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (curated / "_staging").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert process.poll() is None, "the job finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert (curated / "_staging").exists()
+    # THEN every partition readers see is whole: the previous good one or the new one; a rerun equals a clean run
+    PartitionSwap(spark, str(curated)).recover()
+    recovered = _content(curated)
+    for table in TABLES:
+        for dt in {str(r["dt"]) for r in recovered[table]}:
+            rows = [r for r in recovered[table] if str(r["dt"]) == dt]
+            assert rows in ([r for r in before[table] if str(r["dt"]) == dt],
+                            [r for r in expected[table] if str(r["dt"]) == dt]), (table, dt)
+    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+    assert _content(curated) == expected
