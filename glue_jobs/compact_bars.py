@@ -116,11 +116,6 @@ def _increment(previous: Column) -> Column:
             .otherwise(F.col("day_volume")))
 
 
-def with_volume_increments(prices: DataFrame) -> DataFrame:
-    """Volume increments per symbol in event-time order (day_volume breaks ties)."""
-    return prices.withColumn("volume_increment", _increment(F.lag("day_volume").over(_series())))
-
-
 def ordered_events(prices: DataFrame) -> DataFrame:
     """One pass per symbol in event-time order: copies of an event (same key, so adjacent) after the first
     received are marked `_dup`, and every event gets its volume increment. (A copy has the same day_volume

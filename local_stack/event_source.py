@@ -10,6 +10,7 @@ written to `<lake>/sqs/<dlq>.jsonl` for a person to see.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ import orjson
 
 from local_stack.template import LOCAL_REGION, EventSourceSettings
 
+LOG = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -106,7 +108,12 @@ class LocalEventSource:
                 for message in batch:
                     message.receive_count += 1
                 self.invocations += 1
-                response = self._handler({"Records": [self._sqs_record(m) for m in batch]})
+                try:
+                    response = self._handler({"Records": [self._sqs_record(m) for m in batch]})
+                except Exception:  # an invocation that fails returns the whole batch to the queue, as on AWS
+                    LOG.exception("the consumer of %s failed; %d messages go back",
+                                  self.settings.queue_name, len(batch))
+                    response = {"batchItemFailures": [{"itemIdentifier": m.message_id} for m in batch]}
                 failed = {f.get("itemIdentifier") for f in (response or {}).get("batchItemFailures", [])}
                 self._requeue([m for m in batch if m.message_id in failed])
                 delivered += len(batch) - len(failed)

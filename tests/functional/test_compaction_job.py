@@ -9,7 +9,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from glue_jobs.compact_bars import main, with_volume_increments
+from glue_jobs.compact_bars import main, ordered_events
 from ohlcv_core.bars import volume_increment
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
@@ -96,9 +96,22 @@ def test_spark_volume_increments_follow_the_core_rule(spark: Any, series: list[i
     frame = spark.createDataFrame(rows, "symbol string, event_time_ms bigint, day_volume bigint, price double, "
                                         "idempotency_key string, received_at_ms bigint, arrival_ms bigint, "
                                         "source string")
-    got = [r["volume_increment"] for r in with_volume_increments(frame).orderBy("event_time_ms").collect()]
+    got = [r["volume_increment"] for r in ordered_events(frame).orderBy("event_time_ms").collect()]
     expected = [volume_increment(series[i - 1] if i else None, v) for i, v in enumerate(series)]
     assert got == expected
+
+
+def test_copies_are_marked_and_leave_the_increments_of_the_deduplicated_series(spark: Any) -> None:
+    # GIVEN the second event received twice (the copy later), then a third event
+    rows = [("AAPL", 0, 100, 1.0, "a", 1, 1, "ws"), ("AAPL", 1000, 150, 1.0, "b", 2, 2, "ws"),
+            ("AAPL", 1000, 150, 1.0, "b", 9, 9, "ws"), ("AAPL", 2000, 170, 1.0, "c", 3, 3, "ws")]
+    frame = spark.createDataFrame(rows, "symbol string, event_time_ms bigint, day_volume bigint, price double, "
+                                        "idempotency_key string, received_at_ms bigint, arrival_ms bigint, "
+                                        "source string")
+    got = [(r["idempotency_key"], r["received_at_ms"], r["_dup"], r["volume_increment"])
+           for r in ordered_events(frame).orderBy("event_time_ms", "received_at_ms").collect()]
+    # THEN the copy received later is the one marked, and "c" counts 20 whether or not the copy is there
+    assert got == [("a", 1, False, None), ("b", 2, False, 50), ("b", 9, True, 0), ("c", 3, False, 20)]
 
 
 def test_the_day_before_gives_the_baseline_and_the_daily_reset_counts_whole(spark: Any, tmp_path: Path) -> None:

@@ -143,6 +143,20 @@ def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
     assert batches == [100, 100, 50] and source.pending == 0
 
 
+def test_a_consumer_that_raises_loses_nothing(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def crashing(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(len(event["Records"]))
+        raise RuntimeError("the trigger crashed")
+
+    source = LocalEventSource(StackTemplate().event_source("TriggerFunction"), crashing, tmp_path, clock=Clock())
+    for index in range(3):
+        source.publish(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}"))
+    source.poll(force=True)
+    assert calls == [3] and source.pending == 3  # back in the queue, to be delivered again
+
+
 def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: Path) -> None:
     settings = StackTemplate().event_source("TriggerFunction")
     source = LocalEventSource(settings, lambda e: {"batchItemFailures": [
