@@ -18,6 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 from orjson import OPT_APPEND_NEWLINE, dumps
 
 from ohlcv_core.errors import ReasonCode, RecordRejected
+from ohlcv_core.limits import LAMBDA_PAYLOAD_BYTES
 from ohlcv_core.normalize import DEFAULT_WINDOW, Accepted, normalize
 from ohlcv_core.window import TimeWindow
 
@@ -25,7 +26,7 @@ LOG = logging.getLogger(__name__)
 
 Result = Literal["Ok", "Dropped", "ProcessingFailed"]
 # Lambda's synchronous response limit, less room for the runtime's own framing.
-RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 64 * 1024
+RESPONSE_LIMIT_BYTES = LAMBDA_PAYLOAD_BYTES - 64 * 1024
 # JSON around one bare response record, as the Lambda runtime writes it (json.dumps, with spaces):
 # {"recordId": "…", "result": "ProcessingFailed", "data": ""},
 RECORD_OVERHEAD_BYTES = 64

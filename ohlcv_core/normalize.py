@@ -9,13 +9,14 @@ import orjson
 from ohlcv_core.envelope import Envelope, decode_envelope
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.keys import PartitionKeys, bar_idempotency_key, partition_keys, price_idempotency_key
+from ohlcv_core.limits import FIREHOSE_MAX_RECORD_BYTES
 from ohlcv_core.schema import RAW_SCHEMA_VERSION, RawBarRecord, RawPriceRecord, RawRecord
 from ohlcv_core.timeseries import Bar, parse_time_series
 from ohlcv_core.twelvedata import PriceValues, load_frame, price_values
 from ohlcv_core.window import TimeWindow
 
-# A Firehose record is at most 1,000 KiB; anything larger did not come through Firehose's API.
-MAX_RECORD_BYTES = 1000 * 1024
+# Anything larger did not come through Firehose's API.
+MAX_RECORD_BYTES = FIREHOSE_MAX_RECORD_BYTES
 DEFAULT_WINDOW = TimeWindow()
 
 

@@ -14,8 +14,9 @@ import requests
 
 from ohlcv_core.envelope import public_params
 from ohlcv_core.errors import OhlcvError
+from ohlcv_core.limits import TWELVEDATA_MAX_BATCH_SYMBOLS
 
-MAX_BATCH_SYMBOLS = 120
+MAX_BATCH_SYMBOLS = TWELVEDATA_MAX_BATCH_SYMBOLS
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 
 

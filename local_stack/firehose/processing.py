@@ -21,11 +21,12 @@ import orjson
 from local_stack.firehose.records import BufferedRecord, Failure, Transformed
 from local_stack.template import LOCAL_REGION, DeliveryStreamSettings
 from ohlcv_core.errors import ContractError
+from ohlcv_core.limits import LAMBDA_PAYLOAD_BYTES
 
 LOG = logging.getLogger(__name__)
 
 Invoke = Callable[[dict[str, Any]], Any]
-LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+LAMBDA_PAYLOAD_LIMIT = LAMBDA_PAYLOAD_BYTES
 VALID_RESULTS = frozenset({"Ok", "Dropped", "ProcessingFailed"})
 
 

@@ -16,13 +16,14 @@ from typing import Any
 import orjson
 
 from local_stack.firehose.delivery import DeliveryStream
+from ohlcv_core.limits import FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_BATCH_RECORDS, FIREHOSE_MAX_RECORD_BYTES
 
 LOG = logging.getLogger(__name__)
 TARGET_PREFIX = "Firehose_20150804."
 STATUS_PATH = "/_local/status"
-MAX_BATCH_RECORDS = 500
-MAX_RECORD_BYTES = 1000 * 1024
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_BATCH_RECORDS = FIREHOSE_MAX_BATCH_RECORDS
+MAX_RECORD_BYTES = FIREHOSE_MAX_RECORD_BYTES
+MAX_REQUEST_BYTES = FIREHOSE_MAX_BATCH_BYTES
 
 
 class ApiError(Exception):

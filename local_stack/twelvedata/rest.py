@@ -9,11 +9,12 @@ import orjson
 
 from local_stack.twelvedata.catalog import Catalog
 from ohlcv_core.errors import RecordRejected
+from ohlcv_core.limits import TWELVEDATA_MAX_BATCH_SYMBOLS
 from ohlcv_core.timeseries import format_bar_datetime, parse_bar_datetime, zone_of
 
 MAX_OUTPUTSIZE = 5000
 DEFAULT_OUTPUTSIZE = 30
-MAX_BATCH_SYMBOLS = 120
+MAX_BATCH_SYMBOLS = TWELVEDATA_MAX_BATCH_SYMBOLS
 VALUE_FIELDS = ("open", "high", "low", "close", "volume")
 
 

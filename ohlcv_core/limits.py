@@ -1,0 +1,20 @@
+"""The services' published limits, written once: every side that enforces or respects one reads it here.
+
+Sources: docs/aws-contracts (Firehose, Lambda) and Twelve Data's API description.
+"""
+
+from __future__ import annotations
+
+KIB = 1024
+MIB = 1024 * KIB
+
+# Firehose PutRecordBatch
+FIREHOSE_MAX_BATCH_RECORDS = 500
+FIREHOSE_MAX_BATCH_BYTES = 4 * MIB
+FIREHOSE_MAX_RECORD_BYTES = 1000 * KIB  # before base64
+
+# A synchronous Lambda invocation's request and response
+LAMBDA_PAYLOAD_BYTES = 6 * MIB
+
+# Twelve Data REST: symbols in one batch request
+TWELVEDATA_MAX_BATCH_SYMBOLS = 120
