@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from local_stack.firehose.delivery import StreamStats
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
 from local_stack.stack import LocalStack, Zones, prepare_lake
@@ -51,7 +52,7 @@ class DemoResult:
     run: JobRun | None
     symbols: list[SymbolSummary]
     rejected: list[Rejected] = field(default_factory=list)
-    firehose: dict[str, Any] = field(default_factory=dict)
+    firehose: StreamStats = field(default_factory=StreamStats)
 
 
 def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
@@ -95,13 +96,10 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     summaries = [SymbolSummary(symbol=symbol, bars=bars, first_bar=first, last_bar=last, last_close=close,
                                volume=volume, rejected=by_symbol.get(symbol, 0))
                  for symbol, bars, first, last, close, volume in rows]
-    stream_stats = stack.stream.stats
     return DemoResult(
         zones=stack.zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
         symbols=summaries, rejected=rejected,
-        firehose={"records_in": stream_stats.records_in, "delivered": stream_stats.delivered,
-                  "dropped": stream_stats.dropped, "failed": stream_stats.failed, "objects": stream_stats.objects,
-                  "invocations": stream_stats.invocations})
+        firehose=stack.stream.stats)
 
 
 def _fmt(value: Any) -> str:
@@ -121,8 +119,8 @@ def format_report(result: DemoResult) -> str:
     lines += [
         "",
         f"frames received {result.frames_received}, records sent {result.records_sent}; Firehose: "
-        f"{fh['delivered']} delivered, {fh['dropped']} dropped (heartbeats, status), {fh['failed']} failed, "
-        f"{fh['objects']} objects, {fh['invocations']} transform invocations",
+        f"{fh.delivered} delivered, {fh.dropped} dropped (heartbeats, status), {fh.failed} failed, "
+        f"{fh.objects} objects, {fh.invocations} transform invocations",
     ]
     if result.run is not None:
         r = result.run.result

@@ -135,11 +135,11 @@ def test_nothing_else_is_lost(demo: DemoResult) -> None:
     control = sum(1 for f in frames if _valid_price(f) is None and '"event":"price"' not in f)
     prices = sum(1 for f in frames if _valid_price(f))
     fh = demo.firehose
-    assert demo.records_sent == demo.frames_received == fh["records_in"]
-    assert fh["delivered"] + fh["dropped"] + fh["failed"] == fh["records_in"]
-    assert fh["delivered"] == prices and fh["failed"] == 2
+    assert demo.records_sent == demo.frames_received == fh.records_in
+    assert fh.delivered + fh.dropped + fh.failed == fh.records_in
+    assert fh.delivered == prices and fh.failed == 2
     # the stand-in answers the subscription itself; recorded replies to the recorder are not replayed
-    assert fh["dropped"] == 1 and control >= 1
+    assert fh.dropped == 1 and control >= 1
 
 
 def test_the_summary_names_every_symbol_and_the_zones(demo: DemoResult) -> None:
