@@ -24,10 +24,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-cfn-bench: $(STAMP)
-	$(BIN)/python -m benchmarks
-
-lint: $(STAMP)
+cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint cloudformation/template.yaml
 
 unit: $(STAMP)
