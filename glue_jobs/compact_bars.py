@@ -24,8 +24,9 @@ from dataclasses import asdict, dataclass
 from datetime import date as date_type
 from datetime import timedelta
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from glue_jobs.arguments import resolve_options
 from glue_jobs.session import apply_job_conf
@@ -40,9 +41,9 @@ LOG = logging.getLogger(__name__)
 REQUIRED = ("raw_location", "curated_location", "dates")
 BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target files by record count
 BAR_NAMES = [c.name for c in BAR_COLUMNS]
-# What bars need of a raw price record: reading only these makes Spark's JSON parsing cheaper.
+# What bars and metrics need of a raw price record: Spark's JSON parsing costs by the column read.
 PRICE_COLUMNS_USED = frozenset({"symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume",
-                                "received_at_ms", "arrival_ms", "source", "idempotency_key"})
+                                "arrival_ms", "idempotency_key"})
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,15 @@ def existing_paths(spark: SparkSession, paths: list[str]) -> list[str]:
     return kept
 
 
+def empty_frame(spark: SparkSession, schema: StructType) -> DataFrame:
+    """No rows, made in the JVM: createDataFrame([]) would start Python workers for nothing."""
+    return spark.range(0).select(*[F.lit(None).cast(field.dataType).alias(field.name) for field in schema.fields])
+
+
 def _read_json(spark: SparkSession, columns: Sequence[object], paths: list[str]) -> DataFrame:
     schema = spark_schema(tuple(columns))  # type: ignore[arg-type]
     if not paths:
-        return spark.createDataFrame([], schema)
+        return empty_frame(spark, schema)
     # FAILFAST: a raw line that does not match the schema stops the run instead of becoming nulls.
     return spark.read.schema(schema).option("mode", "FAILFAST").option("recursiveFileLookup", "true").json(paths)
 
@@ -104,9 +110,9 @@ def deduplicate(prices: DataFrame) -> DataFrame:
 
 
 def _series() -> WindowSpec:
-    """Each symbol's events in event-time order; a key's copies sit together, the first received first."""
-    return Window.partitionBy("symbol").orderBy("event_time_ms", "day_volume", "price", "idempotency_key",
-                                                "received_at_ms", "arrival_ms", "source")
+    """Each symbol's events in event-time order; a key's copies sit together. (Copies differ only in when
+    and how they were received, which no bar depends on, so which of them comes first does not matter.)"""
+    return Window.partitionBy("symbol").orderBy("event_time_ms", "day_volume", "price", "idempotency_key")
 
 
 def _increment(previous: Column) -> Column:
@@ -118,47 +124,57 @@ def _increment(previous: Column) -> Column:
 
 def ordered_events(prices: DataFrame) -> DataFrame:
     """One pass per symbol in event-time order: copies of an event (same key, so adjacent) after the first
-    received are marked `_dup`, and every event gets its volume increment. (A copy has the same day_volume
+    are marked `_dup`, and every event gets its volume increment. (A copy has the same day_volume
     as its original, so the increments of the events kept are those of a deduplicated series.)"""
     return (prices.withColumn("_dup", F.lag("idempotency_key").over(_series()).eqNullSafe(F.col("idempotency_key")))
             .withColumn("volume_increment", _increment(F.lag("day_volume").over(_series()))))
 
 
-def minute_bars(prices: DataFrame) -> DataFrame:
-    """ohlcv_core.bars.minute_start_ms buckets; open/close are the first/last events by event time."""
+def minute_bars(events: DataFrame, late_after_ms: int) -> DataFrame:
+    """ohlcv_core.bars.minute_start_ms buckets of ordered events; open/close are the first/last by event
+    time. Copies (`_dup`) make no bar but are counted beside it, with every row and the late ones, so one
+    pass over the events gives both the bars and the run's metrics."""
+    kept = ~F.col("_dup")
     order = F.struct("event_time_ms", F.coalesce("day_volume", F.lit(-1)), "price", "idempotency_key")
-    bars = (prices.withColumn("minute_ms", F.col("event_time_ms") - F.col("event_time_ms") % MINUTE_MS)
+    bars = (events.withColumn("minute_ms", F.col("event_time_ms") - F.col("event_time_ms") % MINUTE_MS)
             .groupBy("symbol", "minute_ms")
             .agg(F.max("exchange").alias("exchange"), F.max("mic_code").alias("mic_code"),
                  F.min_by("price", order).alias("open"),
                  F.max("price").alias("high"),
                  F.min("price").alias("low"),
                  F.max_by("price", order).alias("close"),
-                 F.sum("volume_increment").cast("double").alias("volume"),
-                 F.count(F.lit(1)).alias("tick_count")))
+                 F.sum(F.when(kept, F.col("volume_increment"))).cast("double").alias("volume"),
+                 F.count(F.when(kept, F.lit(1))).alias("tick_count"),
+                 F.count(F.lit(1)).alias("rows_in"),
+                 F.count(F.when(~kept, F.lit(1))).alias("duplicates"),
+                 F.count(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_ms, F.lit(1)))
+                 .alias("late_rows")))
     return (bars.withColumn("bar_start", F.expr("timestamp_millis(minute_ms)"))
             .withColumn("source", F.lit("ticks")).withColumn("final", F.lit(False))
             .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
 
 
 # -- REST bars -------------------------------------------------------------------------------------------
-def resolve_rest_bars(bars: DataFrame) -> tuple[DataFrame, Column]:
-    """One 1-minute REST bar per symbol and minute: the latest received (the documented rule)."""
+def resolve_rest_bars(bars: DataFrame) -> DataFrame:
+    """One 1-minute REST bar per symbol and minute: the latest received (the documented rule);
+    `rest_versions` says how many distinct answers there were for that minute."""
     unique = deduplicate(bars.where(F.col("interval") == "1min"))
     latest = Window.partitionBy("symbol", "event_time_ms").orderBy(
         F.col("received_at_ms").desc(), F.col("arrival_ms").desc(), "idempotency_key")
     ranked = unique.withColumn("_n", F.row_number().over(latest)).withColumn(
-        "_versions", F.count(F.lit(1)).over(Window.partitionBy("symbol", "event_time_ms")))
-    chosen = ranked.where("_n = 1")
-    conflicts = F.sum(F.when(F.col("_versions") > 1, 1).otherwise(0))
-    rest = chosen.select(
+        "rest_versions", F.count(F.lit(1)).over(Window.partitionBy("symbol", "event_time_ms")))
+    return ranked.where("_n = 1").select(
         "symbol", "exchange", "mic_code", F.col("event_time_ms").alias("minute_ms"), "open", "high", "low", "close",
-        F.col("volume").cast("double").alias("volume"), F.col("_versions"))
-    return rest, conflicts
+        F.col("volume").cast("double").alias("volume"), "rest_versions")
+
+
+TALLIES = ("rows_in", "duplicates", "late_rows", "rest_versions")
+ROLLUPS = ("bars_5m", "bars_1h", "bars_1d")
 
 
 def merge_minutes(ticks: DataFrame, rest: DataFrame) -> DataFrame:
-    """REST is authoritative for its minutes (final); ticks fill the others; tick counts are kept."""
+    """REST is authoritative for its minutes (final); ticks fill the others; tick counts are kept, and so
+    are the per-minute tallies of both sides (TALLIES) for the run's metrics."""
     t, r = ticks.alias("t"), rest.alias("r")
     joined = t.join(r, on=["symbol", "minute_ms"], how="full_outer")
     has_rest = F.col("r.open").isNotNull()
@@ -172,7 +188,8 @@ def merge_minutes(ticks: DataFrame, rest: DataFrame) -> DataFrame:
         pick("open"), pick("high"), pick("low"), pick("close"), pick("volume"),
         F.coalesce(F.col("t.tick_count"), F.lit(0)).cast("bigint").alias("tick_count"),
         F.when(has_rest, F.lit("rest")).otherwise(F.lit("ticks")).alias("source"),
-        has_rest.alias("final"))
+        has_rest.alias("final"),
+        *[F.coalesce(F.col(name), F.lit(0)).cast("bigint").alias(name) for name in TALLIES])
     return (merged.withColumn("bar_start", F.expr("timestamp_millis(minute_ms)"))
             .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
 
@@ -205,11 +222,15 @@ def trading_zone() -> Column:
     return F.coalesce(venues[F.upper(F.col("mic_code"))], venues[F.upper(F.col("exchange"))], F.lit("UTC"))
 
 
+def trading_day() -> Column:
+    """The date of `bar_start` in the venue's zone (UTC for 24/7 instruments)."""
+    return F.to_date(F.from_utc_timestamp("bar_start", trading_zone()))
+
+
 def rollup_daily(bars_1m: DataFrame) -> DataFrame:
-    """Daily bars by trading day: the date in the venue's zone (UTC for 24/7 instruments); bar_start is
-    that day's midnight there, in UTC."""
+    """Daily bars by trading day; bar_start is that day's midnight in the venue's zone, in UTC."""
     zone = trading_zone()
-    day = F.to_date(F.from_utc_timestamp("bar_start", zone))
+    day = trading_day()
     midnight = F.to_utc_timestamp(F.to_timestamp(day), zone)
     return _rollup(bars_1m.withColumn("_zone", zone), midnight, F.date_format(day, "yyyy-MM-dd"))
 
@@ -219,7 +240,7 @@ def _read_curated_1m(spark: SparkSession, curated: str, dates: Sequence[str]) ->
     paths = existing_paths(spark, [f"{curated}/bars_1m/dt={d}/" for d in dates])
     schema = spark_schema(BAR_COLUMNS)
     if not paths:
-        return spark.createDataFrame([], schema).withColumn("dt", F.lit(None).cast("string"))
+        return empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
     return (spark.read.option("basePath", f"{curated}/bars_1m/").schema(schema).parquet(*paths)
             .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
 
@@ -237,64 +258,53 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
     raw_prices = _read_json(spark, columns, price_paths)
     objects_in = len([f for f in raw_prices.inputFiles() if any(f"/dt={d}/" in f for d in dates)])
-    events = ordered_events(event_date(raw_prices)).cache()
-    counts = events.where(target).agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.sum(F.col("_dup").cast("int")).alias("dups"),
-        F.sum(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_s * 1000, 1).otherwise(0))
-        .alias("late")).first()
-    ticks = minute_bars(events.where(target & ~F.col("_dup")))
+    ticks = minute_bars(ordered_events(event_date(raw_prices)).where(target), int(late_after_s * 1000))
 
     bar_paths = existing_paths(spark, raw_paths(raw_bars_location, dates)) if raw_bars_location else []
     raw_bars = event_date(_read_json(spark, RAW_BAR_COLUMNS, bar_paths)).where(target)
-    rest, conflicts = resolve_rest_bars(raw_bars)
-    rest = rest.cache()
-    rest_stats = rest.agg(F.count(F.lit(1)).alias("bars"), conflicts.alias("conflicts")).first()
-    assert counts is not None and rest_stats is not None, "aggregations always return a row"
-    bars_1m = merge_minutes(ticks, rest.drop("_versions")).cache()
-
-    records_per_file = max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW))
-    bars_out: dict[str, int] = {"bars_1m": bars_1m.count()}
-    swap.write(bars_1m.select(*BAR_NAMES, "dt"), run_id, "bars_1m", records_per_file)
+    # Cached: the four tables below read it, and the events are read, ordered and aggregated once.
+    bars_1m = merge_minutes(ticks, resolve_rest_bars(raw_bars)).cache()
+    # The curated table keeps the venue's name, not its MIC: the trading day's zone is looked up by name,
+    # for the fresh minutes as for those read back.
+    no_mic = F.lit(None).cast("string")
+    fresh = bars_1m.select(*BAR_NAMES, "dt").withColumn("mic_code", no_mic)
+    # Daily bars of every trading day with a minute in the dates, from those minutes and the curated ones
+    # of the days next to them: a trading day that spans two UTC dates is whole. 5-minute and 1-hour
+    # buckets never leave their UTC date.
+    touched = fresh.select(F.date_format(trading_day(), "yyyy-MM-dd").alias("dt")).distinct()
+    neighbours = _read_curated_1m(spark, curated, neighbour_dates(dates, before=1, after=1))
+    minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
+    tallies = Observation(f"{run_id}-bars_1m")
+    counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
+    tables = {
+        "bars_1m": bars_1m.observe(
+            tallies, F.count(F.lit(1)).alias("rows"), *[F.sum(name).alias(name) for name in TALLIES[:3]],
+            F.count(F.when(F.col("source") == "rest", F.lit(1))).alias("rest_bars"),
+            F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).select(*BAR_NAMES, "dt"),
+        "bars_5m": rollup_utc(fresh, 300).observe(counted["bars_5m"], F.count(F.lit(1)).alias("rows")),
+        "bars_1h": rollup_utc(fresh, 3600).observe(counted["bars_1h"], F.count(F.lit(1)).alias("rows")),
+        "bars_1d": rollup_daily(minutes).join(touched, "dt", "left_semi").observe(
+            counted["bars_1d"], F.count(F.lit(1)).alias("rows"))}
+    # One Spark write stages all four tables.
+    swap.write(tables, run_id, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
     if crash_at == "staged":
         raise SystemExit("crash injected between staging and swap")
-    swap.swap(run_id, "bars_1m", list(dates), crash_after_aside=crash_at == "swapping")
-    rewritten = len(dates)
-    if crash_at == "rollups":
-        raise SystemExit("crash injected after bars_1m, before the rollups")
-
-    # Rollups from the curated 1-minute table: whole trading days even when they span UTC dates.
-    around = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
-    # The curated table keeps the venue's name, not its MIC: the zone is looked up by name there.
-    minutes = _read_curated_1m(spark, curated, around).withColumn("mic_code", F.lit(None).cast("string")).cache()
-    fresh = bars_1m.select(*BAR_NAMES, "dt")  # 5-minute and 1-hour buckets never leave their UTC date
-    for table, rollup, partitions in (
-            ("bars_5m", rollup_utc(fresh, 300), list(dates)),
-            ("bars_1h", rollup_utc(fresh, 3600), list(dates)),
-            *_daily(minutes, dates)):
-        cached = rollup.cache()
-        bars_out[table] = cached.count()
-        swap.write(cached, run_id, table, records_per_file)
-        swap.swap(run_id, table, partitions)
-        rewritten += len(partitions)
-        cached.unpersist()
+    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates),
+                  "bars_1d": swap.staged_partitions(run_id, "bars_1d")}
+    for table, dts in partitions.items():
+        swap.swap(run_id, table, dts, crash_after_aside=crash_at == "swapping")
+        if crash_at == "rollups":
+            raise SystemExit("crash injected after bars_1m, before the rollups")
     swap.finish(run_id)
-    for frame in (minutes, bars_1m, rest, events):
-        frame.unpersist()
-    rows = int(counts["rows"] or 0)
-    return CompactionResult(run_id, tuple(dates), objects_in, rows, int(counts["dups"] or 0),
-                            int(counts["late"] or 0), int(rest_stats["bars"] or 0), int(rest_stats["conflicts"] or 0),
-                            rewritten, bars_out, round(time.monotonic() - started, 3))
-
-
-def _daily(minutes: DataFrame, dates: Sequence[str]) -> list[tuple[str, DataFrame, list[str]]]:
-    """Daily bars for every trading day that has a minute in the dates being rebuilt."""
-    daily = rollup_daily(minutes)
-    touched = (minutes.where(F.col("dt").isin(list(dates))).withColumn("_zone", trading_zone())
-               .select(F.date_format(F.to_date(F.from_utc_timestamp("bar_start", F.col("_zone"))), "yyyy-MM-dd")
-                       .alias("day")).distinct())
-    days = sorted(row["day"] for row in touched.collect())
-    return [("bars_1d", daily.where(F.col("dt").isin(days)), days)]
+    bars_1m.unpersist()
+    tally = tallies.get
+    return CompactionResult(run_id, tuple(dates), objects_in, int(tally.get("rows_in") or 0),
+                            int(tally.get("duplicates") or 0), int(tally.get("late_rows") or 0),
+                            int(tally.get("rest_bars") or 0), int(tally.get("rest_conflicts") or 0),
+                            sum(len(dts) for dts in partitions.values()),
+                            {"bars_1m": int(tally.get("rows") or 0),
+                             **{name: int(counted[name].get.get("rows") or 0) for name in ROLLUPS}},
+                            round(time.monotonic() - started, 3))
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> CompactionResult:

@@ -1,8 +1,8 @@
 """Staging, then swapping partitions in: readers never see a partial partition, a crash at any point
 leaves the previous good data, and the next run repairs what a crash left.
 
-A run writes each table's partitions under `<root>/_staging/<run>/<table>/dt=.../`, then, partition by
-partition, moves the live one to `<root>/_trash/<run>/<table>/dt=...`, the staged one into place, and
+A run writes every table's partitions in one Spark write, under `<root>/_staging/<run>/table=<t>/dt=.../`,
+then, partition by partition, moves the live one to `<root>/_trash/<run>/<table>/dt=...`, the staged one into place, and
 deletes the old. Moves are Hadoop FileSystem renames: atomic on a local or HDFS file system. (On S3 a
 rename is a copy; there the same layout wants a table format with atomic commits, such as Iceberg on
 Glue 5: see docs/compaction.md.)
@@ -10,10 +10,13 @@ Glue 5: see docs/compaction.md.)
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 LOG = logging.getLogger(__name__)
 
@@ -30,8 +33,8 @@ class PartitionSwap:
     def _path(self, *parts: str) -> Any:
         return self._jvm.org.apache.hadoop.fs.Path("/".join([self._root, *parts]))
 
-    def staged(self, run_id: str, table: str) -> str:
-        return f"{self._root}/_staging/{run_id}/{table}"
+    def _staged(self, run_id: str, table: str, *partition: str) -> Any:
+        return self._path("_staging", run_id, f"table={table}", *partition)
 
     def recover(self) -> int:
         """Undo what a crashed run left: live partitions moved aside come back; stale staging goes."""
@@ -54,10 +57,22 @@ class PartitionSwap:
             LOG.warning("restored %d partition(s) a crashed run had moved aside", restored)
         return restored
 
-    def write(self, frame: DataFrame, run_id: str, table: str, max_records_per_file: int) -> None:
-        (frame.repartition("dt").sortWithinPartitions("symbol", "bar_start")
+    def write(self, tables: Mapping[str, DataFrame], run_id: str, max_records_per_file: int) -> None:
+        """Stage every table at once: one Spark job, whatever the number of tables (each job has fixed
+        costs that, for the small rollups, outweigh their work). Rows sorted by symbol and time in each file."""
+        union = functools.reduce(DataFrame.unionByName,
+                                 [frame.withColumn("table", F.lit(name)) for name, frame in tables.items()])
+        (union.repartition("table", "dt").sortWithinPartitions("symbol", "bar_start")
          .write.mode("overwrite").option("maxRecordsPerFile", max_records_per_file)
-         .partitionBy("dt").parquet(self.staged(run_id, table)))
+         .partitionBy("table", "dt").parquet(f"{self._root}/_staging/{run_id}"))
+
+    def staged_partitions(self, run_id: str, table: str) -> list[str]:
+        """The dates a run staged for a table (those its output has rows in)."""
+        folder = self._staged(run_id, table)
+        if not self._fs.exists(folder):
+            return []
+        return sorted(status.getPath().getName().removeprefix("dt=") for status in self._fs.listStatus(folder)
+                      if status.isDirectory() and status.getPath().getName().startswith("dt="))
 
     def finish(self, run_id: str) -> None:
         """A run's own leftovers go; the shared folders too once empty."""
@@ -70,7 +85,7 @@ class PartitionSwap:
     def swap(self, run_id: str, table: str, partitions: list[str], crash_after_aside: bool = False) -> None:
         for dt in partitions:
             name = f"dt={dt}"
-            live, staged = self._path(table, name), self._path("_staging", run_id, table, name)
+            live, staged = self._path(table, name), self._staged(run_id, table, name)
             aside = self._path("_trash", run_id, table, name)
             if self._fs.exists(live):
                 self._fs.mkdirs(aside.getParent())
@@ -81,5 +96,5 @@ class PartitionSwap:
                 self._fs.mkdirs(live.getParent())
                 self._fs.rename(staged, live)
             self._fs.delete(aside, True)
-        self._fs.delete(self._path("_staging", run_id, table), True)
+        self._fs.delete(self._staged(run_id, table), True)
         self._fs.delete(self._path("_trash", run_id), True)
