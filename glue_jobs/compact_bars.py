@@ -87,7 +87,8 @@ def existing_paths(spark: SparkSession, paths: list[str]) -> list[str]:
 
 def empty_frame(spark: SparkSession, schema: StructType) -> DataFrame:
     """No rows, made in the JVM: createDataFrame([]) would start Python workers for nothing."""
-    return spark.range(0).select(*[F.lit(None).cast(field.dataType).alias(field.name) for field in schema.fields])
+    return spark.range(0).selectExpr(*[f"CAST(NULL AS {field.dataType.simpleString()}) AS `{field.name}`"
+                                       for field in schema.fields])
 
 
 def _read_json(spark: SparkSession, columns: Sequence[object], paths: list[str]) -> DataFrame:
@@ -111,8 +112,10 @@ def deduplicate(prices: DataFrame) -> DataFrame:
 
 def _series() -> WindowSpec:
     """Each symbol's events in event-time order; a key's copies sit together. (Copies differ only in when
-    and how they were received, which no bar depends on, so which of them comes first does not matter.)"""
-    return Window.partitionBy("symbol").orderBy("event_time_ms", "day_volume", "price", "idempotency_key")
+    and how they were received, which no bar depends on, so which of them comes first does not matter.)
+    The minute leads the order (it follows event time, so the order is the same): the pass's output is
+    then already grouped the way minute_bars aggregates, and Spark sorts the events once, not twice."""
+    return Window.partitionBy("symbol").orderBy("minute_ms", "event_time_ms", "day_volume", "price", "idempotency_key")
 
 
 def _increment(previous: Column) -> Column:
@@ -123,35 +126,37 @@ def _increment(previous: Column) -> Column:
 
 
 def ordered_events(prices: DataFrame) -> DataFrame:
-    """One pass per symbol in event-time order: copies of an event (same key, so adjacent) after the first
-    are marked `_dup`, and every event gets its volume increment. (A copy has the same day_volume
-    as its original, so the increments of the events kept are those of a deduplicated series.)"""
-    return (prices.withColumn("_dup", F.lag("idempotency_key").over(_series()).eqNullSafe(F.col("idempotency_key")))
-            .withColumn("volume_increment", _increment(F.lag("day_volume").over(_series()))))
+    """One pass per symbol in event-time order: each event gets its minute (ohlcv_core.bars.minute_start_ms),
+    its place in the series (`_seq`) and its volume increment; copies of an event (same key, so adjacent)
+    after the first are marked `_dup`. (A copy has the same day_volume as its original, so the increments
+    of the events kept are those of a deduplicated series.)"""
+    series = _series()
+    return (prices.withColumn("minute_ms", F.col("event_time_ms") - F.col("event_time_ms") % MINUTE_MS)
+            .select("*", F.row_number().over(series).alias("_seq"),
+                    F.lag("idempotency_key").over(series).eqNullSafe(F.col("idempotency_key")).alias("_dup"),
+                    _increment(F.lag("day_volume").over(series)).alias("volume_increment")))
 
 
 def minute_bars(events: DataFrame, late_after_ms: int) -> DataFrame:
-    """ohlcv_core.bars.minute_start_ms buckets of ordered events; open/close are the first/last by event
-    time. Copies (`_dup`) make no bar but are counted beside it, with every row and the late ones, so one
-    pass over the events gives both the bars and the run's metrics."""
+    """1-minute bars of ordered events; open/close are the first/last in the series. Copies (`_dup`) make
+    no bar but are counted beside it, with every row and the late ones, so one pass over the events gives
+    both the bars and the run's metrics."""
     kept = ~F.col("_dup")
-    order = F.struct("event_time_ms", F.coalesce("day_volume", F.lit(-1)), "price", "idempotency_key")
-    bars = (events.withColumn("minute_ms", F.col("event_time_ms") - F.col("event_time_ms") % MINUTE_MS)
-            .groupBy("symbol", "minute_ms")
+    bars = (events.groupBy("symbol", "minute_ms")
             .agg(F.max("exchange").alias("exchange"), F.max("mic_code").alias("mic_code"),
-                 F.min_by("price", order).alias("open"),
+                 F.min_by("price", "_seq").alias("open"),
                  F.max("price").alias("high"),
                  F.min("price").alias("low"),
-                 F.max_by("price", order).alias("close"),
+                 F.max_by("price", "_seq").alias("close"),
                  F.sum(F.when(kept, F.col("volume_increment"))).cast("double").alias("volume"),
                  F.count(F.when(kept, F.lit(1))).alias("tick_count"),
                  F.count(F.lit(1)).alias("rows_in"),
                  F.count(F.when(~kept, F.lit(1))).alias("duplicates"),
                  F.count(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_ms, F.lit(1)))
                  .alias("late_rows")))
-    return (bars.withColumn("bar_start", F.expr("timestamp_millis(minute_ms)"))
-            .withColumn("source", F.lit("ticks")).withColumn("final", F.lit(False))
-            .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
+    bar_start = F.expr("timestamp_millis(minute_ms)")
+    return bars.select("*", bar_start.alias("bar_start"), F.lit("ticks").alias("source"), F.lit(False).alias("final"),
+                       F.date_format(bar_start, "yyyy-MM-dd").alias("dt"))
 
 
 # -- REST bars -------------------------------------------------------------------------------------------
@@ -190,25 +195,24 @@ def merge_minutes(ticks: DataFrame, rest: DataFrame) -> DataFrame:
         F.when(has_rest, F.lit("rest")).otherwise(F.lit("ticks")).alias("source"),
         has_rest.alias("final"),
         *[F.coalesce(F.col(name), F.lit(0)).cast("bigint").alias(name) for name in TALLIES])
-    return (merged.withColumn("bar_start", F.expr("timestamp_millis(minute_ms)"))
-            .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
+    bar_start = F.expr("timestamp_millis(minute_ms)")
+    return merged.select("*", bar_start.alias("bar_start"), F.date_format(bar_start, "yyyy-MM-dd").alias("dt"))
 
 
 # -- rollups ---------------------------------------------------------------------------------------------
 def _rollup(bars: DataFrame, bucket: Column, dt: Column) -> DataFrame:
-    order = F.col("bar_start")
-    sources = F.collect_set("source")
-    return (bars.withColumn("_bucket", bucket).withColumn("_dt", dt)
-            .groupBy("symbol", "_bucket", "_dt")
+    """`source` is rest or ticks when every minute agrees, else mixed; `final` when every minute is.
+    (Booleans rather than a set of sources: every buffer fixed-width, so Spark can hash-aggregate.)"""
+    rest = F.col("source") == "rest"
+    return (bars.groupBy("symbol", bucket.alias("bar_start"), dt.alias("dt"))
             .agg(F.max("exchange").alias("exchange"),
-                 F.min_by("open", order).alias("open"), F.max("high").alias("high"), F.min("low").alias("low"),
-                 F.max_by("close", order).alias("close"), F.sum("volume").alias("volume"),
-                 F.sum("tick_count").alias("tick_count"), sources.alias("_sources"),
-                 F.min(F.col("final").cast("int")).cast("boolean").alias("final"))
-            .select("symbol", "exchange", F.col("_bucket").alias("bar_start"), "open", "high", "low", "close",
-                    "volume", "tick_count",
-                    F.when(F.size("_sources") > 1, F.lit("mixed")).otherwise(F.element_at("_sources", 1))
-                    .alias("source"), "final", F.col("_dt").alias("dt")))
+                 F.min_by("open", "bar_start").alias("open"), F.max("high").alias("high"), F.min("low").alias("low"),
+                 F.max_by("close", "bar_start").alias("close"), F.sum("volume").alias("volume"),
+                 F.sum("tick_count").alias("tick_count"), F.min(rest).alias("_all_rest"),
+                 F.max(rest).alias("_any_rest"), F.min("final").alias("final"))
+            .select("symbol", "exchange", "bar_start", "open", "high", "low", "close", "volume", "tick_count",
+                    F.when(F.col("_all_rest"), F.lit("rest")).when(F.col("_any_rest"), F.lit("mixed"))
+                    .otherwise(F.lit("ticks")).alias("source"), "final", "dt"))
 
 
 def rollup_utc(bars_1m: DataFrame, seconds: int) -> DataFrame:
@@ -217,8 +221,14 @@ def rollup_utc(bars_1m: DataFrame, seconds: int) -> DataFrame:
     return _rollup(bars_1m, bucket, F.col("dt"))
 
 
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def trading_zone() -> Column:
-    venues = F.create_map(*[F.lit(x) for pair in VENUE_TIME_ZONES.items() for x in pair])
+    # One SQL literal rather than a Column per entry: each Column is a round trip to the JVM.
+    venues = F.expr("map(" + ", ".join(f"{_sql_string(venue)}, {_sql_string(zone)}"
+                                       for venue, zone in VENUE_TIME_ZONES.items()) + ")")
     return F.coalesce(venues[F.upper(F.col("mic_code"))], venues[F.upper(F.col("exchange"))], F.lit("UTC"))
 
 
@@ -229,10 +239,9 @@ def trading_day() -> Column:
 
 def rollup_daily(bars_1m: DataFrame) -> DataFrame:
     """Daily bars by trading day; bar_start is that day's midnight in the venue's zone, in UTC."""
-    zone = trading_zone()
     day = trading_day()
-    midnight = F.to_utc_timestamp(F.to_timestamp(day), zone)
-    return _rollup(bars_1m.withColumn("_zone", zone), midnight, F.date_format(day, "yyyy-MM-dd"))
+    midnight = F.to_utc_timestamp(F.to_timestamp(day), trading_zone())
+    return _rollup(bars_1m, midnight, F.date_format(day, "yyyy-MM-dd"))
 
 
 # -- the run ---------------------------------------------------------------------------------------------
