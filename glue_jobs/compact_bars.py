@@ -14,6 +14,7 @@ that spans two UTC dates is always whole. Every table is staged, then swapped in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -42,8 +43,8 @@ REQUIRED = ("raw_location", "curated_location", "dates")
 BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target files by record count
 BAR_NAMES = [c.name for c in BAR_COLUMNS]
 # What bars and metrics need of a raw price record: Spark's JSON parsing costs by the column read.
-PRICE_COLUMNS_USED = frozenset({"symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume",
-                                "arrival_ms", "idempotency_key"})
+PRICE_COLUMNS_USED = ("symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume", "arrival_ms",
+                      "idempotency_key")
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,21 @@ def _read_json(spark: SparkSession, columns: Sequence[object], paths: list[str])
     return spark.read.schema(schema).option("mode", "FAILFAST").option("recursiveFileLookup", "true").json(paths)
 
 
-def event_date(frame: DataFrame) -> DataFrame:
-    return frame.withColumn("_dt", F.date_format(F.expr("timestamp_millis(event_time_ms)"), "yyyy-MM-dd"))
+def in_dates(dates: Sequence[str]) -> Column:
+    """Whether `event_time_ms` falls on one of the UTC dates: ranges of numbers, no date formatting per row."""
+    ranges = []
+    for day in sorted({date_type.fromisoformat(d) for d in dates}):
+        start = (day - date_type(1970, 1, 1)).days * 86_400_000
+        ranges.append(F.col("event_time_ms").between(start, start + 86_399_999))
+    return functools.reduce(lambda either, other: either | other, ranges, F.lit(False))
+
+
+def price_events(raw: DataFrame, dates: Sequence[str], late_after_ms: int) -> DataFrame:
+    """What the ordered pass needs of raw price records, with the metrics' flags computed before Spark
+    shuffles the events (so the shuffle carries two booleans, not the timestamps they come from)."""
+    return raw.select(*[name for name in PRICE_COLUMNS_USED if name != "arrival_ms"],
+                      in_dates(dates).alias("_target"),
+                      (F.col("arrival_ms") - F.col("event_time_ms") > late_after_ms).alias("_late"))
 
 
 # -- tick bars ---------------------------------------------------------------------------------------------
@@ -137,10 +151,10 @@ def ordered_events(prices: DataFrame) -> DataFrame:
                     _increment(F.lag("day_volume").over(series)).alias("volume_increment")))
 
 
-def minute_bars(events: DataFrame, late_after_ms: int) -> DataFrame:
+def minute_bars(events: DataFrame) -> DataFrame:
     """1-minute bars of ordered events; open/close are the first/last in the series. Copies (`_dup`) make
-    no bar but are counted beside it, with every row and the late ones, so one pass over the events gives
-    both the bars and the run's metrics."""
+    no bar but are counted beside it, with every row and the late ones (`_late`), so one pass over the
+    events gives both the bars and the run's metrics."""
     kept = ~F.col("_dup")
     bars = (events.groupBy("symbol", "minute_ms")
             .agg(F.max("exchange").alias("exchange"), F.max("mic_code").alias("mic_code"),
@@ -152,8 +166,7 @@ def minute_bars(events: DataFrame, late_after_ms: int) -> DataFrame:
                  F.count(F.when(kept, F.lit(1))).alias("tick_count"),
                  F.count(F.lit(1)).alias("rows_in"),
                  F.count(F.when(~kept, F.lit(1))).alias("duplicates"),
-                 F.count(F.when(F.col("arrival_ms") - F.col("event_time_ms") > late_after_ms, F.lit(1)))
-                 .alias("late_rows")))
+                 F.count(F.when(F.col("_late"), F.lit(1))).alias("late_rows")))
     bar_start = F.expr("timestamp_millis(minute_ms)")
     return bars.select("*", bar_start.alias("bar_start"), F.lit("ticks").alias("source"), F.lit(False).alias("final"),
                        F.date_format(bar_start, "yyyy-MM-dd").alias("dt"))
@@ -262,26 +275,26 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     curated = curated_location.rstrip("/")
     swap = PartitionSwap(spark, curated)
     swap.recover()
-    target = F.col("_dt").isin(list(dates))
     price_paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
     columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
     raw_prices = _read_json(spark, columns, price_paths)
     objects_in = len([f for f in raw_prices.inputFiles() if any(f"/dt={d}/" in f for d in dates)])
-    ticks = minute_bars(ordered_events(event_date(raw_prices)).where(target), int(late_after_s * 1000))
+    ticks = minute_bars(ordered_events(price_events(raw_prices, dates, int(late_after_s * 1000))).where("_target"))
 
     bar_paths = existing_paths(spark, raw_paths(raw_bars_location, dates)) if raw_bars_location else []
-    raw_bars = event_date(_read_json(spark, RAW_BAR_COLUMNS, bar_paths)).where(target)
+    raw_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths).where(in_dates(dates))
     # Cached: the four tables below read it, and the events are read, ordered and aggregated once.
     bars_1m = merge_minutes(ticks, resolve_rest_bars(raw_bars)).cache()
     # The curated table keeps the venue's name, not its MIC: the trading day's zone is looked up by name,
     # for the fresh minutes as for those read back.
     no_mic = F.lit(None).cast("string")
     fresh = bars_1m.select(*BAR_NAMES, "dt").withColumn("mic_code", no_mic)
-    # Daily bars of every trading day with a minute in the dates, from those minutes and the curated ones
-    # of the days next to them: a trading day that spans two UTC dates is whole. 5-minute and 1-hour
-    # buckets never leave their UTC date.
-    touched = fresh.select(F.date_format(trading_day(), "yyyy-MM-dd").alias("dt")).distinct()
-    neighbours = _read_curated_1m(spark, curated, neighbour_dates(dates, before=1, after=1))
+    # 5-minute and 1-hour buckets never leave their UTC date. A venue's trading day is at most one UTC
+    # date away from its minutes': daily bars are rebuilt for every trading day a minute of the dates can
+    # fall on, each from every minute that can fall on it (the fresh ones and the curated ones of two
+    # dates either side), so each is whole; a day no fresh minute fell on comes out as it was.
+    trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
+    neighbours = _read_curated_1m(spark, curated, neighbour_dates(dates, before=2, after=2))
     minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
     tallies = Observation(f"{run_id}-bars_1m")
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
@@ -292,14 +305,13 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
             F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).select(*BAR_NAMES, "dt"),
         "bars_5m": rollup_utc(fresh, 300).observe(counted["bars_5m"], F.count(F.lit(1)).alias("rows")),
         "bars_1h": rollup_utc(fresh, 3600).observe(counted["bars_1h"], F.count(F.lit(1)).alias("rows")),
-        "bars_1d": rollup_daily(minutes).join(touched, "dt", "left_semi").observe(
+        "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days)).observe(
             counted["bars_1d"], F.count(F.lit(1)).alias("rows"))}
     # One Spark write stages all four tables.
     swap.write(tables, run_id, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
     if crash_at == "staged":
         raise SystemExit("crash injected between staging and swap")
-    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates),
-                  "bars_1d": swap.staged_partitions(run_id, "bars_1d")}
+    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days}
     for table, dts in partitions.items():
         swap.swap(run_id, table, dts, crash_after_aside=crash_at == "swapping")
         if crash_at == "rollups":

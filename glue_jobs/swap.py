@@ -66,14 +66,6 @@ class PartitionSwap:
          .write.mode("overwrite").option("maxRecordsPerFile", max_records_per_file)
          .partitionBy("table", "dt").parquet(f"{self._root}/_staging/{run_id}"))
 
-    def staged_partitions(self, run_id: str, table: str) -> list[str]:
-        """The dates a run staged for a table (those its output has rows in)."""
-        folder = self._staged(run_id, table)
-        if not self._fs.exists(folder):
-            return []
-        return sorted(status.getPath().getName().removeprefix("dt=") for status in self._fs.listStatus(folder)
-                      if status.isDirectory() and status.getPath().getName().startswith("dt="))
-
     def finish(self, run_id: str) -> None:
         """A run's own leftovers go; the shared folders too once empty."""
         for folder in ("_staging", "_trash"):
