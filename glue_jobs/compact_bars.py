@@ -283,8 +283,11 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
 
     bar_paths = existing_paths(spark, raw_paths(raw_bars_location, dates)) if raw_bars_location else []
     raw_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths).where(in_dates(dates))
-    # Cached: the four tables below read it, and the events are read, ordered and aggregated once.
-    bars_1m = merge_minutes(ticks, resolve_rest_bars(raw_bars)).cache()
+    # Cached: the four tables below read it, and the events are read, ordered and aggregated once. A minute
+    # holds dozens of events, so the bars are far fewer: one partition a core is plenty for the rollups, and
+    # every further partition is another task for each of them.
+    bars_1m = (merge_minutes(ticks, resolve_rest_bars(raw_bars))
+               .coalesce(spark.sparkContext.defaultParallelism).cache())
     # The curated table keeps the venue's name, not its MIC: the trading day's zone is looked up by name,
     # for the fresh minutes as for those read back.
     no_mic = F.lit(None).cast("string")
