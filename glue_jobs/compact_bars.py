@@ -8,8 +8,9 @@ Arguments (Glue style):
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
 baselines. REST 1-minute bars replace tick bars of the same minute (latest received wins between REST
-answers that disagree, counted). Rollups are computed from the curated 1-minute table, so a trading day
-that spans two UTC dates is always whole. Every table is staged, then swapped in partition by partition.
+answers that disagree, counted). Rollups are computed from the 1-minute bars; daily bars from the fresh
+ones and the curated ones of the dates around, so a trading day that spans two UTC dates is always whole.
+All four tables are staged by one Spark write, then swapped in partition by partition.
 """
 
 from __future__ import annotations
