@@ -6,13 +6,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHECKOV_VENV := .tools/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test bench lint typecheck cfn-lint unit functional e2e check-java check-python clean
+.PHONY: demo test bench lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
 
-test: $(STAMP) lint typecheck cfn-lint
+test: $(STAMP) lint typecheck cfn-lint checkov
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -26,6 +28,14 @@ typecheck: $(STAMP)
 
 cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint cloudformation/template.yaml
+
+# Every skipped check has its reason beside it in the template. checkov exits 0 on a template it cannot
+# parse, so that counts as a failure here.
+checkov: $(CHECKOV_STAMP)
+	@$(CHECKOV_VENV)/bin/checkov --file cloudformation/template.yaml --framework cloudformation --compact \
+		--quiet --skip-download > $(CHECKOV_VENV)/last.txt; status=$$?; cat $(CHECKOV_VENV)/last.txt; \
+	if grep -q "Parsing errors" $(CHECKOV_VENV)/last.txt; then echo "checkov could not parse the template"; exit 1; fi; \
+	exit $$status
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
@@ -54,5 +64,10 @@ $(STAMP): pyproject.toml | check-python
 	$(BIN)/python -m pip install --quiet -e '.[stack,dev]'
 	touch $(STAMP)
 
+$(CHECKOV_STAMP): tools/checkov-requirements.txt | check-python
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tools/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
 clean:
-	rm -rf $(VENV) lake .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools lake .mypy_cache .ruff_cache .pytest_cache
