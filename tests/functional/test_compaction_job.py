@@ -210,3 +210,13 @@ def test_rollups_equal_a_plain_rollup_of_the_minutes_with_trading_days_across_ut
     assert [(d["symbol"], d["dt"]) for d in daily] == [
         ("7203", "2023-08-24"), ("7203", "2023-08-25"), ("AAPL", "2023-08-24"),
         ("EUR/USD", "2023-08-24"), ("EUR/USD", "2023-08-25")]
+
+
+def test_a_run_with_nothing_to_compact_finishes_and_says_so(spark: Any, tmp_path: Path) -> None:
+    # GIVEN a date the raw zone holds nothing for (every table's counts are observed while Spark writes:
+    # an empty input must report zeros, not leave the run waiting for metrics that never come)
+    (tmp_path / "raw").mkdir()
+    result = main(_args(tmp_path / "raw", tmp_path / "curated"), spark=spark)
+    assert (result.objects_in, result.rows_in, result.rest_bars_in) == (0, 0, 0)
+    assert result.bars_out == {"bars_1m": 0, "bars_5m": 0, "bars_1h": 0, "bars_1d": 0}
+    assert not (tmp_path / "curated" / "bars_1m").exists()
