@@ -187,7 +187,8 @@ def resolve_rest_bars(bars: DataFrame) -> DataFrame:
         F.col("volume").cast("double").alias("volume"), "rest_versions")
 
 
-TALLIES = ("rows_in", "duplicates", "late_rows", "rest_versions")
+TICK_TALLIES = ("rows_in", "duplicates", "late_rows")  # per minute, from minute_bars; summed for the run
+TALLIES = (*TICK_TALLIES, "rest_versions")
 ROLLUPS = ("bars_5m", "bars_1h", "bars_1d")
 
 
@@ -300,19 +301,15 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
     neighbours = _read_curated_1m(spark, curated, neighbour_dates(dates, before=2, after=2))
     minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
+    # One Spark write stages all four tables; the run's metrics are observed while it runs.
     tallies = Observation(f"{run_id}-bars_1m")
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
-    tables = {
-        "bars_1m": bars_1m.observe(
-            tallies, F.count(F.lit(1)).alias("rows"), *[F.sum(name).alias(name) for name in TALLIES[:3]],
-            F.count(F.when(F.col("source") == "rest", F.lit(1))).alias("rest_bars"),
-            F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).select(*BAR_NAMES, "dt"),
-        "bars_5m": rollup_utc(fresh, 300).observe(counted["bars_5m"], F.count(F.lit(1)).alias("rows")),
-        "bars_1h": rollup_utc(fresh, 3600).observe(counted["bars_1h"], F.count(F.lit(1)).alias("rows")),
-        "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days)).observe(
-            counted["bars_1d"], F.count(F.lit(1)).alias("rows"))}
-    # One Spark write stages all four tables.
-    swap.write(tables, run_id, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
+    rollups = {"bars_5m": rollup_utc(fresh, 300), "bars_1h": rollup_utc(fresh, 3600),
+               "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days))}
+    swap.write({"bars_1m": _tallied(bars_1m, tallies),
+                **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
+                   for name, rollup in rollups.items()}},
+               run_id, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
     if crash_at == "staged":
         raise SystemExit("crash injected between staging and swap")
     partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days}
@@ -330,6 +327,14 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
                             {"bars_1m": int(tally.get("rows") or 0),
                              **{name: int(counted[name].get.get("rows") or 0) for name in ROLLUPS}},
                             round(time.monotonic() - started, 3))
+
+
+def _tallied(bars_1m: DataFrame, observation: Observation) -> DataFrame:
+    """The 1-minute table as written, with the run's metrics summed from its per-minute tallies."""
+    return bars_1m.observe(
+        observation, F.count(F.lit(1)).alias("rows"), *[F.sum(name).alias(name) for name in TICK_TALLIES],
+        F.count(F.when(F.col("source") == "rest", F.lit(1))).alias("rest_bars"),
+        F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).select(*BAR_NAMES, "dt")
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> CompactionResult:
