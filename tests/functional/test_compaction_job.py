@@ -179,15 +179,17 @@ def _table(curated: Path, table: str) -> list[dict[str, Any]]:
             for r in _bars(curated, table)]
 
 
-@pytest.mark.parametrize("order", [("2023-08-24", "2023-08-25"), ("2023-08-25", "2023-08-24")])
+@pytest.mark.parametrize("order", [("2023-08-23", "2023-08-24", "2023-08-25"),
+                                   ("2023-08-25", "2023-08-24", "2023-08-23")])
 def test_rollups_equal_a_plain_rollup_of_the_minutes_with_trading_days_across_utc_dates(
-        spark: Any, tmp_path: Path, order: tuple[str, str]) -> None:
+        spark: Any, tmp_path: Path, order: tuple[str, ...]) -> None:
     raw, curated = tmp_path / "raw", tmp_path / "curated"
     # GIVEN a New York stock trading into its evening (its 24 August runs past UTC midnight), a Tokyo stock
-    # trading past its midnight (its 25 August lies wholly in UTC's 24th), and EUR/USD (UTC days)
+    # whose 24 August starts on UTC's 23rd and whose 25th lies wholly in UTC's 24th, and EUR/USD (UTC days)
     midnight = D24 + 86_400
     events: list[tuple[str, int, float, str | None]]
     events = [("AAPL", t, 170 + (t // 7) % 13 / 4, "NASDAQ") for t in range(midnight - 5400, midnight + 5400, 37)]
+    events += [("7203", t, 2500 + (t // 11) % 17, "JPX") for t in range(D24 - 3600, D24 + 1800, 41)]
     events += [("7203", t, 2500 + (t // 11) % 17, "JPX") for t in range(D24 + 50_400, D24 + 59_400, 41)]
     events += [("EUR/USD", t, 1.08 + (t // 13) % 7 / 1e4, None) for t in range(midnight - 3600, midnight + 3600, 53)]
     by_hour: dict[tuple[str, str], list[bytes]] = {}
