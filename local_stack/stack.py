@@ -129,9 +129,9 @@ class LocalStack:
 
     @property
     def zones(self) -> Zones:
-        bucket = self.s3.bucket_path(self.stream_settings.bucket)
-        static_prefix = _static_folder(self.stream_settings.prefix)
-        error_prefix = _static_folder(self.stream_settings.error_prefix)
+        bucket = self.s3.bucket_path(self.stream_settings.destination.bucket)
+        static_prefix = _static_folder(self.stream_settings.destination.prefix)
+        error_prefix = _static_folder(self.stream_settings.destination.error_prefix)
         return Zones(raw=bucket / static_prefix, errors=bucket / error_prefix,
                      curated=self.s3.path_of(self.template.table("bars_1m").location),
                      logs=self.lake / "cloudwatch")

@@ -62,8 +62,9 @@ class LambdaSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class BackupSettings:
-    """Source-record backup (S3BackupMode: Enabled): the untransformed records, with their own hints."""
+class S3Target:
+    """Where a delivery stream writes, as an S3 destination configuration says it: the stream's own
+    destination, or its source-record backup (S3BackupMode: Enabled), which has its own hints."""
 
     bucket: str
     prefix: str
@@ -71,24 +72,29 @@ class BackupSettings:
     buffer_size_bytes: int
     buffer_interval_s: int
     compression: str
+
+    @classmethod
+    def from_configuration(cls, conf: Mapping[str, Any]) -> S3Target:
+        """From a resolved (Extended)S3 destination configuration, with Firehose's defaults."""
+        hints = conf.get("BufferingHints", {})
+        return cls(bucket=str(conf["BucketARN"]).removeprefix("arn:aws:s3:::"), prefix=conf.get("Prefix", ""),
+                   error_prefix=conf.get("ErrorOutputPrefix", ""),
+                   buffer_size_bytes=int(hints.get("SizeInMBs", 5)) * 1024 * 1024,
+                   buffer_interval_s=int(hints.get("IntervalInSeconds", 300)),
+                   compression=conf.get("CompressionFormat", "UNCOMPRESSED"))
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryStreamSettings:
     name: str
     arn: str
-    bucket: str
-    prefix: str
-    error_prefix: str
-    buffer_size_bytes: int
-    buffer_interval_s: int
-    compression: str
+    destination: S3Target
     dynamic_partitioning: bool
     processor: LambdaSettings | None
     processor_buffer_bytes: int
     processor_buffer_interval_s: int
     processor_retries: int
-    backup: BackupSettings | None = None
+    backup: S3Target | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,26 +299,12 @@ class StackTemplate:
                             processor = self.lambda_function(value["Fn::GetAtt"][0])
                         else:
                             params[p["ParameterName"]] = str(self.resolve(value))
-            hints = dest.get("BufferingHints", {})
-            backup = None
-            if dest.get("S3BackupMode") == "Enabled":
-                conf = dest["S3BackupConfiguration"]
-                backup_hints = conf.get("BufferingHints", {})
-                backup = BackupSettings(
-                    bucket=str(conf["BucketARN"]).removeprefix("arn:aws:s3:::"), prefix=conf.get("Prefix", ""),
-                    error_prefix=conf.get("ErrorOutputPrefix", ""),
-                    buffer_size_bytes=int(backup_hints.get("SizeInMBs", 5)) * 1024 * 1024,
-                    buffer_interval_s=int(backup_hints.get("IntervalInSeconds", 300)),
-                    compression=conf.get("CompressionFormat", "UNCOMPRESSED"))
+            backup = (S3Target.from_configuration(dest["S3BackupConfiguration"])
+                      if dest.get("S3BackupMode") == "Enabled" else None)
             streams.append(DeliveryStreamSettings(
                 name=self._resource_name(logical_id),
                 arn=self._get_att(logical_id, "Arn"),
-                bucket=str(dest["BucketARN"]).removeprefix("arn:aws:s3:::"),
-                prefix=dest.get("Prefix", ""),
-                error_prefix=dest.get("ErrorOutputPrefix", ""),
-                buffer_size_bytes=int(hints.get("SizeInMBs", 5)) * 1024 * 1024,
-                buffer_interval_s=int(hints.get("IntervalInSeconds", 300)),
-                compression=dest.get("CompressionFormat", "UNCOMPRESSED"),
+                destination=S3Target.from_configuration(dest),
                 dynamic_partitioning=bool(dest.get("DynamicPartitioningConfiguration", {}).get("Enabled")),
                 processor=processor,
                 processor_buffer_bytes=int(float(params.get("BufferSizeInMBs", "1")) * 1024 * 1024),

@@ -28,7 +28,7 @@ from local_stack.firehose.prefix import evaluate_prefix, missing_partition_keys
 from local_stack.firehose.processing import Invoke, Processor
 from local_stack.firehose.records import BufferedRecord, Failure, Transformed
 from local_stack.s3 import LocalS3
-from local_stack.template import BackupSettings, DeliveryStreamSettings
+from local_stack.template import DeliveryStreamSettings, S3Target
 
 LOG = logging.getLogger(__name__)
 PartitionKey = tuple[tuple[str, str], ...]
@@ -166,7 +166,7 @@ class DeliveryStream:
             for item in transformed:
                 keys: PartitionKey = ()
                 if self.settings.dynamic_partitioning:
-                    missing = missing_partition_keys(self.settings.prefix, item.partition_keys)
+                    missing = missing_partition_keys(self.settings.destination.prefix, item.partition_keys)
                     if missing:
                         failures.append(Failure(item.source, "DynamicPartitioning.MetadataExtractionFailed",
                                                 f"partition key {missing[0]} was not returned by the transform", 1))
@@ -176,7 +176,7 @@ class DeliveryStream:
         self._write_failures(failures)
 
     def _write_due(self, now_ms: int, force: bool) -> None:
-        s = self.settings
+        s = self.settings.destination
         with self._lock:
             ready = [(keys, buffer.take()) for keys, buffer in self._destinations.items()
                      if force or buffer.due(now_ms, s.buffer_size_bytes, s.buffer_interval_s)]
@@ -213,7 +213,7 @@ class DeliveryStream:
         else:
             self.stats.objects += 1
 
-    def _write_backup(self, records: list[BufferedRecord], backup: BackupSettings) -> None:
+    def _write_backup(self, records: list[BufferedRecord], backup: S3Target) -> None:
         oldest = min(r.arrival_ms for r in records)
         prefix = evaluate_prefix(backup.prefix, arrival_ms=oldest, partition_keys=None, random_string=self._random)
         self._put(backup.bucket, prefix, oldest, b"".join(r.data for r in records), backup.compression, backup=True)
@@ -224,7 +224,7 @@ class DeliveryStream:
         now_ms = self._now_ms()
         groups: dict[str, list[Failure]] = {}
         for failure in failures:
-            prefix = evaluate_prefix(self.settings.error_prefix, arrival_ms=failure.record.arrival_ms,
+            prefix = evaluate_prefix(self.settings.destination.error_prefix, arrival_ms=failure.record.arrival_ms,
                                      partition_keys=None, random_string=self._random,
                                      error_output_type="processing-failed")
             groups.setdefault(prefix, []).append(failure)
@@ -239,4 +239,5 @@ class DeliveryStream:
                 "rawData": base64.b64encode(f.record.data).decode("ascii"), "lambdaArn": lambda_arn,
             }) + b"\n" for f in items]
             oldest = min(f.record.arrival_ms for f in items)
-            self._put(self.settings.bucket, prefix, oldest, b"".join(lines), self.settings.compression)
+            destination = self.settings.destination
+            self._put(destination.bucket, prefix, oldest, b"".join(lines), destination.compression)

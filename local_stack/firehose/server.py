@@ -113,14 +113,15 @@ class FirehoseApi:
     def describe_delivery_stream(self, body: dict[str, Any]) -> dict[str, Any]:
         stream = self._stream(body)
         s = stream.settings
+        target = s.destination
         destination: dict[str, Any] = {
             "RoleARN": "arn:aws:iam::000000000000:role/local",
-            "BucketARN": f"arn:aws:s3:::{s.bucket}",
-            "Prefix": s.prefix,
-            "ErrorOutputPrefix": s.error_prefix,
-            "BufferingHints": {"SizeInMBs": s.buffer_size_bytes // (1024 * 1024),
-                               "IntervalInSeconds": s.buffer_interval_s},
-            "CompressionFormat": s.compression,
+            "BucketARN": f"arn:aws:s3:::{target.bucket}",
+            "Prefix": target.prefix,
+            "ErrorOutputPrefix": target.error_prefix,
+            "BufferingHints": {"SizeInMBs": target.buffer_size_bytes // (1024 * 1024),
+                               "IntervalInSeconds": target.buffer_interval_s},
+            "CompressionFormat": target.compression,
             "EncryptionConfiguration": {"NoEncryptionConfig": "NoEncryption"},
             "DynamicPartitioningConfiguration": {"Enabled": s.dynamic_partitioning},
         }

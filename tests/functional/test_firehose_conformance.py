@@ -3,7 +3,6 @@ only the local endpoint can show: partial failures and throttling met by the pro
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ from moto import mock_aws
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate
 from ohlcv_core.envelope import encode_envelope
 from producers.aws import firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
+from tests.stream_settings import template_stream
 
 STREAM = "conformance"
 
@@ -39,8 +38,8 @@ def firehose(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
                                                     "BucketARN": "arn:aws:s3:::landing"})
             yield client
         return
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), name=STREAM, prefix="landing/",
-                                   dynamic_partitioning=False, processor=None, backup=None)
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               processor=None, backup=None)
     endpoint = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path), invoke=None)}).start()
     try:
         yield firehose_client("us-east-1", endpoint.url)
@@ -87,8 +86,8 @@ def test_the_sink_delivers_through_either(firehose: Any) -> None:
 
 @pytest.fixture
 def faulty(tmp_path: Path) -> Iterator[tuple[FirehoseEndpoint, DeliveryStream]]:
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), name=STREAM, prefix="landing/",
-                                   dynamic_partitioning=False, processor=None, backup=None)
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               processor=None, backup=None)
     stream = DeliveryStream(settings, LocalS3(tmp_path), invoke=None)
     endpoint = FirehoseEndpoint({STREAM: stream}, faults=FirehoseFaults(throttle_rate=0.3, partial_failure_rate=0.2,
                                                                         seed=7)).start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import gzip
 import re
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from local_stack.template import DEFAULT_TEMPLATE, StackTemplate
 from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.window import TimeWindow
 from tests.fixtures import load_text
+from tests.stream_settings import template_stream
 
 OBJECT_NAME = re.compile(r"^ohlcv-local-prices-1-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-[0-9a-f-]{36}$")
 AAPL = load_text("twelvedata/ws-price-aapl-with-mic.json").strip()
@@ -90,7 +90,7 @@ def test_describe_and_list_reflect_the_template(client: Any) -> None:
     description = client.describe_delivery_stream(DeliveryStreamName=settings.name)["DeliveryStreamDescription"]
     destination = description["Destinations"][0]["ExtendedS3DestinationDescription"]
     assert description["DeliveryStreamStatus"] == "ACTIVE"
-    assert destination["Prefix"] == settings.prefix
+    assert destination["Prefix"] == settings.destination.prefix
     assert destination["BufferingHints"] == {"SizeInMBs": 64, "IntervalInSeconds": 60}
     assert client.list_delivery_streams()["DeliveryStreamNames"] == [settings.name]
 
@@ -150,8 +150,8 @@ def test_the_processor_hints_then_the_destination_hints_decide_when_to_deliver(s
         invocations.append(len(event["records"]))
         return in_process_transform(event)
 
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=10,
-                                   buffer_size_bytes=100_000, buffer_interval_s=60)
+    settings = template_stream(processor_buffer_interval_s=10,
+                               destination={"buffer_size_bytes": 100_000, "buffer_interval_s": 60})
     stream = DeliveryStream(settings, s3, counting, clock=clock)
     stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
     stream.tick()
@@ -169,8 +169,8 @@ def test_the_processor_hints_then_the_destination_hints_decide_when_to_deliver(s
 
 def test_each_partition_has_its_own_buffer_and_object(s3: LocalS3) -> None:
     clock = Clock()
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=0,
-                                   buffer_size_bytes=100_000, buffer_interval_s=60)
+    settings = template_stream(processor_buffer_interval_s=0,
+                               destination={"buffer_size_bytes": 100_000, "buffer_interval_s": 60})
     stream = DeliveryStream(settings, s3, in_process_transform, clock=clock)
     hour_14 = encode_envelope(AAPL, 1, "twelvedata.ws")
     hour_15 = encode_envelope(AAPL.replace("1684508044", "1684511644"), 1, "twelvedata.ws")
@@ -189,8 +189,8 @@ def test_each_partition_has_its_own_buffer_and_object(s3: LocalS3) -> None:
 
 
 def test_a_size_hint_reached_delivers_before_the_interval(s3: LocalS3) -> None:
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), processor_buffer_interval_s=0,
-                                   buffer_size_bytes=1000, buffer_interval_s=900)
+    settings = template_stream(processor_buffer_interval_s=0,
+                               destination={"buffer_size_bytes": 1000, "buffer_interval_s": 900})
     stream = DeliveryStream(settings, s3, in_process_transform, clock=Clock())
     stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")] * 5)  # five rows of ~400 bytes: over 1000
     stream.tick()
@@ -224,7 +224,7 @@ def test_the_stand_in_follows_a_changed_template(tmp_path: Path, s3: LocalS3) ->
     path = tmp_path / "template.yaml"
     path.write_text(edited, encoding="utf-8")
     settings = StackTemplate(path).delivery_stream()
-    assert settings.buffer_interval_s == 120
+    assert settings.destination.buffer_interval_s == 120
     stream = DeliveryStream(settings, s3, in_process_transform)
     stream.put([encode_envelope(AAPL, 1, "twelvedata.ws")])
     stream.flush()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,12 @@ from producers.service import run_producer
 from producers.settings import ProducerSettings
 from producers.twelvedata_ws import ReceivedFrame
 from tests.doubles import CapturingLambda
+from tests.stream_settings import template_stream
 
 
 def test_every_frame_the_stand_in_sends_reaches_firehose_in_an_envelope(tmp_path: Path) -> None:
     s3 = LocalS3(tmp_path / "s3")
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), prefix="landing/", dynamic_partitioning=False)
+    settings = template_stream(destination={"prefix": "landing/"}, dynamic_partitioning=False)
     capture = CapturingLambda()
     stream = DeliveryStream(settings, s3, invoke=capture)
     endpoint = FirehoseEndpoint({settings.name: stream}).start()
@@ -83,7 +83,7 @@ async def _frames(count: int) -> AsyncIterator[ReceivedFrame]:
 
 def test_batches_respect_the_limits_and_nothing_is_left_behind(tmp_path: Path) -> None:
     s3 = LocalS3(tmp_path / "s3")
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), prefix="landing/", dynamic_partitioning=False)
+    settings = template_stream(destination={"prefix": "landing/"}, dynamic_partitioning=False)
     stream = DeliveryStream(settings, s3, invoke=None)
     endpoint = FirehoseEndpoint({settings.name: stream}).start()
     try:

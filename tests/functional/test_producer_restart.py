@@ -3,7 +3,6 @@ queue spooled; restarted with Firehose back, it drains the spool first: every sp
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -15,11 +14,11 @@ from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import read_recording
 from producers.spool import Spool
 from tests.doubles import CapturingLambda
+from tests.stream_settings import template_stream
 
 STREAM = "restart"
 
@@ -35,8 +34,8 @@ def _producer(ws_url: str, endpoint: str, spool: Path) -> subprocess.Popen[str]:
 
 
 def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Path) -> None:
-    settings = dataclasses.replace(StackTemplate().delivery_stream(), name=STREAM, prefix="landing/",
-                                   dynamic_partitioning=False, backup=None)
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
     capture = CapturingLambda()
     stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=capture)
     faults = FirehoseFaults(partial_failure_rate=1.0)  # Firehose takes nothing

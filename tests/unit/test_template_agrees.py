@@ -31,7 +31,7 @@ def test_raw_tables_are_the_core_raw_schemas_where_firehose_writes_them(
     table = template.table(name)
     assert _pairs(table.columns) == _pairs(columns)
     assert _pairs(table.partition_keys) == _pairs(RAW_PARTITION_COLUMNS)
-    stream = template.delivery_stream()
+    stream = template.delivery_stream().destination
     written = stream.prefix.replace("!{partitionKeyFromLambda:kind}", kind).split("!{", 1)[0]
     assert table.location == f"s3://{stream.bucket}/{written.rsplit('/', 1)[0]}/"
 
@@ -57,11 +57,11 @@ def test_delivery_stream_partitions_by_the_transforms_event_time_keys() -> None:
     stream = StackTemplate().delivery_stream()
     assert stream.dynamic_partitioning
     for key in FIREHOSE_PARTITION_KEYS:
-        assert f"{key}=!{{partitionKeyFromLambda:{key}}}" in stream.prefix
-    assert "!{firehose:error-output-type}" in stream.error_prefix
+        assert f"{key}=!{{partitionKeyFromLambda:{key}}}" in stream.destination.prefix
+    assert "!{firehose:error-output-type}" in stream.destination.error_prefix
     assert stream.processor is not None
     assert stream.processor.handler == "firehose_transform.handler.lambda_handler"
-    assert stream.buffer_size_bytes >= 64 * 1024 * 1024  # dynamic partitioning's minimum
+    assert stream.destination.buffer_size_bytes >= 64 * 1024 * 1024  # dynamic partitioning's minimum
 
 
 def test_the_transform_window_is_a_stack_parameter() -> None:
