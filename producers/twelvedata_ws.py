@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -72,7 +72,7 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
                            idle_timeout_s: float = IDLE_TIMEOUT_S, open_timeout_s: float = 10.0,
                            backoff: Backoff | None = None, max_reconnects: int | None = None,
                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                           clock: Callable[[], float] = time.time) -> AsyncIterator[StreamItem]:
+                           clock: Callable[[], float] = time.time) -> AsyncGenerator[StreamItem, None]:
     """Stream until cancelled; with `exit_on_close`, until the server closes normally (a finite replay)."""
     backoff = backoff or Backoff(base_s=1.0, cap_s=30.0)
     headers = {"X-TD-APIKEY": api_key} if api_key else None

@@ -57,7 +57,7 @@ def _expected_bars(events: list[dict[str, Any]]) -> dict[tuple[str, datetime], d
         previous = None
         for event in series:
             volume = event.get("day_volume")
-            increment = None if volume is None or previous is None else (
+            increment: int | None = None if volume is None or previous is None else (
                 volume - previous if volume >= previous else volume)
             previous = volume
             start = datetime.fromtimestamp(event["timestamp"] - event["timestamp"] % 60, tz=UTC)

@@ -91,6 +91,9 @@ class RefusingGlue:
         self.calls += 1
         raise ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": "busy"}}, "StartJobRun")
 
+    def get_job_run(self, *, JobName: str, RunId: str) -> dict[str, Any]:
+        raise AssertionError("Object Created events never ask for an earlier run")
+
 
 def test_a_refused_start_fails_the_whole_batch_for_redelivery() -> None:
     bodies = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()] * 3

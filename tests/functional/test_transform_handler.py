@@ -35,7 +35,7 @@ CONTEXT = LocalContext(function_name="transform", invoked_function_arn="arn:aws:
 
 def _event_with(sample: str, payloads: list[bytes]) -> dict[str, Any]:
     """The AWS sample event, its records' data replaced with ours (ids and timestamps kept)."""
-    event = copy.deepcopy(load_json(f"aws-events/{sample}"))
+    event: dict[str, Any] = copy.deepcopy(load_json(f"aws-events/{sample}"))
     template = event["records"][0]
     event["records"] = []
     for index, payload in enumerate(payloads):

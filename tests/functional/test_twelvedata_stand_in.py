@@ -13,7 +13,7 @@ import requests
 from websockets.asyncio.client import connect
 
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
-from ohlcv_core.recording import Header, RestExchange, WsFrame, encode_recording, read_recording
+from ohlcv_core.recording import Entry, Header, RestExchange, WsFrame, encode_recording, read_recording
 from tests.fixtures import load_text
 
 AAPL_REST = load_text("twelvedata/rest-time-series-1min-aapl.json")
@@ -25,7 +25,7 @@ def _price(symbol: str, ts: int, price: float) -> str:
 
 @pytest.fixture
 def recording(tmp_path: Path) -> Path:
-    entries = [
+    entries: list[Entry] = [
         WsFrame(1_000_000, 1, "in", '{"event":"subscribe-status","status":"ok","success":[{"symbol":"AAPL",'
                 '"exchange":"NASDAQ","country":"United States","type":"Common Stock"}],"fails":null}'),
         WsFrame(2_000_000, 1, "in", _price("AAPL", 1692888600, 177.0)),

@@ -9,9 +9,11 @@ from producers.settings import ProducerSettings
 
 def test_argument_beats_environment_beats_default() -> None:
     env = {config.ENV_SYMBOLS: "AAPL"}
-    assert config.resolve(("MSFT",), env, config.ENV_SYMBOLS, None, config.parse_symbols) == ("MSFT",)
+    msft: tuple[str, ...] = ("MSFT",)
+    fallback: tuple[str, ...] = ("X",)
+    assert config.resolve(msft, env, config.ENV_SYMBOLS, None, config.parse_symbols) == ("MSFT",)
     assert config.resolve(None, env, config.ENV_SYMBOLS, None, config.parse_symbols) == ("AAPL",)
-    assert config.resolve(None, {}, config.ENV_SYMBOLS, ("X",), config.parse_symbols) == ("X",)
+    assert config.resolve(None, {}, config.ENV_SYMBOLS, fallback, config.parse_symbols) == ("X",)
 
 
 def test_missing_and_invalid_settings_say_which_variable() -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ohlcv_core.bars import minute_start_ms, volume_increment
@@ -30,7 +32,7 @@ def test_resend_and_replay_map_to_the_same_key() -> None:
 
 @pytest.mark.parametrize("change", [{"price": 175.7}, {"timestamp_s": 1684508045}, {"day_volume": 15991538},
                                     {"symbol": "MSFT"}, {"bid": 175.6}])
-def test_different_content_gives_a_different_key(change: dict[str, object]) -> None:
+def test_different_content_gives_a_different_key(change: dict[str, Any]) -> None:
     assert price_idempotency_key(_event()._replace(**change).identity()) != price_idempotency_key(_event().identity())
 
 

@@ -8,10 +8,10 @@ import pytest
 from local_stack.feeds import DEMO_FEED
 from local_stack.feeds.generate_demo_feed import generate
 from ohlcv_core.errors import RecordingError
-from ohlcv_core.recording import Disconnect, Header, RestExchange, WsFrame, encode_recording, read_recording
+from ohlcv_core.recording import Disconnect, Entry, Header, RestExchange, WsFrame, encode_recording, read_recording
 from ohlcv_core.twelvedata import PriceEvent, parse_frame
 
-ENTRIES = [
+ENTRIES: list[Entry] = [
     WsFrame(1_000, 1, "out", '{"action":"subscribe","params":{"symbols":"AAPL"}}'),
     WsFrame(2_000, 1, "in", '{"event":"price","symbol":"AAPL","timestamp":1692888600,"price":1.5}'),
     Disconnect(3_000, 1, "socket reset"),
