@@ -9,7 +9,6 @@ inside the stream stops the service like a refused handshake.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ import orjson
 
 from producers.replay import ReceivedRest
 from producers.rest import MAX_BATCH_SYMBOLS, RestAuthError, RestError, TwelveDataRest
+from producers.tasks import cancel_and_settle
 from producers.twelvedata_ws import AuthError, Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
@@ -192,8 +192,4 @@ async def live_items(stream: AsyncIterator[StreamItem], symbols: tuple[str, ...]
                 raise item
             yield item  # type: ignore[misc]
     finally:
-        for task in [*tasks, *live.repairs]:
-            task.cancel()
-        for task in [*tasks, *live.repairs]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_settle([*tasks, *live.repairs], "a stream or repair task")

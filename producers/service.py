@@ -15,6 +15,7 @@ from producers.batching import BatchBuilder
 from producers.firehose_sink import FirehoseSink
 from producers.replay import ReceivedRest
 from producers.sender import SpoolingSender
+from producers.tasks import cancel_and_settle
 from producers.twelvedata_ws import ReceivedFrame
 
 LOG = logging.getLogger(__name__)
@@ -176,9 +177,7 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
         await _sender(queue, sender, batches, linger_s)
     except BaseException:
         await batches.abandon()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        await cancel_and_settle([reader], "the frame reader")
         raise
     finally:
         if watcher is not None:
