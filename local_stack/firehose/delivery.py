@@ -85,6 +85,7 @@ class DeliveryStream:
         self._intake = _Buffer()
         self._destinations: dict[PartitionKey, _Buffer] = {}
         self._backup = _Buffer()
+        self._failures: list[Failure] = []  # records the stream failed, waiting to be written under the error prefix
         self._lock = threading.Lock()
         self._delivery_lock = threading.Lock()
         self.stats = StreamStats()
@@ -138,13 +139,13 @@ class DeliveryStream:
                 size_hint, interval = ((s.processor_buffer_bytes, s.processor_buffer_interval_s)
                                        if self._processor else (0, 0))
                 records = self._intake.take() if force or self._intake.due(now_ms, size_hint, interval) else []
-                backups = self._backup.take() if s.backup is not None and (force or self._backup.due(
-                    now_ms, s.backup.buffer_size_bytes, s.backup.buffer_interval_s)) else []
             if records:
                 self._route(self._transform(records), now_ms)
+            # Each write that S3 refuses leaves what it held buffered, for the next tick (as Firehose retries).
             self._write_due(now_ms, force)
-            if backups and s.backup is not None:
-                self._write_backup(backups, s.backup)
+            self._write_failures()
+            if s.backup is not None:
+                self._write_backup(now_ms, force, s.backup)
 
     def _transform(self, records: list[BufferedRecord]) -> list[Transformed]:
         if self._processor is None:
@@ -157,7 +158,7 @@ class DeliveryStream:
             failures += batch_failed
         self.stats.invocations = self._processor.invocations
         self.stats.dropped = self._processor.dropped
-        self._write_failures(failures)
+        self._fail(failures)
         return ok
 
     def _route(self, transformed: list[Transformed], now_ms: int) -> None:
@@ -173,7 +174,7 @@ class DeliveryStream:
                         continue
                     keys = tuple(sorted((item.partition_keys or {}).items()))
                 self._destinations.setdefault(keys, _Buffer()).add(item, len(item.data), now_ms)
-        self._write_failures(failures)
+        self._fail(failures)
 
     def _write_due(self, now_ms: int, force: bool) -> None:
         s = self.settings.destination
@@ -182,17 +183,18 @@ class DeliveryStream:
                      if force or buffer.due(now_ms, s.buffer_size_bytes, s.buffer_interval_s)]
             for keys, _ in ready:
                 del self._destinations[keys]
-        for keys, items in ready:
+        for index, (keys, items) in enumerate(ready):
             oldest = min(i.source.arrival_ms for i in items)
             prefix = evaluate_prefix(s.prefix, arrival_ms=oldest, partition_keys=dict(keys) or None,
                                      random_string=self._random)
             try:
                 self._put(s.bucket, prefix, oldest, b"".join(i.data for i in items), s.compression)
             except OSError:
-                with self._lock:  # back into the buffer: retried at the next tick, as Firehose retries S3
-                    buffer = self._destinations.setdefault(keys, _Buffer())
-                    for item in items:
-                        buffer.add(item, len(item.data), now_ms)
+                with self._lock:  # this partition and every one not yet written go back into their buffers
+                    for unwritten_keys, unwritten in ready[index:]:
+                        buffer = self._destinations.setdefault(unwritten_keys, _Buffer())
+                        for item in unwritten:
+                            buffer.add(item, len(item.data), now_ms)
                 raise
             self.stats.delivered += len(items)
 
@@ -213,12 +215,33 @@ class DeliveryStream:
         else:
             self.stats.objects += 1
 
-    def _write_backup(self, records: list[BufferedRecord], backup: S3Target) -> None:
+    def _write_backup(self, now_ms: int, force: bool, backup: S3Target) -> None:
+        with self._lock:
+            due = force or self._backup.due(now_ms, backup.buffer_size_bytes, backup.buffer_interval_s)
+            records: list[BufferedRecord] = self._backup.take() if due else []
+        if not records:
+            return
         oldest = min(r.arrival_ms for r in records)
         prefix = evaluate_prefix(backup.prefix, arrival_ms=oldest, partition_keys=None, random_string=self._random)
-        self._put(backup.bucket, prefix, oldest, b"".join(r.data for r in records), backup.compression, backup=True)
+        try:
+            self._put(backup.bucket, prefix, oldest, b"".join(r.data for r in records), backup.compression,
+                      backup=True)
+        except OSError:
+            with self._lock:
+                for record in records:
+                    self._backup.add(record, len(record.data), now_ms)
+            raise
 
-    def _write_failures(self, failures: list[Failure]) -> None:
+    def _fail(self, failures: list[Failure]) -> None:
+        with self._lock:
+            self._failures += failures
+            for failure in failures:
+                self.stats.failed += 1
+                self.stats.error_codes[failure.error_code] += 1
+
+    def _write_failures(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, []
         if not failures:
             return
         now_ms = self._now_ms()
@@ -228,10 +251,10 @@ class DeliveryStream:
                                      partition_keys=None, random_string=self._random,
                                      error_output_type="processing-failed")
             groups.setdefault(prefix, []).append(failure)
-            self.stats.failed += 1
-            self.stats.error_codes[failure.error_code] += 1
         lambda_arn = self.settings.processor.arn if self.settings.processor else ""
-        for prefix, items in groups.items():
+        destination = self.settings.destination
+        pending = list(groups.items())
+        for index, (prefix, items) in enumerate(pending):
             lines = [orjson.dumps({
                 "attemptsMade": f.attempts, "arrivalTimestamp": f.record.arrival_ms,
                 "errorCode": f.error_code, "errorMessage": f.error_message,
@@ -239,5 +262,9 @@ class DeliveryStream:
                 "rawData": base64.b64encode(f.record.data).decode("ascii"), "lambdaArn": lambda_arn,
             }) + b"\n" for f in items]
             oldest = min(f.record.arrival_ms for f in items)
-            destination = self.settings.destination
-            self._put(destination.bucket, prefix, oldest, b"".join(lines), destination.compression)
+            try:
+                self._put(destination.bucket, prefix, oldest, b"".join(lines), destination.compression)
+            except OSError:
+                with self._lock:  # kept, in order, ahead of any that failed since
+                    self._failures[:0] = [f for _, unwritten in pending[index:] for f in unwritten]
+                raise

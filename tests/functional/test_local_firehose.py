@@ -284,3 +284,45 @@ def test_injected_lambda_errors_are_retried_then_kept_under_the_error_prefix(s3:
     assert [e["errorCode"] for e in errors] == ["Lambda.FunctionError"] * 2
     assert {e["attemptsMade"] for e in errors} == {settings.processor_retries + 1}
     assert "injected Lambda error" in errors[0]["errorMessage"]
+
+
+class RefusingS3(LocalS3):
+    """S3 refusing its next few writes (a full disk, an outage), then taking them again."""
+
+    def __init__(self, root: Path, refusals: int) -> None:
+        super().__init__(root)
+        self.refusals = refusals
+
+    def put_object(self, bucket: str, key: str, body: bytes) -> dict[str, Any]:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise OSError("No space left on device")
+        return super().put_object(bucket, key, body)
+
+
+@pytest.mark.parametrize("refusals", [1, 2, 3, 4])
+def test_writes_s3_refuses_are_kept_and_written_later_nothing_lost(tmp_path: Path, refusals: int) -> None:
+    # GIVEN records for two partitions, one the transform fails, and the source-record backup; S3 refuses
+    # the first writes, whichever they are
+    s3 = RefusingS3(tmp_path / "s3", refusals)
+    stream = DeliveryStream(StackTemplate().delivery_stream(), s3, in_process_transform)
+    hour_15 = AAPL.replace("1684508044", "1684511644")
+    records = [encode_envelope(frame, 1, "twelvedata.ws") for frame in (AAPL, hour_15, "not json")]
+    stream.put(records)
+    # WHEN the stream delivers until S3 takes everything
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            stream.flush()
+            break
+        except OSError:
+            assert attempts <= refusals
+    # THEN every record is written once: both partitions, the failed one under the error prefix, the backup
+    assert sorted(p.parent.name for p in _files(s3.root) if "raw" in p.parts) == ["hour=14", "hour=15"]
+    (error_file,) = [p for p in _files(s3.root) if "errors" in p.parts]
+    (error,) = [orjson.loads(line) for line in error_file.read_bytes().splitlines()]
+    assert base64.b64decode(error["rawData"]) == records[2]
+    (backup,) = [p for p in _files(s3.root, with_backup=True) if "source" in p.parts]
+    assert gzip.decompress(backup.read_bytes()) == b"".join(records)
+    assert stream.stats.delivered == 2 and stream.stats.failed == 1
