@@ -92,7 +92,13 @@ def _redrives(glue: GlueClient, job_name: str, events: list[tuple[str, Any]], lo
         run_id = _failed_run(event, job_name)
         if run_id is None:
             continue
-        arguments = glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"].get("Arguments") or {}
+        try:
+            arguments = glue.get_job_run(JobName=job_name, RunId=run_id)["JobRun"].get("Arguments") or {}
+        except Exception as exc:  # noqa: BLE001 - this message alone comes back; the rest of the batch goes on
+            log.warning("cannot read failed run %s; its message will be delivered again", run_id,
+                        extra={"job_run_id": run_id, "error": f"{type(exc).__name__}: {exc}"})
+            outcome.response["batchItemFailures"].append({"itemIdentifier": message_id})
+            continue
         previous = int(arguments.get("--redrive", "0"))
         failed_dates = [d for d in str(arguments.get("--dates", "")).split(",") if d]
         if previous >= MAX_REDRIVES:
@@ -105,6 +111,7 @@ def _redrives(glue: GlueClient, job_name: str, events: list[tuple[str, Any]], lo
         count = max(count, previous + 1)
         outcome.redriven += 1
     return dates, count
+
 
 def handle_batch(event: dict[str, Any], glue: GlueClient, job_name: str, bucket: str,
                  log: logging.Logger | Logger) -> Outcome:

@@ -212,6 +212,16 @@ def test_after_its_redrives_a_failing_run_is_left_for_a_person(glue: Any) -> Non
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1  # nothing started
 
 
+def test_a_failed_run_glue_cannot_find_fails_its_message_alone(glue: Any) -> None:
+    # GIVEN a batch: a failed-run event Glue no longer knows the run of, and an Object Created event
+    created = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
+    outcome = handle_batch(_sqs_event([_failed("jr_unknown"), created]), glue, "compact", RAW, LOG)
+    # THEN the object's date is compacted; the unreadable run's message alone comes back (then the DLQ)
+    assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and outcome.started
+    (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-24"}
+
+
 @pytest.mark.spark
 def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any, tmp_path: Path) -> None:
     from local_stack.stack import LocalStack, prepare_lake
