@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from ohlcv_core.errors import ConfigError
 
@@ -18,3 +19,30 @@ def resolve_options(argv: Sequence[str], required: Sequence[str]) -> dict[str, s
     if missing:
         raise ConfigError(f"job arguments missing: {', '.join('--' + m for m in missing)}")
     return found
+
+
+def number_option(options: dict[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+    if name not in options:
+        return default
+    try:
+        value = float(options[name])
+    except ValueError:
+        raise ConfigError(f"--{name} must be a number, got {options[name]!r}") from None
+    if not value >= minimum:  # NaN fails too
+        raise ConfigError(f"--{name} must be at least {minimum:g}, got {options[name]!r}")
+    return value
+
+
+def dates_option(options: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma list of dates, as yyyy-MM-dd (the partition values), sorted and without repeats."""
+    dates = set()
+    for text in (d.strip() for d in options[name].split(",")):
+        if not text:
+            continue
+        try:
+            dates.add(date.fromisoformat(text).isoformat())
+        except ValueError:
+            raise ConfigError(f"--{name}: {text!r} is not a date (yyyy-MM-dd)") from None
+    if not dates:
+        raise ConfigError(f"--{name} names no date")
+    return tuple(sorted(dates))

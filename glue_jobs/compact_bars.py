@@ -3,14 +3,15 @@
 Arguments (Glue style):
   --raw_location s3://…/raw/kind=price/   --raw_bars_location s3://…/raw/kind=bar/
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
-  --dates 2023-08-24[,…]   [--target_file_mb 128]   [--late_after_s 300]   [--JOB_RUN_ID id]
-  [--crash_at staged|swapping|rollups]  (fault injection for the crash tests)
+  --dates 2023-08-24[,…]   [--target_file_mb 128]   [--late_after_s 300]   [--keep_superseded_s 3600]
+  [--JOB_RUN_ID id]   [--crash_at staged|publishing|rollups]  (fault injection for the crash tests)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
 baselines. REST 1-minute bars replace tick bars of the same minute (latest received wins between REST
 answers that disagree, counted). Rollups are computed from the 1-minute bars; daily bars from the fresh
 ones and the curated ones of the dates around, so a trading day that spans two UTC dates is always whole.
-All four tables are staged by one Spark write, then swapped in partition by partition.
+All four tables are written by one Spark write into the run's own folder, then published partition by
+partition, each by replacing its manifest (glue_jobs.publish): readers see the old partition or the new.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date as date_type
 from datetime import timedelta
@@ -30,10 +31,11 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window, Wi
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from glue_jobs.arguments import resolve_options
+from glue_jobs.arguments import dates_option, number_option, resolve_options
+from glue_jobs.publish import CrashInjected, Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.spark_schema import spark_schema
-from glue_jobs.swap import PartitionSwap
+from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core.bars import MINUTE_MS
 from ohlcv_core.calendars import VENUE_TIME_ZONES
 from ohlcv_core.errors import ConfigError
@@ -58,7 +60,8 @@ class CompactionResult:
     late_rows: int
     rest_bars_in: int
     rest_conflicts: int
-    partitions_rewritten: int
+    partitions_published: int
+    files_collected: int
     bars_out: dict[str, int]
     duration_s: float
 
@@ -260,23 +263,42 @@ def rollup_daily(bars_1m: DataFrame) -> DataFrame:
 
 
 # -- the run ---------------------------------------------------------------------------------------------
-def _read_curated_1m(spark: SparkSession, curated: str, dates: Sequence[str]) -> DataFrame:
-    paths = existing_paths(spark, [f"{curated}/bars_1m/dt={d}/" for d in dates])
+def _read_published_1m(spark: SparkSession, publisher: Publisher, dates: Sequence[str]) -> DataFrame:
+    files = publisher.files("bars_1m", dates)
     schema = spark_schema(BAR_COLUMNS)
-    if not paths:
+    if not files:
         return empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
-    return (spark.read.option("basePath", f"{curated}/bars_1m/").schema(schema).parquet(*paths)
-            .withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd")))
+    return spark.read.schema(schema).parquet(*files).withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd"))
+
+
+def write_tables(tables: dict[str, DataFrame], folder: str, max_records_per_file: int) -> None:
+    """Every table in one Spark write (each write has fixed costs that, for the small rollups, outweigh
+    their work), partitioned by table and dt; rows sorted by symbol and time in each file."""
+    union = functools.reduce(DataFrame.unionByName,
+                             [frame.withColumn("table", F.lit(name)) for name, frame in tables.items()])
+    (union.repartition("table", "dt").sortWithinPartitions("symbol", "bar_start")
+     .write.mode("errorifexists").option("maxRecordsPerFile", max_records_per_file)
+     .partitionBy("table", "dt").parquet(folder))
+
+
+CRASH_POINTS = ("staged", "publishing", "rollups")
 
 
 def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | None, curated_location: str,
             dates: Sequence[str], run_id: str, target_file_mb: float = 128.0, late_after_s: float = 300.0,
-            crash_at: str | None = None) -> CompactionResult:
+            keep_superseded_s: float = 3600.0, store: ObjectStore | None = None,
+            clock: Callable[[], float] = time.time, crash_at: str | None = None) -> CompactionResult:
     started = time.monotonic()
+    if crash_at is not None and crash_at not in CRASH_POINTS:
+        raise ConfigError(f"--crash_at must be one of {', '.join(CRASH_POINTS)}, got {crash_at!r}")
     apply_job_conf(spark)
     curated = curated_location.rstrip("/")
-    swap = PartitionSwap(spark, curated)
-    swap.recover()
+    publisher = Publisher(store or store_for(curated), curated, keep_superseded_s=keep_superseded_s, clock=clock)
+    # A venue's trading day is at most one UTC date away from its minutes': daily bars are rebuilt for
+    # every trading day a minute of the dates can fall on.
+    trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
+    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days}
+    folder = publisher.begin(run_id, partitions)
     price_paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
     columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
     raw_prices = _read_json(spark, columns, price_paths)
@@ -294,36 +316,34 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # for the fresh minutes as for those read back.
     no_mic = F.lit(None).cast("string")
     fresh = bars_1m.select(*BAR_NAMES, "dt").withColumn("mic_code", no_mic)
-    # 5-minute and 1-hour buckets never leave their UTC date. A venue's trading day is at most one UTC
-    # date away from its minutes': daily bars are rebuilt for every trading day a minute of the dates can
-    # fall on, each from every minute that can fall on it (the fresh ones and the curated ones of two
-    # dates either side), so each is whole; a day no fresh minute fell on comes out as it was.
-    trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
-    neighbours = _read_curated_1m(spark, curated, neighbour_dates(dates, before=2, after=2))
+    # 5-minute and 1-hour buckets never leave their UTC date. Each trading day is rebuilt from every
+    # minute that can fall on it (the fresh ones and the published ones of two dates either side), so
+    # each is whole; a day no fresh minute fell on comes out as it was.
+    neighbours = _read_published_1m(spark, publisher, neighbour_dates(dates, before=2, after=2))
     minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
-    # One Spark write stages all four tables; the run's metrics are observed while it runs.
+    # One Spark write for all four tables; the run's metrics are observed while it runs.
     tallies = Observation(f"{run_id}-bars_1m")
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
     rollups = {"bars_5m": rollup_utc(fresh, 300), "bars_1h": rollup_utc(fresh, 3600),
                "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days))}
-    swap.write({"bars_1m": _tallied(bars_1m, tallies),
-                **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
-                   for name, rollup in rollups.items()}},
-               run_id, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
-    if crash_at == "staged":
-        raise SystemExit("crash injected between staging and swap")
-    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days}
-    for table, dts in partitions.items():
-        swap.swap(run_id, table, dts, crash_after_aside=crash_at == "swapping")
-        if crash_at == "rollups":
-            raise SystemExit("crash injected after bars_1m, before the rollups")
-    swap.finish(run_id)
+    write_tables({"bars_1m": _tallied(bars_1m, tallies),
+                  **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
+                     for name, rollup in rollups.items()}},
+                 folder, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
     bars_1m.unpersist()
+    if crash_at == "staged":
+        raise CrashInjected("crash injected between the write and the first publication")
+    published = 0
+    for table, dts in partitions.items():
+        published += publisher.publish(run_id, table, dts, crash_after_first=crash_at == "publishing")
+        if crash_at == "rollups":
+            raise CrashInjected("crash injected after bars_1m, before the rollups")
+    collected = publisher.collect()
     tally = tallies.get
     return CompactionResult(run_id, tuple(dates), objects_in, int(tally.get("rows_in") or 0),
                             int(tally.get("duplicates") or 0), int(tally.get("late_rows") or 0),
                             int(tally.get("rest_bars") or 0), int(tally.get("rest_conflicts") or 0),
-                            sum(len(dts) for dts in partitions.values()),
+                            published, collected.files_deleted,
                             {"bars_1m": int(tally.get("rows") or 0),
                              **{name: int(counted[name].get.get("rows") or 0) for name in ROLLUPS}},
                             round(time.monotonic() - started, 3))
@@ -339,16 +359,16 @@ def _tallied(bars_1m: DataFrame, observation: Observation) -> DataFrame:
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> CompactionResult:
     options = resolve_options(sys.argv[1:] if argv is None else argv, REQUIRED)
-    dates = tuple(sorted({d.strip() for d in options["dates"].split(",") if d.strip()}))
-    if not dates:
-        raise ConfigError("--dates names no date")
+    dates = dates_option(options, "dates")
     session = spark or SparkSession.builder.getOrCreate()
     result = compact(session, raw_location=options["raw_location"],
                      raw_bars_location=options.get("raw_bars_location"),
                      curated_location=options["curated_location"], dates=dates,
                      run_id=options.get("JOB_RUN_ID") or f"run-{uuid.uuid4().hex[:12]}",
-                     target_file_mb=float(options.get("target_file_mb", 128)),
-                     late_after_s=float(options.get("late_after_s", 300)), crash_at=options.get("crash_at"))
+                     target_file_mb=number_option(options, "target_file_mb", 128, minimum=1),
+                     late_after_s=number_option(options, "late_after_s", 300),
+                     keep_superseded_s=number_option(options, "keep_superseded_s", 3600),
+                     crash_at=options.get("crash_at"))
     LOG.info("compaction finished %s", json.dumps(asdict(result)))
     return result
 

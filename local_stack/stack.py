@@ -133,7 +133,7 @@ class LocalStack:
         static_prefix = _static_folder(self.stream_settings.destination.prefix)
         error_prefix = _static_folder(self.stream_settings.destination.error_prefix)
         return Zones(raw=bucket / static_prefix, errors=bucket / error_prefix,
-                     curated=self.s3.path_of(self.template.table("bars_1m").location),
+                     curated=self.s3.path_of(self.compaction.settings.default_arguments["--curated_location"]),
                      logs=self.lake / "cloudwatch")
 
     def start(self) -> LocalStack:

@@ -20,6 +20,7 @@ DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "cloudformation" / "
 LOCAL_STACK_NAME = "ohlcv-local"
 LOCAL_ACCOUNT = "000000000000"
 LOCAL_REGION = "us-east-1"
+SYMLINK_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
 
 _TAGS = {"Ref": "Ref", "Sub": "Fn::Sub", "GetAtt": "Fn::GetAtt", "Join": "Fn::Join", "Select": "Fn::Select",
          "If": "Fn::If", "Equals": "Fn::Equals", "Not": "Fn::Not", "ImportValue": "Fn::ImportValue",
@@ -134,11 +135,17 @@ class TableSettings:
     columns: tuple[TableColumn, ...]
     partition_keys: tuple[TableColumn, ...]
     serde: str
+    input_format: str
     parameters: Mapping[str, str]
 
     @property
     def format(self) -> str:
         return "parquet" if "parquet" in self.serde.lower() else "json"
+
+    @property
+    def symlink(self) -> bool:
+        """Whether a partition's folder holds manifests naming the data files, not the files themselves."""
+        return self.input_format == SYMLINK_INPUT_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +338,7 @@ class StackTemplate:
                 database=props["DatabaseName"], name=table["Name"], location=sd["Location"],
                 columns=tuple(TableColumn(c["Name"], c["Type"]) for c in sd["Columns"]),
                 partition_keys=tuple(TableColumn(c["Name"], c["Type"]) for c in table.get("PartitionKeys", [])),
-                serde=sd["SerdeInfo"]["SerializationLibrary"],
+                serde=sd["SerdeInfo"]["SerializationLibrary"], input_format=sd["InputFormat"],
                 parameters={k: str(v) for k, v in table.get("Parameters", {}).items()},
             ))
         return tables

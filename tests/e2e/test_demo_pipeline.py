@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pyarrow.parquet as pq
 import pytest
 
 from local_stack.demo import DemoResult, format_report, run_demo
 from local_stack.feeds import DEMO_FEED
+from tests.curated import published_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -99,7 +99,7 @@ def test_every_price_event_lands_in_the_raw_zone_exactly_once(demo: DemoResult) 
 
 def test_curated_bars_equal_an_independent_computation(demo: DemoResult) -> None:
     expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
-    rows = pq.read_table(demo.zones.curated).to_pylist()
+    rows = published_rows(demo.zones.curated)
     got = {(r["symbol"], r["bar_start"]): {k: r[k] for k in ("open", "high", "low", "close", "volume", "tick_count")}
            for r in rows}
     assert got == expected
@@ -108,7 +108,7 @@ def test_curated_bars_equal_an_independent_computation(demo: DemoResult) -> None
 
 def test_aapl_bars_are_the_real_published_bars(demo: DemoResult) -> None:
     real = {datetime.strptime(v["datetime"], "%Y-%m-%d %H:%M:%S"): v for v in _recorded_rest()["AAPL"]["values"]}
-    rows = sorted((r for r in pq.read_table(demo.zones.curated).to_pylist() if r["symbol"] == "AAPL"),
+    rows = sorted((r for r in published_rows(demo.zones.curated) if r["symbol"] == "AAPL"),
                   key=lambda r: r["bar_start"])
     for index, row in enumerate(rows):
         bar = real[row["bar_start"].astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None)]

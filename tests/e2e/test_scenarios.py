@@ -8,10 +8,10 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
 from local_stack.demo import run_demo
+from tests.curated import published_rows
 from tests.scenarios import golden, recording_path, scenario_names
 from tests.scenarios.build import build
 
@@ -25,7 +25,7 @@ def test_the_checked_in_scenario_is_what_its_definition_builds(name: str) -> Non
 
 
 def _bars(curated: Path) -> list[dict[str, Any]]:
-    rows = pq.read_table(curated).to_pylist() if curated.exists() else []
+    rows = published_rows(curated)
     return sorted(({"symbol": r["symbol"], "bar_start": r["bar_start"].astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                     **{k: r[k] for k in ("open", "high", "low", "close", "volume", "tick_count", "source", "final")}}
                    for r in rows),

@@ -15,16 +15,23 @@ from compaction_trigger.events import touched_dates
 from local_stack.athena import LocalAthena, to_duckdb
 from local_stack.s3 import LocalS3
 from local_stack.template import StackTemplate
-from ohlcv_core.errors import ConfigError
+from ohlcv_core.curated import MANIFEST_NAME, render_manifest
+from ohlcv_core.errors import ConfigError, PipelineError
 from tests.fixtures import load_json
 
 CURATED = "ohlcv-local-curated-000000000000"
 
 
-def _write_bars(s3: LocalS3, dt: str, rows: list[dict[str, Any]]) -> None:
-    folder = s3.bucket_path(CURATED) / "bars_1m" / f"dt={dt}"
+def _write_bars(s3: LocalS3, dt: str, rows: list[dict[str, Any]], *, as_s3_uri: bool = False) -> None:
+    """Published as the job publishes: the data in a run's folder, the partition's manifest naming it."""
+    folder = s3.bucket_path(CURATED) / "data" / "run=t" / "table=bars_1m" / f"dt={dt}"
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), folder / "part-0.snappy.parquet")
+    uri = (f"s3://{CURATED}/data/run=t/table=bars_1m/dt={dt}/part-0.snappy.parquet" if as_s3_uri
+           else (folder / "part-0.snappy.parquet").as_posix())
+    manifest = s3.bucket_path(CURATED) / "bars_1m" / f"dt={dt}" / MANIFEST_NAME
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_bytes(render_manifest([uri]))
 
 
 def _bar(symbol: str, minute: int, close: float) -> dict[str, Any]:
@@ -44,6 +51,22 @@ def test_views_from_sql_run_over_the_curated_zone(tmp_path: Path) -> None:
     minutes = athena.query("SELECT date_format(bar_start, '%H:%i') FROM bars_1m WHERE dt = '2023-08-24' "
                            "AND symbol = 'AAPL' ORDER BY 1").rows
     assert minutes == [("14:50",), ("14:51",)]
+
+
+def test_a_symlink_partition_takes_its_dt_from_the_manifest_and_reads_s3_uris_from_the_bucket(
+        tmp_path: Path) -> None:
+    s3 = LocalS3(tmp_path)
+    _write_bars(s3, "2023-08-24", [_bar("AAPL", 50, 177.0)], as_s3_uri=True)
+    _write_bars(s3, "2023-08-25", [_bar("MSFT", 51, 320.0)])
+    (s3.bucket_path(CURATED) / "bars_1m" / "dt=2023-08-26").mkdir()  # a partition with no manifest: empty
+    athena = LocalAthena(StackTemplate(), s3)
+    assert athena.query("SELECT dt, symbol, close FROM bars_1m ORDER BY dt").rows == [
+        ("2023-08-24", "AAPL", 177.0), ("2023-08-25", "MSFT", 320.0)]
+    # a Parquet file left in a partition's folder is no manifest: the query fails, as Athena's would
+    pq.write_table(pa.Table.from_pylist([_bar("AAPL", 52, 1.0)]), s3.bucket_path(CURATED) / "bars_1m" / "dt=2023-08-26"
+                   / "stray.parquet")
+    with pytest.raises(PipelineError, match="symlink table"):
+        athena.query("SELECT count(*) FROM bars_1m")
 
 
 def test_an_empty_lake_has_empty_typed_tables(tmp_path: Path) -> None:

@@ -9,13 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-import pyarrow.parquet as pq
 import pytest
 
 from glue_jobs.compact_bars import main, ordered_events
 from ohlcv_core.bars import volume_increment
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
+from tests.curated import published_rows
 
 pytestmark = pytest.mark.spark
 
@@ -42,8 +42,7 @@ def _write_raw(raw: Path, hour: str, name: str, lines: list[bytes], dt: str = "2
 
 
 def _bars(curated: Path, table: str = "bars_1m") -> list[dict[str, Any]]:
-    rows = pq.read_table(curated / table).to_pylist()
-    return sorted(rows, key=lambda r: (r["symbol"], r["bar_start"]))
+    return published_rows(curated, table)
 
 
 def _args(raw: Path, curated: Path, dates: str = "2023-08-24") -> list[str]:
@@ -89,10 +88,11 @@ def test_only_the_named_dates_are_rewritten(spark: Any, tmp_path: Path) -> None:
     _write_raw(raw, "14", "a", [_record("AAPL", T0, 100.0, 5)])
     _write_raw(raw, "14", "b", [_record("AAPL", day2, 110.0, 5)], dt="2023-08-25")
     main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
-    kept = (curated / "bars_1m" / "dt=2023-08-24").stat().st_mtime_ns
+    manifest = curated / "bars_1m" / "dt=2023-08-24" / "symlink.txt"
+    kept = (manifest.read_bytes(), manifest.stat().st_mtime_ns)
     _write_raw(raw, "15", "c", [_record("AAPL", day2 + 3600, 111.0, 9)], dt="2023-08-25")
     main(_args(raw, curated, "2023-08-25"), spark=spark)
-    assert (curated / "bars_1m" / "dt=2023-08-24").stat().st_mtime_ns == kept
+    assert (manifest.read_bytes(), manifest.stat().st_mtime_ns) == kept
     assert [b["close"] for b in _bars(curated)] == [100.0, 110.0, 111.0]
 
 
@@ -221,4 +221,4 @@ def test_a_run_with_nothing_to_compact_finishes_and_says_so(spark: Any, tmp_path
     result = main(_args(tmp_path / "raw", tmp_path / "curated"), spark=spark)
     assert (result.objects_in, result.rows_in, result.rest_bars_in) == (0, 0, 0)
     assert result.bars_out == {"bars_1m": 0, "bars_5m": 0, "bars_1h": 0, "bars_1d": 0}
-    assert not (tmp_path / "curated" / "bars_1m").exists()
+    assert not (tmp_path / "curated" / "bars_1m").exists()  # no partition made, not even an empty one

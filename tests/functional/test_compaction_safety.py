@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from glue_jobs.compact_bars import main
-from glue_jobs.swap import PartitionSwap
 from ohlcv_core.bars import MINUTE_MS
+from tests.curated import published_files, published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 
 pytestmark = pytest.mark.spark
@@ -26,13 +25,8 @@ TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
 
 
 def _content(curated: Path) -> dict[str, list[dict[str, Any]]]:
-    """Each table's rows, in order: byte-for-byte in content, whatever the file names."""
-    out = {}
-    for table in TABLES:
-        folder = curated / table
-        rows = pq.read_table(folder).to_pylist() if folder.exists() else []
-        out[table] = sorted(rows, key=lambda r: (r["symbol"], r["bar_start"], str(r["dt"])))
-    return out
+    """Each table's rows as readers see them, in order: byte-for-byte in content, whatever the file names."""
+    return published_tables(curated)
 
 
 def _raw_day(raw: Path, day_offset: int = 0) -> None:
@@ -57,7 +51,22 @@ def clean(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, d
     return base / "raw", _content(base / "curated")
 
 
-@pytest.mark.parametrize("crash_at", ["staged", "swapping", "rollups"])
+def _whole_partitions(seen: dict[str, list[dict[str, Any]]], *versions: dict[str, list[dict[str, Any]]]) -> None:
+    """Each partition readers see is one of the versions' partitions, whole."""
+    for table in TABLES:
+        for dt in {r["dt"] for r in seen[table]}:
+            assert [r for r in seen[table] if r["dt"] == dt] in [
+                [r for r in version[table] if r["dt"] == dt] for version in versions], (table, dt)
+
+
+def _unreferenced(curated: Path) -> list[Path]:
+    """Data files no manifest names, and journals: what a finished collection leaves none of."""
+    named = {Path(f) for table in TABLES for files in published_files(curated, table).values() for f in files}
+    data = {p for p in (curated / "data").rglob("*.parquet") if not p.name.startswith(".")}
+    return sorted(data - named) + sorted((curated / "_journal").glob("*"))
+
+
+@pytest.mark.parametrize("crash_at", ["staged", "publishing", "rollups"])
 def test_a_crash_at_any_point_leaves_good_data_and_a_rerun_equals_a_clean_run(
         spark: Any, tmp_path: Path, clean: tuple[Path, dict[str, Any]], crash_at: str) -> None:
     raw, expected = clean
@@ -66,18 +75,32 @@ def test_a_crash_at_any_point_leaves_good_data_and_a_rerun_equals_a_clean_run(
     before = _content(curated)
     with pytest.raises(SystemExit):
         main(_args(raw, curated, "2023-08-24,2023-08-25", "--crash_at", crash_at), spark=spark)
-    # WHEN what the crash left is recovered (every run starts with this)
-    PartitionSwap(spark, str(curated)).recover()
-    # THEN each table holds whole partitions: the previous good ones, or (past the 1-minute swap) the new
-    recovered = _content(curated)
+    # THEN at once, with nothing repaired, readers see whole partitions: the previous good ones, or the new
+    after_crash = _content(curated)
+    _whole_partitions(after_crash, before, expected)
+    if crash_at == "staged":
+        assert after_crash == before
     if crash_at == "rollups":
-        assert recovered["bars_1m"] == expected["bars_1m"]
-        assert {t: recovered[t] for t in TABLES[1:]} == {t: before[t] for t in TABLES[1:]}
-    else:
-        assert recovered == before
-    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)  # the rerun completes the work
+        assert after_crash["bars_1m"] == expected["bars_1m"]
+        assert {t: after_crash[t] for t in TABLES[1:]} == {t: before[t] for t in TABLES[1:]}
+    # WHEN the work is run again (superseded files collected at once: no reader to wait for)
+    main(_args(raw, curated, "2023-08-24,2023-08-25", "--keep_superseded_s", "0"), spark=spark)
     assert _content(curated) == expected
-    assert not (curated / "_staging").exists() and not (curated / "_trash").exists()
+    assert _unreferenced(curated) == []
+
+
+def test_superseded_files_stay_readable_for_the_grace_then_go(spark: Any, tmp_path: Path,
+                                                              clean: tuple[Path, dict[str, Any]]) -> None:
+    raw, expected = clean
+    curated = tmp_path / "curated"
+    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+    held = published_files(curated, "bars_1m")  # what a query planned now reads
+    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+    assert published_files(curated, "bars_1m") != held
+    assert all(Path(f).exists() for files in held.values() for f in files)  # the query can still finish
+    main(_args(raw, curated, "2023-08-24,2023-08-25", "--keep_superseded_s", "0"), spark=spark)
+    assert not any(Path(f).exists() for files in held.values() for f in files)
+    assert _content(curated) == expected and _unreferenced(curated) == []
 
 
 def test_running_twice_gives_identical_files_content(spark: Any, tmp_path: Path,
@@ -124,23 +147,21 @@ def test_a_job_killed_while_spark_writes_leaves_good_data(spark: Any, tmp_path: 
     curated = tmp_path / "curated"
     main(_args(raw, curated, "2023-08-24"), spark=spark)
     before = _content(curated)
-    # WHEN a job in its own process is killed (SIGKILL) as soon as its staging appears: mid-write
+    # WHEN a job in its own process is killed (SIGKILL) as soon as its data folder appears: mid-write
     process = subprocess.Popen([sys.executable, "-c", _JOB, *_args(raw, curated, "2023-08-24,2023-08-25")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (curated / "_staging").exists() and process.poll() is None and time.monotonic() < deadline:
+
+    def writing() -> bool:
+        return len(list((curated / "data").glob("run=*"))) > 1
+
+    while not writing() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     assert process.poll() is None, "the job finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert (curated / "_staging").exists()
-    # THEN every partition readers see is whole: the previous good one or the new one; a rerun equals a clean run
-    PartitionSwap(spark, str(curated)).recover()
-    recovered = _content(curated)
-    for table in TABLES:
-        for dt in {str(r["dt"]) for r in recovered[table]}:
-            rows = [r for r in recovered[table] if str(r["dt"]) == dt]
-            assert rows in ([r for r in before[table] if str(r["dt"]) == dt],
-                            [r for r in expected[table] if str(r["dt"]) == dt]), (table, dt)
-    main(_args(raw, curated, "2023-08-24,2023-08-25"), spark=spark)
+    # THEN readers see the previous good data, with nothing repaired; a rerun equals a clean run
+    assert _content(curated) == before
+    main(_args(raw, curated, "2023-08-24,2023-08-25", "--keep_superseded_s", "0"), spark=spark)
     assert _content(curated) == expected
+    assert _unreferenced(curated) == []

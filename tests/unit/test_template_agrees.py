@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from local_stack.template import StackTemplate
+from ohlcv_core.curated import MANIFEST_NAME, manifest_url
 from ohlcv_core.schema import (
     BAR_COLUMNS,
     BAR_PARTITION_COLUMNS,
@@ -86,7 +87,18 @@ def test_compaction_job_reads_the_raw_table_and_writes_the_bars_table() -> None:
     assert job.default_arguments["--raw_bars_location"] == template.table("raw_bars").location
     for name in BAR_TABLES:
         assert template.table(name).location == f"{job.default_arguments['--curated_location']}{name}/"
+    # publication relies on one writer at a time (ohlcv_core.curated)
     assert job.max_concurrent_runs == 1
+
+
+@pytest.mark.parametrize("name", BAR_TABLES)
+def test_bar_tables_read_the_manifests_the_job_publishes(name: str) -> None:
+    template = StackTemplate()
+    table = template.table(name)
+    root = template.glue_job("CompactionJob").default_arguments["--curated_location"]
+    assert table.symlink and table.format == "parquet"  # manifests naming Parquet files
+    partition = table.parameters["storage.location.template"].replace("${dt}", "2023-08-24")
+    assert manifest_url(root, name, "2023-08-24") == f"{partition}{MANIFEST_NAME}"
 
 
 @pytest.mark.parametrize(("record", "columns"), [(RawPriceRecord, RAW_PRICE_COLUMNS), (RawBarRecord, RAW_BAR_COLUMNS)])

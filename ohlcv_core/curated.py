@@ -1,0 +1,118 @@
+"""The curated zone's layout and the rules that keep it readable at every instant.
+
+    <root>/<table>/dt=<date>/symlink.txt       the partition: one URI per line, its Parquet files
+    <root>/data/run=<run>/table=<table>/dt=<date>/part-*.parquet
+                                               what a run wrote; never changed, deleted once unreferenced
+    <root>/_journal/<run>.json                 what a run set out to replace, until that is collected
+
+Readers (Athena through Hive's SymlinkTextInputFormat, the jobs, the local Athena) read a partition's
+manifest, then the files it names. A run publishes a partition by replacing its manifest: one object
+written whole, so on S3 as on a local disk a reader sees the old partition or the new, never a mix, and
+a crash at any instant leaves every partition as the last finished publication left it. A superseded
+file is deleted only once its partition's manifest has been replaced for longer than a query may run.
+
+Writers are serialized (the job's MaxConcurrentRuns is 1): the journal's record of the manifests a run
+replaces is read before it writes and stays true until it publishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+MANIFEST_NAME = "symlink.txt"
+DATA_FOLDER = "data"
+JOURNAL_FOLDER = "_journal"
+
+
+def _join(root: str, *parts: str) -> str:
+    return "/".join([root.rstrip("/"), *parts])
+
+
+def manifest_url(root: str, table: str, dt: str) -> str:
+    return _join(root, table, f"dt={dt}", MANIFEST_NAME)
+
+
+def run_url(root: str, run_id: str) -> str:
+    return _join(root, DATA_FOLDER, f"run={run_id}")
+
+
+def written_url(root: str, run_id: str, table: str, dt: str) -> str:
+    """The folder a run's Spark write (partitioned by table, then dt) puts one partition's files in."""
+    return _join(run_url(root, run_id), f"table={table}", f"dt={dt}")
+
+
+def journal_url(root: str, run_id: str) -> str:
+    return _join(root, JOURNAL_FOLDER, f"{run_id}.json")
+
+
+def is_data_file(url: str) -> bool:
+    """Parquet files only: not the committer's markers, not a local file system's hidden checksums."""
+    name = url.rsplit("/", 1)[-1]
+    return name.endswith(".parquet") and not name.startswith((".", "_"))
+
+
+def render_manifest(files: Sequence[str]) -> bytes:
+    if any("\n" in f or not f.strip() for f in files):
+        raise ValueError("a manifest line is one file's URI")
+    return b"".join(f"{f}\n".encode() for f in sorted(files))
+
+
+def parse_manifest(body: bytes) -> list[str]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not a manifest: one file URI a line, UTF-8") from None
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Journal:
+    """A run's intent, written before its data: the partitions it will publish and, for each, the files
+    its manifest named then (those the run will supersede)."""
+
+    run_id: str
+    written_ms: int
+    replaces: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> dt -> files
+
+    def to_json(self) -> bytes:
+        return orjson.dumps({"run_id": self.run_id, "written_ms": self.written_ms,
+                             "replaces": {t: {d: list(f) for d, f in dts.items()} for t, dts in self.replaces.items()}},
+                            option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Journal:
+        data = orjson.loads(body)
+        return cls(str(data["run_id"]), int(data["written_ms"]),
+                   {str(t): {str(d): tuple(str(f) for f in files) for d, files in dts.items()}
+                    for t, dts in data["replaces"].items()})
+
+    def partitions(self) -> list[tuple[str, str]]:
+        return [(table, dt) for table, dts in sorted(self.replaces.items()) for dt in sorted(dts)]
+
+
+@dataclass(frozen=True)
+class Published:
+    """A partition as readers see it now: the files its manifest names and when it was written."""
+
+    files: frozenset[str]
+    modified_s: float
+
+
+def collectable(journal: Journal, table: str, dt: str, *, published: Published | None, written: Sequence[str],
+                now_s: float, keep_superseded_s: float) -> frozenset[str] | None:
+    """The files of one of a journal's partitions that can go now (an empty set: none are garbage), or
+    None while they must stay: the files it superseded and those it wrote, less what the manifest names.
+
+    A partition never published has no reader, so what its run wrote goes at once. Otherwise a file
+    the manifest no longer names was dropped by the manifest's last replacement or an earlier one, so
+    once that replacement is older than the longest query, no reader still holds it."""
+    candidates = {*journal.replaces.get(table, {}).get(dt, ()), *written}
+    if published is None:
+        return frozenset(candidates)
+    garbage = frozenset(candidates - published.files)
+    if garbage and now_s - published.modified_s < keep_superseded_s:
+        return None
+    return garbage

@@ -1,0 +1,196 @@
+"""Publication of curated partitions by manifest, on a local disk and on S3 (moto), without Spark: the
+tests write a run's data files where its Spark write would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+
+from glue_jobs.publish import CrashInjected, Publisher
+from glue_jobs.store import LocalStore, ObjectStore, S3Store
+from ohlcv_core.curated import JOURNAL_FOLDER, manifest_url, parse_manifest, written_url
+
+KEEP_S = 600.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["local", "s3"])
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[ObjectStore, str]]:
+    if request.param == "local":
+        yield LocalStore(), (tmp_path / "curated").as_posix()
+        return
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="curated")
+        yield S3Store(client), "s3://curated"
+
+
+def _write(store: ObjectStore, root: str, run: str, table: str, dt: str, *, names: int = 2) -> list[str]:
+    """What a run's Spark write leaves: data files, their commit marker."""
+    files = [f"{written_url(root, run, table, dt)}/part-{n:05d}-{run}.snappy.parquet" for n in range(names)]
+    for file in files:
+        store.write(file, f"rows of {run} {table} {dt}".encode())
+    store.write(f"{root}/data/run={run}/_SUCCESS", b"")
+    return files
+
+
+def _seen(store: ObjectStore, root: str, table: str, dt: str) -> list[str] | None:
+    found = store.read(manifest_url(root, table, dt))
+    return None if found is None else parse_manifest(found[0])
+
+
+def _objects(store: ObjectStore, root: str, folder: str) -> list[str]:
+    return [o.url for o in store.list(f"{root}/{folder}")]
+
+
+def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go_after_the_grace(
+        lake: tuple[ObjectStore, str]) -> None:
+    store, root = lake
+    clock = Clock()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    # GIVEN run a published a partition
+    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
+    old = _write(store, root, "a", "bars_1m", "2023-08-24")
+    assert publisher.publish("a", "bars_1m", ["2023-08-24"]) == 1
+    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
+    # WHEN run b writes the same partition: readers still see a's files until b publishes
+    publisher.begin("b", {"bars_1m": ["2023-08-24"]})
+    new = _write(store, root, "b", "bars_1m", "2023-08-24", names=3)
+    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
+    publisher.publish("b", "bars_1m", ["2023-08-24"])
+    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new)
+    # THEN a query that read a's manifest can still read a's files while the grace lasts
+    assert publisher.collect().files_deleted == 0
+    assert all(store.read(f) is not None for f in old)
+    clock.now += KEEP_S + 1
+    collected = publisher.collect()
+    assert collected.files_deleted == len(old) and collected.runs_pending == 0
+    assert all(store.read(f) is None for f in old) and all(store.read(f) is not None for f in new)
+    assert _objects(store, root, JOURNAL_FOLDER) == []
+    assert sorted(_objects(store, root, "data")) == sorted(new)  # the commit markers went with the journals
+
+
+def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_its_files_are_collected(
+        lake: tuple[ObjectStore, str]) -> None:
+    store, root = lake
+    clock = Clock()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
+    good = _write(store, root, "a", "bars_1m", "2023-08-24")
+    publisher.publish("a", "bars_1m", ["2023-08-24"])
+    clock.now += KEEP_S + 1
+    # GIVEN run b wrote 24 August again and a first 25 August, then died before publishing either
+    publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
+    crashed = [*_write(store, root, "b", "bars_1m", "2023-08-24"), *_write(store, root, "b", "bars_1m", "2023-08-25")]
+    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(good)
+    assert _seen(store, root, "bars_1m", "2023-08-25") is None
+    # WHEN the next run begins: what b wrote is collected (24 August's manifest is older than the grace;
+    # 25 August was never published, so nobody can be reading it)
+    publisher.begin("c", {"bars_1m": ["2023-08-24"]})
+    assert all(store.read(f) is None for f in crashed)
+    assert all(store.read(f) is not None for f in good)
+    assert [u.rsplit("/", 1)[-1] for u in _objects(store, root, JOURNAL_FOLDER)] == ["c.json"]
+
+
+def test_a_crash_between_two_publications_leaves_each_partition_whole(lake: tuple[ObjectStore, str]) -> None:
+    store, root = lake
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S)
+    publisher.begin("a", {"bars_1m": ["2023-08-24", "2023-08-25"]})
+    old = {dt: _write(store, root, "a", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
+    publisher.publish("a", "bars_1m", ["2023-08-24", "2023-08-25"])
+    publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
+    new = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
+    with pytest.raises(CrashInjected):
+        publisher.publish("b", "bars_1m", ["2023-08-24", "2023-08-25"], crash_after_first=True)
+    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new["2023-08-24"])
+    assert _seen(store, root, "bars_1m", "2023-08-25") == sorted(old["2023-08-25"])
+
+
+def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_grace(
+        lake: tuple[ObjectStore, str]) -> None:
+    store, root = lake
+    clock = Clock()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    publisher.begin("a", {"bars_1d": ["2023-08-24"]})
+    old = _write(store, root, "a", "bars_1d", "2023-08-24")
+    publisher.publish("a", "bars_1d", ["2023-08-24"])
+    publisher.begin("b", {"bars_1d": ["2023-08-24", "2023-08-25"]})
+    assert publisher.publish("b", "bars_1d", ["2023-08-24", "2023-08-25"]) == 1  # 25 August: nothing, ever
+    assert _seen(store, root, "bars_1d", "2023-08-24") == []
+    assert _seen(store, root, "bars_1d", "2023-08-25") is None
+    clock.now += KEEP_S + 1
+    publisher.collect()
+    assert all(store.read(f) is None for f in old)
+
+
+# -- the invariant, over any sequence of runs, crashes and collections --------------------------------
+DATES = ("2023-08-24", "2023-08-25", "2023-08-26")
+step = st.tuples(st.lists(st.sampled_from(DATES), min_size=1, max_size=3, unique=True),  # the run's dates
+                 st.integers(min_value=0, max_value=3),  # how far it gets: written, 1, 2, all published
+                 st.sampled_from([0.0, KEEP_S / 2, KEEP_S * 2]))  # time passing after it
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(step, min_size=1, max_size=6))
+def test_no_published_file_is_ever_deleted_and_nothing_unpublished_outlives_the_grace(
+        tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[list[str], int, float]]) -> None:
+    clock = Clock()
+    store, root = LocalStore(clock), (tmp_path_factory.mktemp("lake") / "curated").as_posix()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    # what every reader may hold: each manifest ever published, while the grace after its replacement lasts
+    held: list[tuple[list[str], float]] = []
+
+    def check_readers() -> None:
+        for dt in DATES:
+            for file in _seen(store, root, "bars_1m", dt) or []:
+                assert store.read(file) is not None, f"a published file is gone: {file}"
+        for files, until in held:
+            if clock.now < until:
+                assert all(store.read(f) is not None for f in files), "a file went within the grace"
+
+    for index, (dates, reach, later) in enumerate(steps):
+        run = f"r{index}"
+        before = {dt: _seen(store, root, "bars_1m", dt) for dt in dates}
+        publisher.begin(run, {"bars_1m": sorted(dates)})
+        for dt in dates:
+            _write(store, root, run, "bars_1m", dt)
+        for dt in sorted(dates)[:reach]:
+            publisher.publish(run, "bars_1m", [dt])
+            if before[dt]:
+                held.append((before[dt] or [], clock.now + KEEP_S))
+        check_readers()
+        clock.now += later
+        publisher.collect()
+        check_readers()
+    clock.now += KEEP_S + 1
+    publisher.collect()
+    check_readers()
+    published = {f for dt in DATES for f in _seen(store, root, "bars_1m", dt) or []}
+    assert {o.url for o in store.list(f"{root}/data")} == published
+    assert store.list(f"{root}/{JOURNAL_FOLDER}") == []
+
+
+def test_the_store_for_a_location_is_chosen_by_its_scheme() -> None:
+    from glue_jobs.store import store_for
+    from ohlcv_core.errors import ConfigError
+
+    fake: Callable[..., Any] = object
+    assert isinstance(store_for("s3://bucket/", s3_client=fake()), S3Store)
+    assert isinstance(store_for("/tmp/lake/curated"), LocalStore)
+    with pytest.raises(ConfigError, match="absolute path"):
+        store_for("lake/curated")
