@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +125,7 @@ class EventSourceSettings:
 class TableColumn:
     name: str
     type: str
+    comment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +137,10 @@ class TableSettings:
     partition_keys: tuple[TableColumn, ...]
     serde: str
     input_format: str
+    output_format: str
     parameters: Mapping[str, str]
+    description: str | None = None
+    serde_parameters: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def format(self) -> str:
@@ -177,7 +181,7 @@ class StackTemplate:
     """A parsed template with the local pseudo parameters and the parameters' defaults."""
 
     def __init__(self, path: Path = DEFAULT_TEMPLATE, stack_name: str = LOCAL_STACK_NAME,
-                 parameters: Mapping[str, str] | None = None) -> None:
+                 parameters: Mapping[str, str] | None = None, account_id: str = LOCAL_ACCOUNT) -> None:
         try:
             loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
         except (OSError, yaml.YAMLError) as exc:
@@ -185,7 +189,7 @@ class StackTemplate:
         self.path = path
         self.body: dict[str, Any] = loaded
         self.resources: dict[str, dict[str, Any]] = loaded.get("Resources", {})
-        self.pseudo = {"AWS::StackName": stack_name, "AWS::AccountId": LOCAL_ACCOUNT,
+        self.pseudo = {"AWS::StackName": stack_name, "AWS::AccountId": account_id,
                        "AWS::Region": LOCAL_REGION, "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
         specs: dict[str, dict[str, Any]] = loaded.get("Parameters", {})
         self.parameters = {name: str(spec.get("Default", "")) for name, spec in specs.items()}
@@ -336,10 +340,14 @@ class StackTemplate:
             sd = table["StorageDescriptor"]
             tables.append(TableSettings(
                 database=props["DatabaseName"], name=table["Name"], location=sd["Location"],
-                columns=tuple(TableColumn(c["Name"], c["Type"]) for c in sd["Columns"]),
-                partition_keys=tuple(TableColumn(c["Name"], c["Type"]) for c in table.get("PartitionKeys", [])),
+                columns=tuple(TableColumn(c["Name"], c["Type"], c.get("Comment")) for c in sd["Columns"]),
+                partition_keys=tuple(TableColumn(c["Name"], c["Type"], c.get("Comment"))
+                                     for c in table.get("PartitionKeys", [])),
                 serde=sd["SerdeInfo"]["SerializationLibrary"], input_format=sd["InputFormat"],
+                output_format=sd["OutputFormat"],
                 parameters={k: str(v) for k, v in table.get("Parameters", {}).items()},
+                description=table.get("Description"),
+                serde_parameters={k: str(v) for k, v in sd["SerdeInfo"].get("Parameters", {}).items()},
             ))
         return tables
 

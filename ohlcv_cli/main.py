@@ -1,4 +1,4 @@
-"""`ohlcv <command>`: demo, query, produce, record, replay, serve-twelvedata, generate-demo-feed."""
+"""`ohlcv <command>`: demo, query, produce, record, replay, serve-twelvedata, local, ddl, generate-demo-feed."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ohlcv_core import config
-from ohlcv_core.errors import OhlcvError
+from ohlcv_core.errors import ConfigError, OhlcvError
 
 DEFAULT_LAKE = Path("lake")
 
@@ -204,6 +204,23 @@ def cmd_generate_demo_feed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ddl(args: argparse.Namespace) -> int:
+    from local_stack import ddl
+    from local_stack.template import StackTemplate
+
+    if args.write:
+        for path in ddl.write():
+            print(path)
+        return 0
+    if bool(args.stack_name) != bool(args.account_id):
+        raise ConfigError("give --stack-name and --account-id together (or neither, for placeholders)")
+    concrete = bool(args.stack_name)
+    template = StackTemplate(stack_name=args.stack_name, account_id=args.account_id) if concrete \
+        else ddl.placeholder_template()
+    print("\n".join(ddl.render(template, placeholders=not concrete).values()))
+    return 0
+
+
 Subparsers = Any  # argparse's _SubParsersAction is private
 
 
@@ -297,6 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stand_in_parser(sub)
     _add_record_and_replay_parsers(sub)
     _add_local_parsers(sub)
+
+    ddl = sub.add_parser("ddl", help="the Glue tables' Athena DDL, from the template")
+    ddl.add_argument("--stack-name", help="render for this deployed stack (with --account-id)")
+    ddl.add_argument("--account-id", help="the stack's account")
+    ddl.add_argument("--write", action="store_true", help="regenerate sql/tables/ (stack and account as placeholders)")
+    ddl.set_defaults(func=cmd_ddl)
 
     gen = sub.add_parser("generate-demo-feed", help="regenerate the bundled demo recording (seeded)")
     gen.add_argument("--out", help="output path (default: the bundled file)")

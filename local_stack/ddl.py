@@ -1,0 +1,73 @@
+"""Athena DDL for the stack's Glue tables, rendered from the template (their one definition).
+
+`sql/tables/` holds it for the default stack with the stack name and account left as `${AWS::StackName}`
+and `${AWS::AccountId}` (a test keeps the files equal to this rendering); `ohlcv ddl --stack-name …
+--account-id …` prints it for one deployed stack, for a catalog managed outside CloudFormation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local_stack.template import StackTemplate, TableColumn, TableSettings
+
+SQL_TABLES = Path(__file__).resolve().parent.parent / "sql" / "tables"
+PLACEHOLDER_STACK, PLACEHOLDER_ACCOUNT = "${AWS::StackName}", "${AWS::AccountId}"
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _column(column: TableColumn) -> str:
+    comment = f" COMMENT {_string(column.comment)}" if column.comment else ""
+    return f"{_identifier(column.name)} {column.type}{comment}"
+
+
+def _properties(values: dict[str, str]) -> str:
+    return ",\n".join(f"  {_string(k)}={_string(v)}" for k, v in sorted(values.items()))
+
+
+def table_ddl(table: TableSettings) -> str:
+    lines = [f"CREATE EXTERNAL TABLE IF NOT EXISTS {_identifier(table.database)}.{_identifier(table.name)} (",
+             ",\n".join(f"  {_column(c)}" for c in table.columns), ")"]
+    if table.description:
+        lines.append(f"COMMENT {_string(table.description)}")
+    if table.partition_keys:
+        lines.append(f"PARTITIONED BY ({', '.join(_column(c) for c in table.partition_keys)})")
+    lines.append(f"ROW FORMAT SERDE {_string(table.serde)}")
+    if table.serde_parameters:
+        lines.append(f"WITH SERDEPROPERTIES (\n{_properties(dict(table.serde_parameters))}\n)")
+    lines += [f"STORED AS INPUTFORMAT {_string(table.input_format)}",
+              f"OUTPUTFORMAT {_string(table.output_format)}",
+              f"LOCATION {_string(table.location)}"]
+    if table.parameters:
+        lines.append(f"TBLPROPERTIES (\n{_properties(dict(table.parameters))}\n)")
+    return "\n".join(lines) + ";\n"
+
+
+def render(template: StackTemplate, *, placeholders: bool) -> dict[str, str]:
+    """File name -> DDL text, one file per table."""
+    header = ("-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.\n"
+              + ("-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl "
+                 "--stack-name … --account-id …`);\n-- ${dt} and ${hour} are partition projection's own.\n"
+                 if placeholders else ""))
+    return {f"{table.name}.sql": header + table_ddl(table) for table in template.tables()}
+
+
+def placeholder_template() -> StackTemplate:
+    return StackTemplate(stack_name=PLACEHOLDER_STACK, account_id=PLACEHOLDER_ACCOUNT)
+
+
+def write(folder: Path = SQL_TABLES) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rendered = render(placeholder_template(), placeholders=True)
+    for stale in set(folder.glob("*.sql")) - {folder / name for name in rendered}:
+        stale.unlink()
+    for name, text in rendered.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return sorted(folder / name for name in rendered)

@@ -1,0 +1,79 @@
+"""sql/tables/ is the template's Glue tables as Athena DDL: one definition (principle 2)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from local_stack import ddl
+from local_stack.template import StackTemplate, TableSettings
+from ohlcv_cli.main import main
+
+
+def test_the_checked_in_ddl_is_the_templates_rendering() -> None:
+    rendered = ddl.render(ddl.placeholder_template(), placeholders=True)
+    on_disk = {path.name: path.read_text(encoding="utf-8") for path in ddl.SQL_TABLES.glob("*.sql")}
+    assert on_disk == rendered, "run `ohlcv ddl --write` after changing the template's tables"
+
+
+def _literal(node: exp.Expression | None) -> str:
+    assert isinstance(node, exp.Literal)
+    return str(node.this)
+
+
+def _read_back(text: str) -> dict[str, object]:
+    """What Athena would register, read from the DDL by sqlglot's parser (not by the renderer's code)."""
+    create = sqlglot.parse_one(text, read="athena")
+    assert isinstance(create, exp.Create) and create.kind == "TABLE"
+    schema = create.this
+    assert isinstance(schema, exp.Schema)
+    table = schema.this
+    props = create.args["properties"].expressions
+
+    def columns(defs: list[exp.Expression]) -> list[tuple[str, str]]:
+        return [(d.name, d.args["kind"].sql(dialect="hive").lower()) for d in defs]
+
+    (partitioned,) = [p for p in props if isinstance(p, exp.PartitionedByProperty)]
+    (formats,) = [p.this for p in props if isinstance(p, exp.FileFormatProperty)]
+    return {
+        "table": (table.db, table.name),
+        "columns": columns(schema.expressions),
+        "partition_keys": columns(partitioned.this.expressions),
+        "serde": _literal(next(p for p in props if isinstance(p, exp.RowFormatSerdeProperty)).this),
+        "formats": (_literal(formats.args["input_format"]), _literal(formats.args["output_format"])),
+        "location": _literal(next(p for p in props if isinstance(p, exp.LocationProperty)).this),
+        "parameters": {_literal(p.this): _literal(p.args["value"]) for p in props if type(p) is exp.Property},
+        "external": any(isinstance(p, exp.ExternalProperty) for p in props),
+    }
+
+
+def _expected(table: TableSettings) -> dict[str, object]:
+    return {"table": (table.database, table.name), "columns": [(c.name, c.type) for c in table.columns],
+            "partition_keys": [(c.name, c.type) for c in table.partition_keys], "serde": table.serde,
+            "formats": (table.input_format, table.output_format), "location": table.location,
+            "parameters": dict(table.parameters), "external": True}
+
+
+@pytest.mark.parametrize("table", StackTemplate(stack_name="prod", account_id="123456789012").tables(),
+                         ids=lambda t: t.name)
+def test_the_ddl_registers_what_the_template_does(table: TableSettings) -> None:
+    concrete = ddl.render(StackTemplate(stack_name="prod", account_id="123456789012"), placeholders=False)
+    assert _read_back(concrete[f"{table.name}.sql"]) == _expected(table)
+    assert "prod-" in str(table.location) and "123456789012" in str(table.location)
+
+
+def test_the_command_renders_one_stack_or_asks_for_both_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ddl", "--stack-name", "prod", "--account-id", "123456789012"]) == 0
+    out = capsys.readouterr().out
+    assert "LOCATION 's3://prod-curated-123456789012/bars_1m/'" in out and "${AWS::" not in out
+    assert main(["ddl", "--stack-name", "prod"]) == 2
+    assert "--account-id" in capsys.readouterr().err
+
+
+def test_writing_replaces_stale_files(tmp_path: Path) -> None:
+    (tmp_path / "dropped_table.sql").write_text("-- a table the template no longer has\n")
+    written = ddl.write(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
