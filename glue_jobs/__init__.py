@@ -1,1 +1,2 @@
-"""Glue job scripts (deployable unit: uploaded with ohlcv_core.zip as --extra-py-files)."""
+"""Glue job scripts (deployable unit: the script, with glue_jobs and ohlcv_core zipped as --extra-py-files by
+`ohlcv package`)."""

@@ -60,6 +60,7 @@ class LambdaSettings:
     timeout_s: int
     environment: Mapping[str, str]
     arn: str
+    runtime: str = "python3.11"
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +287,7 @@ class StackTemplate:
             logical_id=logical_id, function_name=props["FunctionName"], handler=props["Handler"],
             timeout_s=int(props.get("Timeout", 3)),
             environment=dict(props.get("Environment", {}).get("Variables", {})),
-            arn=self._get_att(logical_id, "Arn"),
+            arn=self._get_att(logical_id, "Arn"), runtime=str(props.get("Runtime", "")),
         )
 
     def delivery_streams(self) -> list[DeliveryStreamSettings]:

@@ -1,4 +1,4 @@
-"""`ohlcv <command>`: demo, query, produce, record, replay, serve-twelvedata, local, ddl, generate-demo-feed."""
+"""The `ohlcv` command: one subcommand per job (`ohlcv --help` lists them)."""
 
 from __future__ import annotations
 
@@ -221,6 +221,14 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_package(args: argparse.Namespace) -> int:
+    from ohlcv_cli.package import build
+
+    for path in build(args.out, with_dependencies=not args.no_dependencies):
+        print(path)
+    return 0
+
+
 Subparsers = Any  # argparse's _SubParsersAction is private
 
 
@@ -320,6 +328,11 @@ def build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--account-id", help="the stack's account")
     ddl.add_argument("--write", action="store_true", help="regenerate sql/tables/ (stack and account as placeholders)")
     ddl.set_defaults(func=cmd_ddl)
+
+    package = sub.add_parser("package", help="build the stack's Lambda bundles and Glue artifacts")
+    package.add_argument("--out", type=Path, default=Path("dist"), help="laid out as the artifact bucket")
+    package.add_argument("--no-dependencies", action="store_true", help="leave the Lambdas' PyPI packages out")
+    package.set_defaults(func=cmd_package)
 
     gen = sub.add_parser("generate-demo-feed", help="regenerate the bundled demo recording (seeded)")
     gen.add_argument("--out", help="output path (default: the bundled file)")

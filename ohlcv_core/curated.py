@@ -17,10 +17,9 @@ replaces is read before it writes and stays true until it publishes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
-import orjson
 
 MANIFEST_NAME = "symlink.txt"
 DATA_FOLDER = "data"
@@ -78,13 +77,14 @@ class Journal:
     replaces: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> dt -> files
 
     def to_json(self) -> bytes:
-        return orjson.dumps({"run_id": self.run_id, "written_ms": self.written_ms,
-                             "replaces": {t: {d: list(f) for d, f in dts.items()} for t, dts in self.replaces.items()}},
-                            option=orjson.OPT_SORT_KEYS)
+        # json, not orjson: the Glue job's code ships without third-party packages
+        return json.dumps({"run_id": self.run_id, "written_ms": self.written_ms,
+                           "replaces": {t: {d: list(f) for d, f in dts.items()} for t, dts in self.replaces.items()}},
+                          sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, body: bytes) -> Journal:
-        data = orjson.loads(body)
+        data = json.loads(body)
         return cls(str(data["run_id"]), int(data["written_ms"]),
                    {str(t): {str(d): tuple(str(f) for f in files) for d, files in dts.items()}
                     for t, dts in data["replaces"].items()})

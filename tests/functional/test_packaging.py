@@ -1,0 +1,71 @@
+"""The artifacts `ohlcv package` builds are what the stack deploys, and the Glue job runs from them alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glue_jobs.compact_bars import main
+from local_stack.template import StackTemplate
+from ohlcv_cli.package import build, bundles, pinned
+from tests.curated import published_tables
+from tests.functional.test_compaction_job import T0, _record, _write_raw
+
+
+def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp_path: Path) -> None:
+    first = build(tmp_path / "one", with_dependencies=False)
+    second = build(tmp_path / "two", with_dependencies=False)
+    template = StackTemplate()
+    job = template.glue_job("CompactionJob")
+    keys = sorted(p.relative_to(tmp_path / "one").as_posix() for p in first)
+    assert keys == sorted([template.parameters["TransformCodeKey"], template.parameters["TriggerCodeKey"],
+                           job.script_location.split("/", 3)[3], job.default_arguments["--extra-py-files"]
+                           .split("/", 3)[3]])
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # reproducible
+    names = {p.name: zipfile.ZipFile(p).namelist() for p in first if p.suffix == ".zip"}
+    transform = names["firehose_transform.zip"]
+    assert "firehose_transform/handler.py" in transform and "ohlcv_core/normalize.py" in transform
+    assert not any(n.endswith("bench_transform.py") or "__pycache__" in n for n in transform)
+    assert "glue_jobs/publish.py" in names["packages.zip"] and "ohlcv_core/curated.py" in names["packages.zip"]
+
+
+def test_lambda_dependencies_take_their_versions_from_pyproject() -> None:
+    assert pinned(["orjson", "aws-lambda-powertools"]) == ["orjson>=3.10,<4", "aws-lambda-powertools>=3.0,<4"]
+    zips, _ = bundles(StackTemplate())
+    assert {b.key: b.python_version for b in zips if b.python_version} == {
+        "lambda/firehose_transform.zip": "3.11", "lambda/compaction_trigger.zip": "3.11"}
+
+
+@pytest.mark.spark
+def test_the_glue_job_runs_as_glue_runs_it_from_the_packaged_script_and_zip_alone(
+        spark: Any, tmp_path: Path) -> None:
+    # GIVEN the packaged script and its zip, and a day of raw events
+    dist = tmp_path / "dist"
+    build(dist, with_dependencies=False)
+    raw = tmp_path / "raw"
+    _write_raw(raw, "14", "a", [_record("AAPL", T0 + s, 100 + s % 5, 1_000 + s) for s in range(0, 300, 7)])
+    arguments = ["--raw_location", f"{raw}/", "--dates", "2023-08-24"]
+    # WHEN Glue's way runs it: the script as __main__, the zip on the path, Glue's own arguments among ours,
+    # and nothing of this checkout importable (-S: no site hooks, so not the editable install either)
+    site = sysconfig.get_paths()["purelib"]  # pyspark, py4j, boto3: what Glue's runtime provides
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYSPARK"))}
+    env |= {"PYTHONPATH": os.pathsep.join([str(dist / "glue_jobs" / "packages.zip"), site]),
+            "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1",
+            "PYSPARK_SUBMIT_ARGS": "--master local[1] --conf spark.ui.enabled=false pyspark-shell"}
+    glue = ["--JOB_NAME", "compact", "--JOB_ID", "j_1", "--JOB_RUN_ID", "jr_packaged", "--job-bookmark-option",
+            "job-bookmark-disable", "--TempDir", f"{tmp_path}/temp", "--enable-metrics", "true"]
+    done = subprocess.run([sys.executable, "-S", str(dist / "glue_jobs" / "compact_bars.py"), *glue, *arguments,
+                           "--curated_location", f"{tmp_path / 'packaged'}/"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # THEN its tables equal those of the same job run here
+    main([*arguments, "--curated_location", f"{tmp_path / 'here'}/"], spark=spark)
+    assert published_tables(tmp_path / "packaged") == published_tables(tmp_path / "here")
+    assert published_tables(tmp_path / "here")["bars_1m"]
