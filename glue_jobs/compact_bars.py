@@ -309,9 +309,11 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     raw_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths).where(in_dates(dates))
     # Cached: the four tables below read it, and the events are read, ordered and aggregated once. A minute
     # holds dozens of events, so the bars are far fewer: one partition a core is plenty for the rollups, and
-    # every further partition is another task for each of them.
+    # every further partition is another task for each of them. The run's tallies are the action that
+    # fills the cache: left to the write, each of its four branches would start filling it at once.
     bars_1m = (merge_minutes(ticks, resolve_rest_bars(raw_bars))
                .coalesce(spark.sparkContext.defaultParallelism).cache())
+    tally = run_tallies(bars_1m)
     # The curated table keeps the venue's name, not its MIC: the trading day's zone is looked up by name,
     # for the fresh minutes as for those read back.
     no_mic = F.lit(None).cast("string")
@@ -321,12 +323,11 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # each is whole; a day no fresh minute fell on comes out as it was.
     neighbours = _read_published_1m(spark, publisher, neighbour_dates(dates, before=2, after=2))
     minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
-    # One Spark write for all four tables; the run's metrics are observed while it runs.
-    tallies = Observation(f"{run_id}-bars_1m")
+    # One Spark write for all four tables; the rollups' sizes are observed while it runs.
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
     rollups = {"bars_5m": rollup_utc(fresh, 300), "bars_1h": rollup_utc(fresh, 3600),
                "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days))}
-    write_tables({"bars_1m": _tallied(bars_1m, tallies),
+    write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},
                  folder, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
@@ -339,22 +340,21 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         if crash_at == "rollups":
             raise CrashInjected("crash injected after bars_1m, before the rollups")
     collected = publisher.collect()
-    tally = tallies.get
-    return CompactionResult(run_id, tuple(dates), objects_in, int(tally.get("rows_in") or 0),
-                            int(tally.get("duplicates") or 0), int(tally.get("late_rows") or 0),
-                            int(tally.get("rest_bars") or 0), int(tally.get("rest_conflicts") or 0),
+    return CompactionResult(run_id, tuple(dates), objects_in, tally["rows_in"], tally["duplicates"],
+                            tally["late_rows"], tally["rest_bars"], tally["rest_conflicts"],
                             published, collected.files_deleted,
-                            {"bars_1m": int(tally.get("rows") or 0),
+                            {"bars_1m": tally["rows"],
                              **{name: int(counted[name].get.get("rows") or 0) for name in ROLLUPS}},
                             round(time.monotonic() - started, 3))
 
 
-def _tallied(bars_1m: DataFrame, observation: Observation) -> DataFrame:
-    """The 1-minute table as written, with the run's metrics summed from its per-minute tallies."""
-    return bars_1m.observe(
-        observation, F.count(F.lit(1)).alias("rows"), *[F.sum(name).alias(name) for name in TICK_TALLIES],
+def run_tallies(bars_1m: DataFrame) -> dict[str, int]:
+    """The run's metrics, summed from the 1-minute table's per-minute tallies."""
+    (row,) = bars_1m.agg(
+        F.count(F.lit(1)).alias("rows"), *[F.sum(name).alias(name) for name in TICK_TALLIES],
         F.count(F.when(F.col("source") == "rest", F.lit(1))).alias("rest_bars"),
-        F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).select(*BAR_NAMES, "dt")
+        F.count(F.when(F.col("rest_versions") > 1, F.lit(1))).alias("rest_conflicts")).collect()
+    return {name: int(value or 0) for name, value in row.asDict().items()}
 
 
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> CompactionResult:
