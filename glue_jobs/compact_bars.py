@@ -309,8 +309,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     raw_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths).where(in_dates(dates))
     # Cached: the four tables below read it, and the events are read, ordered and aggregated once. A minute
     # holds dozens of events, so the bars are far fewer: one partition a core is plenty for the rollups, and
-    # every further partition is another task for each of them. The run's tallies are the action that
-    # fills the cache: left to the write, each of its four branches would start filling it at once.
+    # every further partition is another task for each of them. The run's tallies, summed from it first,
+    # fill the cache before the write reads it four times.
     bars_1m = (merge_minutes(ticks, resolve_rest_bars(raw_bars))
                .coalesce(spark.sparkContext.defaultParallelism).cache())
     tally = run_tallies(bars_1m)
@@ -339,7 +339,7 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         published += publisher.publish(run_id, table, dts, crash_after_first=crash_at == "publishing")
         if crash_at == "rollups":
             raise CrashInjected("crash injected after bars_1m, before the rollups")
-    collected = publisher.collect()
+    collected = publisher.finish(run_id)
     return CompactionResult(run_id, tuple(dates), objects_in, tally["rows_in"], tally["duplicates"],
                             tally["late_rows"], tally["rest_bars"], tally["rest_conflicts"],
                             published, collected.files_deleted,

@@ -1,12 +1,14 @@
 """Publishing a run's partitions (the layout and its rules: ohlcv_core.curated).
 
 A run (1) collects what earlier runs left, (2) writes its journal, (3) has Spark write its data into a
-folder of its own, (4) replaces each partition's manifest, (5) collects again. Nothing is renamed or
-overwritten but the manifests, so the same steps are safe on S3, where a rename is a copy.
+folder of its own, (4) replaces each partition's manifest, (5) stamps its journal and collects again.
+Nothing is renamed or overwritten but the manifests and journals, so the same steps are safe on S3,
+where a rename is a copy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +27,7 @@ from ohlcv_core.curated import (
     render_manifest,
     run_url,
 )
+from ohlcv_core.errors import ConfigError
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +64,8 @@ class Publisher:
 
     def begin(self, run_id: str, partitions: Mapping[str, Sequence[str]]) -> str:
         """Collect what earlier runs left, record what this run will replace; where its data goes."""
+        if self._store.list(run_url(self._root, run_id)):
+            raise ConfigError(f"run {run_id} has written here before: a run id is used once")
         self.collect()
         replaces = {table: {dt: tuple(self.files(table, [dt])) for dt in dts} for table, dts in partitions.items()}
         self._store.write(journal_url(self._root, run_id),
@@ -93,6 +98,16 @@ class Publisher:
                 raise CrashInjected(f"crash injected after publishing {table} dt={dt}")
         return count
 
+    def finish(self, run_id: str) -> Collected:
+        """The run has published every partition: its journal says when, then what can go, goes."""
+        url = journal_url(self._root, run_id)
+        found = self._store.read(url)
+        if found is None:
+            raise ConfigError(f"run {run_id} has no journal: it did not begin here")
+        journal = dataclasses.replace(Journal.from_json(found[0]), published_ms=int(self._clock() * 1000))
+        self._store.write(url, journal.to_json())
+        return self.collect()
+
     def collect(self) -> Collected:
         """Delete what no reader can still see: each journal's superseded files and its run's unpublished
         ones, once collectable; a journal goes when nothing of its run is left to decide."""
@@ -103,6 +118,9 @@ class Publisher:
             if found is None:
                 continue
             journal = Journal.from_json(found[0])
+            if journal.in_grace(now, self._keep_s):  # decided without reading a manifest
+                pending += 1
+                continue
             written = self._written(journal.run_id)
             waiting = False
             for table, dt in sorted({*journal.partitions(), *written}):

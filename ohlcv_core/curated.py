@@ -9,7 +9,7 @@ Readers (Athena through Hive's SymlinkTextInputFormat, the jobs, the local Athen
 manifest, then the files it names. A run publishes a partition by replacing its manifest: one object
 written whole, so on S3 as on a local disk a reader sees the old partition or the new, never a mix, and
 a crash at any instant leaves every partition as the last finished publication left it. A superseded
-file is deleted only once its partition's manifest has been replaced for longer than a query may run.
+file is deleted only once it has been out of its manifest for longer than a query may run.
 
 Writers are serialized (the job's MaxConcurrentRuns is 1): the journal's record of the manifests a run
 replaces is read before it writes and stays true until it publishes.
@@ -70,27 +70,34 @@ def parse_manifest(body: bytes) -> list[str]:
 @dataclass(frozen=True)
 class Journal:
     """A run's intent, written before its data: the partitions it will publish and, for each, the files
-    its manifest named then (those the run will supersede)."""
+    its manifest named then (those the run will supersede); stamped when the run has published them all."""
 
     run_id: str
     written_ms: int
     replaces: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> dt -> files
+    published_ms: int | None = None
 
     def to_json(self) -> bytes:
         # json, not orjson: the Glue job's code ships without third-party packages
-        return json.dumps({"run_id": self.run_id, "written_ms": self.written_ms,
+        return json.dumps({"run_id": self.run_id, "written_ms": self.written_ms, "published_ms": self.published_ms,
                            "replaces": {t: {d: list(f) for d, f in dts.items()} for t, dts in self.replaces.items()}},
                           sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, body: bytes) -> Journal:
         data = json.loads(body)
+        published = data.get("published_ms")
         return cls(str(data["run_id"]), int(data["written_ms"]),
                    {str(t): {str(d): tuple(str(f) for f in files) for d, files in dts.items()}
-                    for t, dts in data["replaces"].items()})
+                    for t, dts in data["replaces"].items()},
+                   None if published is None else int(published))
 
     def partitions(self) -> list[tuple[str, str]]:
         return [(table, dt) for table, dts in sorted(self.replaces.items()) for dt in sorted(dts)]
+
+    def in_grace(self, now_s: float, keep_superseded_s: float) -> bool:
+        """A finished run whose superseded files a query may still hold: nothing of it to decide yet."""
+        return self.published_ms is not None and now_s - self.published_ms / 1000 < keep_superseded_s
 
 
 @dataclass(frozen=True)
@@ -104,15 +111,19 @@ class Published:
 def collectable(journal: Journal, table: str, dt: str, *, published: Published | None, written: Sequence[str],
                 now_s: float, keep_superseded_s: float) -> frozenset[str] | None:
     """The files of one of a journal's partitions that can go now (an empty set: none are garbage), or
-    None while they must stay: the files it superseded and those it wrote, less what the manifest names.
+    None while they must stay.
 
-    A partition never published has no reader, so what its run wrote goes at once. Otherwise a file
-    the manifest no longer names was dropped by the manifest's last replacement or an earlier one, so
-    once that replacement is older than the longest query, no reader still holds it."""
-    candidates = {*journal.replaces.get(table, {}).get(dt, ()), *written}
-    if published is None:
-        return frozenset(candidates)
-    garbage = frozenset(candidates - published.files)
-    if garbage and now_s - published.modified_s < keep_superseded_s:
+    A finished run superseded its partitions' files when it published them, so they go once the grace has
+    passed since; what it wrote, a later run supersedes and answers for. A run that did not finish (it
+    crashed) may have published some partitions: the files it superseded and those it wrote, less what
+    the manifest names, go once the manifest's last replacement is older than the grace (each was dropped
+    by that replacement or an earlier one); a partition never published has no reader, so they go at once.
+    """
+    current = published.files if published is not None else frozenset()
+    superseded = frozenset(journal.replaces.get(table, {}).get(dt, ())) - current
+    if journal.published_ms is not None:
+        return None if journal.in_grace(now_s, keep_superseded_s) else superseded
+    garbage = superseded | (frozenset(written) - current)
+    if published is not None and garbage and now_s - published.modified_s < keep_superseded_s:
         return None
     return garbage

@@ -3,6 +3,7 @@ tests write a run's data files where its Spark write would."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go
     publisher.begin("a", {"bars_1m": ["2023-08-24"]})
     old = _write(store, root, "a", "bars_1m", "2023-08-24")
     assert publisher.publish("a", "bars_1m", ["2023-08-24"]) == 1
+    publisher.finish("a")
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
     # WHEN run b writes the same partition: readers still see a's files until b publishes
     publisher.begin("b", {"bars_1m": ["2023-08-24"]})
@@ -75,7 +77,7 @@ def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go
     publisher.publish("b", "bars_1m", ["2023-08-24"])
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new)
     # THEN a query that read a's manifest can still read a's files while the grace lasts
-    assert publisher.collect().files_deleted == 0
+    assert publisher.finish("b").files_deleted == 0
     assert all(store.read(f) is not None for f in old)
     clock.now += KEEP_S + 1
     collected = publisher.collect()
@@ -93,6 +95,7 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
     publisher.begin("a", {"bars_1m": ["2023-08-24"]})
     good = _write(store, root, "a", "bars_1m", "2023-08-24")
     publisher.publish("a", "bars_1m", ["2023-08-24"])
+    publisher.finish("a")
     clock.now += KEEP_S + 1
     # GIVEN run b wrote 24 August again and a first 25 August, then died before publishing either
     publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
@@ -105,6 +108,17 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
     assert all(store.read(f) is None for f in crashed)
     assert all(store.read(f) is not None for f in good)
     assert [u.rsplit("/", 1)[-1] for u in _objects(store, root, JOURNAL_FOLDER)] == ["c.json"]
+
+
+def test_a_run_id_is_used_once(lake: tuple[ObjectStore, str]) -> None:
+    from ohlcv_core.errors import ConfigError
+
+    store, root = lake
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S)
+    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
+    _write(store, root, "a", "bars_1m", "2023-08-24")
+    with pytest.raises(ConfigError, match="used once"):
+        publisher.begin("a", {"bars_1m": ["2023-08-24"]})
 
 
 def test_a_crash_between_two_publications_leaves_each_partition_whole(lake: tuple[ObjectStore, str]) -> None:
@@ -129,13 +143,38 @@ def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_
     publisher.begin("a", {"bars_1d": ["2023-08-24"]})
     old = _write(store, root, "a", "bars_1d", "2023-08-24")
     publisher.publish("a", "bars_1d", ["2023-08-24"])
+    publisher.finish("a")
     publisher.begin("b", {"bars_1d": ["2023-08-24", "2023-08-25"]})
     assert publisher.publish("b", "bars_1d", ["2023-08-24", "2023-08-25"]) == 1  # 25 August: nothing, ever
+    publisher.finish("b")
     assert _seen(store, root, "bars_1d", "2023-08-24") == []
     assert _seen(store, root, "bars_1d", "2023-08-25") is None
     clock.now += KEEP_S + 1
     publisher.collect()
     assert all(store.read(f) is None for f in old)
+
+
+def test_a_partition_republished_every_minute_still_has_its_old_versions_collected(
+        lake: tuple[ObjectStore, str]) -> None:
+    # GIVEN today's partition, compacted again by a run every minute (its manifest is never an hour old)
+    store, root = lake
+    clock = Clock()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    versions = []
+    for minute in range(25):
+        run = f"m{minute:02d}"
+        publisher.begin(run, {"bars_1m": ["2023-08-24"]})
+        versions.append((clock.now, _write(store, root, run, "bars_1m", "2023-08-24")))
+        publisher.publish(run, "bars_1m", ["2023-08-24"])
+        last_collection = clock.now
+        publisher.finish(run)
+        clock.now += KEEP_S / 7 + 3  # no version replaced exactly a grace before a collection
+    # THEN a version goes once it has been out of the manifest for the grace: only the last seven or so stay
+    for (_, files), (replaced_at, _) in itertools.pairwise(versions):
+        gone = last_collection - replaced_at >= KEEP_S
+        assert all((store.read(f) is None) == gone for f in files), (replaced_at, last_collection)
+    assert sum(1 for _, files in versions if store.read(files[0]) is not None) == 8
+    assert len(_objects(store, root, JOURNAL_FOLDER)) == 7  # those of the runs that replaced the seven
 
 
 # -- the invariant, over any sequence of runs, crashes and collections --------------------------------
@@ -173,6 +212,8 @@ def test_no_published_file_is_ever_deleted_and_nothing_unpublished_outlives_the_
             publisher.publish(run, "bars_1m", [dt])
             if before[dt]:
                 held.append((before[dt] or [], clock.now + KEEP_S))
+        if reach >= len(dates):
+            publisher.finish(run)
         check_readers()
         clock.now += later
         publisher.collect()
