@@ -50,6 +50,17 @@ def _write(store: ObjectStore, root: str, run: str, table: str, dt: str, *, name
     return files
 
 
+def _finished_run(publisher: Publisher, lake: tuple[ObjectStore, str], run: str, table: str,
+                  dts: list[str]) -> dict[str, list[str]]:
+    """A run that wrote and published every partition: its files by dt."""
+    store, root = lake
+    publisher.begin(run, {table: dts})
+    files = {dt: _write(store, root, run, table, dt) for dt in dts}
+    publisher.publish(run, table, dts)
+    publisher.finish(run)
+    return files
+
+
 def _seen(store: ObjectStore, root: str, table: str, dt: str) -> list[str] | None:
     found = store.read(manifest_url(root, table, dt))
     return None if found is None else parse_manifest(found[0])
@@ -92,10 +103,7 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
     store, root = lake
     clock = Clock()
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
-    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
-    good = _write(store, root, "a", "bars_1m", "2023-08-24")
-    publisher.publish("a", "bars_1m", ["2023-08-24"])
-    publisher.finish("a")
+    good = _finished_run(publisher, lake, "a", "bars_1m", ["2023-08-24"])["2023-08-24"]
     clock.now += KEEP_S + 1
     # GIVEN run b wrote 24 August again and a first 25 August, then died before publishing either
     publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
@@ -124,9 +132,7 @@ def test_a_run_id_is_used_once(lake: tuple[ObjectStore, str]) -> None:
 def test_a_crash_between_two_publications_leaves_each_partition_whole(lake: tuple[ObjectStore, str]) -> None:
     store, root = lake
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S)
-    publisher.begin("a", {"bars_1m": ["2023-08-24", "2023-08-25"]})
-    old = {dt: _write(store, root, "a", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
-    publisher.publish("a", "bars_1m", ["2023-08-24", "2023-08-25"])
+    old = _finished_run(publisher, lake, "a", "bars_1m", ["2023-08-24", "2023-08-25"])
     publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
     new = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
     with pytest.raises(CrashInjected):
@@ -140,10 +146,7 @@ def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_
     store, root = lake
     clock = Clock()
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
-    publisher.begin("a", {"bars_1d": ["2023-08-24"]})
-    old = _write(store, root, "a", "bars_1d", "2023-08-24")
-    publisher.publish("a", "bars_1d", ["2023-08-24"])
-    publisher.finish("a")
+    old = _finished_run(publisher, lake, "a", "bars_1d", ["2023-08-24"])["2023-08-24"]
     publisher.begin("b", {"bars_1d": ["2023-08-24", "2023-08-25"]})
     assert publisher.publish("b", "bars_1d", ["2023-08-24", "2023-08-25"]) == 1  # 25 August: nothing, ever
     publisher.finish("b")
@@ -162,12 +165,9 @@ def test_a_partition_republished_every_minute_still_has_its_old_versions_collect
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
     versions = []
     for minute in range(25):
-        run = f"m{minute:02d}"
-        publisher.begin(run, {"bars_1m": ["2023-08-24"]})
-        versions.append((clock.now, _write(store, root, run, "bars_1m", "2023-08-24")))
-        publisher.publish(run, "bars_1m", ["2023-08-24"])
         last_collection = clock.now
-        publisher.finish(run)
+        written = _finished_run(publisher, lake, f"m{minute:02d}", "bars_1m", ["2023-08-24"])
+        versions.append((clock.now, written["2023-08-24"]))
         clock.now += KEEP_S / 7 + 3  # no version replaced exactly a grace before a collection
     # THEN a version goes once it has been out of the manifest for the grace: only the last seven or so stay
     for (_, files), (replaced_at, _) in itertools.pairwise(versions):
