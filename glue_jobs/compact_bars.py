@@ -3,7 +3,8 @@
 Arguments (Glue style):
   --raw_location s3://…/raw/kind=price/   --raw_bars_location s3://…/raw/kind=bar/
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
-  --dates 2023-08-24[,…]   [--target_file_mb 128]   [--late_after_s 300]   [--keep_superseded_s 3600]
+  --dates 2023-08-24[,…]   [--target_file_mb 128]   [--row_group_mb 16]   [--late_after_s 300]
+  [--keep_superseded_s 3600]
   [--JOB_RUN_ID id]   [--crash_at staged|publishing|rollups]  (fault injection for the crash tests)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
@@ -44,6 +45,7 @@ from ohlcv_core.schema import BAR_COLUMNS, RAW_BAR_COLUMNS, RAW_PRICE_COLUMNS
 LOG = logging.getLogger(__name__)
 REQUIRED = ("raw_location", "curated_location", "dates")
 BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target files by record count
+MIB = 1024 * 1024
 BAR_NAMES = [c.name for c in BAR_COLUMNS]
 # What bars and metrics need of a raw price record: Spark's JSON parsing costs by the column read.
 PRICE_COLUMNS_USED = ("symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume", "arrival_ms",
@@ -271,13 +273,19 @@ def _read_published_1m(spark: SparkSession, publisher: Publisher, dates: Sequenc
     return spark.read.schema(schema).parquet(*files).withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd"))
 
 
-def write_tables(tables: dict[str, DataFrame], folder: str, max_records_per_file: int) -> None:
+def write_tables(tables: dict[str, DataFrame], folder: str, *, max_records_per_file: int,
+                 row_group_bytes: int) -> None:
     """Every table in one Spark write (each write has fixed costs that, for the small rollups, outweigh
-    their work), partitioned by table and dt; rows sorted by symbol and time in each file."""
+    their work), partitioned by table and dt. A partition is written by one task, sorted by symbol and
+    time, so its files and each file's row groups hold consecutive symbols: a reader looking for one
+    symbol skips every file and row group whose statistics leave it out."""
     union = functools.reduce(DataFrame.unionByName,
                              [frame.withColumn("table", F.lit(name)) for name, frame in tables.items()])
-    (union.repartition("table", "dt").sortWithinPartitions("symbol", "bar_start")
+    # The sort leads with the partition columns: the writer needs its input in that order, and a sort it
+    # added itself (on those columns alone, not stable) would scramble the symbols.
+    (union.repartition("table", "dt").sortWithinPartitions("table", "dt", "symbol", "bar_start")
      .write.mode("errorifexists").option("maxRecordsPerFile", max_records_per_file)
+     .option("parquet.block.size", row_group_bytes)
      .partitionBy("table", "dt").parquet(folder))
 
 
@@ -285,7 +293,8 @@ CRASH_POINTS = ("staged", "publishing", "rollups")
 
 
 def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | None, curated_location: str,
-            dates: Sequence[str], run_id: str, target_file_mb: float = 128.0, late_after_s: float = 300.0,
+            dates: Sequence[str], run_id: str, target_file_mb: float = 128.0, row_group_mb: float = 16.0,
+            late_after_s: float = 300.0,
             keep_superseded_s: float = 3600.0, store: ObjectStore | None = None,
             clock: Callable[[], float] = time.time, crash_at: str | None = None) -> CompactionResult:
     started = time.monotonic()
@@ -330,7 +339,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},
-                 folder, max(1000, int(target_file_mb * 1024 * 1024 / BYTES_PER_ROW)))
+                 folder, max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
+                 row_group_bytes=int(row_group_mb * MIB))
     bars_1m.unpersist()
     if crash_at == "staged":
         raise CrashInjected("crash injected between the write and the first publication")
@@ -365,7 +375,8 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                      raw_bars_location=options.get("raw_bars_location"),
                      curated_location=options["curated_location"], dates=dates,
                      run_id=options.get("JOB_RUN_ID") or f"run-{uuid.uuid4().hex[:12]}",
-                     target_file_mb=number_option(options, "target_file_mb", 128, minimum=1),
+                     target_file_mb=number_option(options, "target_file_mb", 128, minimum=0.01),
+                     row_group_mb=number_option(options, "row_group_mb", 16, minimum=0.01),
                      late_after_s=number_option(options, "late_after_s", 300),
                      keep_superseded_s=number_option(options, "keep_superseded_s", 3600),
                      crash_at=options.get("crash_at"))

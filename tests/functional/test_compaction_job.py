@@ -9,13 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from glue_jobs.compact_bars import main, ordered_events
 from ohlcv_core.bars import volume_increment
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
-from tests.curated import published_rows
+from tests.curated import published_files, published_rows
 
 pytestmark = pytest.mark.spark
 
@@ -222,3 +223,25 @@ def test_a_run_with_nothing_to_compact_finishes_and_says_so(spark: Any, tmp_path
     assert (result.objects_in, result.rows_in, result.rest_bars_in) == (0, 0, 0)
     assert result.bars_out == {"bars_1m": 0, "bars_5m": 0, "bars_1h": 0, "bars_1d": 0}
     assert not (tmp_path / "curated" / "bars_1m").exists()  # no partition made, not even an empty one
+
+
+def test_files_are_sized_and_sorted_so_a_reader_of_one_symbol_skips_the_rest(spark: Any, tmp_path: Path) -> None:
+    # GIVEN an hour of 40 symbols (2,400 one-minute bars), files of about 1,000 bars, row groups of 10 KB
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    symbols = [f"S{n:02d}" for n in range(40)]
+    _write_raw(raw, "14", "a", [_record(symbol, T0 - 600 + m * 60 + n % 50, 100 + n + m / 100, 1_000 + m)
+                                for n, symbol in enumerate(symbols) for m in range(60)])
+    main([*_args(raw, curated), "--target_file_mb", "0.06", "--row_group_mb", "0.01"], spark=spark)
+    (files,) = published_files(curated, "bars_1m").values()
+    # THEN the partition is several files of at most the target, which read in order are sorted by symbol, time
+    tables = [pq.read_table(f) for f in sorted(files)]
+    assert len(tables) == 3 and all(t.num_rows <= 1000 for t in tables)
+    rows = [(r["symbol"], r["bar_start"]) for t in tables for r in t.select(["symbol", "bar_start"]).to_pylist()]
+    assert rows == sorted(rows) and len(rows) == 2400
+    # AND a reader of one symbol, by the files' and row groups' statistics, reads a small share of them
+    groups = [pq.ParquetFile(f).metadata.row_group(g) for f in sorted(files)
+              for g in range(pq.ParquetFile(f).metadata.num_row_groups)]
+    ranges = [(g.column(0).statistics.min, g.column(0).statistics.max) for g in groups]
+    assert len(groups) >= 6
+    for symbol in symbols:
+        assert sum(low <= symbol <= high for low, high in ranges) <= 2, symbol
