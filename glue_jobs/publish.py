@@ -114,6 +114,8 @@ class Publisher:
         now = self._clock()
         deleted = closed = pending = 0
         for item in self._store.list(f"{self._root}/{JOURNAL_FOLDER}"):
+            if not item.url.endswith(".json"):
+                continue
             found = self._store.read(item.url)
             if found is None:
                 continue

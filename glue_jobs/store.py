@@ -74,9 +74,10 @@ class LocalStore:
         root = Path(prefix)
         if not root.is_dir():
             return []
-        # A checksum Hadoop's local file system keeps beside a file is part of that file (deleted with it).
+        # Hidden files are not objects: a checksum Hadoop's local file system keeps beside a file (deleted
+        # with it), or a write's temporary file.
         return [StoredObject(p.as_posix(), p.stat().st_mtime) for p in sorted(root.rglob("*"))
-                if p.is_file() and not (p.name.startswith(".") and p.name.endswith(".crc"))]
+                if p.is_file() and not p.name.startswith(".")]
 
     def delete(self, urls: Iterable[str]) -> None:
         for url in urls:

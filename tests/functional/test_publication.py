@@ -118,6 +118,17 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
     assert [u.rsplit("/", 1)[-1] for u in _objects(store, root, JOURNAL_FOLDER)] == ["c.json"]
 
 
+def test_a_write_killed_half_way_leaves_a_temporary_file_that_nothing_reads(tmp_path: Path) -> None:
+    store, root = LocalStore(), (tmp_path / "curated").as_posix()
+    publisher = Publisher(store, root, keep_superseded_s=0)
+    _finished_run(publisher, (store, root), "a", "bars_1m", ["2023-08-24"])
+    (tmp_path / "curated" / JOURNAL_FOLDER).mkdir(exist_ok=True)
+    (tmp_path / "curated" / JOURNAL_FOLDER / ".b.json.0a1b.tmp").write_bytes(b'{"run_id": "b", "writ')
+    (tmp_path / "curated" / "bars_1m" / "dt=2023-08-24" / ".symlink.txt.0a1b.tmp").write_bytes(b"/half/a/li")
+    assert publisher.collect().runs_closed == 0  # the torn journal is no journal
+    assert _seen(store, root, "bars_1m", "2023-08-24") is not None
+
+
 def test_a_run_id_is_used_once(lake: tuple[ObjectStore, str]) -> None:
     from ohlcv_core.errors import ConfigError
 
