@@ -2,8 +2,9 @@
 
 1. The Spark job against a DuckDB query doing the same work on the same raw day (dedupe by key, volume
    from day_volume differences, 1-minute bars, 5-minute, 1-hour and trading-day rollups, Parquet out),
-   both warm: after WARM_UP runs of each (the JVM compiles Spark's hot paths over the first few), they
-   take turns ROUNDS times and each side's best is reported.
+   both warm: after WARM_UP runs of each (the JVM compiles Spark's hot paths over the first few: on two
+   cores the job's time fell run after run until about the sixth, 35 s to 7.5-8.2 s), they take turns
+   ROUNDS times and each side's best is reported.
 2. Incremental cost: compacting one new hour with 1 day, then 30 days, of history already in the lake.
 """
 
@@ -27,7 +28,7 @@ from ohlcv_core.normalize import Accepted, normalize
 from ohlcv_core.window import TimeWindow
 
 DAY0 = 1692835200  # 2023-08-24 00:00 UTC
-WARM_UP, ROUNDS = 3, 3
+WARM_UP, ROUNDS = 6, 3
 WIDE = TimeWindow(max_future_s=10**10, max_price_age_s=10**10)
 
 

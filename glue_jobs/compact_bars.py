@@ -48,7 +48,7 @@ BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target f
 MIB = 1024 * 1024
 BAR_NAMES = [c.name for c in BAR_COLUMNS]
 # What bars and metrics need of a raw price record: Spark's JSON parsing costs by the column read.
-PRICE_COLUMNS_USED = ("symbol", "exchange", "mic_code", "event_time_ms", "price", "day_volume", "arrival_ms",
+PRICE_COLUMNS_USED = ("symbol", "exchange", "event_time_ms", "price", "day_volume", "arrival_ms",
                       "idempotency_key")
 
 
@@ -163,7 +163,7 @@ def minute_bars(events: DataFrame) -> DataFrame:
     events gives both the bars and the run's metrics."""
     kept = ~F.col("_dup")
     bars = (events.groupBy("symbol", "minute_ms")
-            .agg(F.max("exchange").alias("exchange"), F.max("mic_code").alias("mic_code"),
+            .agg(F.max("exchange").alias("exchange"),
                  F.min_by("price", "_seq").alias("open"),
                  F.max("price").alias("high"),
                  F.min("price").alias("low"),
@@ -188,7 +188,7 @@ def resolve_rest_bars(bars: DataFrame) -> DataFrame:
     ranked = unique.withColumn("_n", F.row_number().over(latest)).withColumn(
         "rest_versions", F.count(F.lit(1)).over(Window.partitionBy("symbol", "event_time_ms")))
     return ranked.where("_n = 1").select(
-        "symbol", "exchange", "mic_code", F.col("event_time_ms").alias("minute_ms"), "open", "high", "low", "close",
+        "symbol", "exchange", F.col("event_time_ms").alias("minute_ms"), "open", "high", "low", "close",
         F.col("volume").cast("double").alias("volume"), "rest_versions")
 
 
@@ -209,7 +209,6 @@ def merge_minutes(ticks: DataFrame, rest: DataFrame) -> DataFrame:
 
     merged = joined.select(
         "symbol", "minute_ms", F.coalesce("r.exchange", "t.exchange").alias("exchange"),
-        F.coalesce("r.mic_code", "t.mic_code").alias("mic_code"),
         pick("open"), pick("high"), pick("low"), pick("close"), pick("volume"),
         F.coalesce(F.col("t.tick_count"), F.lit(0)).cast("bigint").alias("tick_count"),
         F.when(has_rest, F.lit("rest")).otherwise(F.lit("ticks")).alias("source"),
@@ -246,10 +245,12 @@ def _sql_string(text: str) -> str:
 
 
 def trading_zone() -> Column:
-    # One SQL literal rather than a Column per entry: each Column is a round trip to the JVM.
+    """The venue's zone by the name the curated bars keep (`exchange`), for fresh minutes and published
+    ones alike (ohlcv_core.calendars). One SQL literal rather than a Column per entry: each Column is a
+    round trip to the JVM."""
     venues = F.expr("map(" + ", ".join(f"{_sql_string(venue)}, {_sql_string(zone)}"
                                        for venue, zone in VENUE_TIME_ZONES.items()) + ")")
-    return F.coalesce(venues[F.upper(F.col("mic_code"))], venues[F.upper(F.col("exchange"))], F.lit("UTC"))
+    return F.coalesce(venues[F.upper(F.col("exchange"))], F.lit("UTC"))
 
 
 def trading_day() -> Column:
@@ -323,15 +324,12 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     bars_1m = (merge_minutes(ticks, resolve_rest_bars(raw_bars))
                .coalesce(spark.sparkContext.defaultParallelism).cache())
     tally = run_tallies(bars_1m)
-    # The curated table keeps the venue's name, not its MIC: the trading day's zone is looked up by name,
-    # for the fresh minutes as for those read back.
-    no_mic = F.lit(None).cast("string")
-    fresh = bars_1m.select(*BAR_NAMES, "dt").withColumn("mic_code", no_mic)
+    fresh = bars_1m.select(*BAR_NAMES, "dt")
     # 5-minute and 1-hour buckets never leave their UTC date. Each trading day is rebuilt from every
     # minute that can fall on it (the fresh ones and the published ones of two dates either side), so
     # each is whole; a day no fresh minute fell on comes out as it was.
     neighbours = _read_published_1m(spark, publisher, neighbour_dates(dates, before=2, after=2))
-    minutes = fresh.unionByName(neighbours.withColumn("mic_code", no_mic))
+    minutes = fresh.unionByName(neighbours)
     # One Spark write for all four tables; the rollups' sizes are observed while it runs.
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
     rollups = {"bars_5m": rollup_utc(fresh, 300), "bars_1h": rollup_utc(fresh, 3600),

@@ -1,7 +1,8 @@
 """Which time zone a symbol's trading day is counted in (for daily bars).
 
-Venues with a trading day: their zone, looked up by MIC first, then by Twelve Data's exchange name.
-Instruments that trade around the clock (forex, crypto) and unknown venues: the UTC day.
+Venues with a trading day: their zone, looked up (case-insensitively) by the venue a bar keeps, Twelve
+Data's exchange name (MICs are keys too, for feeds that name venues by MIC). Instruments that trade
+around the clock (forex, crypto) and unknown venues: the UTC day.
 """
 
 from __future__ import annotations
@@ -24,9 +25,3 @@ VENUE_TIME_ZONES: Mapping[str, str] = {
     "BSE": "Asia/Kolkata",
 }
 
-
-def trading_time_zone(exchange: str | None, mic_code: str | None) -> str:
-    for key in (mic_code, exchange):
-        if key and key.upper() in VENUE_TIME_ZONES:
-            return VENUE_TIME_ZONES[key.upper()]
-    return "UTC"
