@@ -27,7 +27,7 @@ from ohlcv_core.curated import (
     render_manifest,
     run_url,
 )
-from ohlcv_core.errors import ConfigError
+from ohlcv_core.errors import ConfigError, PipelineError
 
 LOG = logging.getLogger(__name__)
 
@@ -110,39 +110,47 @@ class Publisher:
 
     def collect(self) -> Collected:
         """Delete what no reader can still see: each journal's superseded files and its run's unpublished
-        ones, once collectable; a journal goes when nothing of its run is left to decide."""
+        ones, once collectable; a journal goes when nothing of its run is left to decide. A delete S3
+        refuses leaves that journal for the next run (the data is published whatever collection does)."""
         now = self._clock()
         deleted = closed = pending = 0
         for item in self._store.list(f"{self._root}/{JOURNAL_FOLDER}"):
-            if not item.url.endswith(".json"):
-                continue
-            found = self._store.read(item.url)
+            found = self._store.read(item.url) if item.url.endswith(".json") else None
             if found is None:
                 continue
             journal = Journal.from_json(found[0])
             if journal.in_grace(now, self._keep_s):  # decided without reading a manifest
                 pending += 1
                 continue
-            written = self._written(journal.run_id)
-            waiting = False
-            for table, dt in sorted({*journal.partitions(), *written}):
-                doomed = collectable(journal, table, dt, published=self.published(table, dt),
-                                     written=written.get((table, dt), []), now_s=now, keep_superseded_s=self._keep_s)
-                if doomed is None:
-                    waiting = True
-                elif doomed:
-                    self._store.delete(sorted(doomed))
-                    deleted += len(doomed)
-            if waiting:
-                pending += 1
-                continue
-            self._delete_leftovers(journal.run_id)
-            self._store.delete([item.url])
-            closed += 1
+            try:
+                count, done = self._collect_run(journal, now)
+                if done:
+                    self._delete_leftovers(journal.run_id)
+                    self._store.delete([item.url])
+            except PipelineError as exc:
+                LOG.warning("collection of run %s left for the next run: %s", journal.run_id, exc)
+                count, done = 0, False
+            deleted += count
+            closed += done
+            pending += not done
         if deleted:
             LOG.info("collected %d superseded or unpublished file(s); %d run(s) closed, %d waiting",
                      deleted, closed, pending)
         return Collected(deleted, closed, pending)
+
+    def _collect_run(self, journal: Journal, now: float) -> tuple[int, bool]:
+        """Files deleted, and whether nothing of the run is left to decide."""
+        written = self._written(journal.run_id)
+        deleted, done = 0, True
+        for table, dt in sorted({*journal.partitions(), *written}):
+            doomed = collectable(journal, table, dt, published=self.published(table, dt),
+                                 written=written.get((table, dt), []), now_s=now, keep_superseded_s=self._keep_s)
+            if doomed is None:
+                done = False
+            elif doomed:
+                self._store.delete(sorted(doomed))
+                deleted += len(doomed)
+        return deleted, done
 
     def _delete_leftovers(self, run_id: str) -> None:
         """What a writer leaves beside the data: its commit marker, a killed writer's temporary files."""

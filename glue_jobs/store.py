@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 
-from ohlcv_core.errors import ConfigError
+from ohlcv_core.errors import ConfigError, PipelineError
 
 S3_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
 
@@ -143,7 +143,7 @@ class S3Store:
                     "Objects": [{"Key": k} for k in batch], "Quiet": True})
                 if answer.get("Errors"):
                     first = answer["Errors"][0]
-                    raise OSError(f"S3 refused to delete {len(answer['Errors'])} object(s), e.g. "
+                    raise PipelineError(f"S3 refused to delete {len(answer['Errors'])} object(s), e.g. "
                                   f"s3://{bucket}/{first.get('Key')}: {first.get('Code')} {first.get('Message')}")
 
 

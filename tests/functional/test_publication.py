@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from moto import mock_aws
 from glue_jobs.publish import CrashInjected, Publisher
 from glue_jobs.store import LocalStore, ObjectStore, S3Store
 from ohlcv_core.curated import JOURNAL_FOLDER, manifest_url, parse_manifest, written_url
+from ohlcv_core.errors import PipelineError
 
 KEEP_S = 600.0
 
@@ -127,6 +128,28 @@ def test_a_write_killed_half_way_leaves_a_temporary_file_that_nothing_reads(tmp_
     (tmp_path / "curated" / "bars_1m" / "dt=2023-08-24" / ".symlink.txt.0a1b.tmp").write_bytes(b"/half/a/li")
     assert publisher.collect().runs_closed == 0  # the torn journal is no journal
     assert _seen(store, root, "bars_1m", "2023-08-24") is not None
+
+
+def test_a_refused_delete_leaves_the_files_for_the_next_collection(tmp_path: Path) -> None:
+    class Refusing(LocalStore):
+        refuse = True
+
+        def delete(self, urls: Iterable[str]) -> None:
+            if self.refuse:
+                raise PipelineError("S3 refused to delete 2 object(s)")
+            super().delete(urls)
+
+    clock = Clock()
+    store, root = Refusing(clock), (tmp_path / "curated").as_posix()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    old = _finished_run(publisher, (store, root), "a", "bars_1m", ["2023-08-24"])["2023-08-24"]
+    _finished_run(publisher, (store, root), "b", "bars_1m", ["2023-08-24"])
+    clock.now += KEEP_S + 1
+    assert publisher.collect().runs_pending == 2  # refused: logged, both journals kept
+    assert all(store.read(f) is not None for f in old)
+    store.refuse = False
+    assert publisher.collect().files_deleted == len(old)
+    assert all(store.read(f) is None for f in old)
 
 
 def test_a_run_id_is_used_once(lake: tuple[ObjectStore, str]) -> None:
