@@ -342,9 +342,9 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     bars_1m.unpersist()
     if crash_at == "staged":
         raise CrashInjected("crash injected between the write and the first publication")
-    published = 0
+    published, written = 0, publisher.written(run_id)
     for table, dts in partitions.items():
-        published += publisher.publish(run_id, table, dts, crash_after_first=crash_at == "publishing")
+        published += publisher.publish(table, dts, written, crash_after_first=crash_at == "publishing")
         if crash_at == "rollups":
             raise CrashInjected("crash injected after bars_1m, before the rollups")
     collected = publisher.finish(run_id)

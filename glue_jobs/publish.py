@@ -1,7 +1,7 @@
 """Publishing a run's partitions (the layout and its rules: ohlcv_core.curated).
 
-A run (1) collects what earlier runs left, (2) writes its journal, (3) has Spark write its data into a
-folder of its own, (4) replaces each partition's manifest, (5) stamps its journal and collects again.
+A run (1) writes its journal, (2) has Spark write its data into a folder of its own, (3) replaces each
+partition's manifest, (4) stamps its journal and collects what it and earlier runs left.
 Nothing is renamed or overwritten but the manifests and journals, so the same steps are safe on S3,
 where a rename is a copy.
 """
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from glue_jobs.store import ObjectStore
+from glue_jobs.store import ObjectStore, StoredObject
 from ohlcv_core.curated import (
     JOURNAL_FOLDER,
     Journal,
@@ -26,6 +26,7 @@ from ohlcv_core.curated import (
     parse_manifest,
     render_manifest,
     run_url,
+    written_partition,
 )
 from ohlcv_core.errors import ConfigError, PipelineError
 
@@ -63,30 +64,30 @@ class Publisher:
         return sorted(f for dt in dts if (p := self.published(table, dt)) for f in p.files)
 
     def begin(self, run_id: str, partitions: Mapping[str, Sequence[str]]) -> str:
-        """Collect what earlier runs left, record what this run will replace; where its data goes."""
+        """Record what this run will replace; where its data goes. (What earlier runs left is collected
+        when a run finishes.)"""
         if self._store.list(run_url(self._root, run_id)):
             raise ConfigError(f"run {run_id} has written here before: a run id is used once")
-        self.collect()
         replaces = {table: {dt: tuple(self.files(table, [dt])) for dt in dts} for table, dts in partitions.items()}
         self._store.write(journal_url(self._root, run_id),
                           Journal(run_id, int(self._clock() * 1000), replaces).to_json())
         return run_url(self._root, run_id)
 
-    def _written(self, run_id: str) -> dict[tuple[str, str], list[str]]:
-        """What a run's Spark write left, by (table, dt), from the `table=…/dt=…/` of each file."""
-        folder = run_url(self._root, run_id)
-        written: dict[tuple[str, str], list[str]] = {}
-        for item in self._store.list(folder):
-            parts = item.url[len(folder):].strip("/").split("/")
-            if len(parts) == 3 and parts[0].startswith("table=") and parts[1].startswith("dt=") \
-                    and is_data_file(item.url):
-                written.setdefault((parts[0][6:], parts[1][3:]), []).append(item.url)
-        return written
+    def written(self, run_id: str, objects: Sequence[StoredObject] | None = None) -> dict[tuple[str, str], list[str]]:
+        """What a run's Spark write left, by (table, dt) (from one listing of its folder)."""
+        if objects is None:
+            objects = self._store.list(run_url(self._root, run_id))
+        found: dict[tuple[str, str], list[str]] = {}
+        for item in objects:
+            partition = written_partition(self._root, run_id, item.url)
+            if partition is not None:
+                found.setdefault(partition, []).append(item.url)
+        return found
 
-    def publish(self, run_id: str, table: str, dts: Sequence[str], *, crash_after_first: bool = False) -> int:
-        """Replace the partitions' manifests with what the run wrote (an emptied partition gets an empty
-        manifest: its readers must see it empty, and its superseded files need the time it was emptied)."""
-        written = self._written(run_id)
+    def publish(self, table: str, dts: Sequence[str], written: Mapping[tuple[str, str], Sequence[str]], *,
+                crash_after_first: bool = False) -> int:
+        """Replace the partitions' manifests with what the run wrote (`written`). An emptied partition gets
+        an empty manifest: its readers must see it empty."""
         count = 0
         for dt in dts:
             files = written.get((table, dt), [])
@@ -125,7 +126,6 @@ class Publisher:
             try:
                 count, done = self._collect_run(journal, now)
                 if done:
-                    self._delete_leftovers(journal.run_id)
                     self._store.delete([item.url])
             except PipelineError as exc:
                 LOG.warning("collection of run %s left for the next run: %s", journal.run_id, exc)
@@ -139,8 +139,10 @@ class Publisher:
         return Collected(deleted, closed, pending)
 
     def _collect_run(self, journal: Journal, now: float) -> tuple[int, bool]:
-        """Files deleted, and whether nothing of the run is left to decide."""
-        written = self._written(journal.run_id)
+        """Files deleted, and whether nothing of the run is left to decide (then its leftovers go too:
+        the commit marker, a killed writer's temporary files)."""
+        objects = self._store.list(run_url(self._root, journal.run_id))
+        written = self.written(journal.run_id, objects)
         deleted, done = 0, True
         for table, dt in sorted({*journal.partitions(), *written}):
             doomed = collectable(journal, table, dt, published=self.published(table, dt),
@@ -150,9 +152,6 @@ class Publisher:
             elif doomed:
                 self._store.delete(sorted(doomed))
                 deleted += len(doomed)
+        if done:
+            self._store.delete([i.url for i in objects if not is_data_file(i.url)])
         return deleted, done
-
-    def _delete_leftovers(self, run_id: str) -> None:
-        """What a writer leaves beside the data: its commit marker, a killed writer's temporary files."""
-        folder = run_url(self._root, run_id)
-        self._store.delete([i.url for i in self._store.list(folder) if not is_data_file(i.url)])

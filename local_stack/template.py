@@ -60,7 +60,7 @@ class LambdaSettings:
     timeout_s: int
     environment: Mapping[str, str]
     arn: str
-    runtime: str = "python3.11"
+    runtime: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,17 @@ def written_url(root: str, run_id: str, table: str, dt: str) -> str:
     return _join(run_url(root, run_id), f"table={table}", f"dt={dt}")
 
 
+def written_partition(root: str, run_id: str, url: str) -> tuple[str, str] | None:
+    """(table, dt) of a data file a run's Spark write left (see written_url); None for anything else."""
+    folder = run_url(root, run_id) + "/"
+    if not url.startswith(folder) or not is_data_file(url):
+        return None
+    parts = url[len(folder):].split("/")
+    if len(parts) != 3 or not parts[0].startswith("table=") or not parts[1].startswith("dt="):
+        return None
+    return parts[0].removeprefix("table="), parts[1].removeprefix("dt=")
+
+
 def journal_url(root: str, run_id: str) -> str:
     return _join(root, JOURNAL_FOLDER, f"{run_id}.json")
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -57,7 +56,7 @@ def _finished_run(publisher: Publisher, lake: tuple[ObjectStore, str], run: str,
     store, root = lake
     publisher.begin(run, {table: dts})
     files = {dt: _write(store, root, run, table, dt) for dt in dts}
-    publisher.publish(run, table, dts)
+    publisher.publish(table, dts, publisher.written(run))
     publisher.finish(run)
     return files
 
@@ -79,14 +78,14 @@ def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go
     # GIVEN run a published a partition
     publisher.begin("a", {"bars_1m": ["2023-08-24"]})
     old = _write(store, root, "a", "bars_1m", "2023-08-24")
-    assert publisher.publish("a", "bars_1m", ["2023-08-24"]) == 1
+    assert publisher.publish("bars_1m", ["2023-08-24"], publisher.written("a")) == 1
     publisher.finish("a")
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
     # WHEN run b writes the same partition: readers still see a's files until b publishes
     publisher.begin("b", {"bars_1m": ["2023-08-24"]})
     new = _write(store, root, "b", "bars_1m", "2023-08-24", names=3)
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
-    publisher.publish("b", "bars_1m", ["2023-08-24"])
+    publisher.publish("bars_1m", ["2023-08-24"], publisher.written("b"))
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new)
     # THEN a query that read a's manifest can still read a's files while the grace lasts
     assert publisher.finish("b").files_deleted == 0
@@ -100,23 +99,29 @@ def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go
 
 
 def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_its_files_are_collected(
-        lake: tuple[ObjectStore, str]) -> None:
-    store, root = lake
+        tmp_path: Path) -> None:
+    # (a local store on the test's clock: a crashed run is judged by its manifests' age, which S3 stamps)
     clock = Clock()
+    store, root = LocalStore(clock), (tmp_path / "curated").as_posix()
+    lake = (store, root)
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
     good = _finished_run(publisher, lake, "a", "bars_1m", ["2023-08-24"])["2023-08-24"]
     clock.now += KEEP_S + 1
     # GIVEN run b wrote 24 August again and a first 25 August, then died before publishing either
     publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
-    crashed = [*_write(store, root, "b", "bars_1m", "2023-08-24"), *_write(store, root, "b", "bars_1m", "2023-08-25")]
+    crashed = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(good)
     assert _seen(store, root, "bars_1m", "2023-08-25") is None
-    # WHEN the next run begins: what b wrote is collected (24 August's manifest is older than the grace;
-    # 25 August was never published, so nobody can be reading it)
-    publisher.begin("c", {"bars_1m": ["2023-08-24"]})
-    assert all(store.read(f) is None for f in crashed)
-    assert all(store.read(f) is not None for f in good)
-    assert [u.rsplit("/", 1)[-1] for u in _objects(store, root, JOURNAL_FOLDER)] == ["c.json"]
+    # WHEN the next run publishes 24 August: b's 25 August goes at once (never published, nobody can be
+    # reading it); what b wrote for 24 August and a's files wait out the grace of that publication
+    c = _finished_run(publisher, lake, "c", "bars_1m", ["2023-08-24"])["2023-08-24"]
+    assert all(store.read(f) is None for f in crashed["2023-08-25"])
+    assert all(store.read(f) is not None for f in [*crashed["2023-08-24"], *good])
+    # THEN after it only c's files and nothing to decide are left
+    clock.now += KEEP_S + 1
+    publisher.collect()
+    assert sorted(_objects(store, root, "data")) == sorted(c)
+    assert _objects(store, root, JOURNAL_FOLDER) == []
 
 
 def test_a_write_killed_half_way_leaves_a_temporary_file_that_nothing_reads(tmp_path: Path) -> None:
@@ -170,7 +175,8 @@ def test_a_crash_between_two_publications_leaves_each_partition_whole(lake: tupl
     publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
     new = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
     with pytest.raises(CrashInjected):
-        publisher.publish("b", "bars_1m", ["2023-08-24", "2023-08-25"], crash_after_first=True)
+        publisher.publish("bars_1m", ["2023-08-24", "2023-08-25"], publisher.written("b"),
+                          crash_after_first=True)
     assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new["2023-08-24"])
     assert _seen(store, root, "bars_1m", "2023-08-25") == sorted(old["2023-08-25"])
 
@@ -182,7 +188,8 @@ def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
     old = _finished_run(publisher, lake, "a", "bars_1d", ["2023-08-24"])["2023-08-24"]
     publisher.begin("b", {"bars_1d": ["2023-08-24", "2023-08-25"]})
-    assert publisher.publish("b", "bars_1d", ["2023-08-24", "2023-08-25"]) == 1  # 25 August: nothing, ever
+    # 25 August: nothing, ever
+    assert publisher.publish("bars_1d", ["2023-08-24", "2023-08-25"], publisher.written("b")) == 1
     publisher.finish("b")
     assert _seen(store, root, "bars_1d", "2023-08-24") == []
     assert _seen(store, root, "bars_1d", "2023-08-25") is None
@@ -243,7 +250,7 @@ def test_no_published_file_is_ever_deleted_and_nothing_unpublished_outlives_the_
         for dt in dates:
             _write(store, root, run, "bars_1m", dt)
         for dt in sorted(dates)[:reach]:
-            publisher.publish(run, "bars_1m", [dt])
+            publisher.publish("bars_1m", [dt], publisher.written(run))
             if before[dt]:
                 held.append((before[dt] or [], clock.now + KEEP_S))
         if reach >= len(dates):
@@ -264,8 +271,7 @@ def test_the_store_for_a_location_is_chosen_by_its_scheme() -> None:
     from glue_jobs.store import store_for
     from ohlcv_core.errors import ConfigError
 
-    fake: Callable[..., Any] = object
-    assert isinstance(store_for("s3://bucket/", s3_client=fake()), S3Store)
+    assert isinstance(store_for("s3://bucket/", s3_client=object()), S3Store)
     assert isinstance(store_for("/tmp/lake/curated"), LocalStore)
     with pytest.raises(ConfigError, match="absolute path"):
         store_for("lake/curated")
