@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
 
-from ohlcv_core.keys import parse_partition_path
+from ohlcv_core.keys import RAW_PREFIX, parse_partition_path
+from ohlcv_core.schema import RECORD_KINDS
 
 
 def object_of(event: Any) -> tuple[str, str] | None:
@@ -23,17 +24,15 @@ def object_of(event: Any) -> tuple[str, str] | None:
     return bucket, unquote_plus(key)
 
 
-COMPACTED_KINDS = frozenset({"price", "bar"})
-
-
-def touched_dates(events: Iterable[Any], bucket: str, prefix: str = "raw/",
-                  kinds: frozenset[str] = COMPACTED_KINDS) -> list[str]:
+def touched_dates(events: Iterable[Any], bucket: str, prefix: str = RAW_PREFIX,
+                  kinds: Iterable[str] = RECORD_KINDS) -> list[str]:
     dates = set()
+    wanted = set(kinds)
     for event in events:
         located = object_of(event)
         if located is None or located[0] != bucket or not located[1].startswith(prefix):
             continue
         partition = parse_partition_path(located[1])
-        if partition.get("kind") in kinds and "dt" in partition:
+        if partition.get("kind") in wanted and "dt" in partition:
             dates.add(partition["dt"])
     return sorted(dates)

@@ -14,12 +14,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from firehose_transform.transform import Response, Tally, transform_records
 from ohlcv_core.window import TimeWindow
 
-SERVICE = "firehose_transform"
-NAMESPACE = "OhlcvEngine"
-
-# Module level on purpose: Lambda reuses them across warm invocations (Powertools' own pattern).
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# Module level on purpose: Lambda reuses them across warm invocations (Powertools' own pattern). Service
+# name, metrics namespace and log level are the POWERTOOLS_* variables the stack sets.
+logger = Logger()
+metrics = Metrics()
 
 
 @functools.cache

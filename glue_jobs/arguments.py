@@ -21,9 +21,10 @@ def resolve_options(argv: Sequence[str], required: Sequence[str]) -> dict[str, s
     return found
 
 
-def number_option(options: dict[str, str], name: str, default: float, *, minimum: float = 0.0) -> float:
+def number_option(options: dict[str, str], name: str, *, minimum: float = 0.0) -> float:
+    """A number the job needs: the run's own, else the job's DefaultArguments (Glue merges them)."""
     if name not in options:
-        return default
+        raise ConfigError(f"job argument --{name} is missing (the job's DefaultArguments give it)")
     try:
         value = float(options[name])
     except ValueError:

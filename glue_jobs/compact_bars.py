@@ -3,8 +3,8 @@
 Arguments (Glue style):
   --raw_location s3://…/raw/kind=price/   --raw_bars_location s3://…/raw/kind=bar/
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
-  --dates 2023-08-24[,…]   [--target_file_mb 128]   [--row_group_mb 16]   [--late_after_s 300]
-  [--keep_superseded_s 3600]
+  --dates 2023-08-24[,…]   --target_file_mb N   --row_group_mb N   --late_after_s N   --keep_superseded_s N
+  (their values are the job's DefaultArguments in cloudformation/template.yaml, their one definition)
   [--JOB_RUN_ID id]   [--crash_at staged|publishing|rollups]  (fault injection for the crash tests)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
@@ -294,9 +294,8 @@ CRASH_POINTS = ("staged", "publishing", "rollups")
 
 
 def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | None, curated_location: str,
-            dates: Sequence[str], run_id: str, target_file_mb: float = 128.0, row_group_mb: float = 16.0,
-            late_after_s: float = 300.0,
-            keep_superseded_s: float = 3600.0, store: ObjectStore | None = None,
+            dates: Sequence[str], run_id: str, target_file_mb: float, row_group_mb: float, late_after_s: float,
+            keep_superseded_s: float, store: ObjectStore | None = None,
             clock: Callable[[], float] = time.time, crash_at: str | None = None) -> CompactionResult:
     started = time.monotonic()
     if crash_at is not None and crash_at not in CRASH_POINTS:
@@ -373,10 +372,10 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                      raw_bars_location=options.get("raw_bars_location"),
                      curated_location=options["curated_location"], dates=dates,
                      run_id=options.get("JOB_RUN_ID") or f"run-{uuid.uuid4().hex[:12]}",
-                     target_file_mb=number_option(options, "target_file_mb", 128, minimum=0.01),
-                     row_group_mb=number_option(options, "row_group_mb", 16, minimum=0.01),
-                     late_after_s=number_option(options, "late_after_s", 300),
-                     keep_superseded_s=number_option(options, "keep_superseded_s", 3600),
+                     target_file_mb=number_option(options, "target_file_mb", minimum=0.01),
+                     row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
+                     late_after_s=number_option(options, "late_after_s"),
+                     keep_superseded_s=number_option(options, "keep_superseded_s"),
                      crash_at=options.get("crash_at"))
     LOG.info("compaction finished %s", json.dumps(asdict(result)))
     return result

@@ -15,9 +15,9 @@ import sqlglot
 from sqlglot.errors import ParseError
 
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate, TableSettings
 from ohlcv_core.curated import parse_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
+from stack_tools.template import StackTemplate, TableSettings
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 _DUCK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "timestamp": "TIMESTAMP",

@@ -1,8 +1,12 @@
-"""Glue stand-in: job runs of the real scripts on one long-lived local Spark session.
+"""Glue stand-in: runs of the template's jobs, on one long-lived local Spark session.
 
-Arguments are the job's DefaultArguments from the template merged with the run's own, with every
-s3:// URL mapped to the folder that stands for it. Runs have ids, states, durations and errors like
-GetJobRun; MaxConcurrentRuns and MaxRetries come from the template.
+StartJobRun answers at once with a run id, as Glue does; the run waits (WAITING) for the one worker
+that runs the jobs' scripts one at a time, then is RUNNING, then SUCCEEDED or FAILED. Arguments are a
+job's DefaultArguments from the template merged with the run's own, every s3:// URL mapped to the
+folder that stands for it. MaxConcurrentRuns (counting waiting runs) and MaxRetries come from the
+template. Every run that ends announces a "Glue Job State Change" event, as EventBridge receives it.
+The script is loaded by the name its ScriptLocation gives (`s3://bucket/glue_jobs/x.py` ->
+`glue_jobs.x`) and its `main(argv, spark=...)` is called, as Glue calls the script with its arguments.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import importlib
 import itertools
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -20,18 +25,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
+from local_stack.api import ApiError, Operation, Operations
 from local_stack.s3 import LocalS3
-from local_stack.template import LOCAL_ACCOUNT, LOCAL_REGION, GlueJobSettings
 from ohlcv_core.errors import PipelineError
+from stack_tools.template import LOCAL_ACCOUNT, LOCAL_REGION, GlueJobSettings
 
 LOG = logging.getLogger(__name__)
-RunState = Literal["RUNNING", "SUCCEEDED", "FAILED"]
+RunState = Literal["WAITING", "RUNNING", "SUCCEEDED", "FAILED"]
+TARGET_PREFIX = "AWSGlue."
+TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 
 
-class ConcurrentRunsExceededException(PipelineError):
-    """Glue's answer when a job already has MaxConcurrentRuns runs."""
+class GlueApiError(PipelineError):
+    """An error Glue's API answers with (its code is the `__type` of the JSON error)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -40,7 +50,7 @@ class JobRun:
     job_name: str
     attempt: int
     arguments: dict[str, str]
-    state: RunState = "RUNNING"
+    state: RunState = "WAITING"
     started_on: float = field(default_factory=time.time)
     completed_on: float | None = None
     error_message: str | None = None
@@ -52,6 +62,17 @@ class JobRun:
     def execution_time_s(self) -> float:
         return round((self.completed_on or time.time()) - self.started_on, 3)
 
+    def describe(self) -> dict[str, Any]:
+        """As GetJobRun's JobRun."""
+        described: dict[str, Any] = {"Id": self.id, "JobName": self.job_name, "Attempt": self.attempt,
+                                     "JobRunState": self.state, "Arguments": dict(self.requested),
+                                     "StartedOn": self.started_on, "ExecutionTime": int(self.execution_time_s)}
+        if self.completed_on is not None:
+            described["CompletedOn"] = self.completed_on
+        if self.error_message:
+            described["ErrorMessage"] = self.error_message
+        return described
+
 
 def script_module(script_location: str) -> str:
     """`s3://bucket/glue_jobs/compact_bars.py` -> `glue_jobs.compact_bars` (the same file, importable)."""
@@ -59,88 +80,144 @@ def script_module(script_location: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-class LocalGlueJob:
-    def __init__(self, settings: GlueJobSettings, s3: LocalS3, spark: Callable[[], Any],
+class LocalGlue:
+    """Every Glue job of the template, and the one worker that runs them."""
+
+    def __init__(self, jobs: list[GlueJobSettings], s3: LocalS3, spark: Callable[[], Any],
                  log_dir: Path | None = None) -> None:
-        self.settings = settings
-        self._log_dir = log_dir
+        self.jobs = {job.name: job for job in jobs}
         self._s3 = s3
         self._spark = spark
-        self._active = 0
-        self._lock = threading.Lock()
+        self._log_dir = log_dir
         self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
         self.runs: list[JobRun] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._pending: queue.Queue[tuple[JobRun, int] | None] = queue.Queue(
+            maxsize=max(1, sum(job.max_concurrent_runs for job in jobs)))
+        self._worker: threading.Thread | None = None
 
     def on_state_change(self, listener: Callable[[dict[str, Any]], None]) -> None:
-        """Glue's "Job State Change" events (EventBridge), for runs that end FAILED."""
         self._listeners.append(listener)
 
-    def _announce_failure(self, run: JobRun) -> None:
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Glue Job State Change",
-                 "source": "aws.glue", "account": LOCAL_ACCOUNT, "region": LOCAL_REGION,
-                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": [],
-                 "detail": {"jobName": self.settings.name, "severity": "ERROR", "state": run.state,
-                            "jobRunId": run.id, "message": run.error_message or ""}}
-        for listener in self._listeners:
-            listener(event)
+    def job(self, name: str) -> GlueJobSettings:
+        if name not in self.jobs:
+            raise GlueApiError("EntityNotFoundException", f"Job {name} not found")
+        return self.jobs[name]
 
-    def _local_arguments(self, arguments: dict[str, str]) -> dict[str, str]:
-        merged = {**self.settings.default_arguments, **arguments}
+    # -- the API -----------------------------------------------------------------------------------------
+    def start_job_run(self, name: str, arguments: dict[str, str]) -> JobRun:
+        job = self.job(name)
+        with self._lock:
+            active = sum(1 for r in self.runs if r.job_name == name and r.state not in TERMINAL)
+            if active >= job.max_concurrent_runs:
+                raise GlueApiError("ConcurrentRunsExceededException",
+                                   f"Concurrent runs exceeded for {name}: {active} of MaxConcurrentRuns "
+                                   f"{job.max_concurrent_runs}")
+            run = self._new_run(job, dict(arguments), attempt=0)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="glue-runs", daemon=True)
+                self._worker.start()
+        self._pending.put((run, 0))
+        return run
+
+    def get_job_run(self, name: str, run_id: str) -> JobRun:
+        self.job(name)
+        for run in self.runs:
+            if run.id == run_id and run.job_name == name:
+                return run
+        raise GlueApiError("EntityNotFoundException", f"Job run {run_id} not found")
+
+    # -- the worker --------------------------------------------------------------------------------------
+    def _new_run(self, job: GlueJobSettings, requested: dict[str, str], attempt: int) -> JobRun:
+        run = JobRun(id=f"jr_{next(self._ids):04d}_{uuid.uuid4().hex[:16]}", job_name=job.name, attempt=attempt,
+                     arguments=self._local_arguments(job, requested), requested=requested)
+        self.runs.append(run)
+        return run
+
+    def _local_arguments(self, job: GlueJobSettings, arguments: dict[str, str]) -> dict[str, str]:
+        merged = {**job.default_arguments, **arguments}
         # Plain absolute paths: Hadoop reads them from the local file system (a file: URI would be
         # percent-encoded, and "dt=" partition folders would not be found).
         return {k: (self._s3.path_of(v).as_posix() + ("/" if v.endswith("/") else "")) if v.startswith("s3://") else v
                 for k, v in merged.items()}
 
-    def start_job_run(self, arguments: dict[str, str]) -> JobRun:
-        """Run synchronously (retrying per MaxRetries) and return the last attempt's run."""
-        with self._lock:
-            if self._active >= self.settings.max_concurrent_runs:
-                raise ConcurrentRunsExceededException(
-                    f"{self.settings.name} already has {self._active} run(s) (MaxConcurrentRuns "
-                    f"{self.settings.max_concurrent_runs})")
-            self._active += 1
-        try:
-            run = self._attempt(arguments, 0)
-            while run.state == "FAILED" and run.attempt < self.settings.max_retries:
-                run = self._attempt(arguments, run.attempt + 1)
-            if run.state == "FAILED":
-                self._announce_failure(run)
-            return run
-        finally:
-            with self._lock:
-                self._active -= 1
+    def _work(self) -> None:
+        while (item := self._pending.get()) is not None:
+            run, _ = item
+            job = self.jobs[run.job_name]
+            self._attempt(job, run)
+            while run.state == "FAILED" and run.attempt < job.max_retries:
+                with self._lock:
+                    run = self._new_run(job, run.requested, run.attempt + 1)
+                self._attempt(job, run)
+            self._announce(run)
+            with self._idle:
+                self._idle.notify_all()
 
-    def _attempt(self, arguments: dict[str, str], attempt: int) -> JobRun:
-        local = self._local_arguments(arguments)
-        run = JobRun(id=f"jr_{next(self._ids):04d}_{int(time.time() * 1000):x}", job_name=self.settings.name,
-                     attempt=attempt, arguments=local, requested=dict(arguments))
-        self.runs.append(run)
-        argv = ["--JOB_NAME", self.settings.name, "--JOB_RUN_ID", run.id]
-        for key, value in local.items():
+    def _attempt(self, job: GlueJobSettings, run: JobRun) -> None:
+        argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.id]
+        for key, value in run.arguments.items():
             argv += [key, value]
-        with self._run_log(run) as job_log:
-            job_log.info("run %s (attempt %d) with %s", run.id, attempt, argv)
+        run.state = "RUNNING"
+        run.started_on = time.time()
+        with self._run_log(job, run) as job_log:
+            job_log.info("run %s (attempt %d) with %s", run.id, run.attempt, argv)
             try:
-                module = importlib.import_module(script_module(self.settings.script_location))
+                module = importlib.import_module(script_module(job.script_location))
                 run.result = module.main(argv, spark=self._spark())
                 run.state = "SUCCEEDED"
             except Exception as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
-                run.state = "FAILED"
                 run.error_message = f"{type(exc).__name__}: {exc}"
+                run.state = "FAILED"
                 job_log.error("run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())
             run.completed_on = time.time()
             job_log.info("run %s %s in %.3f s", run.id, run.state, run.execution_time_s)
-        return run
+
+    def _announce(self, run: JobRun) -> None:
+        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Glue Job State Change",
+                 "source": "aws.glue", "account": LOCAL_ACCOUNT, "region": LOCAL_REGION,
+                 "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "resources": [],
+                 "detail": {"jobName": run.job_name, "severity": "INFO" if run.state == "SUCCEEDED" else "ERROR",
+                            "state": run.state, "jobRunId": run.id, "message": run.error_message or ""}}
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:  # the run is recorded whatever a listener does
+                LOG.exception("a listener of %s's state changes failed", run.job_name)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return all(r.state in TERMINAL for r in self.runs)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no run is waiting or running; False if that did not happen within the timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while not all(r.state in TERMINAL for r in self.runs):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(timeout=min(left, 1.0))
+        return True
+
+    def close(self) -> None:
+        """Let the runs already started finish, then stop the worker."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._pending.put(None)
+            worker.join()
 
     @contextlib.contextmanager
-    def _run_log(self, run: JobRun) -> Iterator[logging.Logger]:
+    def _run_log(self, job: GlueJobSettings, run: JobRun) -> Iterator[logging.Logger]:
         """The run's log (Glue's /aws-glue/jobs/output), with what the job script logs meanwhile."""
-        job_loggers = [logging.getLogger("glue_jobs"), LOG]
+        job_loggers = [logging.getLogger(script_module(job.script_location).split(".", 1)[0]), LOG]
         if self._log_dir is None:
             yield LOG
             return
-        run.log_path = self._log_dir / self.settings.name / f"{run.id}.log"
+        run.log_path = self._log_dir / job.name / f"{run.id}.log"
         run.log_path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(run.log_path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -158,33 +235,40 @@ class LocalGlueJob:
                 logger.propagate = propagate
             handler.close()
 
+    def status(self) -> dict[str, Any]:
+        return {"jobs": sorted(self.jobs), "runs": [
+            {"id": r.id, "job": r.job_name, "state": r.state, "attempt": r.attempt, "seconds": r.execution_time_s,
+             "error": r.error_message, "log": str(r.log_path) if r.log_path else None} for r in self.runs[-20:]]}
 
-class LocalGlueClient:
-    """The Glue API calls the trigger code makes, answered by the local job runner (errors as boto3's)."""
 
-    def __init__(self, jobs: dict[str, LocalGlueJob]) -> None:
-        self._jobs = jobs
+class GlueApi:
+    """Glue's JSON API operations the stack's functions call, answered by LocalGlue."""
 
-    def _job(self, name: str) -> LocalGlueJob:
-        job = self._jobs.get(name)
-        if job is None:
-            raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"job {name} not found"}},
-                              "GetJob")
-        return job
+    def __init__(self, glue: LocalGlue) -> None:
+        self.glue = glue
 
-    def get_job_run(self, *, JobName: str, RunId: str) -> dict[str, Any]:
-        for run in self._job(JobName).runs:
-            if run.id == RunId:
-                return {"JobRun": {"Id": run.id, "JobName": JobName, "JobRunState": run.state,
-                                   "Arguments": dict(run.requested), "ErrorMessage": run.error_message}}
-        raise ClientError({"Error": {"Code": "EntityNotFoundException", "Message": f"run {RunId} not found"}},
-                          "GetJobRun")
+    def start_job_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        arguments = body.get("Arguments") or {}
+        if not isinstance(arguments, dict) or not all(isinstance(v, str) for v in arguments.values()):
+            raise GlueApiError("InvalidInputException", "Arguments must map strings to strings")
+        return {"JobRunId": self.glue.start_job_run(str(body.get("JobName")), arguments).id}
 
-    def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
-        job = self._job(JobName)
-        try:
-            run = job.start_job_run(Arguments)
-        except ConcurrentRunsExceededException as exc:
-            raise ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": str(exc)}},
-                              "StartJobRun") from exc
-        return {"JobRunId": run.id}
+    def get_job_run(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"JobRun": self.glue.get_job_run(str(body.get("JobName")), str(body.get("RunId"))).describe()}
+
+    def get_job_runs(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("JobName"))
+        self.glue.job(name)
+        return {"JobRuns": [r.describe() for r in reversed(self.glue.runs) if r.job_name == name]}
+
+    def operations(self) -> Operations:
+        def answered(operation: Operation) -> Operation:
+            def call(body: dict[str, Any]) -> dict[str, Any]:
+                try:
+                    return operation(body)
+                except GlueApiError as exc:
+                    raise ApiError(exc.code, str(exc)) from exc
+            return call
+
+        return {name: answered(op) for name, op in {
+            "StartJobRun": self.start_job_run, "GetJobRun": self.get_job_run, "GetJobRuns": self.get_job_runs}.items()}

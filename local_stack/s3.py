@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, urlparse
 
-from local_stack.template import LOCAL_ACCOUNT, LOCAL_REGION
 from ohlcv_core.errors import ConfigError
+from stack_tools.template import LOCAL_ACCOUNT, LOCAL_REGION
 
 ObjectCreatedListener = Callable[[dict[str, Any]], None]
 

@@ -1,77 +1,43 @@
-"""The whole local stack, wired from the template: S3 folders, Firehose endpoint with the transform
-Lambda, the compaction job and its trigger, and Athena over the lake."""
+"""The whole local stack, enumerated from the template: every S3 bucket (a folder), delivery stream,
+Lambda function (a sandbox process each), SQS queue and event source mapping, EventBridge rule and
+schedule, Glue job and table. Nothing here names a unit: adding one to the template adds it here.
+
+One HTTP endpoint serves the AWS APIs the code calls (Firehose for producers, Glue for functions):
+functions reach it through `AWS_ENDPOINT_URL`, as they reach AWS's on AWS.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from compaction_trigger.handler import handle_batch
 from local_stack.athena import LocalAthena
-from local_stack.event_source import LocalEventSource
+from local_stack.events import LocalEventBus
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.processing import Invoke, failing_sometimes
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
-from local_stack.glue import LocalGlueClient, LocalGlueJob
+from local_stack.glue import TARGET_PREFIX as GLUE_TARGET_PREFIX
+from local_stack.glue import GlueApi, LocalGlue
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
-from local_stack.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, StackTemplate
-from ohlcv_core import config
-from ohlcv_core.errors import ConfigError
+from local_stack.sqs import LocalEventSource, LocalQueue
+from ohlcv_core.errors import ConfigError, PipelineError
+from stack_tools.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, StackTemplate
 
+LOG = logging.getLogger(__name__)
 LAKE_MARKER = ".ohlcv-lake"
+SETTLE_ROUNDS = 100  # bounds a drain whose consumers keep refusing (messages reach a DLQ well before)
 
 
 @dataclass(frozen=True)
 class LocalFaults:
     firehose: FirehoseFaults = field(default_factory=FirehoseFaults)
-    lambda_error_rate: float = 0.0
-COMPACTION_JOB = "CompactionJob"
-TRIGGER_FUNCTION = "TriggerFunction"
-
-
-@dataclass(frozen=True)
-class Zones:
-    raw: Path
-    errors: Path
-    curated: Path
-    logs: Path
-
-
-class _JsonLines(logging.Formatter):
-    """Structured lines with the call's extra fields, like the functions' Powertools logs on AWS."""
-
-    _standard = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        extra = {k: v for k, v in record.__dict__.items() if k not in self._standard}
-        return orjson.dumps({"level": record.levelname, "message": record.getMessage(),
-                             "timestamp": self.formatTime(record), **extra}, default=str).decode()
-
-
-def _file_logger(name: str, log_dir: Path) -> logging.Logger:
-    """A function's log, written where the transform's goes (the CloudWatch stand-in), not to the console."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    logger = logging.getLogger(f"local_stack.functions.{name}")
-    if not logger.handlers:
-        handler = logging.FileHandler(log_dir / f"{name}.log", encoding="utf-8")
-        handler.setFormatter(_JsonLines())
-        logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    return logger
-
-
-def _static_folder(prefix: str) -> str:
-    """The folder part of a prefix before its first expression: `raw/kind=!{...}/` -> `raw/`."""
-    head = prefix.split("!{", 1)[0]
-    return head[: head.rfind("/") + 1]
+    lambda_error_rate: float = 0.0  # of the delivery streams' transform invocations
 
 
 def prepare_lake(lake: Path, *, fresh: bool) -> Path:
@@ -86,6 +52,13 @@ def prepare_lake(lake: Path, *, fresh: bool) -> Path:
     return lake
 
 
+def sandbox_credentials(endpoint_url: str) -> dict[str, str]:
+    """What a local function's AWS SDK needs to call the local endpoint: the URL, and credentials
+    (Lambda hands every function its role's in the same variables)."""
+    return {"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_SESSION_TOKEN": "local"}
+
+
 class LocalStack:
     def __init__(self, lake: Path, spark: Callable[[], Any], *, template_path: Path = DEFAULT_TEMPLATE,
                  port: int = 0, parameters: Mapping[str, str] | None = None,
@@ -94,54 +67,97 @@ class LocalStack:
         faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
-        self.stream_settings: DeliveryStreamSettings = self.template.delivery_stream()
-        processor = self.stream_settings.processor
-        self.transform = LocalLambda(processor, lake / "cloudwatch") if processor else None
-        invoke: Invoke | None = self.transform.invoke if self.transform else None
-        if invoke is not None and faults.lambda_error_rate:
-            invoke = failing_sometimes(invoke, faults.lambda_error_rate, faults.firehose.seed)
-        self.stream = DeliveryStream(self.stream_settings, self.s3, invoke)
-        self.firehose = FirehoseEndpoint({self.stream_settings.name: self.stream}, port=port,
-                                         faults=faults.firehose, extra_status=self.status)
-        self.compaction = LocalGlueJob(self.template.glue_job(COMPACTION_JOB), self.s3, spark,
-                                       log_dir=lake / "cloudwatch" / "glue")
-        self.glue = LocalGlueClient({self.compaction.settings.name: self.compaction})
-        # S3 -> EventBridge rule -> SQS -> the trigger's code, as the template wires them.
-        source = self.template.event_source(TRIGGER_FUNCTION)
-        job_name = source.function.environment[config.ENV_COMPACTION_JOB]
-        raw_bucket = source.function.environment[config.ENV_RAW_BUCKET]
-        trigger_log = _file_logger(source.function.function_name, lake / "cloudwatch")
-        self.events = LocalEventSource(
-            source, lambda event: handle_batch(event, self.glue, job_name, raw_bucket, trigger_log).response,
-            lake / "sqs")
-        self.s3.subscribe(self.events.publish)
-        self.compaction.on_state_change(self.events.publish)  # failed runs come back through the same queue
+        self.glue = LocalGlue(self.template.glue_jobs(), self.s3, spark, log_dir=lake / "cloudwatch" / "glue")
+        self.streams: dict[str, DeliveryStream] = {}
+        self.firehose = FirehoseEndpoint(self.streams, port=port, faults=faults.firehose, extra_status=self.status,
+                                         services={GLUE_TARGET_PREFIX: GlueApi(self.glue).operations()})
+        aws = sandbox_credentials(self.firehose.url)
+        self.functions = {f.logical_id: LocalLambda(f, lake / "cloudwatch", aws)
+                          for f in self.template.lambda_functions()}
+        for settings in self.template.delivery_streams():
+            invoke: Invoke | None = None
+            if settings.processor is not None:
+                invoke = self.functions[settings.processor.logical_id].invoke
+                if faults.lambda_error_rate:
+                    invoke = failing_sometimes(invoke, faults.lambda_error_rate, faults.firehose.seed)
+            self.streams[settings.name] = DeliveryStream(settings, self.s3, invoke)
+        self.queues = self._queues(lake / "sqs")
+        self.mappings = [
+            LocalEventSource(m, self.queues[m.queue.logical_id], self.functions[m.function.logical_id].invoke)
+            for m in self.template.event_source_mappings()]
+        self.bus = LocalEventBus(self.template.rules(), queues=self.queues,
+                                 functions={lid: f.invoke for lid, f in self.functions.items()})
+        notifying = {b.name for b in self.template.buckets() if b.eventbridge}
+        self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)
+        self.glue.on_state_change(self.bus.put)
         self.athena = LocalAthena(self.template, self.s3)
 
-    def status(self) -> dict[str, Any]:
-        runs = [{"id": r.id, "state": r.state, "attempt": r.attempt, "seconds": r.execution_time_s,
-                 "error": r.error_message, "log": str(r.log_path) if r.log_path else None}
-                for r in self.compaction.runs[-20:]]
-        return {"lake": str(self.lake), "glue": {"job": self.compaction.settings.name, "runs": runs,
-                                                 "pending_events": self.events.pending,
-                                                 "dead_letters": self.events.dead_letters},
-                "zones": {k: str(v) for k, v in self.zones.__dict__.items()}}
+    def _queues(self, folder: Path) -> dict[str, LocalQueue]:
+        settings = {q.logical_id: q for q in self.template.queues()}
+        dead_letter_ids = {q.dead_letter_queue for q in settings.values() if q.dead_letter_queue}
+        queues = {lid: LocalQueue(q, folder=folder) for lid, q in settings.items() if lid in dead_letter_ids}
+        for lid, q in settings.items():
+            if lid not in queues:
+                queues[lid] = LocalQueue(q, dead_letters=queues.get(q.dead_letter_queue or ""))
+        return queues
 
     @property
-    def zones(self) -> Zones:
-        bucket = self.s3.bucket_path(self.stream_settings.destination.bucket)
-        static_prefix = _static_folder(self.stream_settings.destination.prefix)
-        error_prefix = _static_folder(self.stream_settings.destination.error_prefix)
-        return Zones(raw=bucket / static_prefix, errors=bucket / error_prefix,
-                     curated=self.s3.path_of(self.compaction.settings.default_arguments["--curated_location"]),
-                     logs=self.lake / "cloudwatch")
+    def stream_settings(self) -> DeliveryStreamSettings:
+        """The delivery stream, for a template that declares one."""
+        if len(self.streams) != 1:
+            raise ConfigError(f"the template declares {len(self.streams)} delivery streams: name one")
+        return next(iter(self.streams.values())).settings
+
+    def status(self) -> dict[str, Any]:
+        return {"lake": str(self.lake), "glue": self.glue.status(),
+                "functions": [f.status() for f in self.functions.values()],
+                "queues": [q.status() for q in self.queues.values()],
+                "rules": self.bus.status(), "skipped_targets": self.bus.stats.skipped}
 
     def start(self) -> LocalStack:
         self.firehose.start()
         return self
 
+    def poll(self, *, force: bool = False) -> int:
+        """One turn of the event machinery: schedules that are due fire; every mapping hands its function
+        the batches that are due (all of them with `force`). Returns the messages consumed."""
+        self.bus.tick()
+        return sum(mapping.poll(force=force) for mapping in self.mappings)
+
+    def busy(self) -> bool:
+        return not (self.glue.idle() and self.bus.idle())
+
+    def settle(self, timeout_s: float = 1800.0) -> None:
+        """Drive every event to its end: deliver what Firehose buffers, then hand queued messages to their
+        functions and wait for the runs they start, until no message waits and no run is going. A
+        message its consumer keeps refusing ends in its dead-letter queue, as on AWS."""
+        deadline = time.monotonic() + timeout_s
+        self.firehose.drain()
+        for _ in range(SETTLE_ROUNDS):
+            self.poll(force=True)
+            while self.busy():
+                if time.monotonic() > deadline:
+                    raise PipelineError(f"the local stack did not settle within {timeout_s:.0f} s")
+                self.glue.wait_idle(timeout_s=1.0)
+                time.sleep(0.05)
+            waiting = [m.queue for m in self.mappings if m.queue.pending]
+            if not waiting and not self.busy():
+                return
+        raise PipelineError(f"messages still wait after {SETTLE_ROUNDS} rounds: "
+                            + ", ".join(f"{q.settings.name} {q.pending}" for q in waiting))
+
+    def close_intake(self) -> None:
+        """Producers are refused from now on; what was acknowledged is delivered by `settle`."""
+        self.firehose.api.close_intake()
+
     def stop(self) -> None:
-        """Stop intake, deliver everything buffered, stop the Lambda sandbox."""
-        self.firehose.stop()
-        if self.transform is not None:
-            self.transform.close()
+        """Close intake, deliver every buffer, let started runs and invocations finish, stop the sandboxes.
+        Events still queued stay queued (`settle` first to carry them through)."""
+        self.close_intake()
+        try:
+            self.firehose.stop()
+        finally:
+            self.bus.close()
+            self.glue.close()
+            for function in self.functions.values():
+                function.close()

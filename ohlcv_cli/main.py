@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,22 +26,31 @@ def _lake(args: argparse.Namespace) -> Path:
 
 
 def _spark_factory() -> Callable[[], Any]:
+    """The local Spark session, started at the first job run (on whichever thread asks first) and kept."""
     session: list[Any] = []
+    lock = threading.Lock()
 
     def get() -> Any:
-        if not session:
-            from glue_jobs.session import local_session
+        with lock:
+            if not session:
+                from glue_jobs.session import local_session
 
-            session.append(local_session())
-        return session[0]
+                # PySpark replaces SIGINT's handler when started on the main thread (it raises
+                # KeyboardInterrupt mid-job): keep ours, which stops the command gracefully.
+                on_main = threading.current_thread() is threading.main_thread()
+                handler = signal.getsignal(signal.SIGINT) if on_main else None
+                session.append(local_session())
+                if on_main:
+                    signal.signal(signal.SIGINT, handler)
+            return session[0]
 
     return get
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from local_stack.demo import format_report, run_demo
     from local_stack.feeds import DEMO_FEED
     from local_stack.java import require_java
+    from ohlcv_cli.demo import format_report, run_demo
 
     require_java()
     recording = config.resolve(args.recording, os.environ, config.ENV_RECORDING, DEMO_FEED, Path)
@@ -57,7 +67,7 @@ def _cell(value: Any) -> str:
 def cmd_query(args: argparse.Namespace) -> int:
     from local_stack.athena import LocalAthena
     from local_stack.s3 import LocalS3
-    from local_stack.template import StackTemplate
+    from stack_tools.template import StackTemplate
 
     lake = _lake(args)
     result = LocalAthena(StackTemplate(), LocalS3(lake / "s3")).query(args.sql)
@@ -122,7 +132,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     recording = read_recording(args.recording)
     stream = config.resolve(args.stream, os.environ, config.ENV_FIREHOSE_STREAM, None, str)
     endpoint = args.firehose_endpoint or os.environ.get(config.ENV_FIREHOSE_ENDPOINT) or None
-    region = config.resolve(args.region, os.environ, config.ENV_AWS_REGION, "us-east-1", str)
+    region = config.resolve(args.region, os.environ, config.ENV_AWS_REGION, config.DEFAULT_REGION, str)
     stats, sink = asyncio.run(replay(recording, stream, firehose_client(region, endpoint), speed=args.speed,
                                      start_offset_s=args.start, show_progress=sys.stderr.isatty()))
     print(f"replayed {stats.frames_received} entries as {sink.stats.records_sent} records to {stream}",
@@ -153,13 +163,11 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    import threading
-
-    from local_stack.demo import REPLAY_PARAMETERS
     from local_stack.firehose.server import FirehoseFaults
     from local_stack.java import require_java
-    from local_stack.service import serve, stop_on_signals
     from local_stack.stack import LocalFaults
+    from ohlcv_cli.demo import REPLAY_PARAMETERS
+    from ohlcv_cli.local_up import serve, stop_on_signals
     from ohlcv_core.recording import read_recording
 
     require_java()
@@ -188,11 +196,22 @@ def cmd_local_status(args: argparse.Namespace) -> int:
               f"delivered, {stream['dropped']} dropped, {stream['failed']} failed, {stream['objects']} objects "
               f"(+{stream['backup_objects']} backup), {stream['invocations']} transform invocations")
     api = status["api"]
-    print(f"api: {api['throttled_calls']} throttled calls, {api['failed_puts']} failed puts (injected)")
+    print(f"api: {api['throttled_calls']} throttled calls, {api['failed_puts']} failed puts (injected), "
+          f"{api['refused_while_stopping']} refused while stopping")
+    for function in status["functions"]:
+        print(f"function {function['name']}: {function['invocations']} invocations, {function['errors']} errors")
+    for queue in status["queues"]:
+        print(f"queue {queue['name']}: {queue['pending']} pending, {queue['received']} received")
+    for rule in status["rules"]:
+        print(f"rule {rule['name']}: " + (f"{rule['matched']} matched" if rule["pattern"] else "")
+              + (f"{rule['schedule']}, fired {rule['fired']} times" if rule["schedule"] else ""))
+    for kind, count in status["skipped_targets"].items():
+        print(f"targets not run locally ({kind}): {count} events")
     glue = status["glue"]
-    print(f"glue job {glue['job']}: {glue['pending_events']} events pending, {glue['dead_letters']} dead letters")
+    print(f"glue jobs: {', '.join(glue['jobs'])}")
     for run in glue["runs"]:
-        print(f"  {run['id']} {run['state']} attempt {run['attempt']} {run['seconds']} s {run['error'] or ''}")
+        print(f"  {run['job']} {run['id']} {run['state']} attempt {run['attempt']} {run['seconds']} s "
+              f"{run['error'] or ''}")
     print(f"lake: {status['lake']}")
     return 0
 
@@ -205,8 +224,8 @@ def cmd_generate_demo_feed(args: argparse.Namespace) -> int:
 
 
 def cmd_ddl(args: argparse.Namespace) -> int:
-    from local_stack import ddl
-    from local_stack.template import StackTemplate
+    from stack_tools import ddl
+    from stack_tools.template import StackTemplate
 
     if args.write:
         for path in ddl.write():
@@ -222,7 +241,7 @@ def cmd_ddl(args: argparse.Namespace) -> int:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from ohlcv_cli.package import build
+    from stack_tools.package import build
 
     for path in build(args.out, with_dependencies=not args.no_dependencies):
         print(path)

@@ -13,6 +13,10 @@ from ohlcv_core.errors import ConfigError
 
 T = TypeVar("T")
 
+# Contract values every layer shares, written once.
+DEFAULT_REGION = "us-east-1"
+DEFAULT_METRICS_NAMESPACE = "OhlcvEngine"
+
 ENV_LAKE_DIR = "OHLCV_LAKE_DIR"
 ENV_RECORDING = "OHLCV_RECORDING"
 ENV_WS_URL = "OHLCV_TWELVEDATA_WS_URL"

@@ -13,6 +13,10 @@ from ohlcv_core.schema import RecordKind
 from ohlcv_core.timeseries import Bar
 from ohlcv_core.twelvedata import PriceIdentity
 
+# The raw zone's folder in its bucket: the delivery stream's Prefix starts with it (a test holds the
+# template to it), and the compaction trigger reads only objects under it.
+RAW_PREFIX = "raw/"
+
 
 class PartitionKeys(TypedDict):
     kind: str

@@ -8,10 +8,11 @@ tables carry exactly these columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict
+from typing import Literal, TypedDict, get_args
 
 GlueType = Literal["string", "bigint", "double", "timestamp", "boolean"]
 RecordKind = Literal["price", "bar"]
+RECORD_KINDS: tuple[RecordKind, ...] = get_args(RecordKind)
 
 RAW_SCHEMA_VERSION = 1
 

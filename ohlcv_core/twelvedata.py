@@ -1,4 +1,5 @@
-"""Parsing of Twelve Data WebSocket frames (see docs/twelvedata.md for the protocol facts we rely on)."""
+"""Parsing and validation of Twelve Data price events, as the transform does it (the connection's side of
+the protocol is `ohlcv_core.td_protocol`; the facts it relies on are in docs/producer.md)."""
 
 from __future__ import annotations
 
@@ -154,15 +155,3 @@ def salvage_symbol(payload: str) -> str | None:
     """The symbol of a frame that failed to parse, when its text still shows one (a torn frame)."""
     match = _SYMBOL_FIELD.search(payload)
     return match.group(1).upper() if match else None
-
-
-def requested_symbols(params: object) -> list[str]:
-    """Symbols of a subscribe/unsubscribe `params`: "AAPL,RY:TSX" or [{"symbol": ..., "exchange": ...}]."""
-    if not isinstance(params, dict):
-        return []
-    symbols = params.get("symbols")
-    if isinstance(symbols, str):
-        return [s.strip().split(":", 1)[0].upper() for s in symbols.split(",") if s.strip()]
-    if isinstance(symbols, list):
-        return [str(item["symbol"]).upper() for item in symbols if isinstance(item, dict) and item.get("symbol")]
-    return []

@@ -2,8 +2,8 @@
 
 After any disconnect, once resubscribed, the missed window is fetched per symbol from REST `time_series`
 (1-minute bars, UTC) and sent as bar envelopes; the same happens on a schedule, for gaps nobody saw (a
-stream that stayed open but skipped). Subscription failures are reported, not fatal; an API-key error
-inside the stream stops the service like a refused handshake.
+stream that stayed open but skipped). Frames are looked at as the protocol read them
+(`ohlcv_core.td_protocol`); subscription failures are counted, not fatal (the client logs them).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import orjson
-
+from ohlcv_core.td_protocol import PriceSeen, SubscribeStatus, read_server_frame
 from producers.replay import ReceivedRest
 from producers.rest import MAX_BATCH_SYMBOLS, RestAuthError, RestError, TwelveDataRest
 from producers.tasks import cancel_and_settle
-from producers.twelvedata_ws import AuthError, Disconnected, ReceivedFrame, StreamItem, Subscribed
+from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
 _END = object()
@@ -77,33 +76,15 @@ class GapTracker:
         return GapWindow(start, at_ms, "reconnect")
 
 
-def _inspect(text: str, tracker: GapTracker, stats: LiveStats) -> None:
-    """Cheap looks at control frames and prices: no frame is changed or held back by this."""
-    if '"price"' in text:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return
-        if isinstance(obj, dict) and obj.get("event") == "price" and isinstance(obj.get("symbol"), str):
-            stats.messages_by_symbol[obj["symbol"]] += 1
-            if isinstance(obj.get("timestamp"), int):
-                tracker.on_price(obj["symbol"], obj["timestamp"] * 1000)
-        return
-    if '"subscribe-status"' in text or '"error"' in text:
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(obj, dict):
-            return
-        if obj.get("event") == "subscribe-status":
-            failed = {str(f.get("symbol")) for f in obj.get("fails") or [] if isinstance(f, dict)}
-            if failed - stats.subscribe_failures:
-                LOG.warning("Twelve Data refused these symbols: %s", ", ".join(sorted(failed)))
-            stats.subscribe_failures |= failed
-        elif obj.get("status") == "error" and (obj.get("code") in (401, 403)
-                                               or "api key" in str(obj.get("message", "")).lower()):
-            raise AuthError(f"Twelve Data refused the API key inside the stream: {obj.get('message', '')[:200]}")
+def _inspect(item: ReceivedFrame, tracker: GapTracker, stats: LiveStats) -> None:
+    """What the protocol read a frame as, for gap tracking and counts: no frame is changed or held back."""
+    event = item.event if item.event is not None else read_server_frame(item.text)
+    if isinstance(event, PriceSeen) and event.symbol is not None:
+        stats.messages_by_symbol[event.symbol] += 1
+        if event.timestamp_s is not None:
+            tracker.on_price(event.symbol, event.timestamp_s * 1000)
+    elif isinstance(event, SubscribeStatus):
+        stats.subscribe_failures |= set(event.fails)
 
 
 class _Live:
@@ -158,7 +139,7 @@ class _Live:
             async for item in stream:
                 if isinstance(item, ReceivedFrame):
                     self.stats.last_frame_ms = item.received_at_ms
-                    _inspect(item.text, self.tracker, self.stats)
+                    _inspect(item, self.tracker, self.stats)
                     await self.out.put(item)
                 elif isinstance(item, Subscribed):
                     self.stats.connections += 1

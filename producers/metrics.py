@@ -11,7 +11,9 @@ from typing import Any
 
 import orjson
 
-NAMESPACE = "OhlcvEngine"
+from ohlcv_core import config
+
+NAMESPACE = config.DEFAULT_METRICS_NAMESPACE  # the stack passes the same name to the Lambdas
 SERVICE = "producer"
 RESERVOIR = 10_000
 

@@ -13,7 +13,6 @@ from ohlcv_core.errors import ConfigError
 
 DEFAULT_WS_URL = "wss://ws.twelvedata.com/v1/quotes/price"
 DEFAULT_REST_URL = "https://api.twelvedata.com"
-DEFAULT_REGION = "us-east-1"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class ProducerSettings:
             api_key=api_key or env.get(config.ENV_API_KEY) or None,
             stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
             firehose_endpoint=endpoint,
-            region=config.resolve(region, env, config.ENV_AWS_REGION, DEFAULT_REGION, str),
+            region=config.resolve(region, env, config.ENV_AWS_REGION, config.DEFAULT_REGION, str),
             exit_on_close=exit_on_close,
             spool_dir=spool_dir or (Path(env[config.ENV_SPOOL_DIR]) if env.get(config.ENV_SPOOL_DIR) else None),
             spool_max_bytes=int(config.resolve(spool_max_mb, env, config.ENV_SPOOL_MAX_MB, 1024.0, float)

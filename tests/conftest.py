@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from stack_tools.template import StackTemplate
+
+# The handlers build Powertools' Logger and Metrics at import, from POWERTOOLS_* (as on Lambda). A test
+# that imports a handler in-process runs with the namespace the stack gives every function; each
+# function's own environment is proven by running it in its sandbox (tests/functional/test_registry.py).
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", StackTemplate().parameters["MetricsNamespace"])
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from local_stack.template import DeliveryStreamSettings, StackTemplate
+from stack_tools.template import DeliveryStreamSettings, StackTemplate
 
 
 def template_stream(*, destination: dict[str, Any] | None = None, **changes: Any) -> DeliveryStreamSettings:

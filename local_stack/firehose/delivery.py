@@ -28,7 +28,7 @@ from local_stack.firehose.prefix import evaluate_prefix, missing_partition_keys
 from local_stack.firehose.processing import Invoke, Processor
 from local_stack.firehose.records import BufferedRecord, Failure, Transformed
 from local_stack.s3 import LocalS3
-from local_stack.template import DeliveryStreamSettings, S3Target
+from stack_tools.template import DeliveryStreamSettings, S3Target
 
 LOG = logging.getLogger(__name__)
 PartitionKey = tuple[tuple[str, str], ...]

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 
 from local_stack.firehose.records import BufferedRecord, Failure, Transformed
-from local_stack.template import LOCAL_REGION, DeliveryStreamSettings
 from ohlcv_core.errors import ContractError
 from ohlcv_core.limits import LAMBDA_PAYLOAD_BYTES
+from stack_tools.template import LOCAL_REGION, DeliveryStreamSettings
 
 LOG = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""The Firehose JSON 1.1 API over HTTP on 127.0.0.1, so boto3 talks to it through `endpoint_url`."""
+"""The local AWS endpoint: JSON 1.1 APIs over HTTP on 127.0.0.1, so boto3 talks to it through
+`endpoint_url` (or `AWS_ENDPOINT_URL`, as the local Lambda functions do). It serves Firehose, and any
+other service handed to it by its X-Amz-Target prefix (the stack adds Glue)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,14 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
+from local_stack.api import ApiError, Operation, Operations
 from local_stack.firehose.delivery import DeliveryStream
 from ohlcv_core.limits import FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_BATCH_RECORDS, FIREHOSE_MAX_RECORD_BYTES
 
@@ -24,14 +27,6 @@ STATUS_PATH = "/_local/status"
 MAX_BATCH_RECORDS = FIREHOSE_MAX_BATCH_RECORDS
 MAX_RECORD_BYTES = FIREHOSE_MAX_RECORD_BYTES
 MAX_REQUEST_BYTES = FIREHOSE_MAX_BATCH_BYTES
-
-
-class ApiError(Exception):
-    def __init__(self, error_type: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-        self.status = status
 
 
 def _decode_record(record: Any) -> bytes:
@@ -67,6 +62,18 @@ class FirehoseApi:
         self._rng_lock = threading.Lock()
         self.throttled = 0
         self.failed_puts = 0
+        self.intake_open = True
+        self.refused_closed = 0
+
+    def close_intake(self) -> None:
+        """From now on every Put is refused, as a stream being deleted would refuse it: nothing is
+        acknowledged that could miss the final delivery."""
+        self.intake_open = False
+
+    def _open(self) -> None:
+        if not self.intake_open:
+            self.refused_closed += 1
+            raise ApiError("ServiceUnavailableException", "the local stack is stopping; try again later", status=503)
 
     def _throttle(self) -> None:
         with self._rng_lock:
@@ -85,6 +92,7 @@ class FirehoseApi:
     def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
         stream = self._stream(body)
         payload = _decode_record(body.get("Record"))
+        self._open()
         self._throttle()
         (record_id,) = stream.put([payload])
         return {"RecordId": record_id, "Encrypted": False}
@@ -101,6 +109,7 @@ class FirehoseApi:
         payloads = [_decode_record(r) for r in records]
         if sum(len(p) for p in payloads) > MAX_REQUEST_BYTES:
             raise ApiError("InvalidArgumentException", "Records size exceeds 4 MiB limit")
+        self._open()
         self._throttle()
         with self._rng_lock:
             failing = [self._rng.random() < self.faults.partial_failure_rate for _ in payloads]
@@ -144,15 +153,10 @@ class FirehoseApi:
     def list_delivery_streams(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"DeliveryStreamNames": sorted(self.streams), "HasMoreDeliveryStreams": False}
 
-    def dispatch(self, operation: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-        operations = {
-            "PutRecord": self.put_record, "PutRecordBatch": self.put_record_batch,
-            "DescribeDeliveryStream": self.describe_delivery_stream,
-            "ListDeliveryStreams": self.list_delivery_streams,
-        }
-        if operation not in operations:
-            raise ApiError("UnknownOperationException", f"operation {operation} is not supported locally")
-        return operations[operation]
+    def operations(self) -> Operations:
+        return {"PutRecord": self.put_record, "PutRecordBatch": self.put_record_batch,
+                "DescribeDeliveryStream": self.describe_delivery_stream,
+                "ListDeliveryStreams": self.list_delivery_streams}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,15 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         try:
-            if not target.startswith(TARGET_PREFIX):
-                raise ApiError("UnknownOperationException", f"unknown target {target!r}")
+            operation = self.server.operation(target)
             if length > MAX_REQUEST_BYTES * 2:
                 raise ApiError("InvalidArgumentException", "request is too large")
             try:
                 body = orjson.loads(raw) if raw else {}
             except orjson.JSONDecodeError as exc:
                 raise ApiError("SerializationException", "request body is not JSON") from exc
-            result = self.server.api.dispatch(target.removeprefix(TARGET_PREFIX))(body)
+            result = operation(body)
         except ApiError as exc:
             self._reply(exc.status, {"__type": exc.error_type, "message": exc.message})
             return
@@ -203,16 +206,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _FirehoseHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api: FirehoseApi,
+    def __init__(self, address: tuple[str, int], api: FirehoseApi, services: Mapping[str, Operations],
                  extra_status: Callable[[], dict[str, Any]] | None) -> None:
         super().__init__(address, _Handler)
         self.api = api
+        self.services = {TARGET_PREFIX: api.operations(), **services}
         self._extra_status = extra_status
+
+    def operation(self, target: str) -> Operation:
+        for prefix, operations in self.services.items():
+            if target.startswith(prefix):
+                name = target.removeprefix(prefix)
+                if name not in operations:
+                    raise ApiError("UnknownOperationException", f"operation {name} is not supported locally")
+                return operations[name]
+        raise ApiError("UnknownOperationException", f"unknown target {target!r}")
 
     def status(self) -> dict[str, Any]:
         """What `ohlcv local status` shows: the streams, the injected faults' effects, and the rest of the stack."""
         return {"streams": [stream.status() for stream in self.api.streams.values()],
-                "api": {"throttled_calls": self.api.throttled, "failed_puts": self.api.failed_puts},
+                "api": {"throttled_calls": self.api.throttled, "failed_puts": self.api.failed_puts,
+                        "refused_while_stopping": self.api.refused_closed},
                 **(self._extra_status() if self._extra_status else {})}
 
 
@@ -221,10 +235,11 @@ class FirehoseEndpoint:
 
     def __init__(self, streams: dict[str, DeliveryStream], *, host: str = "127.0.0.1", port: int = 0,
                  tick_s: float = 0.5, faults: FirehoseFaults | None = None,
-                 extra_status: Callable[[], dict[str, Any]] | None = None) -> None:
+                 extra_status: Callable[[], dict[str, Any]] | None = None,
+                 services: Mapping[str, Operations] | None = None) -> None:
         self.streams = streams
         self.api = FirehoseApi(streams, faults)
-        self._server = _FirehoseHttpServer((host, port), self.api, extra_status)
+        self._server = _FirehoseHttpServer((host, port), self.api, services or {}, extra_status)
         self._tick_s = tick_s
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._server.serve_forever, name="firehose-http", daemon=True),

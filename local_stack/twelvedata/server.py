@@ -17,7 +17,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -29,7 +28,7 @@ from websockets.http11 import Request, Response
 from local_stack.twelvedata.catalog import Catalog, build_catalog
 from local_stack.twelvedata.rest import answer_time_series, error_body
 from ohlcv_core.recording import Recording
-from ohlcv_core.twelvedata import requested_symbols
+from ohlcv_core.td_protocol import ServerSession
 
 LOG = logging.getLogger(__name__)
 WS_PATH = "/v1/quotes/price"
@@ -155,17 +154,17 @@ class TwelveDataStandIn:
     async def _handle(self, connection: ServerConnection) -> None:
         self.stats.connections += 1
         number = self.stats.connections
-        subscriptions: set[str] = set()
-        self.stats.subscribed.append(subscriptions)
+        session = ServerSession(self.catalog.instruments)
+        self.stats.subscribed.append(session.subscriptions)
         replay: asyncio.Task[None] | None = None
         stalled = asyncio.Event()
         try:
             async for message in connection:
-                reply, started = self._on_message(message, subscriptions)
+                reply, started = session.receive(message)
                 if reply is not None and not stalled.is_set():
                     await connection.send(orjson.dumps(reply).decode())
                 if started and replay is None:
-                    replay = asyncio.create_task(self._replay(connection, subscriptions, number, stalled))
+                    replay = asyncio.create_task(self._replay(connection, session.subscriptions, number, stalled))
         except ConnectionClosed:
             pass
         finally:
@@ -173,31 +172,6 @@ class TwelveDataStandIn:
                 replay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await replay
-
-    def _on_message(self, message: str | bytes, subscriptions: set[str]) -> tuple[dict[str, Any] | None, bool]:
-        try:
-            obj = orjson.loads(message)
-        except orjson.JSONDecodeError:
-            return {"event": "message-processing", "status": "error", "messages": ["invalid JSON"]}, False
-        action = obj.get("action") if isinstance(obj, dict) else None
-        if action == "heartbeat":
-            return {"event": "heartbeat", "status": "ok"}, False
-        if action == "reset":
-            subscriptions.clear()
-            return {"event": "reset-status", "status": "ok"}, False
-        if action in ("subscribe", "unsubscribe"):
-            symbols = requested_symbols(obj.get("params"))
-            known = [s for s in symbols if s in self.catalog.instruments]
-            failed = [s for s in symbols if s not in self.catalog.instruments]
-            if action == "unsubscribe":
-                subscriptions.difference_update(symbols)
-                return {"event": "unsubscribe-status", "status": "ok",
-                        "success": [{"symbol": s} for s in known] or None, "fails": None}, False
-            subscriptions.update(known)
-            return {"event": "subscribe-status", "status": "ok" if known else "error",
-                    "success": [self.catalog.instruments[s] for s in known] or None,
-                    "fails": [{"symbol": s} for s in failed] or None}, bool(known)
-        return {"event": "message-processing", "status": "error", "messages": [f"unknown action {action!r}"]}, False
 
     async def _replay(self, connection: ServerConnection, subscriptions: set[str], number: int,
                       stalled: asyncio.Event) -> None:

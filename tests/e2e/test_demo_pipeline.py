@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from local_stack.demo import DemoResult, format_report, run_demo
 from local_stack.feeds import DEMO_FEED
+from ohlcv_cli.demo import DemoResult, format_report, run_demo
 from tests.curated import published_rows
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.demo import run_demo
+from ohlcv_cli.demo import run_demo
 from tests.curated import published_rows
 from tests.scenarios import golden, recording_path, scenario_names
 from tests.scenarios.build import build

@@ -14,9 +14,9 @@ import pytest
 from compaction_trigger.events import touched_dates
 from local_stack.athena import LocalAthena, to_duckdb
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate
 from ohlcv_core.curated import MANIFEST_NAME, render_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
+from stack_tools.template import StackTemplate
 from tests.fixtures import load_json
 
 CURATED = "ohlcv-local-curated-000000000000"

@@ -17,6 +17,7 @@ from ohlcv_core.bars import volume_increment
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
 from tests.curated import published_files, published_rows
+from tests.job_arguments import template_defaults
 
 pytestmark = pytest.mark.spark
 
@@ -47,8 +48,8 @@ def _bars(curated: Path, table: str = "bars_1m") -> list[dict[str, Any]]:
 
 
 def _args(raw: Path, curated: Path, dates: str = "2023-08-24") -> list[str]:
-    return ["--JOB_NAME", "compact", "--raw_location", f"{raw}/", "--curated_location", f"{curated}/",
-            "--dates", dates, "--enable-metrics", "true"]
+    return [*template_defaults(), "--JOB_NAME", "compact", "--raw_location", f"{raw}/",
+            "--curated_location", f"{curated}/", "--dates", dates, "--enable-metrics", "true"]
 
 
 def test_duplicates_collapse_and_bars_follow_event_time(spark: Any, tmp_path: Path) -> None:

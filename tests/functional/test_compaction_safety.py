@@ -19,6 +19,7 @@ from glue_jobs.compact_bars import main
 from ohlcv_core.bars import MINUTE_MS
 from tests.curated import published_files, published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
+from tests.job_arguments import template_defaults
 
 pytestmark = pytest.mark.spark
 TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
@@ -38,7 +39,8 @@ def _raw_day(raw: Path, day_offset: int = 0) -> None:
 
 
 def _args(raw: Path, curated: Path, dates: str, *extra: str) -> list[str]:
-    return ["--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates, *extra]
+    return [*template_defaults(), "--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates,
+            *extra]
 
 
 @pytest.fixture(scope="module")

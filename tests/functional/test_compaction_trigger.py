@@ -16,9 +16,10 @@ from moto import mock_aws
 
 from compaction_trigger import handler
 from compaction_trigger.handler import handle_batch
-from local_stack.event_source import LocalEventSource, matches
+from local_stack.events import LocalEventBus, matches
 from local_stack.lambda_runtime import LocalContext
-from local_stack.template import StackTemplate
+from local_stack.sqs import LocalEventSource, LocalQueue
+from stack_tools.template import EventSourceMappingSettings, StackTemplate
 from tests.fixtures import load_json
 
 RAW = "ohlcv-local-raw-000000000000"
@@ -112,19 +113,53 @@ class Clock:
         return self.now
 
 
+def _trigger_mapping() -> EventSourceMappingSettings:
+    (mapping,) = [m for m in StackTemplate().event_source_mappings() if m.function.logical_id == "TriggerFunction"]
+    return mapping
+
+
+def _queue_pair(tmp_path: Path) -> LocalQueue:
+    """The trigger's queue with its dead-letter queue, as the template declares them."""
+    template = StackTemplate()
+    queue = _trigger_mapping().queue
+    assert queue.dead_letter_queue is not None
+    return LocalQueue(queue, dead_letters=LocalQueue(template.queue(queue.dead_letter_queue), folder=tmp_path),
+                      clock=Clock())
+
+
 def test_the_rules_from_the_template_select_raw_zone_objects_and_failed_runs() -> None:
-    objects, failures = sorted(StackTemplate().event_source("TriggerFunction").rules, key=lambda r: r.name,
-                               reverse=True)
-    assert matches(objects.event_pattern, _object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
-    assert not matches(objects.event_pattern, _object_created("source/2023/08/24/14/x"))
-    assert not matches(objects.event_pattern, _object_created("raw/x", bucket="other"))
-    assert matches(failures.event_pattern, orjson.loads(_failed("jr_1", job="ohlcv-local-compact-bars")))
-    assert not matches(failures.event_pattern, orjson.loads(_failed("jr_1", job="other")))
+    rules = {r.logical_id: r for r in StackTemplate().rules()}
+    objects, failures = rules["RawObjectCreatedRule"].event_pattern, rules["CompactionFailedRule"].event_pattern
+    assert objects is not None and failures is not None
+    assert matches(objects, _object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    assert not matches(objects, _object_created("source/2023/08/24/14/x"))
+    assert not matches(objects, _object_created("raw/x", bucket="other"))
+    assert matches(failures, orjson.loads(_failed("jr_1", job="ohlcv-local-compact-bars")))
+    assert not matches(failures, orjson.loads(_failed("jr_1", job="other")))
+    succeeded = orjson.loads(_failed("jr_1", job="ohlcv-local-compact-bars"))
+    succeeded["detail"]["state"] = "SUCCEEDED"
+    assert not matches(failures, succeeded)
+
+
+def test_the_bus_puts_matching_events_on_the_rules_queue(tmp_path: Path) -> None:
+    # GIVEN the template's rules and queues
+    template = StackTemplate()
+    queues = {q.logical_id: LocalQueue(q) for q in template.queues()}
+    bus = LocalEventBus(template.rules(), queues=queues, functions={})
+    # WHEN raw-zone objects, another prefix's object and a failed run of the job are put on the bus
+    bus.put(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    bus.put(_object_created("source/2023/08/24/14/x"))
+    bus.put(orjson.loads(_failed("jr_1", job="ohlcv-local-compact-bars")))
+    # THEN the compaction queue holds the two that its rules select, as their JSON
+    queue = queues[_trigger_mapping().queue.logical_id]
+    bodies = [orjson.loads(m.body) for m in queue.take(10)]
+    assert [b["detail-type"] for b in bodies] == ["Object Created", "Glue Job State Change"]
 
 
 def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
-    settings = StackTemplate().event_source("TriggerFunction")
-    assert (settings.batch_size, settings.window_s, settings.max_receive_count) == (100, 60, 5)
+    settings = _trigger_mapping()
+    assert (settings.batch_size, settings.window_s, settings.queue.max_receive_count) == (100, 60, 5)
+    assert settings.report_batch_item_failures
     batches: list[int] = []
 
     def handler(event: dict[str, Any]) -> dict[str, Any]:
@@ -133,9 +168,10 @@ def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
         return {"batchItemFailures": []}
 
     clock = Clock()
-    source = LocalEventSource(settings, handler, tmp_path, clock=clock)
+    queue = LocalQueue(settings.queue, clock=clock)
+    source = LocalEventSource(settings, queue, handler, clock=clock)
     for index in range(250):
-        source.publish(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}"))
+        queue.send(orjson.dumps(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}")).decode())
     source.poll()
     assert batches == [100, 100]  # full batches go at once; 50 wait for the window
     clock.now += 59
@@ -143,7 +179,7 @@ def test_batches_follow_the_mapping_size_and_window(tmp_path: Path) -> None:
     assert batches == [100, 100]
     clock.now += 1
     source.poll()
-    assert batches == [100, 100, 50] and source.pending == 0
+    assert batches == [100, 100, 50] and queue.pending == 0
 
 
 def test_a_consumer_that_raises_loses_nothing(tmp_path: Path) -> None:
@@ -153,21 +189,23 @@ def test_a_consumer_that_raises_loses_nothing(tmp_path: Path) -> None:
         calls.append(len(event["Records"]))
         raise RuntimeError("the trigger crashed")
 
-    source = LocalEventSource(StackTemplate().event_source("TriggerFunction"), crashing, tmp_path, clock=Clock())
+    queue = _queue_pair(tmp_path)
+    source = LocalEventSource(_trigger_mapping(), queue, crashing, clock=Clock())
     for index in range(3):
-        source.publish(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}"))
+        queue.send(orjson.dumps(_object_created(f"raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/{index}")).decode())
     source.poll(force=True)
-    assert calls == [3] and source.pending == 3  # back in the queue, to be delivered again
+    assert calls == [3] and queue.pending == 3  # back in the queue, to be delivered again
 
 
 def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: Path) -> None:
-    settings = StackTemplate().event_source("TriggerFunction")
-    source = LocalEventSource(settings, lambda e: {"batchItemFailures": [
-        {"itemIdentifier": r["messageId"]} for r in e["Records"]]}, tmp_path, clock=Clock())
-    source.publish(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x"))
+    queue = _queue_pair(tmp_path)
+    source = LocalEventSource(_trigger_mapping(), queue, lambda e: {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in e["Records"]]}, clock=Clock())
+    queue.send(orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode())
     for _ in range(5):
         source.poll(force=True)
-    assert source.pending == 0 and source.dead_letters == 1
+    assert queue.pending == 0 and source.dead_lettered == 1
+    assert queue.dead_letters is not None and queue.dead_letters.pending == 1
     (dead,) = [orjson.loads(line) for line in (tmp_path / "ohlcv-local-compaction-dlq.jsonl").read_bytes().splitlines()]
     assert dead["receiveCount"] == 5 and orjson.loads(dead["body"])["detail-type"] == "Object Created"
 
@@ -226,13 +264,18 @@ def test_a_failed_run_glue_cannot_find_fails_its_message_alone(glue: Any) -> Non
 def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any, tmp_path: Path) -> None:
     from local_stack.stack import LocalStack, prepare_lake
 
-    stack = LocalStack(prepare_lake(tmp_path / "lake", fresh=True), lambda: spark)
-    raw = stack.s3.bucket_path(RAW) / "raw" / "kind=price" / "dt=2023-08-24" / "hour=14"
-    raw.mkdir(parents=True)
-    stack.s3.put_object(RAW, "raw/kind=price/dt=2023-08-24/hour=14/broken", b'{"symbol": "AAPL", "price": "x"}\n')
-    for _ in range(12):  # the window ends each time: batches go; each failure comes back through the queue
-        stack.events.poll(force=True)
-    runs = stack.compaction.runs
+    # GIVEN the local stack, and a raw object the job cannot read
+    stack = LocalStack(prepare_lake(tmp_path / "lake", fresh=True), lambda: spark).start()
+    try:
+        stack.s3.put_object(RAW, "raw/kind=price/dt=2023-08-24/hour=14/broken", b'{"symbol": "AAPL", "price": "x"}\n')
+        # WHEN everything settles: the trigger (its own process, calling Glue through the local endpoint)
+        # starts the job, each failed run comes back through the queue and is started again
+        stack.settle()
+    finally:
+        stack.stop()
+    runs = stack.glue.runs
     assert {r.state for r in runs} == {"FAILED"}
     assert sorted({r.requested.get("--redrive", "0") for r in runs}) == ["0", "1", "2", "3"]
-    assert stack.events.dead_letters == 1 and stack.events.pending == 0
+    # THEN after its redrives the last failure rests in the dead-letter queue, for a person
+    queue = stack.queues["CompactionQueue"]
+    assert queue.pending == 0 and queue.dead_letters is not None and queue.dead_letters.pending == 1

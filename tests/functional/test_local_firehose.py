@@ -21,9 +21,9 @@ from local_stack.firehose.processing import failing_sometimes
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
-from local_stack.template import DEFAULT_TEMPLATE, StackTemplate
 from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.window import TimeWindow
+from stack_tools.template import DEFAULT_TEMPLATE, StackTemplate
 from tests.fixtures import load_text
 from tests.stream_settings import template_stream
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from glue_jobs.compact_bars import main
-from local_stack.template import StackTemplate
-from ohlcv_cli.package import build, bundles, pinned
+from stack_tools.package import Bundle, artifacts, build, pinned
+from stack_tools.template import StackTemplate
 from tests.curated import published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
+from tests.job_arguments import template_defaults
 
 
 def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp_path: Path) -> None:
@@ -32,15 +33,19 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     names = {p.name: zipfile.ZipFile(p).namelist() for p in first if p.suffix == ".zip"}
     transform = names["firehose_transform.zip"]
     assert "firehose_transform/handler.py" in transform and "ohlcv_core/normalize.py" in transform
-    assert not any(n.endswith("bench_transform.py") or "__pycache__" in n for n in transform)
+    assert not any("__pycache__" in n for n in transform)
     assert "glue_jobs/publish.py" in names["packages.zip"] and "ohlcv_core/curated.py" in names["packages.zip"]
 
 
-def test_lambda_dependencies_take_their_versions_from_pyproject() -> None:
+def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pyproject() -> None:
     assert pinned(["orjson", "aws-lambda-powertools"]) == ["orjson>=3.10,<4", "aws-lambda-powertools>=3.0,<4"]
-    zips, _ = bundles(StackTemplate())
-    assert {b.key: b.python_version for b in zips if b.python_version} == {
-        "lambda/firehose_transform.zip": "3.11", "lambda/compaction_trigger.zip": "3.11"}
+    zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
+    assert {key: (b.python_version, b.requirements) for key, b in zips.items()} == {
+        "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "orjson", "tzdata")),
+        "lambda/compaction_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson"))}
+    # every distribution a bundle ships is one the project declares, so its version has one source
+    for bundle in zips.values():
+        pinned(bundle.requirements)
 
 
 @pytest.mark.spark
@@ -51,7 +56,7 @@ def test_the_glue_job_runs_as_glue_runs_it_from_the_packaged_script_and_zip_alon
     build(dist, with_dependencies=False)
     raw = tmp_path / "raw"
     _write_raw(raw, "14", "a", [_record("AAPL", T0 + s, 100 + s % 5, 1_000 + s) for s in range(0, 300, 7)])
-    arguments = ["--raw_location", f"{raw}/", "--dates", "2023-08-24"]
+    arguments = [*template_defaults(), "--raw_location", f"{raw}/", "--dates", "2023-08-24"]
     # WHEN Glue's way runs it: the script as __main__, the zip on the path, Glue's own arguments among ours,
     # and nothing of this checkout importable (-S: no site hooks, so not the editable install either)
     site = sysconfig.get_paths()["purelib"]  # pyspark, py4j, boto3: what Glue's runtime provides

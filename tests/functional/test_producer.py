@@ -16,7 +16,6 @@ from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.errors import PipelineError
@@ -27,6 +26,7 @@ from producers.main import produce
 from producers.service import run_producer
 from producers.settings import ProducerSettings
 from producers.twelvedata_ws import ReceivedFrame
+from stack_tools.template import StackTemplate
 from tests.doubles import CapturingLambda
 from tests.stream_settings import template_stream
 

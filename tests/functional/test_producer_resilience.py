@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from local_stack.demo import REPLAY_PARAMETERS
 from local_stack.feeds import DEMO_FEED
 from local_stack.stack import LocalStack, prepare_lake
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
+from ohlcv_cli.demo import REPLAY_PARAMETERS, zones_of
 from ohlcv_core.recording import read_recording
 from producers.aws import firehose_client
 from producers.main import produce
@@ -45,8 +45,8 @@ def test_dropped_connections_leave_no_hole_once_repaired(tmp_path: Path) -> None
     finally:
         stack.stop()
     assert server.stats.dropped_connections == 2 and server.stats.connections == 3
-    prices = _rows(stack.zones.raw / "kind=price")
-    bars = _rows(stack.zones.raw / "kind=bar")
+    prices = _rows(zones_of(stack).raw / "kind=price")
+    bars = _rows(zones_of(stack).raw / "kind=bar")
     assert len({p["idempotency_key"] for p in prices}) == len(prices)  # no duplicates in a live timeline
     received = {(p["symbol"], p["event_time_ms"] // 1000, p["price"]) for p in prices}
     repaired = {(b["symbol"], b["event_time_ms"]) for b in bars}

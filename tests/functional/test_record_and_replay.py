@@ -14,7 +14,7 @@ import pytest
 from local_stack.feeds import DEMO_FEED
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import Disconnect, Header, RecordingWriter, RestExchange, WsFrame, read_recording
-from producers.backoff import Backoff
+from ohlcv_core.td_protocol import ReconnectPolicy
 from producers.recorder import record
 from producers.replay import ReceivedRest, replay_items
 from producers.rest import TwelveDataRest
@@ -38,7 +38,7 @@ def _price_frames(texts: list[str]) -> list[dict[str, Any]]:
 async def _record_from(stand_in: TwelveDataStandIn, out: Path, **stream_options: Any) -> tuple[Any, list[Path]]:
     writer = RecordingWriter(out, "b", Header(SYMBOLS))
     stream = resilient_stream(stand_in.ws_url, SYMBOLS, api_key=None, exit_on_close=True,
-                              backoff=Backoff(base_s=0.01, cap_s=0.05), **stream_options)
+                              policy=ReconnectPolicy(base_s=0.01, cap_s=0.05), **stream_options)
     stats = await record(stream, writer, symbols=SYMBOLS, rest=TwelveDataRest(stand_in.rest_url, None))
     writer.close()
     return stats, writer.paths

@@ -12,7 +12,7 @@ import pytest
 from local_stack.feeds import DEMO_FEED
 from local_stack.twelvedata.server import CreditLimit, Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import Recording, read_recording
-from producers.backoff import Backoff
+from ohlcv_core.td_protocol import ReconnectPolicy
 from producers.rest import TwelveDataRest
 from producers.twelvedata_ws import AuthError, Disconnected, ReceivedFrame, Subscribed, resilient_stream
 
@@ -34,7 +34,7 @@ def test_a_refused_key_stops_the_stream_instead_of_hammering(recording: Recordin
     with running_in_thread(TwelveDataStandIn(recording, speed=0, faults=Faults(refuse_auth=True))) as stand_in:
         async def consume() -> list[Any]:
             return [item async for item in resilient_stream(stand_in.ws_url, ("AAPL",), api_key="bad",
-                                                            backoff=Backoff(base_s=0.01))]
+                                                            policy=ReconnectPolicy(base_s=0.01))]
 
         with pytest.raises(AuthError, match="401"):
             asyncio.run(consume())
@@ -47,7 +47,7 @@ def test_a_stalled_stream_is_detected_by_the_idle_watchdog_and_reconnected(recor
         async def until_second_connection() -> list[Any]:
             items = []
             stream = resilient_stream(server.ws_url, ("AAPL",), api_key=None, idle_timeout_s=0.5,
-                                      backoff=Backoff(base_s=0.01, cap_s=0.02))
+                                      policy=ReconnectPolicy(base_s=0.01, cap_s=0.02))
             async for item in stream:
                 items.append(item)
                 if isinstance(item, Subscribed) and item.conn == 2:

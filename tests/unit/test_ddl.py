@@ -8,9 +8,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from local_stack import ddl
-from local_stack.template import StackTemplate, TableSettings
 from ohlcv_cli.main import main
+from stack_tools import ddl
+from stack_tools.template import StackTemplate, TableSettings
 
 
 def test_the_checked_in_ddl_is_the_templates_rendering() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import get_args
 
@@ -28,3 +29,20 @@ def test_every_fixture_file_names_its_source() -> None:
     sources = (fixtures / "SOURCES.md").read_text(encoding="utf-8")
     files = [p.name for p in fixtures.rglob("*.json")]
     assert files and [name for name in files if name not in sources] == []
+
+
+# A path a docstring, comment or document cites: a docs page, or a module under one of our packages.
+_CITED = re.compile(r"(?<![\w/.-])((?:docs|sql|cloudformation|tests|benchmarks|ohlcv_core|producers|firehose_transform"
+                    r"|compaction_trigger|glue_jobs|stack_tools|local_stack|ohlcv_cli)/[\w/.-]*\.(?:md|py|yaml|sql))")
+
+
+def test_every_file_the_code_and_docs_cite_exists() -> None:
+    root = DOCS.parent
+    sources = [*root.glob("*.md"), *DOCS.glob("*.md")]
+    for package in ("ohlcv_core", "producers", "firehose_transform", "compaction_trigger", "glue_jobs", "stack_tools",
+                    "local_stack", "ohlcv_cli", "benchmarks", "tests"):
+        sources += (root / package).rglob("*.py")
+    missing = sorted({f"{path.relative_to(root)}: {cited}" for path in sources
+                      for cited in _CITED.findall(path.read_text(encoding="utf-8"))
+                      if "*" not in cited and not (root / cited).exists()})
+    assert missing == []

@@ -7,7 +7,8 @@ import pytest
 
 from ohlcv_core.envelope import decode_envelope, encode_envelope
 from ohlcv_core.errors import RecordRejected
-from ohlcv_core.twelvedata import ControlEvent, PriceEvent, parse_frame, requested_symbols, salvage_symbol
+from ohlcv_core.td_protocol import requested_symbols
+from ohlcv_core.twelvedata import ControlEvent, PriceEvent, parse_frame, salvage_symbol
 from tests.fixtures import load_text
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from local_stack.template import StackTemplate
 from ohlcv_core.curated import MANIFEST_NAME, manifest_url
 from ohlcv_core.schema import (
     BAR_COLUMNS,
@@ -18,6 +17,7 @@ from ohlcv_core.schema import (
     RawBarRecord,
     RawPriceRecord,
 )
+from stack_tools.template import StackTemplate
 
 
 def _pairs(columns: object) -> list[tuple[str, str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from local_stack.template import StackTemplate, TableColumn, TableSettings
+from stack_tools.template import StackTemplate, TableColumn, TableSettings
 
 SQL_TABLES = Path(__file__).resolve().parent.parent / "sql" / "tables"
 PLACEHOLDER_STACK, PLACEHOLDER_ACCOUNT = "${AWS::StackName}", "${AWS::AccountId}"

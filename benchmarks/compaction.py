@@ -6,6 +6,8 @@
    cores the job's time fell run after run until about the sixth, 35 s to 7.5-8.2 s), they take turns
    ROUNDS times and each side's best is reported.
 2. Incremental cost: compacting one new hour with 1 day, then 30 days, of history already in the lake.
+`tiny`: an hour of two symbols, no warm-up, one round, 3 days of history (the smoke test in `make test`,
+on the test run's Spark session).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from glue_jobs.session import local_session
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
 from ohlcv_core.window import TimeWindow
+from stack_tools.template import StackTemplate
 
 DAY0 = 1692835200  # 2023-08-24 00:00 UTC
 WARM_UP, ROUNDS = 6, 3
@@ -112,23 +115,26 @@ def _duckdb_once(raw: Path, out: Path) -> float:
 
 
 def _spark_once(spark: Any, raw: Path, curated: Path, dates: str) -> float:
+    tuning = StackTemplate().glue_job("CompactionJob").tuning_argv()  # as the deployed job runs
     started = time.perf_counter()
-    main(["--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates], spark=spark)
+    main([*tuning, "--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates], spark=spark)
     return time.perf_counter() - started
 
 
-def run() -> list[Measurement]:
-    spark = local_session("ohlcv-bench", shuffle_partitions=4)
+def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
+    spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
+    warm_up, rounds, history_days = (0, 1, 3) if tiny else (WARM_UP, ROUNDS, 30)
+    symbols, every_s, hours = (2, 60, range(13, 14)) if tiny else (50, 2, range(13, 21))
     rng = random.Random(7)
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-"))
     try:
         raw = work / "raw"
-        rows = write_day(raw, 0, symbols=50, every_s=2, rng=rng, hours=range(13, 21))  # a trading day
-        for _ in range(WARM_UP):
+        rows = write_day(raw, 0, symbols=symbols, every_s=every_s, rng=rng, hours=hours)  # a trading day
+        for _ in range(warm_up):
             _spark_once(spark, raw, work / "spark", "2023-08-24")
             _duckdb_once(raw, work / "duck")
         spark_runs, duck_runs = [], []
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             spark_runs.append(_spark_once(spark, raw, work / "spark", "2023-08-24"))
             duck_runs.append(_duckdb_once(raw, work / "duck"))
         spark_s, duck_s = min(spark_runs), min(duck_runs)
@@ -138,11 +144,11 @@ def run() -> list[Measurement]:
         _spark_once(spark, history, history_curated, _date(0))
         write_day(history, 1, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
         one_day = min(_spark_once(spark, history, history_curated, _date(1)) for _ in range(2))
-        for day in range(1, 30):
+        for day in range(1, history_days):
             write_day(history, day, symbols=5, every_s=20, rng=rng)
-        _spark_once(spark, history, history_curated, ",".join(_date(d) for d in range(1, 30)))
-        write_day(history, 30, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
-        thirty_days = min(_spark_once(spark, history, history_curated, _date(30)) for _ in range(2))
+        _spark_once(spark, history, history_curated, ",".join(_date(d) for d in range(1, history_days)))
+        write_day(history, history_days, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
+        thirty_days = min(_spark_once(spark, history, history_curated, _date(history_days)) for _ in range(2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = spark_s / duck_s
@@ -150,6 +156,6 @@ def run() -> list[Measurement]:
     return [
         Measurement("compaction", f"seconds, one day ({rows:,} events), Spark", spark_s, "s", duck_s,
                     "Spark within 6x of DuckDB (aim 3x)", ratio <= 6),
-        Measurement("compaction", "one new hour, 30 days of history vs 1 (s)", thirty_days, "s", one_day,
+        Measurement("compaction", f"one new hour, {history_days} days of history vs 1 (s)", thirty_days, "s", one_day,
                     "within 1.3x", incremental <= 1.3),
     ]

@@ -1,9 +1,9 @@
 """`ohlcv local up`: the local stack as a service, for producers in other processes or containers.
 
-Prints its endpoints, delivers by the template's buffering hints, hands the raw zone's Object Created
-events to the trigger code in batches by the template's event source mapping (checked every
+Prints its endpoints, delivers by the template's buffering hints, hands queued events to their
+functions by the template's event source mappings and fires its schedules (checked every
 `poll_every_s`), and stops gracefully on SIGINT/SIGTERM: intake closes, every buffer is delivered, the
-last events are compacted.
+last events are carried through (compacted), then it exits 0.
 """
 
 from __future__ import annotations
@@ -23,32 +23,29 @@ from ohlcv_core.recording import Recording
 LOG = logging.getLogger(__name__)
 
 
-def _compact(stack: LocalStack, *, force: bool = False) -> None:
-    before = len(stack.compaction.runs)
-    stack.events.poll(force=force)
-    for run in stack.compaction.runs[before:]:
-        LOG.info("compaction %s: %s in %.1f s", run.id, run.state, run.execution_time_s)
-
-
 def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: float,
           parameters: dict[str, str], faults: LocalFaults, twelvedata: Recording | None, twelvedata_port: int,
           stop: threading.Event | None = None, announce: Callable[[str], None] = print) -> LocalStack:
     stop = stop or threading.Event()
     stack = LocalStack(prepare_lake(lake, fresh=False), spark, port=port, parameters=parameters, faults=faults)
     stack.start()
-    with contextlib.ExitStack() as stack_of_services:
-        if twelvedata is not None:
-            stand_in = stack_of_services.enter_context(_stand_in(twelvedata, twelvedata_port))
-            announce(f"Twelve Data stand-in: {stand_in.ws_url}  REST {stand_in.rest_url}/time_series")
-        announce(f"Firehose endpoint:    {stack.firehose.url}  stream {stack.stream_settings.name}")
-        announce(f"status:               ohlcv local status --port {stack.firehose.url.rsplit(':', 1)[1]}")
-        announce(f"lake:                 {stack.lake}")
-        try:
+    try:
+        with contextlib.ExitStack() as services:
+            if twelvedata is not None:
+                stand_in = services.enter_context(_stand_in(twelvedata, twelvedata_port))
+                announce(f"Twelve Data stand-in: {stand_in.ws_url}  REST {stand_in.rest_url}/time_series")
+            for name in stack.streams:
+                announce(f"Firehose endpoint:    {stack.firehose.url}  stream {name}")
+            announce(f"status:               ohlcv local status --port {stack.firehose.url.rsplit(':', 1)[1]}")
+            announce(f"lake:                 {stack.lake}")
             while not stop.wait(poll_every_s):
-                _compact(stack)
-        finally:
-            stack.stop()  # intake closes, every buffer is delivered
-            _compact(stack, force=True)
+                stack.poll()
+            announce("stopping: intake closed, delivering and compacting what was accepted ...")
+            stack.close_intake()
+            stack.settle()
+    finally:
+        stack.stop()
+    announce("stopped")
     return stack
 
 

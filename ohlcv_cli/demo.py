@@ -17,8 +17,9 @@ from typing import Any, Literal
 from local_stack.firehose.delivery import StreamStats
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
-from local_stack.stack import LocalStack, Zones, prepare_lake
+from local_stack.stack import LocalStack, prepare_lake
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import PipelineError
 from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
@@ -31,6 +32,38 @@ LOG = logging.getLogger(__name__)
 # A recording is old by the time it is replayed: deploy the local stack as a replay stack would be,
 # with the transform's age window for streamed prices opened up (a template parameter).
 REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000"}
+# The units the demo reports on, by their logical ids in the template.
+COMPACTION_JOB = "CompactionJob"
+
+
+@dataclass(frozen=True)
+class Zones:
+    raw: Path
+    errors: Path
+    curated: Path
+    logs: Path
+
+
+def _static_folder(prefix: str) -> str:
+    """The folder part of a prefix before its first expression: `raw/kind=!{...}/` -> `raw/`."""
+    head = prefix.split("!{", 1)[0]
+    return head[: head.rfind("/") + 1]
+
+
+def zones_of(stack: LocalStack) -> Zones:
+    """Where the demo's data lands: the delivery stream's raw and error prefixes, the compaction job's
+    curated location, the functions' logs."""
+    destination = stack.stream_settings.destination
+    bucket = stack.s3.bucket_path(destination.bucket)
+    curated = stack.template.glue_job(COMPACTION_JOB).default_arguments["--curated_location"]
+    return Zones(raw=bucket / _static_folder(destination.prefix),
+                 errors=bucket / _static_folder(destination.error_prefix),
+                 curated=stack.s3.path_of(curated), logs=stack.lake / "cloudwatch")
+
+
+def compaction_runs(stack: LocalStack) -> list[JobRun]:
+    name = stack.template.glue_job(COMPACTION_JOB).name
+    return [run for run in stack.glue.runs if run.job_name == name]
 
 
 @dataclass
@@ -59,16 +92,16 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tup
     with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
         settings = ProducerSettings.resolve(
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
-            stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region="us-east-1",
+            stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region=DEFAULT_REGION,
             exit_on_close=True, rest_url=stand_in.rest_url, environ={})
-        metrics_log = stack.zones.logs / "producer.log"  # the producer's EMF lines, as CloudWatch would keep them
+        metrics_log = zones_of(stack).logs / "producer.log"  # the producer's EMF lines, as CloudWatch would keep them
         with metrics_log.open("a", encoding="utf-8") as log:
             return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
                                        metrics_out=lambda line: print(line, file=log)))
 
 
 def _via_file(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
-    client = firehose_client("us-east-1", stack.firehose.url)
+    client = firehose_client(DEFAULT_REGION, stack.firehose.url)
     return asyncio.run(replay(recording, stack.stream_settings.name, client, speed=speed))
 
 
@@ -81,15 +114,17 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=REPLAY_PARAMETERS).start()
     try:
         stats, sink = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
+        stack.close_intake()
+        stack.settle()  # every buffer delivered, every Object Created event compacted
     finally:
-        stack.stop()  # delivers what Firehose still buffers
-    stack.events.poll(force=True)  # the trigger's batching window ends: compaction runs
-    failed = [r for r in stack.compaction.runs if r.state != "SUCCEEDED"]
-    if failed or stack.events.pending:
-        detail = failed[-1].error_message if failed else f"{stack.events.pending} events not consumed"
-        raise PipelineError(f"compaction did not complete: {detail}")
-    run = stack.compaction.runs[-1] if stack.compaction.runs else None
-    rejected = list(rejected_records(stack.zones.errors, stack.zones.logs))
+        stack.stop()
+    runs = compaction_runs(stack)
+    failed = [r for r in runs if r.state != "SUCCEEDED"]
+    if failed:
+        raise PipelineError(f"compaction did not complete: {failed[-1].error_message}")
+    run = runs[-1] if runs else None
+    zones = zones_of(stack)
+    rejected = list(rejected_records(zones.errors, zones.logs))
     by_symbol = Counter(r.symbol for r in rejected)
     rows = stack.athena.query(
         "SELECT symbol, bars, first_bar, last_bar, last_close, volume FROM symbol_summary ORDER BY symbol").rows
@@ -97,9 +132,9 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
                                volume=volume, rejected=by_symbol.get(symbol, 0))
                  for symbol, bars, first, last, close, volume in rows]
     return DemoResult(
-        zones=stack.zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
+        zones=zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
         symbols=summaries, rejected=rejected,
-        firehose=stack.stream.stats)
+        firehose=stack.streams[stack.stream_settings.name].stats)
 
 
 def _fmt(value: Any) -> str:

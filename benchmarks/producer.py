@@ -4,7 +4,7 @@ Throughput: the bundled recording replayed as fast as possible (repeated to ~100
 producer path (envelopes, bounded queue, batches, PutRecordBatch), against a baseline measured in the
 same run: the same envelopes, pre-built, sent with bare PutRecordBatch calls of 500 (the ceiling of the
 sink path on this machine). Latency: receive-to-put p50/p99 at a realistic 2,000 quotes/s.
-Not shipped in the producer image.
+`tiny`: the recording once, a few hundred quotes for latency (the smoke test inside `make test`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from benchmarks.report import Measurement
 from local_stack.feeds import DEMO_FEED
+from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
@@ -42,10 +43,11 @@ from pathlib import Path
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3
-from local_stack.template import StackTemplate
-settings = dataclasses.replace(StackTemplate().delivery_stream(), name="bench", prefix="landing/",
-                               dynamic_partitioning=False, processor=None, backup=None,
-                               buffer_size_bytes=16 * 1024 * 1024)
+from stack_tools.template import StackTemplate
+stream = StackTemplate().delivery_stream()
+destination = dataclasses.replace(stream.destination, prefix="landing/", buffer_size_bytes=16 * 1024 * 1024)
+settings = dataclasses.replace(stream, name="bench", destination=destination, dynamic_partitioning=False,
+                               processor=None, backup=None)
 stream = DeliveryStream(settings, LocalS3(Path(tempfile.mkdtemp())), invoke=None)
 FirehoseEndpoint({"bench": stream}, port=int(sys.argv[1])).start()
 print("ready", flush=True)
@@ -85,7 +87,7 @@ async def _stamped_on_arrival(items: AsyncIterator[Replayed]) -> AsyncIterator[R
 
 
 async def _produce(recording: Recording, endpoint: str, speed: float, latency: LatencySample | None) -> int:
-    sink = FirehoseSink(firehose_client("us-east-1", endpoint), STREAM)
+    sink = FirehoseSink(firehose_client(DEFAULT_REGION, endpoint), STREAM)
 
     def sent(received_ms: list[int]) -> None:
         if latency is not None:
@@ -98,12 +100,12 @@ async def _produce(recording: Recording, endpoint: str, speed: float, latency: L
     return stats.records_queued
 
 
-def run() -> list[Measurement]:
-    recording = repeated(read_recording(DEMO_FEED), REPEAT)
+def run(*, tiny: bool = False) -> list[Measurement]:
+    recording = repeated(read_recording(DEMO_FEED), 1 if tiny else REPEAT)
     quotes = len(recording.entries)
     envelopes = [encode_envelope(e.frame, e.recv_us // 1000, "twelvedata.ws") for e in recording.inbound_frames()]
     with firehose_process() as endpoint:
-        client = firehose_client("us-east-1", endpoint)
+        client = firehose_client(DEFAULT_REGION, endpoint)
         started = time.perf_counter()
         for start in range(0, len(envelopes), 500):
             records: list[RecordTypeDef] = [{"Data": e} for e in envelopes[start:start + 500]]
@@ -116,9 +118,10 @@ def run() -> list[Measurement]:
         rate = sent / wall
 
         latency = LatencySample()
-        realistic = repeated(read_recording(DEMO_FEED), 4)
+        realistic = repeated(read_recording(DEMO_FEED), 1 if tiny else 4)
         speed = 2000 / (len(realistic.entries) / ((realistic.entries[-1].recv_us - realistic.entries[0].recv_us) / 1e6))
-        asyncio.run(_produce(Recording(realistic.header, realistic.entries[:10_000]), endpoint, speed, latency))
+        sample = Recording(realistic.header, realistic.entries[:300 if tiny else 10_000])
+        asyncio.run(_produce(sample, endpoint, speed, latency))
     return [
         Measurement("producer", f"quotes/s, recording -> Firehose ({quotes:,})", rate, "quotes/s", baseline,
                     "≥ 50,000 quotes/s", rate >= 50_000),

@@ -1,0 +1,152 @@
+"""SQS queues and Lambda event source mappings, as the template declares them, on one machine.
+
+A queue keeps its messages in order. A mapping hands its function batches of up to BatchSize messages,
+once the batch is full or its oldest message has waited MaximumBatchingWindow (`poll`), or at once when
+draining (`poll(force=True)`). Messages the function reports failed (ReportBatchItemFailures), or all of
+a batch whose invocation failed, come back with their receive count raised; past the queue's
+maxReceiveCount they move to its dead-letter queue, and are also appended to `<dlq>.jsonl` in the
+stack's `sqs/` folder for a person to read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stack_tools.template import LOCAL_REGION, EventSourceMappingSettings, QueueSettings
+
+LOG = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Message:
+    message_id: str
+    body: str
+    sent_ms: int
+    receive_count: int = 0
+
+
+class LocalQueue:
+    def __init__(self, settings: QueueSettings, *, dead_letters: LocalQueue | None = None,
+                 folder: Path | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.dead_letters = dead_letters
+        self._file = folder / f"{settings.name}.jsonl" if folder is not None else None
+        self._clock = clock
+        self._messages: list[Message] = []
+        self._lock = threading.Lock()
+        self.received = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._messages)
+
+    def send(self, body: str) -> Message:
+        message = Message(str(uuid.uuid4()), body, int(self._clock() * 1000))
+        self._add(message)
+        return message
+
+    def _add(self, message: Message) -> None:
+        with self._lock:
+            self._messages.append(message)
+            self.received += 1
+        if self._file is not None:  # a dead-letter queue's messages are kept on disk too, for a person
+            self._file.parent.mkdir(parents=True, exist_ok=True)
+            with self._file.open("ab") as handle:
+                handle.write(orjson.dumps({"messageId": message.message_id, "receiveCount": message.receive_count,
+                                           "body": message.body}) + b"\n")
+
+    def oldest_ms(self) -> int | None:
+        with self._lock:
+            return self._messages[0].sent_ms if self._messages else None
+
+    def take(self, count: int) -> list[Message]:
+        with self._lock:
+            batch = self._messages[:count]
+            del self._messages[: len(batch)]
+        for message in batch:
+            message.receive_count += 1
+        return batch
+
+    def give_back(self, failed: list[Message]) -> int:
+        """Failed messages return to the front; those past maxReceiveCount go to the dead-letter queue.
+        Returns how many were dead-lettered."""
+        limit = self.settings.max_receive_count
+        dead = [m for m in failed if limit is not None and m.receive_count >= limit and self.dead_letters]
+        with self._lock:
+            self._messages[:0] = [m for m in failed if m not in dead]
+        for message in dead:
+            assert self.dead_letters is not None
+            LOG.warning("message %s left %s after %d receives: moved to %s", message.message_id, self.settings.name,
+                        message.receive_count, self.dead_letters.settings.name)
+            self.dead_letters._add(message)
+        return len(dead)
+
+    def status(self) -> dict[str, Any]:
+        return {"name": self.settings.name, "pending": self.pending, "received": self.received}
+
+
+class LocalEventSource:
+    """One event source mapping: its queue, its function, its batching."""
+
+    def __init__(self, settings: EventSourceMappingSettings, queue: LocalQueue, handler: Handler,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.queue = queue
+        self._handler = handler
+        self._clock = clock
+        self._poll_lock = threading.Lock()
+        self.invocations = 0
+        self.dead_lettered = 0
+
+    def _sqs_record(self, message: Message) -> dict[str, Any]:
+        return {"messageId": message.message_id, "receiptHandle": uuid.uuid4().hex, "body": message.body,
+                "attributes": {"ApproximateReceiveCount": str(message.receive_count),
+                               "SentTimestamp": str(message.sent_ms), "SenderId": "events.amazonaws.com",
+                               "ApproximateFirstReceiveTimestamp": str(message.sent_ms)},
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(message.body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs", "eventSourceARN": self.queue.settings.arn, "awsRegion": LOCAL_REGION}
+
+    def _due(self) -> bool:
+        oldest = self.queue.oldest_ms()
+        return oldest is not None and (self.queue.pending >= self.settings.batch_size
+                                       or self._clock() * 1000 - oldest >= self.settings.window_s * 1000)
+
+    def _failed_ids(self, batch: list[Message]) -> set[str]:
+        try:
+            response = self._handler({"Records": [self._sqs_record(m) for m in batch]})
+        except Exception as exc:  # noqa: BLE001 - a failed invocation returns the whole batch, as on AWS
+            LOG.warning("%s failed on a batch of %d from %s; it goes back: %s", self.settings.function.function_name,
+                        len(batch), self.queue.settings.name, exc)
+            return {m.message_id for m in batch}
+        if not self.settings.report_batch_item_failures:
+            return set()
+        failures = (response or {}).get("batchItemFailures", []) if isinstance(response, dict) else []
+        return {str(f.get("itemIdentifier")) for f in failures if isinstance(f, dict)}
+
+    def poll(self, *, force: bool = False) -> int:
+        """Deliver the batches that are due (all of them with `force`); returns messages consumed."""
+        consumed = 0
+        with self._poll_lock:
+            while self.queue.pending and (force or self._due()):
+                batch = self.queue.take(self.settings.batch_size)
+                if not batch:
+                    break
+                self.invocations += 1
+                failed = self._failed_ids(batch)
+                self.dead_lettered += self.queue.give_back([m for m in batch if m.message_id in failed])
+                consumed += len(batch) - len(failed)
+                if failed and force:
+                    break  # a drain does not spin on a refusing consumer
+        return consumed

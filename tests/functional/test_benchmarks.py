@@ -1,0 +1,47 @@
+"""`make bench` keeps working: every benchmark runs here at a tiny scale (figures reported, no targets
+asserted: timings are not tests)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks import compaction
+from benchmarks.__main__ import REGISTRY, main
+from benchmarks.report import Measurement
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _sane(measurements: list[Measurement]) -> None:
+    assert measurements
+    for m in measurements:
+        assert math.isfinite(m.value) and m.value >= 0, m
+        assert m.baseline is None or (math.isfinite(m.baseline) and m.baseline > 0), m
+
+
+def test_the_registry_names_every_benchmark_module() -> None:
+    modules = {p.stem for p in BENCHMARKS.glob("*.py")} - {"__init__", "__main__", "report"}
+    assert set(REGISTRY) == modules
+
+
+def test_the_transform_and_producer_benchmarks_run_tiny_through_the_runner(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "results.json"
+    assert main(["--tiny", "--out", str(out), "transform", "producer"]) == 0
+    results = json.loads(out.read_text())
+    assert results["tiny"] is True
+    _sane([Measurement(**{k: v for k, v in m.items() if k != "ratio"}) for m in results["measurements"]])
+    assert {m["benchmark"] for m in results["measurements"]} == {"transform", "producer"}
+    assert "ratio" in capsys.readouterr().out  # the table is printed
+
+
+@pytest.mark.spark
+def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) -> None:
+    measurements = compaction.run(tiny=True, spark=spark)
+    _sane(measurements)
+    assert all(m.baseline for m in measurements)  # each against its baseline of the same run
