@@ -64,6 +64,19 @@ def resolve(argument: T | None, environ: Mapping[str, str], name: str, default: 
     return default
 
 
+def resolve_optional(argument: T | None, environ: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+    """As `resolve`, for a setting that may be absent: the argument, else the parsed variable, else None."""
+    if argument is not None:
+        return argument
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return parse(raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from exc
+
+
 def parse_symbols(raw: str) -> tuple[str, ...]:
     symbols = tuple(s.strip() for s in raw.split(",") if s.strip())
     if not symbols:

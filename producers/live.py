@@ -158,7 +158,7 @@ class _Live:
 
 
 async def live_items(stream: AsyncIterator[StreamItem], symbols: tuple[str, ...], *, rest: TwelveDataRest | None,
-                     repair_every_s: float = 900.0, stats: LiveStats | None = None, queue_size: int = 1000,
+                     repair_every_s: float, stats: LiveStats | None = None, queue_size: int = 1000,
                      clock: Callable[[], float] = time.time) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
     live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock)
     tasks = [asyncio.create_task(live.pump(stream))]

@@ -28,7 +28,12 @@ from producers.rest import CreditLimiter, TwelveDataRest
 from producers.secrets import api_key_from_secret
 from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
-from producers.settings import ProducerSettings
+from producers.settings import (
+    DEFAULT_CREDITS_PER_MINUTE,
+    DEFAULT_SHUTDOWN_DEADLINE_S,
+    DEFAULT_SPOOL_MAX_MB,
+    ProducerSettings,
+)
 from producers.spool import Spool
 from producers.twelvedata_ws import resilient_stream
 
@@ -160,7 +165,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rest-url", help="REST base URL for gap repair (env OHLCV_TWELVEDATA_REST_URL, "
                                            "default Twelve Data's)")
     parser.add_argument("--no-repair", action="store_true", help="no REST gap repair")
-    parser.add_argument("--credits-per-minute", type=int, help="REST budget (env OHLCV_REST_CREDITS_PER_MINUTE, 8)")
+    parser.add_argument("--credits-per-minute", type=int,
+                        help=f"REST budget (env OHLCV_REST_CREDITS_PER_MINUTE, default {DEFAULT_CREDITS_PER_MINUTE})")
     parser.add_argument("--api-key-secret-id", help="Secrets Manager secret with the Twelve Data key "
                                                    "(env OHLCV_API_KEY_SECRET_ID; else TWELVEDATA_API_KEY)")
     parser.add_argument("--health-file", type=Path, help="rewritten every few seconds while frames flow "
@@ -168,8 +174,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spool-dir", type=Path, help="on-disk spool for when Firehose is unavailable "
                                                        "(env OHLCV_SPOOL_DIR); kept across restarts")
     parser.add_argument("--shutdown-deadline", type=float,
-                        help="seconds a SIGTERM may take (env OHLCV_SHUTDOWN_DEADLINE_S, default 20)")
-    parser.add_argument("--spool-max-mb", type=float, help="spool bound (env OHLCV_SPOOL_MAX_MB, default 1024)")
+                        help=f"seconds a SIGTERM may take (env OHLCV_SHUTDOWN_DEADLINE_S, default "
+                             f"{DEFAULT_SHUTDOWN_DEADLINE_S:g})")
+    parser.add_argument("--spool-max-mb", type=float,
+                        help=f"spool bound (env OHLCV_SPOOL_MAX_MB, default {DEFAULT_SPOOL_MAX_MB:g})")
     parser.add_argument("--exit-on-close", action="store_true",
                         help="stop when the server closes the stream normally (a finite replay) "
                              "instead of reconnecting")

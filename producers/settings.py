@@ -11,27 +11,34 @@ from urllib.parse import urlsplit
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
 
+# The producer's defaults, each written once (the command line's help quotes them from here).
 DEFAULT_WS_URL = "wss://ws.twelvedata.com/v1/quotes/price"
 DEFAULT_REST_URL = "https://api.twelvedata.com"
+DEFAULT_SPOOL_MAX_MB = 1024.0
+DEFAULT_SHUTDOWN_DEADLINE_S = 20.0
+DEFAULT_CREDITS_PER_MINUTE = 8  # Twelve Data's free plan
+DEFAULT_REPAIR_EVERY_S = 900.0
 
 
 @dataclass(frozen=True)
 class ProducerSettings:
+    """Every field is resolved by `resolve` (argument > environment variable > default)."""
+
     ws_url: str
     symbols: tuple[str, ...]
     api_key: str | None
     stream_name: str
     firehose_endpoint: str | None
     region: str
-    exit_on_close: bool = False
-    spool_dir: Path | None = None
-    spool_max_bytes: int = 1024 * 1024 * 1024
-    shutdown_deadline_s: float = 20.0
-    health_file: Path | None = None
-    rest_url: str | None = DEFAULT_REST_URL  # gap repair; None: no repair
-    credits_per_minute: int = 8
-    repair_every_s: float = 900.0
-    api_key_secret_id: str | None = None  # on AWS: Secrets Manager, read at start
+    exit_on_close: bool
+    spool_dir: Path | None
+    spool_max_bytes: int
+    shutdown_deadline_s: float
+    health_file: Path | None
+    rest_url: str | None  # gap repair; None: no repair
+    credits_per_minute: int
+    repair_every_s: float
+    api_key_secret_id: str | None  # on AWS: Secrets Manager, read at start
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -51,25 +58,28 @@ class ProducerSettings:
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
         if urlsplit(url).scheme not in ("ws", "wss"):
             raise ConfigError(f"{config.ENV_WS_URL} must be a ws:// or wss:// URL, got {url!r}")
-        endpoint = firehose_endpoint or env.get(config.ENV_FIREHOSE_ENDPOINT) or None
+        endpoint = config.resolve_optional(firehose_endpoint or None, env, config.ENV_FIREHOSE_ENDPOINT, str)
         if endpoint is not None and urlsplit(endpoint).scheme not in ("http", "https"):
             raise ConfigError(f"{config.ENV_FIREHOSE_ENDPOINT} must be an http(s) URL, got {endpoint!r}")
         return cls(
             ws_url=url,
             symbols=config.resolve(symbols, env, config.ENV_SYMBOLS, None, config.parse_symbols),
-            api_key=api_key or env.get(config.ENV_API_KEY) or None,
+            api_key=config.resolve_optional(api_key or None, env, config.ENV_API_KEY, str),
             stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
             firehose_endpoint=endpoint,
             region=config.resolve(region, env, config.ENV_AWS_REGION, config.DEFAULT_REGION, str),
             exit_on_close=exit_on_close,
-            spool_dir=spool_dir or (Path(env[config.ENV_SPOOL_DIR]) if env.get(config.ENV_SPOOL_DIR) else None),
-            spool_max_bytes=int(config.resolve(spool_max_mb, env, config.ENV_SPOOL_MAX_MB, 1024.0, float)
+            spool_dir=config.resolve_optional(spool_dir, env, config.ENV_SPOOL_DIR, Path),
+            spool_max_bytes=int(config.resolve(spool_max_mb, env, config.ENV_SPOOL_MAX_MB, DEFAULT_SPOOL_MAX_MB, float)
                                 * 1024 * 1024),
-            shutdown_deadline_s=config.resolve(shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S, 20.0, float),
-            health_file=health_file or (Path(env[config.ENV_HEALTH_FILE])
-                                        if env.get(config.ENV_HEALTH_FILE) else None),
+            shutdown_deadline_s=config.resolve(shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S,
+                                               DEFAULT_SHUTDOWN_DEADLINE_S, float),
+            health_file=config.resolve_optional(health_file, env, config.ENV_HEALTH_FILE, Path),
             rest_url=None if no_repair else config.resolve(rest_url, env, config.ENV_REST_URL, DEFAULT_REST_URL, str),
-            credits_per_minute=config.resolve(credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE, 8, int),
-            repair_every_s=config.resolve(repair_every_s, env, config.ENV_REPAIR_EVERY_S, 900.0, float),
-            api_key_secret_id=api_key_secret_id or env.get(config.ENV_API_KEY_SECRET_ID) or None,
+            credits_per_minute=config.resolve(credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE,
+                                              DEFAULT_CREDITS_PER_MINUTE, int),
+            repair_every_s=config.resolve(repair_every_s, env, config.ENV_REPAIR_EVERY_S, DEFAULT_REPAIR_EVERY_S,
+                                          float),
+            api_key_secret_id=config.resolve_optional(api_key_secret_id or None, env, config.ENV_API_KEY_SECRET_ID,
+                                                      str),
         )

@@ -38,7 +38,7 @@ def _decode(data: bytes, path: Path) -> list[bytes]:
 
 
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int = 1024 * 1024 * 1024) -> None:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
         directory.mkdir(parents=True, exist_ok=True)

@@ -50,7 +50,7 @@ def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Pat
             output, _ = first.communicate(timeout=30)
             assert first.returncode == 0, output
             assert time.monotonic() - started < 20  # within the shutdown deadline
-        spooled = [record for _, records in Spool(spool_dir).batches() for record in records]
+        spooled = [record for _, records in Spool(spool_dir, 1 << 30).batches() for record in records]
         assert spooled, output
         assert stream.stats.records_in == 0
         faults.partial_failure_rate = 0.0  # Firehose is back
@@ -61,7 +61,7 @@ def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Pat
         stream.flush()
     finally:
         endpoint.stop()
-    assert len(Spool(spool_dir)) == 0
+    assert len(Spool(spool_dir, 1 << 30)) == 0
     delivered = capture.records
     assert delivered[: len(spooled)] == spooled  # the spool first, in order, then the new session
     assert len(delivered) > len(spooled)

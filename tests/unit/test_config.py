@@ -30,3 +30,14 @@ def test_the_api_key_never_shows_in_the_settings_repr() -> None:
                                         environ={config.ENV_API_KEY: "secret-key-123"})
     assert settings.api_key == "secret-key-123"
     assert "secret-key-123" not in repr(settings)
+
+
+def test_an_optional_setting_goes_through_the_same_resolution() -> None:
+    from ohlcv_core.config import resolve_optional
+
+    assert resolve_optional(None, {}, "X", int) is None
+    assert resolve_optional(None, {"X": ""}, "X", int) is None
+    assert resolve_optional(None, {"X": "7"}, "X", int) == 7
+    assert resolve_optional(3, {"X": "7"}, "X", int) == 3
+    with pytest.raises(ConfigError, match="X='seven' is invalid"):
+        resolve_optional(None, {"X": "seven"}, "X", int)

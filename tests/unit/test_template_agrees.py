@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pytest
 
 from ohlcv_core.curated import MANIFEST_NAME, manifest_url
+from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
     BAR_COLUMNS,
     BAR_PARTITION_COLUMNS,
@@ -104,3 +107,30 @@ def test_bar_tables_read_the_manifests_the_job_publishes(name: str) -> None:
 @pytest.mark.parametrize(("record", "columns"), [(RawPriceRecord, RAW_PRICE_COLUMNS), (RawBarRecord, RAW_BAR_COLUMNS)])
 def test_the_typed_raw_records_are_the_raw_columns(record: type, columns: tuple[Column, ...]) -> None:
     assert list(record.__annotations__) == [c.name for c in columns]
+
+
+def test_the_raw_prefix_and_the_metrics_namespace_are_the_cores() -> None:
+    from ohlcv_core.config import DEFAULT_METRICS_NAMESPACE
+    from ohlcv_core.keys import RAW_PREFIX
+
+    template = StackTemplate()
+    assert template.delivery_stream().destination.prefix.startswith(RAW_PREFIX)
+    (rule,) = [r for r in template.rules() if r.logical_id == "RawObjectCreatedRule"]
+    assert rule.event_pattern is not None
+    assert rule.event_pattern["detail"]["object"]["key"] == [{"prefix": RAW_PREFIX}]
+    assert template.parameters["MetricsNamespace"] == DEFAULT_METRICS_NAMESPACE
+    for function in template.lambda_functions():
+        assert function.environment["POWERTOOLS_METRICS_NAMESPACE"] == DEFAULT_METRICS_NAMESPACE
+        assert function.environment["POWERTOOLS_SERVICE_NAME"] == function.package
+
+
+def test_the_compaction_job_has_no_tuning_default_of_its_own() -> None:
+    from glue_jobs.compact_bars import main
+
+    tuning = StackTemplate().glue_job("CompactionJob").tuning_argv()
+    assert {"--target_file_mb", "--row_group_mb", "--late_after_s", "--keep_superseded_s"} <= set(tuning[::2])
+    locations = ["--raw_location", "/nowhere/", "--curated_location", "/nowhere/", "--dates", "2023-08-24"]
+    for index in range(0, len(tuning), 2):
+        without_one = tuning[:index] + tuning[index + 2:]
+        with pytest.raises(ConfigError, match=tuning[index]):
+            main([*locations, *without_one], spark=cast(Any, object()))  # refused before Spark is used
