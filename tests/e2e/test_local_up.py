@@ -16,6 +16,7 @@ import orjson
 import pytest
 import requests
 
+from ohlcv_cli.main import main
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
 from producers.aws import firehose_client
@@ -48,7 +49,7 @@ def _status(port: int) -> dict[str, Any] | None:
         return None
 
 
-def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path) -> None:
+def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = _free_port()
     process = subprocess.Popen([sys.executable, "-m", "ohlcv_cli", "local", "up", "--lake", str(tmp_path / "lake"),
                                 "--port", str(port), "--poll-every", "0.2", "--replay-window"],
@@ -64,6 +65,11 @@ def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path) -> None:
             DeliveryStreamName=stream, Records=[{"Data": encode_envelope(f, (start + 5 * i) * 1000, "twelvedata.ws")}
                                                 for i, f in enumerate(frames)])
         assert reply["FailedPutCount"] == 0
+        capsys.readouterr()
+        assert main(["local", "status", "--port", str(port)]) == 0
+        shown = capsys.readouterr().out
+        assert f"stream {stream}: 24 in" in shown and "function ohlcv-local-compaction-trigger: 0 invocations" in shown
+        assert "rule ohlcv-local-RawObjectCreatedRule" in shown and "glue jobs: ohlcv-local-compact-bars" in shown
         # WHEN Ctrl-C: intake closes and the accepted records go through to compaction, on Spark ...
         process.send_signal(signal.SIGINT)
         _wait_for(lambda: any(r["state"] == "RUNNING" for r in (_status(port) or {}).get("glue", {}).get("runs", [])),
