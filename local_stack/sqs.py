@@ -81,15 +81,16 @@ class LocalQueue:
     def give_back(self, failed: list[Message]) -> int:
         """Failed messages return to the front; those past maxReceiveCount go to the dead-letter queue.
         Returns how many were dead-lettered."""
-        limit = self.settings.max_receive_count
-        dead = [m for m in failed if limit is not None and m.receive_count >= limit and self.dead_letters]
+        limit, dead_letters = self.settings.max_receive_count, self.dead_letters
+        dead = ([m for m in failed if limit is not None and m.receive_count >= limit]
+                if dead_letters is not None else [])
         with self._lock:
             self._messages[:0] = [m for m in failed if m not in dead]
         for message in dead:
-            assert self.dead_letters is not None
+            assert dead_letters is not None
             LOG.warning("message %s left %s after %d receives: moved to %s", message.message_id, self.settings.name,
-                        message.receive_count, self.dead_letters.settings.name)
-            self.dead_letters._add(message)
+                        message.receive_count, dead_letters.settings.name)
+            dead_letters._add(message)
         return len(dead)
 
     def status(self) -> dict[str, Any]:
