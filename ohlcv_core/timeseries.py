@@ -9,6 +9,7 @@ batch; the transform rejects a payload whose bars span partitions.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -27,14 +28,21 @@ INTERVALS = frozenset({"1min", "5min", "15min", "30min", "45min", "1h", "2h", "4
 INSTRUMENT_FIELDS = ("exchange", "mic_code", "currency", "currency_base", "currency_quote", "type")
 
 
+# An IANA zone name ("America/New_York", "Etc/GMT+5"): checked before the zone database is consulted,
+# so that a folder of it ("America"), a path or an overlong name is a bad record, not an OS error.
+_ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]{0,29}(/[A-Za-z0-9_+-]{1,30}){0,2}$")
+
+
 def zone_of(name: str | None) -> tzinfo:
     """The zone of a `timezone` parameter or `exchange_timezone`; missing (as in forex meta) means UTC."""
     if not name or name.upper() == "UTC":
         return UTC
+    if not isinstance(name, str) or not _ZONE_NAME.match(name):
+        raise RecordRejected("invalid_timestamp", f"{str(name)[:60]!r} is not a time zone name")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise RecordRejected("invalid_timestamp", f"unknown time zone {name[:60]!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of the zone database
+        raise RecordRejected("invalid_timestamp", f"unknown time zone {name!r}") from None
 
 
 def parse_bar_datetime(text: str, zone: tzinfo) -> datetime:

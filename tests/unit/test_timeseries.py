@@ -122,12 +122,17 @@ def _one_bar(**values: str) -> str:
     (_one_bar(datetime="24/08/2023"), "invalid_timestamp"),
     (_one_bar().replace('"1min"', '"7min"'), "invalid_interval"),
     (_one_bar().replace('"America/New_York"', '"Mars/Olympus"'), "invalid_timestamp"),
+    (_one_bar().replace('"America/New_York"', '"America"'), "invalid_timestamp"),  # a folder of the database
+    (_one_bar().replace('"America/New_York"', '"' + "x" * 300 + '"'), "invalid_timestamp"),
+    (_one_bar().replace('"America/New_York"', '"../../etc/passwd"'), "invalid_timestamp"),
+    (_one_bar().replace('"America/New_York"', '"America/"'), "invalid_timestamp"),
     ('{"values":[]', "not_json"),
 ])
 def test_bad_bars_are_rejected_with_a_reason(payload: str, code: str) -> None:
     with pytest.raises(RecordRejected) as caught:
         normalize(encode_envelope(payload, 1, "twelvedata.rest.time_series", {"symbol": "AAPL"}), 2, WIDE)
     assert caught.value.code == code
+    assert "site-packages" not in str(caught.value) and "zoneinfo" not in str(caught.value)
 
 
 def test_bars_of_several_hours_in_one_envelope_are_rejected_not_misfiled() -> None:
