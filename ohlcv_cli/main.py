@@ -94,8 +94,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from producers.settings import DEFAULT_WS_URL
     from producers.twelvedata_ws import resilient_stream
 
-    symbols = config.resolve(tuple(args.symbols.split(",")) if args.symbols else None, os.environ,
-                             config.ENV_SYMBOLS, None, config.parse_symbols)
+    symbols = config.symbols_setting(args.symbols, os.environ)
     ws_url = config.resolve(args.ws_url, os.environ, config.ENV_WS_URL, DEFAULT_WS_URL, str)
     api_key = os.environ.get(config.ENV_API_KEY) or None
     writer = RecordingWriter(args.out, args.name, Header(symbols, note=f"recorded from {ws_url}"),
@@ -132,7 +131,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     recording = read_recording(args.recording)
     stream = config.resolve(args.stream, os.environ, config.ENV_FIREHOSE_STREAM, None, str)
     endpoint = args.firehose_endpoint or os.environ.get(config.ENV_FIREHOSE_ENDPOINT) or None
-    region = config.resolve(args.region, os.environ, config.ENV_AWS_REGION, config.DEFAULT_REGION, str)
+    region = config.region_setting(config.resolve(args.region, os.environ, config.ENV_AWS_REGION,
+                                                  config.DEFAULT_REGION, str))
     stats, sink = asyncio.run(replay(recording, stream, firehose_client(region, endpoint), speed=args.speed,
                                      start_offset_s=args.start, show_progress=sys.stderr.isatty()))
     print(f"replayed {stats.frames_received} entries as {sink.stats.records_sent} records to {stream}",

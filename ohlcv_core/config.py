@@ -6,12 +6,17 @@ environment at import time; callers pass `environ` so tests can drive it.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.twelvedata import SYMBOL_RE
 
 T = TypeVar("T")
+_VENUE = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 # Contract values every layer shares, written once.
 DEFAULT_REGION = "us-east-1"
@@ -78,7 +83,35 @@ def resolve_optional(argument: T | None, environ: Mapping[str, str], name: str, 
 
 
 def parse_symbols(raw: str) -> tuple[str, ...]:
-    symbols = tuple(s.strip() for s in raw.split(",") if s.strip())
-    if not symbols:
+    """A comma list of `SYM` or `SYM:EXCHANGE`, each a Twelve Data symbol; an empty item is an error."""
+    items = [s.strip() for s in raw.split(",")]
+    if not any(items):
         raise ValueError("no symbols in the list")
-    return symbols
+    for item in items:
+        symbol, _, venue = item.partition(":")
+        if not SYMBOL_RE.match(symbol.upper()) or (":" in item and not _VENUE.match(venue)):
+            raise ValueError(f"{item[:40]!r} is not a symbol (SYM or SYM:EXCHANGE)")
+    return tuple(items)
+
+
+def symbols_setting(argument: str | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The symbols to stream, from `--symbols` or OHLCV_SYMBOLS, checked whichever gave them."""
+    raw = resolve(argument, environ, ENV_SYMBOLS, None, str)
+    try:
+        return parse_symbols(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_SYMBOLS} (--symbols) is invalid: {exc}") from None
+
+
+def finite(name: str, value: float, *, minimum: float, inclusive: bool = True) -> float:
+    """A number setting within its range: NaN, infinities and values below the minimum are refused."""
+    if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
+        bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def region_setting(value: str, name: str = ENV_AWS_REGION) -> str:
+    if not _REGION.match(value):
+        raise ConfigError(f"{name}={value!r} is not an AWS region (like {DEFAULT_REGION})")
+    return value

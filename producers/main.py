@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from ohlcv_core import config
 from ohlcv_core.errors import OhlcvError
 from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
@@ -185,7 +187,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.resolve(
-        ws_url=args.ws_url, symbols=tuple(args.symbols.split(",")) if args.symbols else None,
+        ws_url=args.ws_url, symbols=config.symbols_setting(args.symbols, os.environ),
         stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
         rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,

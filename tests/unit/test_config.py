@@ -41,3 +41,30 @@ def test_an_optional_setting_goes_through_the_same_resolution() -> None:
     assert resolve_optional(3, {"X": "7"}, "X", int) == 3
     with pytest.raises(ConfigError, match="X='seven' is invalid"):
         resolve_optional(None, {"X": "seven"}, "X", int)
+
+
+BASE = {config.ENV_SYMBOLS: "AAPL", config.ENV_FIREHOSE_STREAM: "s"}
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    (config.ENV_SPOOL_MAX_MB, "-1"), (config.ENV_SPOOL_MAX_MB, "0"), (config.ENV_SPOOL_MAX_MB, "nan"),
+    (config.ENV_SPOOL_MAX_MB, "inf"), (config.ENV_SHUTDOWN_DEADLINE_S, "-5"),
+    (config.ENV_SHUTDOWN_DEADLINE_S, "NaN"), (config.ENV_REPAIR_EVERY_S, "-1"), (config.ENV_REPAIR_EVERY_S, "inf"),
+    (config.ENV_CREDITS_PER_MINUTE, "0"), (config.ENV_CREDITS_PER_MINUTE, "-8"), (config.ENV_AWS_REGION, "us east 1"),
+    (config.ENV_AWS_REGION, "moon-1"), (config.ENV_SYMBOLS, ","), (config.ENV_SYMBOLS, "AAPL,,MSFT"),
+    (config.ENV_SYMBOLS, "AAPL;DROP"), (config.ENV_SYMBOLS, "AAPL:"),
+])
+def test_out_of_range_settings_stop_at_start_with_the_variables_name(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        ProducerSettings.resolve(environ={**BASE, variable: value})
+
+
+def test_the_same_checks_hold_for_arguments() -> None:
+    with pytest.raises(ConfigError, match=config.ENV_SPOOL_MAX_MB):
+        ProducerSettings.resolve(spool_max_mb=float("nan"), environ=BASE)
+    with pytest.raises(ConfigError, match=config.ENV_SYMBOLS):
+        ProducerSettings.resolve(symbols=("",), environ=BASE)
+    with pytest.raises(ConfigError, match=config.ENV_AWS_REGION):
+        ProducerSettings.resolve(region="Frankfurt", environ=BASE)
+    good = ProducerSettings.resolve(symbols=("RY:TSX", "EUR/USD", "BRK.B"), region="us-gov-west-1", environ=BASE)
+    assert good.symbols == ("RY:TSX", "EUR/USD", "BRK.B") and good.region == "us-gov-west-1"
