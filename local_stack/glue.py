@@ -94,6 +94,7 @@ class LocalGlue:
         self._idle = threading.Condition(self._lock)
         self.runs: list[JobRun] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._outstanding = 0  # runs started and not yet ended and announced
         self._pending: queue.Queue[tuple[JobRun, int] | None] = queue.Queue(
             maxsize=max(1, sum(job.max_concurrent_runs for job in jobs)))
         self._worker: threading.Thread | None = None
@@ -116,6 +117,7 @@ class LocalGlue:
                                    f"Concurrent runs exceeded for {name}: {active} of MaxConcurrentRuns "
                                    f"{job.max_concurrent_runs}")
             run = self._new_run(job, dict(arguments), attempt=0)
+            self._outstanding += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="glue-runs", daemon=True)
                 self._worker.start()
@@ -152,8 +154,9 @@ class LocalGlue:
                 with self._lock:
                     run = self._new_run(job, run.requested, run.attempt + 1)
                 self._attempt(job, run)
-            self._announce(run)
+            self._announce(run)  # before the run counts as done: whoever waits for idle sees its event queued
             with self._idle:
+                self._outstanding -= 1
                 self._idle.notify_all()
 
     def _attempt(self, job: GlueJobSettings, run: JobRun) -> None:
@@ -189,13 +192,13 @@ class LocalGlue:
 
     def idle(self) -> bool:
         with self._lock:
-            return all(r.state in TERMINAL for r in self.runs)
+            return self._outstanding == 0
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no run is waiting or running; False if that did not happen within the timeout."""
         deadline = time.monotonic() + timeout_s
         with self._idle:
-            while not all(r.state in TERMINAL for r in self.runs):
+            while self._outstanding:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

@@ -43,6 +43,8 @@ class LocalFaults:
 def prepare_lake(lake: Path, *, fresh: bool) -> Path:
     """Create the lake folder; with `fresh`, empty it first, but only if we made it (marker file)."""
     lake = lake.resolve()
+    if lake.exists() and not lake.is_dir():
+        raise ConfigError(f"{lake} is a file, not a lake folder")
     if fresh and lake.exists() and any(lake.iterdir()):
         if not (lake / LAKE_MARKER).exists():
             raise ConfigError(f"{lake} is not empty and was not made by ohlcv: refusing to clear it")

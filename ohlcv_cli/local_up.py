@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import Any
 
 from local_stack.stack import LocalFaults, LocalStack, prepare_lake
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core.errors import ConfigError
 from ohlcv_core.recording import Recording
 
 LOG = logging.getLogger(__name__)
@@ -27,7 +29,13 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: floa
           parameters: dict[str, str], faults: LocalFaults, twelvedata: Recording | None, twelvedata_port: int,
           stop: threading.Event | None = None, announce: Callable[[str], None] = print) -> LocalStack:
     stop = stop or threading.Event()
-    stack = LocalStack(prepare_lake(lake, fresh=False), spark, port=port, parameters=parameters, faults=faults)
+    made = not lake.exists()
+    try:
+        stack = LocalStack(prepare_lake(lake, fresh=False), spark, port=port, parameters=parameters, faults=faults)
+    except OSError as exc:
+        if made:  # nothing was served: leave no lake behind
+            shutil.rmtree(lake, ignore_errors=True)
+        raise ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     stack.start()
     try:
         with contextlib.ExitStack() as services:

@@ -153,7 +153,10 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     async def serve() -> None:
         stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open,
                                      api_key=args.api_key, faults=faults, credits=credits)
-        await stand_in.start(args.host, args.port)
+        try:
+            await stand_in.start(args.host, args.port)
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         print(f"Twelve Data stand-in: WebSocket {stand_in.ws_url}  REST {stand_in.rest_url}/time_series", flush=True)
         await asyncio.Event().wait()
 
@@ -251,11 +254,22 @@ def cmd_package(args: argparse.Namespace) -> int:
 Subparsers = Any  # argparse's _SubParsersAction is private
 
 
+def _port(text: str) -> int:
+    """A TCP port; 0 lets the system choose one."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
 def _add_stand_in_parser(sub: Subparsers) -> None:
     serve = sub.add_parser("serve-twelvedata", help="serve a recording over Twelve Data's protocol")
     serve.add_argument("--recording", type=Path)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--port", type=_port, default=8765)
     serve.add_argument("--speed", type=float, default=1.0)
     serve.add_argument("--keep-open", action="store_true", help="do not close sockets at the end of the recording")
     serve.add_argument("--api-key", help="accept only this key (query, X-TD-APIKEY or Authorization header)")
@@ -297,20 +311,20 @@ def _add_local_parsers(sub: Subparsers) -> None:
     local_sub = local.add_subparsers(dest="local_command", required=True)
     up = local_sub.add_parser("up", help="run the local stack until Ctrl-C (graceful stop)")
     up.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); kept")
-    up.add_argument("--port", type=int, default=4573, help="Firehose endpoint port on 127.0.0.1")
+    up.add_argument("--port", type=_port, default=4573, help="Firehose endpoint port on 127.0.0.1")
     up.add_argument("--poll-every", type=float, default=5.0,
                     help="seconds between checks of the trigger's batch (size and window from the template)")
     up.add_argument("--replay-window", action="store_true",
                     help="accept old event times (deploy the transform as a replay stack)")
     up.add_argument("--twelvedata", type=Path, help="also serve this recording as a Twelve Data stand-in")
-    up.add_argument("--twelvedata-port", type=int, default=8765)
+    up.add_argument("--twelvedata-port", type=_port, default=8765)
     up.add_argument("--throttle-rate", type=float, default=0.0, help="fault: share of Put calls throttled")
     up.add_argument("--partial-failure-rate", type=float, default=0.0, help="fault: share of records failed")
     up.add_argument("--lambda-error-rate", type=float, default=0.0, help="fault: share of invocations failing")
     up.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
     up.set_defaults(func=cmd_local_up)
     status = local_sub.add_parser("status", help="streams, buffers, objects, job runs of a running local stack")
-    status.add_argument("--port", type=int, default=4573)
+    status.add_argument("--port", type=_port, default=4573)
     status.set_defaults(func=cmd_local_status)
 
 
@@ -367,4 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except OhlcvError as exc:
         print(f"ohlcv {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine said no (a file, a folder, a port): the user's to fix, in one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ohlcv {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2

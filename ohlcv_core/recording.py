@@ -88,7 +88,9 @@ def _entry_to_obj(entry: Entry) -> dict[str, Any]:
             "status": entry.status, "headers": entry.headers, "body": entry.body}
 
 
-def _obj_to_entry(obj: dict[str, Any], line_no: int) -> Entry:
+def _obj_to_entry(obj: Any, line_no: int) -> Entry:
+    if not isinstance(obj, dict):
+        raise RecordingError(f"line {line_no}: an entry is a JSON object, got a {type(obj).__name__}")
     try:
         kind = obj["type"]
         if kind == "ws":
@@ -118,7 +120,10 @@ def encode_recording(header: Header, entries: Iterable[Entry]) -> bytes:
 
 
 def _complete_lines(path: Path) -> list[bytes]:
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read the recording: {exc.strerror or exc}") from None
     decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         text = decompressor.decompress(raw)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import boto3
 
 from ohlcv_core import config
-from ohlcv_core.errors import OhlcvError
+from ohlcv_core.errors import OhlcvError, PipelineError
 from ohlcv_core.recording import Recording
 from producers.aws import firehose_client
 from producers.backoff import Backoff
@@ -86,6 +86,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         await asyncio.sleep(settings.shutdown_deadline_s * 0.8)
         LOG.error("shutdown is taking long: whatever is left goes straight to the spool")
         sink.stop_trying()
+        sender.give_up_keeping()
 
     stats = ProducerStats()
     metrics = ProducerMetrics()
@@ -101,6 +102,9 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         report.emit()
     LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
              sender.stats, sender.backlog)
+    if sender.stats.records_not_kept:
+        raise PipelineError(f"{sender.stats.records_not_kept} records were neither delivered nor spooled before "
+                            "the shutdown deadline (see the log)")
     return stats, sink
 
 

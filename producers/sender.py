@@ -26,6 +26,7 @@ class SenderStats:
     records_spooled: int = 0
     batches_drained: int = 0
     spool_full_waits: int = 0
+    records_not_kept: int = 0  # only past the shutdown deadline, when neither Firehose nor the spool took them
 
 
 class SpoolingSender:
@@ -39,7 +40,13 @@ class SpoolingSender:
         self._clock = clock
         self._last_attempt = -retry_every_s
         self._draining = asyncio.Lock()  # batches in flight at once must not drain the same spool file twice
+        self._giving_up = asyncio.Event()
         self.stats = SenderStats()
+
+    def give_up_keeping(self) -> None:
+        """The shutdown deadline is near: a batch neither Firehose nor the spool takes is counted as not
+        kept (and said, with its count) instead of holding the process past its deadline."""
+        self._giving_up.set()
 
     @property
     def backlog(self) -> int:
@@ -60,6 +67,9 @@ class SpoolingSender:
     async def send(self, records: list[bytes]) -> None:
         if not records:
             return
+        if self._spool is None and self._giving_up.is_set():
+            await self._last_try(records)
+            return
         if self.backlog == 0:
             records = await self._deliver(records)
             if not records:
@@ -68,16 +78,40 @@ class SpoolingSender:
         await self._keep(records)
         await self.drain()
 
+    async def _last_try(self, records: list[bytes]) -> None:
+        try:
+            await asyncio.to_thread(self._sink.send, records)
+        except DeliveryIncomplete as exc:
+            self._not_kept(len(exc.pending), str(exc))
+            return
+        self.stats.batches_sent += 1
+
+    def _not_kept(self, count: int, why: str) -> None:
+        self.stats.records_not_kept += count
+        LOG.error("shutdown deadline: %d records were neither delivered nor spooled (%s)", count, why)
+
     async def _keep(self, records: list[bytes]) -> None:
         assert self._spool is not None
         while not self._spool.put(records):
+            if self._giving_up.is_set():
+                self._not_kept(len(records), self._spool.last_error or "the spool refused them")
+                return
             self.stats.spool_full_waits += 1
-            LOG.error("the spool is full (%d bytes): holding intake back until Firehose drains it",
-                      self._spool.size_bytes)
-            await self._sleep(self._retry_every_s)
+            LOG.error("the spool cannot take a batch (%s): holding intake back until Firehose drains it",
+                      self._spool.last_error)
+            await self._pause()
             await self.drain(force=True)
         self.stats.batches_spooled += 1
         self.stats.records_spooled += len(records)
+
+    async def _pause(self) -> None:
+        """Wait `retry_every_s`, or less if the shutdown deadline comes first."""
+        waits = {asyncio.ensure_future(self._sleep(self._retry_every_s)),
+                 asyncio.ensure_future(self._giving_up.wait())}
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     async def drain(self, *, force: bool = False) -> None:
         """Send spooled batches, oldest first, until one fails (then wait `retry_every_s` before trying again)."""

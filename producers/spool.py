@@ -1,23 +1,33 @@
 """The on-disk spool: where batches wait while Firehose is unavailable, across restarts, in order.
 
 Each batch is one file `<sequence>.batch` (length-prefixed records), written to a temp name, fsync'd
-and renamed, so a crash never leaves half a batch. Bounded: `put` reports False when the spool is full,
-and the caller holds back (backpressure) instead of dropping anything.
+and renamed, so a crash never leaves half a batch. Bounded: `put` reports False when the spool cannot
+take a batch (its bound, the disk's free space, or a write the disk refused: `last_error` says which),
+and the caller holds back (backpressure) instead of dropping anything. A folder that cannot be written
+is refused at start. A batch file that cannot be read back is moved to `quarantine/` with a log line,
+and the rest drains; files that are not the spool's are left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import re
+import shutil
 import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from ohlcv_core.errors import PipelineError
+from ohlcv_core.errors import ConfigError, PipelineError
 
+LOG = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
 SUFFIX = ".batch"
-
+QUARANTINE = "quarantine"
+_BATCH_NAME = re.compile(r"^\d{12}\.batch$")
+FREE_MARGIN = 16 * 1024 * 1024  # left free on the disk for everything else
 
 def _encode(records: list[bytes]) -> bytes:
     return b"".join(_LENGTH.pack(len(r)) + r for r in records)
@@ -38,19 +48,32 @@ def _decode(data: bytes, path: Path) -> list[bytes]:
 
 
 class Spool:
-    def __init__(self, directory: Path, max_bytes: int) -> None:
+    def __init__(self, directory: Path, max_bytes: int, *, free_margin_bytes: int = FREE_MARGIN) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
+        self._free_margin = free_margin_bytes
         self._lock = threading.Lock()
-        for leftover in directory.glob("*.tmp"):  # a crash mid-write: never renamed, never acknowledged
-            leftover.unlink()
+        self.last_error: str | None = None
+        self.quarantined = 0
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            for leftover in directory.glob("*.tmp"):  # a crash mid-write: never renamed, never acknowledged
+                leftover.unlink()
+            probe = directory / ".probe.tmp"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(f"the spool folder {directory} cannot be written: {exc.strerror or exc}") from None
+        strays = [p.name for p in directory.iterdir() if p.is_file() and not _BATCH_NAME.match(p.name)]
+        if strays:
+            LOG.warning("the spool folder holds %d files that are not batches; left alone: %s", len(strays),
+                        ", ".join(sorted(strays)[:5]))
         existing = self._files()
         self._next = int(existing[-1].stem) + 1 if existing else 1
         self._bytes = sum(p.stat().st_size for p in existing)
 
     def _files(self) -> list[Path]:
-        return sorted(self.directory.glob(f"*{SUFFIX}"), key=lambda p: int(p.stem))
+        return sorted(p for p in self.directory.glob(f"*{SUFFIX}") if _BATCH_NAME.match(p.name))
 
     @property
     def size_bytes(self) -> int:
@@ -59,28 +82,65 @@ class Spool:
     def __len__(self) -> int:
         return len(self._files())
 
+    def _room_for(self, size: int) -> bool:
+        if self._bytes + size > self.max_bytes:
+            self.last_error = f"the spool's bound ({self.max_bytes} bytes) is reached"
+            return False
+        free = shutil.disk_usage(self.directory).free
+        if free < size + self._free_margin:
+            self.last_error = f"the disk has {free} bytes free"
+            return False
+        return True
+
     def put(self, records: list[bytes]) -> bool:
-        """Keep a batch durably; False (nothing written) when it would pass the bound."""
+        """Keep a batch durably; False (nothing kept, `last_error` says why) when it cannot."""
         data = _encode(records)
         with self._lock:
-            if self._bytes + len(data) > self.max_bytes:
+            if not self._room_for(len(data)):
                 return False
             sequence = self._next
-            self._next += 1
             temp = self.directory / f"{sequence:012d}.tmp"
-            with temp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.directory / f"{sequence:012d}{SUFFIX}")
+            try:
+                with temp.open("wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(temp, self.directory / f"{sequence:012d}{SUFFIX}")
+                _fsync_dir(self.directory)
+            except OSError as exc:  # full, read-only, gone: nothing was kept; the caller still holds the batch
+                with contextlib.suppress(OSError):  # a read-only disk refuses even this; start-up clears it
+                    temp.unlink(missing_ok=True)
+                self.last_error = f"the disk refused the write: {exc.strerror or exc}"
+                return False
+            self._next += 1
             self._bytes += len(data)
-        _fsync_dir(self.directory)
+            self.last_error = None
         return True
 
     def batches(self) -> Iterator[tuple[Path, list[bytes]]]:
-        """Oldest first; acknowledge each with `remove` once it is delivered."""
+        """Oldest first; acknowledge each with `remove` once it is delivered. One that cannot be read
+        back is quarantined, and the next is given."""
         for path in self._files():
-            yield path, _decode(path.read_bytes(), path)
+            try:
+                records = _decode(path.read_bytes(), path)
+            except (OSError, PipelineError) as exc:
+                self._quarantine(path, str(exc))
+                continue
+            yield path, records
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        with self._lock:
+            size = path.stat().st_size if path.exists() else 0
+            target = self.directory / QUARANTINE / path.name
+            try:
+                target.parent.mkdir(exist_ok=True)
+                os.replace(path, target)
+            except OSError as exc:
+                LOG.error("spool batch %s is unreadable (%s) and cannot be moved aside: %s", path, why, exc)
+                return
+            self._bytes -= size
+            self.quarantined += 1
+        LOG.error("spool batch %s is unreadable (%s): moved to %s for a person to look at", path.name, why, target)
 
     def remove(self, path: Path) -> None:
         with self._lock:

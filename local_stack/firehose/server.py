@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +28,11 @@ STATUS_PATH = "/_local/status"
 MAX_BATCH_RECORDS = FIREHOSE_MAX_BATCH_RECORDS
 MAX_RECORD_BYTES = FIREHOSE_MAX_RECORD_BYTES
 MAX_REQUEST_BYTES = FIREHOSE_MAX_BATCH_BYTES
+SOCKET_TIMEOUT_S = 30.0
+MAX_CONNECTIONS = 128
+_BUSY_BODY = b'{"__type":"ServiceUnavailableException","message":"too many connections"}'
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.1\r\nConnection: close\r\n"
+         b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 
 
 def _decode_record(record: Any) -> bytes:
@@ -64,16 +70,31 @@ class FirehoseApi:
         self.failed_puts = 0
         self.intake_open = True
         self.refused_closed = 0
+        self._in_flight = 0
+        self._settled = threading.Condition()
 
-    def close_intake(self) -> None:
-        """From now on every Put is refused, as a stream being deleted would refuse it: nothing is
-        acknowledged that could miss the final delivery."""
-        self.intake_open = False
+    def close_intake(self, timeout_s: float = 30.0) -> bool:
+        """From now on every Put is refused (ServiceUnavailableException, which clients retry); returns once
+        the Puts already accepted are in their buffers, so that nothing acknowledged misses the final
+        delivery (False if they did not finish within the timeout)."""
+        with self._settled:
+            self.intake_open = False
+            return self._settled.wait_for(lambda: self._in_flight == 0, timeout=timeout_s)
 
-    def _open(self) -> None:
-        if not self.intake_open:
-            self.refused_closed += 1
-            raise ApiError("ServiceUnavailableException", "the local stack is stopping; try again later", status=503)
+    @contextlib.contextmanager
+    def _intake(self) -> Iterator[None]:
+        with self._settled:
+            if not self.intake_open:
+                self.refused_closed += 1
+                raise ApiError("ServiceUnavailableException", "the local stack is stopping; try again later",
+                               status=503)
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._settled:
+                self._in_flight -= 1
+                self._settled.notify_all()
 
     def _throttle(self) -> None:
         with self._rng_lock:
@@ -92,9 +113,9 @@ class FirehoseApi:
     def put_record(self, body: dict[str, Any]) -> dict[str, Any]:
         stream = self._stream(body)
         payload = _decode_record(body.get("Record"))
-        self._open()
-        self._throttle()
-        (record_id,) = stream.put([payload])
+        with self._intake():
+            self._throttle()
+            (record_id,) = stream.put([payload])
         return {"RecordId": record_id, "Encrypted": False}
 
     def put_record_batch(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -109,11 +130,11 @@ class FirehoseApi:
         payloads = [_decode_record(r) for r in records]
         if sum(len(p) for p in payloads) > MAX_REQUEST_BYTES:
             raise ApiError("InvalidArgumentException", "Records size exceeds 4 MiB limit")
-        self._open()
-        self._throttle()
-        with self._rng_lock:
-            failing = [self._rng.random() < self.faults.partial_failure_rate for _ in payloads]
-        ids = iter(stream.put([p for p, fail in zip(payloads, failing, strict=True) if not fail]))
+        with self._intake():
+            self._throttle()
+            with self._rng_lock:
+                failing = [self._rng.random() < self.faults.partial_failure_rate for _ in payloads]
+            ids = iter(stream.put([p for p, fail in zip(payloads, failing, strict=True) if not fail]))
         responses = [{"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."} if fail
                      else {"RecordId": next(ids)} for fail in failing]
         self.failed_puts += sum(failing)
@@ -162,6 +183,7 @@ class FirehoseApi:
 class _Handler(BaseHTTPRequestHandler):
     server: _FirehoseHttpServer
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S  # a client that stalls mid-request, or idles on a kept-alive connection, lets go
     # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK
     # (40 ms a request on Linux). Firehose answers at once.
     disable_nagle_algorithm = True
@@ -184,18 +206,37 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._reply(200, self.server.status())
 
+    def _length(self) -> int:
+        """The request's Content-Length, checked before a byte of the body is read."""
+        raw = self.headers.get("Content-Length")
+        if raw is None or not raw.strip().isdigit():
+            raise ApiError("SerializationException", "a Content-Length header with the body's size is required",
+                           status=411)
+        length = int(raw)
+        if length > MAX_REQUEST_BYTES * 2:
+            raise ApiError("InvalidArgumentException", f"request of {length} bytes is too large", status=413)
+        return length
+
     def do_POST(self) -> None:
         target = self.headers.get("X-Amz-Target", "")
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = self._length()
+        except ApiError as exc:
+            self.close_connection = True  # the body was not read: the connection cannot be reused
+            self._reply(exc.status, {"__type": exc.error_type, "message": exc.message})
+            return
         raw = self.rfile.read(length)
         try:
+            if len(raw) < length:
+                raise ApiError("SerializationException", "the request body ended early")
             operation = self.server.operation(target)
-            if length > MAX_REQUEST_BYTES * 2:
-                raise ApiError("InvalidArgumentException", "request is too large")
             try:
                 body = orjson.loads(raw) if raw else {}
             except orjson.JSONDecodeError as exc:
                 raise ApiError("SerializationException", "request body is not JSON") from exc
+            if not isinstance(body, dict):
+                raise ApiError("SerializationException", f"request body is a JSON {type(body).__name__}, "
+                                                         "not an object")
             result = operation(body)
         except ApiError as exc:
             self._reply(exc.status, {"__type": exc.error_type, "message": exc.message})
@@ -206,8 +247,27 @@ class _Handler(BaseHTTPRequestHandler):
 class _FirehoseHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread a connection, at most MAX_CONNECTIONS at once: past that a connection is answered
+        503 at once and closed, instead of a thread more."""
+        if not self._slots.acquire(blocking=False):
+            self.refused_connections += 1
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
     def __init__(self, address: tuple[str, int], api: FirehoseApi, services: Mapping[str, Operations],
                  extra_status: Callable[[], dict[str, Any]] | None) -> None:
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.refused_connections = 0
         super().__init__(address, _Handler)
         self.api = api
         self.services = {TARGET_PREFIX: api.operations(), **services}
@@ -226,7 +286,8 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         """What `ohlcv local status` shows: the streams, the injected faults' effects, and the rest of the stack."""
         return {"streams": [stream.status() for stream in self.api.streams.values()],
                 "api": {"throttled_calls": self.api.throttled, "failed_puts": self.api.failed_puts,
-                        "refused_while_stopping": self.api.refused_closed},
+                        "refused_while_stopping": self.api.refused_closed,
+                        "refused_connections": self.refused_connections},
                 **(self._extra_status() if self._extra_status else {})}
 
 

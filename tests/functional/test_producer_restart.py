@@ -4,7 +4,9 @@ queue spooled; restarted with Firehose back, it drains the spool first: every sp
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -65,3 +67,41 @@ def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Pat
     delivered = capture.records
     assert delivered[: len(spooled)] == spooled  # the spool first, in order, then the new session
     assert len(delivered) > len(spooled)
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens there once the socket closes
+
+
+def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_and_counts_the_rest(
+        tmp_path: Path) -> None:
+    # GIVEN a producer streaming fast into a spool of 50 KB, with nothing listening where Firehose should be
+    spool_dir = tmp_path / "spool"
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=40)) as stand_in:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols", "AAPL,EUR/USD,BTC/USD",
+             "--stream", STREAM, "--firehose-endpoint", _closed_port(), "--spool-dir", str(spool_dir),
+             "--spool-max-mb", "0.05", "--shutdown-deadline", "4", "--no-repair"],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            time.sleep(6)
+            # WHEN it is told to stop
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            output, _ = process.communicate(timeout=60)
+            took = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    # THEN it ends within its deadline (and a little for the interpreter), says how many records it could not
+    # keep, and exits non-zero; everything it queued was spooled or counted
+    assert took < 4 + 3, output[-3000:]
+    assert process.returncode == 2, output[-3000:]
+    (not_kept,) = [int(n) for n in re.findall(r"(\d+) records were neither delivered nor spooled before", output)]
+    queued = int(re.findall(r"records_queued=(\d+)", output)[-1])
+    spooled = sum(len(records) for _, records in Spool(spool_dir, 1 << 30).batches())
+    assert not_kept > 0 and spooled > 0 and spooled + not_kept == queued, output[-3000:]
+    assert "Traceback" not in output

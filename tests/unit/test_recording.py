@@ -50,6 +50,20 @@ def test_not_a_recording(tmp_path: Path) -> None:
         read_recording(path)
 
 
+def test_an_unreadable_path_or_entry_is_a_recording_error(tmp_path: Path) -> None:
+    with pytest.raises(RecordingError, match="cannot read"):
+        read_recording(tmp_path / "absent.tdrec.gz")
+    with pytest.raises(RecordingError, match="cannot read"):
+        read_recording(tmp_path)  # a folder
+    head = gzip.decompress(encode_recording(Header(("AAPL",)), []))
+    for line, why in ((b'["ws", 1]', "a JSON object, got a list"), (b'"text"', "got a str"),
+                      (b'{"type": "ws", "dir": "in"}', "malformed")):
+        path = tmp_path / "bad.tdrec.gz"
+        path.write_bytes(gzip.compress(head + line + b"\n"))
+        with pytest.raises(RecordingError, match=why):
+            read_recording(path)
+
+
 def test_the_bundled_feed_is_what_the_seeded_generator_makes() -> None:
     # Compared decompressed: zlib builds may compress the same bytes differently.
     assert gzip.decompress(generate()) == gzip.decompress(DEMO_FEED.read_bytes()), \

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from ohlcv_core.errors import PipelineError
+from ohlcv_core.errors import ConfigError
 from producers.spool import Spool
+from tests.disks import make_read_only, tmpfs
 
 ROOMY = 1 << 30  # a bound no test here reaches
 
@@ -32,6 +33,54 @@ def test_a_half_written_batch_is_never_seen(tmp_path: Path) -> None:
     (tmp_path / "000000000001.tmp").write_bytes(b"\x00\x00\x00\x09par")  # a crash before the rename
     spool = Spool(tmp_path, ROOMY)
     assert list(spool.batches()) == [] and not list(tmp_path.glob("*.tmp"))
-    (tmp_path / "000000000002.batch").write_bytes(b"\x00\x00\x00\x09par")  # damaged afterwards: said, not skipped
-    with pytest.raises(PipelineError, match="cut short"):
-        list(Spool(tmp_path, ROOMY).batches())
+
+def test_a_damaged_batch_is_moved_aside_and_the_rest_drains(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = Spool(tmp_path, ROOMY)
+    assert spool.put([b"first"]) and spool.put([b"second"]) and spool.put([b"third"])
+    second = sorted(tmp_path.glob("*.batch"))[1]
+    second.write_bytes(b"\x00\x00\x00\x09par")  # damaged on disk
+    reopened = Spool(tmp_path, ROOMY)
+    assert [records for _, records in reopened.batches()] == [[b"first"], [b"third"]]
+    assert reopened.quarantined == 1 and (tmp_path / "quarantine" / second.name).exists()
+    assert "cut short" in caplog.text and "quarantine" in caplog.text
+    assert len(reopened) == 2 and reopened.size_bytes == sum(p.stat().st_size for p in tmp_path.glob("*.batch"))
+
+
+def test_files_that_are_not_batches_are_left_alone(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "notes.batch").write_text("mine")
+    (tmp_path / "README").write_text("mine too")
+    spool = Spool(tmp_path, ROOMY)
+    assert spool.put([b"x"]) and [r for _, r in spool.batches()] == [[b"x"]]
+    assert (tmp_path / "notes.batch").read_text() == "mine" and "not batches" in caplog.text
+
+
+def test_a_folder_that_cannot_be_a_spool_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="cannot be written"):
+        Spool(tmp_path / "file" / "spool", ROOMY)
+
+
+def test_a_full_disk_keeps_nothing_half_and_says_why(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "256k") as disk:
+        # the write the disk refuses (no margin kept, so the disk itself says no) ...
+        spool = Spool(disk / "spool", ROOMY, free_margin_bytes=0)
+        kept = 0
+        while spool.put([b"x" * 20_000]):
+            kept += 1
+        assert 0 < kept < 20 and spool.last_error is not None
+        assert not list((disk / "spool").glob("*.tmp"))  # nothing half written
+        assert [len(r) for _, r in spool.batches()] == [1] * kept  # every kept batch reads back whole
+        # ... and the free-space check that refuses before writing (the default keeps a margin)
+        guarded = Spool(disk / "other", ROOMY)
+        assert not guarded.put([b"y"]) and "bytes free" in (guarded.last_error or "")
+
+
+def test_a_read_only_disk_refuses_writes_keeps_what_it_has_and_is_refused_at_start(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        spool = Spool(disk / "spool", ROOMY, free_margin_bytes=0)
+        assert spool.put([b"before"])
+        make_read_only(disk)
+        assert not spool.put([b"after"]) and "refused the write" in (spool.last_error or "")
+        assert [r for _, r in spool.batches()] == [[b"before"]]
+        with pytest.raises(ConfigError, match="cannot be written"):
+            Spool(disk / "spool", ROOMY)

@@ -1,0 +1,73 @@
+"""A user error prints one clear line and exits non-zero; a traceback is a bug. Each command is run as a
+person runs it, in its own process."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ohlcv_core.recording import Header, encode_recording
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ohlcv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ohlcv_cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _one_clear_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 or lines[0].startswith("usage:"), done.stderr
+    for text in expected:
+        assert text in lines[-1], done.stderr
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_local_up_on_a_busy_port_says_so_and_leaves_no_lake(tmp_path: Path, busy_port: int) -> None:
+    done = _ohlcv("local", "up", "--lake", str(tmp_path / "lake"), "--port", str(busy_port))
+    _one_clear_line(done, f"cannot serve on 127.0.0.1:{busy_port}", "in use")
+    assert not (tmp_path / "lake").exists()
+
+
+def test_the_stand_in_on_a_busy_port_says_so(busy_port: int) -> None:
+    _one_clear_line(_ohlcv("serve-twelvedata", "--port", str(busy_port)), f":{busy_port}", "in use")
+
+
+def test_a_port_out_of_range_is_refused() -> None:
+    _one_clear_line(_ohlcv("local", "up", "--port", "70000"), "not a port number")
+
+
+def test_a_lake_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "lake").write_text("a file")
+    _one_clear_line(_ohlcv("demo", "--lake", str(tmp_path / "lake")), "is a file")
+
+
+def test_replay_of_what_is_not_a_recording_says_what(tmp_path: Path) -> None:
+    _one_clear_line(_ohlcv("replay", str(tmp_path / "absent.tdrec.gz"), "--stream", "s"), "cannot read")
+    _one_clear_line(_ohlcv("replay", str(tmp_path), "--stream", "s"), "cannot read")
+    array_line = tmp_path / "array.tdrec.gz"
+    array_line.write_bytes(gzip.compress(gzip.decompress(encode_recording(Header(("AAPL",)), [])) + b"[1, 2]\n"))
+    _one_clear_line(_ohlcv("replay", str(array_line), "--stream", "s"), "line 2", "JSON object")
+
+
+def test_a_spool_folder_under_a_file_is_refused_before_anything_streams(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    done = _ohlcv("produce", "--symbols", "AAPL", "--stream", "s", "--ws-url", "ws://127.0.0.1:9/",
+                  "--spool-dir", str(tmp_path / "file" / "spool"), "--no-repair")
+    _one_clear_line(done, "spool folder", "cannot be written")
