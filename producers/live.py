@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from ohlcv_core.td_protocol import PriceSeen, SubscribeStatus, read_server_frame
 from producers.replay import ReceivedRest
-from producers.rest import MAX_BATCH_SYMBOLS, RestAuthError, RestError, TwelveDataRest
+from producers.rest import RestAuthError, TwelveDataRest
 from producers.tasks import cancel_and_settle
 from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
@@ -106,15 +106,14 @@ class _Live:
         params = {"start_date": _utc(window.start_ms), "end_date": _utc(window.end_ms), "timezone": "UTC",
                   "order": "asc", "outputsize": "5000"}
         try:
-            for start in range(0, len(self.symbols), MAX_BATCH_SYMBOLS):
-                chunk = self.symbols[start:start + MAX_BATCH_SYMBOLS]
+            for chunk in self.rest.chunks(self.symbols):
                 reply = await asyncio.to_thread(self.rest.bars, chunk, "1min", **params)
                 self.stats.bars_responses += 1
                 await self.out.put(ReceivedRest(reply.received_at_ms, reply.body, reply.params))
         except RestAuthError as exc:
             await self.out.put(exc)  # fatal: surfaces in the consumer
             return
-        except (RestError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
             self.stats.repair_failures += 1
             LOG.error("gap %s..%s (%s) not repaired: %s", params["start_date"], params["end_date"], window.reason, exc)
             return

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ohlcv_core.recording import Disconnect, RecordingWriter, RestExchange, WsFrame
-from producers.rest import MAX_BATCH_SYMBOLS, RestReply, TwelveDataRest
+from producers.rest import RestReply, TwelveDataRest
 from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ def _rest_entry(reply: RestReply) -> RestExchange:
 
 async def _fetch_bars(rest: TwelveDataRest, symbols: tuple[str, ...], outputsize: int) -> list[RestReply]:
     replies = []
-    for start in range(0, len(symbols), MAX_BATCH_SYMBOLS):
-        chunk = symbols[start:start + MAX_BATCH_SYMBOLS]
+    for chunk in rest.chunks(symbols):
         replies.append(await asyncio.to_thread(rest.time_series, chunk, "1min", outputsize=str(outputsize),
                                                timezone="UTC", order="asc"))
     return replies

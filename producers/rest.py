@@ -132,6 +132,15 @@ class TwelveDataRest:
         self._retries = max_rate_limited_retries
         self._clock = clock
 
+    @property
+    def symbols_per_request(self) -> int:
+        """How many symbols one request may name: the batch limit, and never more credits than a minute has."""
+        return min(MAX_BATCH_SYMBOLS, self._limiter.per_minute) if self._limiter else MAX_BATCH_SYMBOLS
+
+    def chunks(self, symbols: Sequence[str]) -> list[tuple[str, ...]]:
+        size = self.symbols_per_request
+        return [tuple(symbols[start:start + size]) for start in range(0, len(symbols), size)]
+
     def time_series(self, symbols: Sequence[str], interval: str = "1min", **params: str) -> RestReply:
         """One request, as the service answers it (errors included): what the recorder keeps."""
         if not 1 <= len(symbols) <= MAX_BATCH_SYMBOLS:

@@ -93,3 +93,26 @@ def test_rest_429_waits_for_the_next_minute_and_recovers() -> None:
     assert reply.status == 200 and json.loads(reply.body)["status"] == "ok"
     assert len(fake.slept) == 1 and 29 < fake.slept[0] < 31  # to the next minute, not a blind retry
     assert server.stats.rest_refused == 1 and server.stats.rest_requests == 2
+
+
+def test_a_repair_for_more_symbols_than_a_minutes_credits_is_split_not_lost() -> None:
+    # GIVEN nine symbols and a budget of 4 credits a minute (1 credit per symbol per request)
+    from producers.live import GapWindow, LiveStats, _Live
+    from producers.rest import CreditLimiter, TwelveDataRest
+
+    now = [1_692_889_000.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds  # the limiter's wait for the next minute, without waiting
+
+    symbols = ("AAPL", "MSFT", "EUR/USD", "USD/JPY", "XAU/USD", "BTC/USD", "AAPL", "MSFT", "EUR/USD")
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED))) as stand_in:
+        rest = TwelveDataRest(stand_in.rest_url, None, limiter=CreditLimiter(4, clock=lambda: now[0], sleep=sleep))
+        stats = LiveStats()
+        live = _Live(symbols, rest, stats, 100, lambda: now[0])
+        # WHEN a gap is repaired
+        asyncio.run(live.repair(GapWindow(1_692_888_600_000, 1_692_889_200_000, "test")))
+    # THEN it went out as requests of at most 4 symbols, over the minutes it needed, and nothing failed
+    assert (stats.gaps_repaired, stats.repair_failures, stats.bars_responses) == (1, 0, 3)
+    assert [len(chunk) for chunk in rest.chunks(symbols)] == [4, 4, 1]
+    assert now[0] > 1_692_889_000.0 + 60  # it waited for fresh credits instead of failing

@@ -1,0 +1,92 @@
+"""The producer's client against a hostile server on loopback: malformed control frames pass as events,
+an API-key refusal inside the stream stops it, and a server that answers once and drops is retried ever
+more slowly instead of about twice a second forever."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from ohlcv_core.td_protocol import ReconnectPolicy
+from producers.live import LiveStats, live_items
+from producers.twelvedata_ws import AuthError, ReceivedFrame, resilient_stream
+
+PRICE = orjson.dumps({"event": "price", "symbol": "AAPL", "timestamp": 1692888600, "price": 177.0}).decode()
+MALFORMED = ['{"status":"error","code":500,"message":null}', '{"status":"error","message":17}',
+             '{"event":"subscribe-status","fails":5}', '{"event":"subscribe-status","status":"ok","success":"x"}',
+             '["price"]', "{torn", '{"event":"price","symbol":7}', '{"event":null}']
+
+
+async def _serving(handler: Callable[[ServerConnection], Awaitable[None]], client: Callable[[str], Awaitable[Any]]
+                   ) -> Any:
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        return await asyncio.wait_for(client(f"ws://127.0.0.1:{port}/v1/quotes/price"), timeout=30)
+
+
+def test_malformed_control_frames_pass_through_and_the_stream_goes_on() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()  # the subscription
+        for text in [*MALFORMED, PRICE]:
+            await ws.send(text)
+        await ws.close(1000, "done")
+
+    async def client(url: str) -> list[str]:
+        stream = resilient_stream(url, ("AAPL",), api_key=None, exit_on_close=True)
+        stats = LiveStats()
+        items = [item.text async for item in live_items(stream, ("AAPL",), rest=None, repair_every_s=0, stats=stats)
+                 if isinstance(item, ReceivedFrame)]
+        assert stats.messages_by_symbol == {"AAPL": 1}
+        return items
+
+    assert asyncio.run(_serving(handler, client)) == [*MALFORMED, PRICE]  # every frame kept, none fatal
+
+
+@pytest.mark.parametrize("refusal", ['{"status":"error","code":401,"message":null}',
+                                     '{"event":"subscribe-status","status":"error","code":401,"message":"bad key"}',
+                                     '{"status":"error","code":"403","message":"Invalid API key"}'])
+def test_a_key_refused_inside_the_stream_stops_it(refusal: str) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(refusal)
+        await ws.wait_closed()
+
+    async def client(url: str) -> None:
+        async for _ in resilient_stream(url, ("AAPL",), api_key="k"):
+            pass
+
+    with pytest.raises(AuthError, match="refused the API key"):
+        asyncio.run(_serving(handler, client))
+
+
+def test_a_server_that_answers_once_and_drops_is_retried_ever_more_slowly() -> None:
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        await ws.recv()
+        await ws.send('{"event":"subscribe-status","status":"ok","success":[{"symbol":"AAPL"}],"fails":null}')
+        ws.transport.abort()  # and drops, every time
+
+    delays: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        delays.append(seconds)
+
+    async def client(url: str) -> None:
+        policy = ReconnectPolicy(base_s=1.0, cap_s=30.0, max_reconnects=8, rng=random.Random(3))
+        async for _ in resilient_stream(url, ("AAPL",), api_key=None, policy=policy, sleep=no_wait):
+            pass
+
+    with pytest.raises(Exception, match="gave up after 8 reconnects"):
+        asyncio.run(_serving(handler, client))
+    # full jitter under a doubling ceiling: the ceilings were 1, 2, 4, ... 30; the later waits run long
+    assert connections == 9 and len(delays) == 8
+    assert sum(delays[4:]) > 4 * sum(delays[:2]) and max(delays) <= 30
