@@ -12,6 +12,7 @@ from typing import Any
 
 import duckdb
 import sqlglot
+from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from local_stack.s3 import LocalS3
@@ -35,6 +36,16 @@ def to_duckdb(sql: str) -> list[str]:
         return [s for s in sqlglot.transpile(sql, read="athena", write="duckdb") if s.strip()]
     except ParseError as exc:
         raise ConfigError(f"not valid Athena SQL: {exc}") from exc
+
+
+def _refuse_writes(sql: str) -> None:
+    try:
+        statement = sqlglot.parse_one(sql, read="athena")
+    except ParseError as exc:
+        raise ConfigError(f"not valid Athena SQL: {exc}") from exc
+    if not isinstance(statement, exp.Query | exp.Describe):
+        raise ConfigError(f"only queries run here (SELECT, WITH, DESCRIBE); {type(statement).__name__.upper()} "
+                          "could write into the lake")
 
 
 def _duck_type(glue_type: str) -> str:
@@ -134,9 +145,12 @@ class LocalAthena:
         return connection
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
+        """One statement that reads: a query (SELECT, WITH, set operations) or DESCRIBE. The lake's
+        folders are the tables' only copy (manifests included), so nothing run here may write."""
         statements = to_duckdb(sql)
         if len(statements) != 1:
             raise ConfigError("give exactly one SQL statement")
+        _refuse_writes(sql)
         with self.connect() as connection:
             try:
                 cursor = connection.execute(statements[0], parameters or [])

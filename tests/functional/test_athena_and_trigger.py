@@ -90,3 +90,18 @@ def test_the_real_eventbridge_sample_drives_the_trigger_unchanged() -> None:
     other_bucket = copy.deepcopy(raw)
     other_bucket["detail"]["bucket"]["name"] = "someone-else"
     assert touched_dates([sample, raw, errors, other_bucket], bucket="example-bucket") == ["2023-08-24"]
+
+
+@pytest.mark.parametrize("sql", ["COPY (SELECT 1 AS x) TO '{target}' (FORMAT PARQUET)",
+                                 "CREATE TABLE copied AS SELECT * FROM bars_1m",
+                                 "INSERT INTO bars_1m SELECT * FROM bars_1m",
+                                 "DELETE FROM bars_1m", "SET threads = 1"])
+def test_queries_cannot_write_into_the_lake(tmp_path: Path, sql: str) -> None:
+    s3 = LocalS3(tmp_path)
+    _write_bars(s3, "2023-08-24", [_bar("AAPL", 50, 177.0)])
+    manifest = s3.bucket_path(CURATED) / "bars_1m" / "dt=2023-08-24" / MANIFEST_NAME
+    before = manifest.read_bytes()
+    with pytest.raises(ConfigError):
+        LocalAthena(StackTemplate(), s3).query(sql.format(target=manifest.as_posix()))
+    assert manifest.read_bytes() == before
+    assert LocalAthena(StackTemplate(), s3).query("DESCRIBE bars_1m").rows  # reading still works
