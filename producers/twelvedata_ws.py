@@ -79,6 +79,7 @@ def _on_event(event: ServerEvent, connection: ClientConnection) -> None:
 async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str | None,
                            exit_on_close: bool = False, heartbeat_s: float = HEARTBEAT_S,
                            idle_timeout_s: float = IDLE_TIMEOUT_S, open_timeout_s: float = 10.0,
+                           close_timeout_s: float = 2.0,
                            policy: ReconnectPolicy | None = None, max_reconnects: int | None = None,
                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            clock: Callable[[], float] = time.time) -> AsyncGenerator[StreamItem, None]:
@@ -91,8 +92,10 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
         connection: ClientConnection | None = None
         outcome: Outcome = "dropped"
         try:
+            # close_timeout bounds the closing handshake when the stream is stopped: a server busy sending
+            # (websockets' default waits 10 s for its close frame) must not hold a shutdown past its deadline
             async with connect(url, additional_headers=headers, open_timeout=open_timeout_s, max_size=2**22,
-                               ping_interval=30, ping_timeout=10) as ws:
+                               ping_interval=30, ping_timeout=10, close_timeout=close_timeout_s) as ws:
                 connection = ClientConnection(symbols, clock(), heartbeat_s, idle_timeout_s)
                 message = connection.subscribe()
                 await ws.send(message)

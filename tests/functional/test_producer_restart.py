@@ -105,3 +105,39 @@ def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_an
     spooled = sum(len(records) for _, records in Spool(spool_dir, 1 << 30).batches())
     assert not_kept > 0 and spooled > 0 and spooled + not_kept == queued, output[-3000:]
     assert "Traceback" not in output
+
+
+def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path: Path) -> None:
+    # GIVEN a producer taking frames as fast as the stand-in sends them (the recording replayed at full
+    # speed, again on every reconnect), into a working Firehose
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
+    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=CapturingLambda())
+    endpoint = FirehoseEndpoint({STREAM: stream}).start()
+    took = []
+    try:
+        with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
+            for attempt in range(5):
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols",
+                     "AAPL,EUR/USD,BTC/USD,MSFT", "--stream", STREAM, "--firehose-endpoint", endpoint.url,
+                     "--no-repair", "--shutdown-deadline", "5"],
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    text=True)
+                try:
+                    time.sleep(2.5 + attempt * 0.37)  # stopped at a different moment of the stream each time
+                    # WHEN SIGTERM comes while frames flow
+                    process.send_signal(signal.SIGTERM)
+                    started = time.monotonic()
+                    output, _ = process.communicate(timeout=60)
+                    took.append(time.monotonic() - started)
+                finally:
+                    if process.poll() is None:
+                        process.kill()
+                        process.communicate()
+                # THEN it ends cleanly within its deadline, every time
+                assert process.returncode == 0, output[-3000:]
+                assert int(re.findall(r"records_queued=(\d+)", output)[-1]) > 1000, output[-3000:]
+    finally:
+        endpoint.stop()
+    assert max(took) < 5 + 2, took
