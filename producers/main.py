@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
 LOG = logging.getLogger(__name__)
+EXIT_NOT_KEPT = 2  # records were accepted and are neither delivered nor spooled: the exit status says so
 
 
 async def replay(recording: Recording, stream_name: str, client: FirehoseClient, *, speed: float = 0.0,
@@ -64,8 +65,17 @@ def _print_line(line: str) -> None:
     print(line, flush=True)
 
 
+def exit_unconfirmed(unconfirmed: int) -> None:
+    """The process ends now, whatever threads still wait on the network (their calls cannot be interrupted)."""
+    LOG.error("shutdown deadline passed with a Firehose call unanswered: %d records were not confirmed "
+              "delivered or spooled (at-least-once: some may have arrived)", unconfirmed)
+    logging.shutdown()
+    os._exit(EXIT_NOT_KEPT)
+
+
 async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyncio.Event | None = None,
-                  metrics_out: Callable[[str], None] = _print_line) -> tuple[ProducerStats, FirehoseSink]:
+                  metrics_out: Callable[[str], None] = _print_line,
+                  overrun: Callable[[int], None] = exit_unconfirmed) -> tuple[ProducerStats, FirehoseSink]:
     """Stream until the source ends or `stop` is set; with a spool, what Firehose would not take waits
     there (and what a previous run left is sent first)."""
     sink = FirehoseSink(client, settings.stream_name, max_attempts=5, backoff=Backoff(base_s=0.2, cap_s=5.0))
@@ -87,6 +97,12 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         LOG.error("shutdown is taking long: whatever is left goes straight to the spool")
         sink.stop_trying()
         sender.give_up_keeping()
+        await asyncio.sleep(settings.shutdown_deadline_s * 0.2)
+        # Still here at the deadline: a call to Firehose that never answers (a network that drops
+        # packets) holds a thread no one can interrupt. Leave anyway, saying what is unconfirmed.
+        unconfirmed = (stats.records_queued - sink.stats.records_sent - sender.stats.records_spooled
+                       - sender.stats.records_not_kept)
+        overrun(max(unconfirmed, 0))
 
     stats = ProducerStats()
     metrics = ProducerMetrics()
@@ -102,7 +118,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         report.emit()
     LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
              sender.stats, sender.backlog)
-    if sender.stats.records_not_kept:
+    if sender.stats.records_not_kept:  # main() exits EXIT_NOT_KEPT on this
         raise PipelineError(f"{sender.stats.records_not_kept} records were neither delivered nor spooled before "
                             "the shutdown deadline (see the log)")
     return stats, sink

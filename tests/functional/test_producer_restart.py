@@ -141,3 +141,34 @@ def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path
     finally:
         endpoint.stop()
     assert max(took) < 5 + 2, took
+
+
+def test_sigterm_with_a_firehose_call_that_never_answers_still_ends_at_the_deadline(tmp_path: Path) -> None:
+    # GIVEN a "Firehose" that accepts connections and never answers (packets dropped on the way back)
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        endpoint = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
+        with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=20)) as stand_in:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols", "AAPL,EUR/USD",
+                 "--stream", STREAM, "--firehose-endpoint", endpoint, "--spool-dir", str(tmp_path / "spool"),
+                 "--shutdown-deadline", "4", "--no-repair"],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True)
+            try:
+                time.sleep(3)
+                # WHEN it is told to stop while its first call to Firehose hangs
+                process.send_signal(signal.SIGTERM)
+                started = time.monotonic()
+                output, _ = process.communicate(timeout=60)
+                took = time.monotonic() - started
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.communicate()
+    # THEN it leaves at its deadline, says how many records are unconfirmed, and exits 2
+    assert took < 4 + 2, (took, output[-3000:])
+    assert process.returncode == 2, output[-3000:]
+    (unconfirmed,) = [int(n) for n in re.findall(r"(\d+) records were not confirmed", output)]
+    assert unconfirmed > 0
