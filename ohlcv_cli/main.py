@@ -243,6 +243,43 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from glue_jobs.store import LocalStore, ObjectStore, S3Store
+    from ohlcv_cli.demo import REPLAY_PARAMETERS
+    from ohlcv_cli.redrive import parse_hour, redrive
+    from ohlcv_core.window import TimeWindow
+    from producers.aws import firehose_client
+    from producers.firehose_sink import FirehoseSink
+    from stack_tools.template import StackTemplate
+
+    start, end = parse_hour(args.start), parse_hour(args.end)
+    store: ObjectStore
+    region = config.region_setting(config.resolve(args.region, os.environ, config.ENV_AWS_REGION,
+                                                  config.DEFAULT_REGION, str))
+    if args.bucket:  # a deployed stack: its raw bucket, its stream, its transform's window
+        import boto3
+
+        if not (args.bucket.startswith("s3://") and args.stream and args.function):
+            raise ConfigError("against a deployed stack give --bucket s3://<raw bucket>/, --stream and --function")
+        session = boto3.session.Session(region_name=region)
+        environment = session.client("lambda").get_function_configuration(FunctionName=args.function)
+        window = TimeWindow.from_environ(environment.get("Environment", {}).get("Variables", {}))
+        store, root = S3Store(session.client("s3")), args.bucket
+        stream, client = args.stream, firehose_client(region)
+    else:  # the local stack running as `ohlcv local up --port`
+        template = StackTemplate(parameters=REPLAY_PARAMETERS if args.replay_window else None)
+        settings = template.delivery_stream()
+        if settings.processor is None:
+            raise ConfigError("the delivery stream has no transform to redrive through")
+        window = TimeWindow.from_environ(settings.processor.environment)
+        store, root = LocalStore(), (_lake(args).resolve() / "s3" / settings.destination.bucket).as_posix()
+        stream, client = settings.name, firehose_client(region, f"http://127.0.0.1:{args.port}")
+    report = redrive(store, root, FirehoseSink(client, stream), source=args.source, start=start, end=end,
+                     window=window, dry_run=args.dry_run)
+    print("\n".join(report.lines()))
+    return 0
+
+
 def cmd_package(args: argparse.Namespace) -> int:
     from stack_tools.package import build
 
@@ -361,6 +398,21 @@ def build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--account-id", help="the stack's account")
     ddl.add_argument("--write", action="store_true", help="regenerate sql/tables/ (stack and account as placeholders)")
     ddl.set_defaults(func=cmd_ddl)
+
+    redo = sub.add_parser("redrive", help="send failed records (or the source backup) through the transform again")
+    redo.add_argument("--from", dest="start", required=True, help="first hour, UTC (yyyy-MM-ddTHH)")
+    redo.add_argument("--to", dest="end", required=True, help="end hour, UTC, excluded")
+    redo.add_argument("--source", choices=["errors", "backup"], default="errors",
+                      help="the error prefix's records (default) or the source-record backup")
+    redo.add_argument("--dry-run", action="store_true", help="report what would pass, send nothing")
+    redo.add_argument("--lake", type=Path, help="local: the lake of `ohlcv local up` (env OHLCV_LAKE_DIR)")
+    redo.add_argument("--port", type=_port, default=4573, help="local: the running local stack's port")
+    redo.add_argument("--replay-window", action="store_true", help="local: as `local up --replay-window`")
+    redo.add_argument("--bucket", help="deployed: the raw bucket, s3://<name>/")
+    redo.add_argument("--stream", help="deployed: the delivery stream")
+    redo.add_argument("--function", help="deployed: the transform function (its window decides)")
+    redo.add_argument("--region", help="AWS region (env AWS_REGION)")
+    redo.set_defaults(func=cmd_redrive)
 
     package = sub.add_parser("package", help="build the stack's Lambda bundles and Glue artifacts")
     package.add_argument("--out", type=Path, default=Path("dist"), help="laid out as the artifact bucket")

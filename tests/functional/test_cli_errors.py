@@ -71,3 +71,11 @@ def test_a_spool_folder_under_a_file_is_refused_before_anything_streams(tmp_path
     done = _ohlcv("produce", "--symbols", "AAPL", "--stream", "s", "--ws-url", "ws://127.0.0.1:9/",
                   "--spool-dir", str(tmp_path / "file" / "spool"), "--no-repair")
     _one_clear_line(done, "spool folder", "cannot be written")
+
+
+def test_redrive_arguments_are_checked_before_anything_is_read(tmp_path: Path) -> None:
+    _one_clear_line(_ohlcv("redrive", "--from", "yesterday", "--to", "2026-12-02T10"), "is not an hour")
+    _one_clear_line(_ohlcv("redrive", "--from", "2026-12-02T10", "--to", "2026-12-02T09", "--lake", str(tmp_path)),
+                    "--to must be after --from")
+    _one_clear_line(_ohlcv("redrive", "--from", "2026-12-02T10", "--to", "2026-12-02T11", "--bucket", "s3://raw/"),
+                    "--stream and --function")
