@@ -88,3 +88,44 @@ def test_refused_records_pass_once_the_transform_takes_them_and_a_second_redrive
     # the source backup holds the producer's envelopes as they arrived: all 20, found by their headers
     assert backup.found >= 20 and backup.unreadable == 0
     assert any("invalid_price: 1" in line for line in first.lines())
+
+
+def test_against_a_deployed_stack_it_reads_s3_and_takes_the_window_from_the_function(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+    import io
+    import zipfile
+
+    import boto3
+    from moto import mock_aws
+
+    from ohlcv_cli.main import main
+
+    hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
+    lines = b"".join(orjson.dumps({"errorCode": "Lambda.ProcessingFailed", "rawData": base64.b64encode(e).decode()})
+                     + b"\n" for e in _envelopes())
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return event\n")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        for bucket in ("raw", "delivered"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="raw", Key=f"errors/processing-failed/{hour}/stack-prices-1-x", Body=lines)
+        role = boto3.client("iam", region_name="us-east-1").create_role(
+            RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        boto3.client("lambda", region_name="us-east-1").create_function(
+            FunctionName="transform", Runtime="python3.11", Role=role, Handler="handler.lambda_handler",
+            Code={"ZipFile": code.getvalue()}, Environment={"Variables": {"OHLCV_MAX_PRICE_AGE_S": "3153600000"}})
+        boto3.client("firehose", region_name="us-east-1").create_delivery_stream(
+            DeliveryStreamName="prices", ExtendedS3DestinationConfiguration={
+                "RoleARN": role, "BucketARN": "arn:aws:s3:::delivered"})
+        start, end = _hours()
+        assert main(["redrive", "--from", start.strftime("%Y-%m-%dT%H"), "--to", end.strftime("%Y-%m-%dT%H"),
+                     "--bucket", "s3://raw/", "--stream", "prices", "--function", "transform",
+                     "--region", "us-east-1"]) == 0
+        delivered = b"".join(s3.get_object(Bucket="delivered", Key=o["Key"])["Body"].read()
+                             for o in s3.list_objects_v2(Bucket="delivered").get("Contents", []))
+    report = capsys.readouterr().out
+    assert "1 objects, 20 records: 18 now pass and were sent, 2 still fail" in report
+    assert delivered.count(b'"symbol":"AAPL"') == 18
