@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote_plus
@@ -17,11 +18,16 @@ def object_of(event: Any) -> tuple[str, str] | None:
     detail = event.get("detail")
     if not isinstance(detail, dict):
         return None
-    bucket = (detail.get("bucket") or {}).get("name")
-    key = (detail.get("object") or {}).get("key")
+    bucket_info, object_info = detail.get("bucket"), detail.get("object")
+    bucket = bucket_info.get("name") if isinstance(bucket_info, dict) else None
+    key = object_info.get("key") if isinstance(object_info, dict) else None
     if not isinstance(bucket, str) or not isinstance(key, str):
         return None
     return bucket, unquote_plus(key)
+
+
+# What the delivery stream writes (yyyy-MM-dd); anything else in a key (`dt=../../x`) is not a partition.
+_DATE = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
 def touched_dates(events: Iterable[Any], bucket: str, prefix: str = RAW_PREFIX,
@@ -33,6 +39,6 @@ def touched_dates(events: Iterable[Any], bucket: str, prefix: str = RAW_PREFIX,
         if located is None or located[0] != bucket or not located[1].startswith(prefix):
             continue
         partition = parse_partition_path(located[1])
-        if partition.get("kind") in wanted and "dt" in partition:
+        if partition.get("kind") in wanted and _DATE.match(partition.get("dt", "")):
             dates.add(partition["dt"])
     return sorted(dates)

@@ -105,3 +105,19 @@ def test_queries_cannot_write_into_the_lake(tmp_path: Path, sql: str) -> None:
         LocalAthena(StackTemplate(), s3).query(sql.format(target=manifest.as_posix()))
     assert manifest.read_bytes() == before
     assert LocalAthena(StackTemplate(), s3).query("DESCRIBE bars_1m").rows  # reading still works
+
+
+@pytest.mark.parametrize("key", ["raw/kind%3Dprice/dt%3D..%2F..%2Fetc/hour%3D14/x",
+                                 "raw/kind%3Dprice/dt%3D2023-13-40/x", "raw/kind%3Dprice/dt%3D2023-08-24%3B%20rm/x",
+                                 "raw/kind%3Dprice/dt%3D/x",
+                                 "raw/kind%3Dprice/dt%3D" + "9" * 5000 + "/x"])
+def test_a_hostile_object_key_touches_no_date(key: str) -> None:
+    event = copy.deepcopy(load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json"))
+    event["detail"]["object"]["key"] = key
+    assert touched_dates([event], bucket="example-bucket") == []
+
+
+@pytest.mark.parametrize("detail", [{"bucket": "x", "object": {"key": 7}}, {"bucket": {"name": ["b"]}}, None, [1]])
+def test_a_malformed_event_touches_no_date(detail: Any) -> None:
+    event = {"detail-type": "Object Created", "detail": detail}
+    assert touched_dates([event, "text", 5, None], bucket="example-bucket") == []

@@ -135,3 +135,21 @@ def test_a_6_mb_event_gets_a_response_under_the_limit_and_only_the_overflow_fail
     assert set(results[:first_failure]) == {"Ok"} and set(results[first_failure:]) == {"ProcessingFailed"}
     assert {r.code for r in tally.rejections} == {"response_too_large"}
     assert 0 < tally.ok < len(event_records)
+
+
+def test_a_hostile_symbol_or_field_never_moves_a_record_out_of_its_time_partition() -> None:
+    # GIVEN prices whose symbol and fields look like paths or templates
+    hostile = ["A/../../X", "B/./..", "C:../../etc", "D_${dt}", "E!{partitionKeyFromLambda:dt}"]
+    frames = [orjson.dumps({"event": "price", "symbol": s, "exchange": "../../x", "mic_code": "!{firehose:x}",
+                            "timestamp": 1692888600, "price": 1.0}).decode() for s in hostile]
+    records = [{"recordId": str(i), "approximateArrivalTimestamp": 1692888600_500,
+                "data": base64.b64encode(encode_envelope(f, 1692888600_200, "twelvedata.ws")).decode()}
+               for i, f in enumerate(frames)]
+    response, _ = transform_records(records, WIDE)
+    # THEN each is either refused with a reason or partitioned by its event time and kind alone
+    for record in response["records"]:
+        if record["result"] == "Ok":
+            assert record["metadata"]["partitionKeys"] == {"kind": "price", "dt": "2023-08-24", "hour": "14"}
+        else:
+            assert record["result"] == "ProcessingFailed"
+    assert sum(r["result"] == "Ok" for r in response["records"]) >= 2  # the path-like ones are valid symbols
