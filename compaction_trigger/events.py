@@ -30,6 +30,10 @@ def object_of(event: Any) -> tuple[str, str] | None:
 _DATE = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
 
+def is_partition_date(text: str) -> bool:
+    return bool(_DATE.match(text))
+
+
 def touched_dates(events: Iterable[Any], bucket: str, prefix: str = RAW_PREFIX,
                   kinds: Iterable[str] = RECORD_KINDS) -> list[str]:
     dates = set()
@@ -39,6 +43,6 @@ def touched_dates(events: Iterable[Any], bucket: str, prefix: str = RAW_PREFIX,
         if located is None or located[0] != bucket or not located[1].startswith(prefix):
             continue
         partition = parse_partition_path(located[1])
-        if partition.get("kind") in wanted and _DATE.match(partition.get("dt", "")):
+        if partition.get("kind") in wanted and is_partition_date(partition.get("dt", "")):
             dates.add(partition["dt"])
     return sorted(dates)

@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from compaction_trigger.events import touched_dates
+from compaction_trigger.events import is_partition_date, touched_dates
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
 
@@ -85,8 +85,8 @@ def _failed_run(event: Any, job_name: str) -> str | None:
     """The run id of a "Glue Job State Change" event for a failed run of our job."""
     if not isinstance(event, dict) or event.get("detail-type") != "Glue Job State Change":
         return None
-    detail = event.get("detail") or {}
-    if detail.get("jobName") != job_name or detail.get("state") not in FAILED_STATES:
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or detail.get("jobName") != job_name or detail.get("state") not in FAILED_STATES:
         return None
     run_id = detail.get("jobRunId")
     return run_id if isinstance(run_id, str) else None
@@ -117,8 +117,9 @@ class _Batch:
             self.log.warning("cannot read failed run %s; its message will be delivered again", run_id,
                              extra={"job_run_id": run_id, "error": f"{type(exc).__name__}: {exc}"})
             raise MessageFailed(f"run {run_id} cannot be read") from exc
-        previous = int(arguments.get("--redrive", "0"))
-        failed_dates = [d for d in str(arguments.get("--dates", "")).split(",") if d]
+        redrives = str(arguments.get("--redrive", "0"))
+        previous = int(redrives) if redrives.isdigit() else MAX_REDRIVES  # unreadable: left for a person
+        failed_dates = [d for d in str(arguments.get("--dates", "")).split(",") if is_partition_date(d)]
         if previous >= MAX_REDRIVES:
             self.log.error("compaction of %s failed %d times; left for a person (dead-letter queue)",
                            ",".join(failed_dates), previous + 1, extra={"dates": failed_dates, "job_run_id": run_id})

@@ -279,3 +279,26 @@ def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any,
     # THEN after its redrives the last failure rests in the dead-letter queue, for a person
     queue = stack.queues["CompactionQueue"]
     assert queue.pending == 0 and queue.dead_letters is not None and queue.dead_letters.pending == 1
+
+
+@pytest.mark.parametrize("event", [
+    {"detail-type": "Glue Job State Change", "detail": ["compact", "FAILED"]},
+    {"detail-type": "Glue Job State Change", "detail": {"jobName": "compact", "state": "FAILED", "jobRunId": 7}},
+    {"detail-type": "Glue Job State Change", "detail": {"jobName": "compact", "jobRunId": "jr_1"}},
+    {"detail-type": "Glue Job State Change"}, {"detail-type": 5, "detail": None}, [1, 2], "text",
+])
+def test_a_hostile_glue_event_starts_nothing_and_fails_no_other_message(glue: Any, event: Any) -> None:
+    created = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
+    outcome = handle_batch(_sqs_event([orjson.dumps(event).decode(), created]), glue, "compact", RAW, LOG)
+    assert outcome.response == {"batchItemFailures": []} and outcome.started
+    (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-24"}
+
+
+def test_a_failed_run_with_hostile_arguments_is_left_for_a_person_or_keeps_only_real_dates(glue: Any) -> None:
+    odd_count = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24", "--redrive": "x"})
+    outcome = handle_batch(_sqs_event([_failed(odd_count["JobRunId"])]), glue, "compact", RAW, LOG)
+    assert outcome.given_up == 1 and outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    odd_dates = glue.start_job_run(JobName="compact", Arguments={"--dates": "../../etc,2023-08-25,2023-13-01"})
+    outcome = handle_batch(_sqs_event([_failed(odd_dates["JobRunId"])]), glue, "compact", RAW, LOG)
+    assert outcome.started and outcome.dates == ["2023-08-25"]
