@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,6 @@ from stack_tools.template import LOCAL_ACCOUNT, LOCAL_REGION, GlueJobSettings
 LOG = logging.getLogger(__name__)
 RunState = Literal["WAITING", "RUNNING", "SUCCEEDED", "FAILED"]
 TARGET_PREFIX = "AWSGlue."
-TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 
 
 class GlueApiError(PipelineError):
@@ -94,8 +94,10 @@ class LocalGlue:
         self._idle = threading.Condition(self._lock)
         self.runs: list[JobRun] = []
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
-        self._outstanding = 0  # runs started and not yet ended and announced
-        self._pending: queue.Queue[tuple[JobRun, int] | None] = queue.Queue(
+        # StartJobRun calls not yet ended and announced, by job: what MaxConcurrentRuns counts (a run Glue
+        # is retrying included) and what `idle` waits for
+        self._active: Counter[str] = Counter()
+        self._pending: queue.Queue[JobRun | None] = queue.Queue(
             maxsize=max(1, sum(job.max_concurrent_runs for job in jobs)))
         self._worker: threading.Thread | None = None
 
@@ -111,17 +113,17 @@ class LocalGlue:
     def start_job_run(self, name: str, arguments: dict[str, str]) -> JobRun:
         job = self.job(name)
         with self._lock:
-            active = sum(1 for r in self.runs if r.job_name == name and r.state not in TERMINAL)
+            active = self._active[name]
             if active >= job.max_concurrent_runs:
                 raise GlueApiError("ConcurrentRunsExceededException",
                                    f"Concurrent runs exceeded for {name}: {active} of MaxConcurrentRuns "
                                    f"{job.max_concurrent_runs}")
             run = self._new_run(job, dict(arguments), attempt=0)
-            self._outstanding += 1
+            self._active[name] += 1
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="glue-runs", daemon=True)
                 self._worker.start()
-        self._pending.put((run, 0))
+        self._pending.put(run)
         return run
 
     def get_job_run(self, name: str, run_id: str) -> JobRun:
@@ -146,8 +148,7 @@ class LocalGlue:
                 for k, v in merged.items()}
 
     def _work(self) -> None:
-        while (item := self._pending.get()) is not None:
-            run, _ = item
+        while (run := self._pending.get()) is not None:
             job = self.jobs[run.job_name]
             self._attempt(job, run)
             while run.state == "FAILED" and run.attempt < job.max_retries:
@@ -156,7 +157,7 @@ class LocalGlue:
                 self._attempt(job, run)
             self._announce(run)  # before the run counts as done: whoever waits for idle sees its event queued
             with self._idle:
-                self._outstanding -= 1
+                self._active[job.name] -= 1
                 self._idle.notify_all()
 
     def _attempt(self, job: GlueJobSettings, run: JobRun) -> None:
@@ -192,13 +193,13 @@ class LocalGlue:
 
     def idle(self) -> bool:
         with self._lock:
-            return self._outstanding == 0
+            return not any(self._active.values())
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no run is waiting or running; False if that did not happen within the timeout."""
         deadline = time.monotonic() + timeout_s
         with self._idle:
-            while self._outstanding:
+            while any(self._active.values()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False

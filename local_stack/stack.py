@@ -150,7 +150,9 @@ class LocalStack:
 
     def close_intake(self) -> None:
         """Producers are refused from now on; what was acknowledged is delivered by `settle`."""
-        self.firehose.api.close_intake()
+        if not self.firehose.api.close_intake():
+            LOG.error("puts accepted before intake closed had not reached their buffers after the wait; "
+                      "records they acknowledged may miss the final delivery")
 
     def stop(self) -> None:
         """Close intake, deliver every buffer, let started runs and invocations finish, stop the sandboxes.
