@@ -114,14 +114,14 @@ def _duckdb_once(raw: Path, out: Path) -> float:
     return time.perf_counter() - started
 
 
-def _spark_once(spark: Any, raw: Path, curated: Path, dates: str) -> float:
-    tuning = StackTemplate().glue_job("CompactionJob").tuning_argv()  # as the deployed job runs
+def _spark_once(spark: Any, tuning: list[str], raw: Path, curated: Path, dates: str) -> float:
     started = time.perf_counter()
     main([*tuning, "--raw_location", f"{raw}/", "--curated_location", f"{curated}/", "--dates", dates], spark=spark)
     return time.perf_counter() - started
 
 
 def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
+    tuning = StackTemplate().glue_job("CompactionJob").tuning_argv()  # as the deployed job runs
     spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
     warm_up, rounds, history_days = (0, 1, 3) if tiny else (WARM_UP, ROUNDS, 30)
     symbols, every_s, hours = (2, 60, range(13, 14)) if tiny else (50, 2, range(13, 21))
@@ -131,24 +131,24 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
         raw = work / "raw"
         rows = write_day(raw, 0, symbols=symbols, every_s=every_s, rng=rng, hours=hours)  # a trading day
         for _ in range(warm_up):
-            _spark_once(spark, raw, work / "spark", "2023-08-24")
+            _spark_once(spark, tuning, raw, work / "spark", "2023-08-24")
             _duckdb_once(raw, work / "duck")
         spark_runs, duck_runs = [], []
         for _ in range(rounds):
-            spark_runs.append(_spark_once(spark, raw, work / "spark", "2023-08-24"))
+            spark_runs.append(_spark_once(spark, tuning, raw, work / "spark", "2023-08-24"))
             duck_runs.append(_duckdb_once(raw, work / "duck"))
         spark_s, duck_s = min(spark_runs), min(duck_runs)
 
         history, history_curated = work / "history", work / "h-curated"
         write_day(history, 0, symbols=5, every_s=20, rng=rng)
-        _spark_once(spark, history, history_curated, _date(0))
+        _spark_once(spark, tuning, history, history_curated, _date(0))
         write_day(history, 1, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
-        one_day = min(_spark_once(spark, history, history_curated, _date(1)) for _ in range(2))
+        one_day = min(_spark_once(spark, tuning, history, history_curated, _date(1)) for _ in range(2))
         for day in range(1, history_days):
             write_day(history, day, symbols=5, every_s=20, rng=rng)
-        _spark_once(spark, history, history_curated, ",".join(_date(d) for d in range(1, history_days)))
+        _spark_once(spark, tuning, history, history_curated, ",".join(_date(d) for d in range(1, history_days)))
         write_day(history, history_days, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
-        thirty_days = min(_spark_once(spark, history, history_curated, _date(history_days)) for _ in range(2))
+        thirty_days = min(_spark_once(spark, tuning, history, history_curated, _date(history_days)) for _ in range(2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratio = spark_s / duck_s

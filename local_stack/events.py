@@ -27,7 +27,13 @@ LOG = logging.getLogger(__name__)
 Invoke = Callable[[dict[str, Any]], Any]
 ASYNC_QUEUE = 1000  # asynchronous invocations waiting for the worker; a full queue holds the publisher back
 
-_OPERATORS = frozenset({"prefix", "suffix", "anything-but", "exists", "equals-ignore-case"})  # see _TESTS
+_TESTS: dict[str, Callable[[Any, Any], bool]] = {
+    "prefix": lambda expected, value: isinstance(value, str) and value.startswith(str(expected)),
+    "suffix": lambda expected, value: isinstance(value, str) and value.endswith(str(expected)),
+    "equals-ignore-case": lambda expected, value: isinstance(value, str) and value.lower() == str(expected).lower(),
+    "anything-but": lambda expected, value: value not in (expected if isinstance(expected, list) else [expected]),
+}
+_OPERATORS = frozenset({*_TESTS, "exists"})  # `exists` is about the key, not its value
 
 
 def check_pattern(pattern: Any, where: str) -> None:
@@ -56,14 +62,6 @@ def matches(pattern: Mapping[str, Any], event: Any) -> bool:
         elif not any(_matches_one(option, value, present) for option in expected):
             return False
     return True
-
-
-_TESTS: dict[str, Callable[[Any, Any], bool]] = {
-    "prefix": lambda expected, value: isinstance(value, str) and value.startswith(str(expected)),
-    "suffix": lambda expected, value: isinstance(value, str) and value.endswith(str(expected)),
-    "equals-ignore-case": lambda expected, value: isinstance(value, str) and value.lower() == str(expected).lower(),
-    "anything-but": lambda expected, value: value not in (expected if isinstance(expected, list) else [expected]),
-}
 
 
 def _matches_one(option: Any, value: Any, present: bool) -> bool:

@@ -53,10 +53,11 @@ class LocalQueue:
 
     def send(self, body: str) -> Message:
         message = Message(str(uuid.uuid4()), body, int(self._clock() * 1000))
-        self._add(message)
+        self.add(message)
         return message
 
-    def _add(self, message: Message) -> None:
+    def add(self, message: Message) -> None:
+        """A message as it is, receive count included (the dead-letter queue's way in)."""
         with self._lock:
             self._messages.append(message)
             self.received += 1
@@ -90,7 +91,7 @@ class LocalQueue:
             assert dead_letters is not None
             LOG.warning("message %s left %s after %d receives: moved to %s", message.message_id, self.settings.name,
                         message.receive_count, dead_letters.settings.name)
-            dead_letters._add(message)
+            dead_letters.add(message)
         return len(dead)
 
     def status(self) -> dict[str, Any]:

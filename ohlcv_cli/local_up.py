@@ -30,9 +30,10 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: floa
           stop: threading.Event | None = None, announce: Callable[[str], None] = print) -> LocalStack:
     stop = stop or threading.Event()
     made = not lake.exists()
+    lake = prepare_lake(lake, fresh=False)
     try:
-        stack = LocalStack(prepare_lake(lake, fresh=False), spark, port=port, parameters=parameters, faults=faults)
-    except OSError as exc:
+        stack = LocalStack(lake, spark, port=port, parameters=parameters, faults=faults)
+    except OSError as exc:  # the port (the lake's own errors are said as they are, by prepare_lake)
         if made:  # nothing was served: leave no lake behind
             shutil.rmtree(lake, ignore_errors=True)
         raise ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -26,23 +27,15 @@ def _lake(args: argparse.Namespace) -> Path:
 
 
 def _spark_factory() -> Callable[[], Any]:
-    """The local Spark session, started at the first job run (on whichever thread asks first) and kept."""
-    session: list[Any] = []
-    lock = threading.Lock()
+    """The local Spark session, started at the first job run and kept. Runs start it on the Glue
+    stand-in's one worker thread, where PySpark installs no SIGINT handler of its own: on the main thread
+    it would replace ours, which stops `local up` gracefully (tests/e2e/test_local_up.py)."""
 
+    @functools.cache
     def get() -> Any:
-        with lock:
-            if not session:
-                from glue_jobs.session import local_session
+        from glue_jobs.session import local_session
 
-                # PySpark replaces SIGINT's handler when started on the main thread (it raises
-                # KeyboardInterrupt mid-job): keep ours, which stops the command gracefully.
-                on_main = threading.current_thread() is threading.main_thread()
-                handler = signal.getsignal(signal.SIGINT) if on_main else None
-                session.append(local_session())
-                if on_main:
-                    signal.signal(signal.SIGINT, handler)
-            return session[0]
+        return local_session()
 
     return get
 
@@ -131,8 +124,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     recording = read_recording(args.recording)
     stream = config.resolve(args.stream, os.environ, config.ENV_FIREHOSE_STREAM, None, str)
     endpoint = args.firehose_endpoint or os.environ.get(config.ENV_FIREHOSE_ENDPOINT) or None
-    region = config.region_setting(config.resolve(args.region, os.environ, config.ENV_AWS_REGION,
-                                                  config.DEFAULT_REGION, str))
+    region = config.resolve_region(args.region, os.environ)
     stats, sink = asyncio.run(replay(recording, stream, firehose_client(region, endpoint), speed=args.speed,
                                      start_offset_s=args.start, show_progress=sys.stderr.isatty()))
     print(f"replayed {stats.frames_received} entries as {sink.stats.records_sent} records to {stream}",
@@ -254,8 +246,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
 
     start, end = parse_hour(args.start), parse_hour(args.end)
     store: ObjectStore
-    region = config.region_setting(config.resolve(args.region, os.environ, config.ENV_AWS_REGION,
-                                                  config.DEFAULT_REGION, str))
+    region = config.resolve_region(args.region, os.environ)
     if args.bucket:  # a deployed stack: its raw bucket, its stream, its transform's window
         import boto3
 

@@ -103,15 +103,19 @@ def symbols_setting(argument: str | None, environ: Mapping[str, str]) -> tuple[s
         raise ConfigError(f"{ENV_SYMBOLS} (--symbols) is invalid: {exc}") from None
 
 
-def finite(name: str, value: float, *, minimum: float, inclusive: bool = True) -> float:
-    """A number setting within its range: NaN, infinities and values below the minimum are refused."""
+def resolve_number(argument: float | None, environ: Mapping[str, str], name: str, default: float, *,
+                   minimum: float, inclusive: bool = True, parse: Callable[[str], float] = float) -> float:
+    """As `resolve`, for a number within its range: NaN, infinities and values below the minimum are
+    refused, whether the argument or the variable gave them."""
+    value = resolve(argument, environ, name, default, parse)
     if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
         bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
         raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
     return value
 
 
-def region_setting(value: str, name: str = ENV_AWS_REGION) -> str:
+def resolve_region(argument: str | None, environ: Mapping[str, str]) -> str:
+    value = resolve(argument, environ, ENV_AWS_REGION, DEFAULT_REGION, str)
     if not _REGION.match(value):
-        raise ConfigError(f"{name}={value!r} is not an AWS region (like {DEFAULT_REGION})")
+        raise ConfigError(f"{ENV_AWS_REGION}={value!r} is not an AWS region (like {DEFAULT_REGION})")
     return value

@@ -136,7 +136,7 @@ def read_server_frame(text: str) -> ServerEvent:
 # -- one connection, client side ----------------------------------------------------------------------
 @dataclass
 class ClientConnection:
-    """The state of one connection: its subscription, what the service answered, and its timers."""
+    """The state of one connection: its subscription, how many prices it streamed, and its timers."""
 
     symbols: tuple[str, ...]
     opened_at: float
@@ -145,8 +145,6 @@ class ClientConnection:
     last_received: float = 0.0
     last_heartbeat: float = 0.0
     prices: int = 0
-    confirmed: set[str] = field(default_factory=set)
-    refused: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.last_received = self.last_heartbeat = self.opened_at
@@ -159,9 +157,6 @@ class ClientConnection:
         event = read_server_frame(text)
         if isinstance(event, PriceSeen):
             self.prices += 1
-        elif isinstance(event, SubscribeStatus):
-            self.confirmed.update(event.success)
-            self.refused.update(event.fails)
         return event
 
     def heartbeat_due(self, now: float) -> bool:

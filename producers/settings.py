@@ -67,22 +67,19 @@ class ProducerSettings:
             api_key=config.resolve_optional(api_key or None, env, config.ENV_API_KEY, str),
             stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
             firehose_endpoint=endpoint,
-            region=config.region_setting(config.resolve(region, env, config.ENV_AWS_REGION, config.DEFAULT_REGION,
-                                                        str)),
+            region=config.resolve_region(region, env),
             exit_on_close=exit_on_close,
             spool_dir=config.resolve_optional(spool_dir, env, config.ENV_SPOOL_DIR, Path),
-            spool_max_bytes=int(config.finite(config.ENV_SPOOL_MAX_MB, config.resolve(
-                spool_max_mb, env, config.ENV_SPOOL_MAX_MB, DEFAULT_SPOOL_MAX_MB, float), minimum=0, inclusive=False)
-                * 1024 * 1024),
-            shutdown_deadline_s=config.finite(config.ENV_SHUTDOWN_DEADLINE_S, config.resolve(
-                shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S, DEFAULT_SHUTDOWN_DEADLINE_S, float),
-                minimum=0, inclusive=False),
+            spool_max_bytes=int(config.resolve_number(spool_max_mb, env, config.ENV_SPOOL_MAX_MB, DEFAULT_SPOOL_MAX_MB,
+                                                      minimum=0, inclusive=False) * 1024 * 1024),
+            shutdown_deadline_s=config.resolve_number(shutdown_deadline_s, env, config.ENV_SHUTDOWN_DEADLINE_S,
+                                                      DEFAULT_SHUTDOWN_DEADLINE_S, minimum=0, inclusive=False),
             health_file=config.resolve_optional(health_file, env, config.ENV_HEALTH_FILE, Path),
             rest_url=None if no_repair else config.resolve(rest_url, env, config.ENV_REST_URL, DEFAULT_REST_URL, str),
-            credits_per_minute=int(config.finite(config.ENV_CREDITS_PER_MINUTE, config.resolve(
-                credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE, DEFAULT_CREDITS_PER_MINUTE, int), minimum=1)),
-            repair_every_s=config.finite(config.ENV_REPAIR_EVERY_S, config.resolve(
-                repair_every_s, env, config.ENV_REPAIR_EVERY_S, DEFAULT_REPAIR_EVERY_S, float), minimum=0),
+            credits_per_minute=int(config.resolve_number(credits_per_minute, env, config.ENV_CREDITS_PER_MINUTE,
+                                                         DEFAULT_CREDITS_PER_MINUTE, minimum=1, parse=int)),
+            repair_every_s=config.resolve_number(repair_every_s, env, config.ENV_REPAIR_EVERY_S, DEFAULT_REPAIR_EVERY_S,
+                                                 minimum=0),
             api_key_secret_id=config.resolve_optional(api_key_secret_id or None, env, config.ENV_API_KEY_SECRET_ID,
                                                       str),
         )

@@ -23,7 +23,8 @@ _TAGS = {"Ref": "Ref", "Sub": "Fn::Sub", "GetAtt": "Fn::GetAtt", "Join": "Fn::Jo
          "Condition": "Condition", "ImportValue": "Fn::ImportValue", "FindInMap": "Fn::FindInMap",
          "Split": "Fn::Split", "Base64": "Fn::Base64", "GetAZs": "Fn::GetAZs"}
 _SUB_RE = re.compile(r"\$\{([^}]*)\}")
-NO_VALUE = "AWS::NoValue"
+NO_VALUE_REF = "AWS::NoValue"  # `!Ref AWS::NoValue`: the property or list item is left out
+_REMOVED: Any = object()  # what resolving it gives, until the containing list or mapping drops it
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -251,17 +252,15 @@ class Intrinsics:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [v for v in (self.resolve(item) for item in value) if v is not _NO_VALUE]
+            return [v for v in (self.resolve(item) for item in value) if v is not _REMOVED]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             (key, arg), = value.items()
-            if key == "Ref" and arg == NO_VALUE:
-                return _NO_VALUE
+            if key == "Ref" and arg == NO_VALUE_REF:
+                return _REMOVED
             if key == "Ref" or key.startswith("Fn::"):
                 return self._intrinsic(key, arg)
         resolved = {k: self.resolve(v) for k, v in value.items()}
-        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+        return {k: v for k, v in resolved.items() if v is not _REMOVED}
 
-
-_NO_VALUE: Any = object()

@@ -183,10 +183,14 @@ class FirehoseApi:
 class _Handler(BaseHTTPRequestHandler):
     server: _FirehoseHttpServer
     protocol_version = "HTTP/1.1"
-    timeout = SOCKET_TIMEOUT_S  # a client that stalls mid-request, or idles on a kept-alive connection, lets go
     # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK
     # (40 ms a request on Linux). Firehose answers at once.
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        # a client that stalls mid-request, or idles on a kept-alive connection, lets go of its thread
+        self.connection.settimeout(self.server.socket_timeout_s)
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug(format, *args)
@@ -247,8 +251,19 @@ class _Handler(BaseHTTPRequestHandler):
 class _FirehoseHttpServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], api: FirehoseApi, services: Mapping[str, Operations],
+                 extra_status: Callable[[], dict[str, Any]] | None, *, max_connections: int,
+                 socket_timeout_s: float) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self.socket_timeout_s = socket_timeout_s
+        self.refused_connections = 0
+        super().__init__(address, _Handler)
+        self.api = api
+        self.services = {TARGET_PREFIX: api.operations(), **services}
+        self._extra_status = extra_status
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        """One thread a connection, at most MAX_CONNECTIONS at once: past that a connection is answered
+        """One thread a connection, at most `max_connections` at once: past that a connection is answered
         503 at once and closed, instead of a thread more."""
         if not self._slots.acquire(blocking=False):
             self.refused_connections += 1
@@ -263,15 +278,6 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self._slots.release()
-
-    def __init__(self, address: tuple[str, int], api: FirehoseApi, services: Mapping[str, Operations],
-                 extra_status: Callable[[], dict[str, Any]] | None) -> None:
-        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self.refused_connections = 0
-        super().__init__(address, _Handler)
-        self.api = api
-        self.services = {TARGET_PREFIX: api.operations(), **services}
-        self._extra_status = extra_status
 
     def operation(self, target: str) -> Operation:
         for prefix, operations in self.services.items():
@@ -297,10 +303,12 @@ class FirehoseEndpoint:
     def __init__(self, streams: dict[str, DeliveryStream], *, host: str = "127.0.0.1", port: int = 0,
                  tick_s: float = 0.5, faults: FirehoseFaults | None = None,
                  extra_status: Callable[[], dict[str, Any]] | None = None,
-                 services: Mapping[str, Operations] | None = None) -> None:
+                 services: Mapping[str, Operations] | None = None, max_connections: int = MAX_CONNECTIONS,
+                 socket_timeout_s: float = SOCKET_TIMEOUT_S) -> None:
         self.streams = streams
         self.api = FirehoseApi(streams, faults)
-        self._server = _FirehoseHttpServer((host, port), self.api, services or {}, extra_status)
+        self._server = _FirehoseHttpServer((host, port), self.api, services or {}, extra_status,
+                                           max_connections=max_connections, socket_timeout_s=socket_timeout_s)
         self._tick_s = tick_s
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._server.serve_forever, name="firehose-http", daemon=True),

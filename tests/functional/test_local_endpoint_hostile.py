@@ -14,9 +14,8 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from local_stack.firehose import server as endpoint_module
 from local_stack.firehose.delivery import DeliveryStream
-from local_stack.firehose.server import FirehoseEndpoint
+from local_stack.firehose.server import SOCKET_TIMEOUT_S, FirehoseEndpoint
 from local_stack.s3 import LocalS3
 from producers.aws import firehose_client
 from tests.doubles import CapturingLambda
@@ -26,12 +25,21 @@ STREAM = "hostile"
 TARGET = {"X-Amz-Target": "Firehose_20150804.PutRecordBatch", "Content-Type": "application/x-amz-json-1.1"}
 
 
-@pytest.fixture
-def endpoint(tmp_path: Path) -> Iterator[tuple[FirehoseEndpoint, CapturingLambda]]:
+MAX_CONNECTIONS = 8
+
+
+def _endpoint(folder: Path, socket_timeout_s: float = SOCKET_TIMEOUT_S) -> tuple[FirehoseEndpoint, CapturingLambda]:
     settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
                                backup=None)
     capture = CapturingLambda()
-    server = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path), invoke=capture)}).start()
+    server = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(folder), invoke=capture)},
+                              max_connections=MAX_CONNECTIONS, socket_timeout_s=socket_timeout_s)
+    return server.start(), capture
+
+
+@pytest.fixture
+def endpoint(tmp_path: Path) -> Iterator[tuple[FirehoseEndpoint, CapturingLambda]]:
+    server, capture = _endpoint(tmp_path)
     try:
         yield server, capture
     finally:
@@ -66,24 +74,25 @@ def test_a_bad_content_length_is_refused_before_any_body_is_read(
     assert answer.startswith(f"HTTP/1.1 {status}".encode()) and time.monotonic() - started < 5
 
 
-def test_a_stalled_client_lets_go_of_its_thread(endpoint: tuple[FirehoseEndpoint, CapturingLambda],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    server, _ = endpoint
-    monkeypatch.setattr(endpoint_module._Handler, "timeout", 0.5)
+def test_a_stalled_client_lets_go_of_its_thread(tmp_path: Path) -> None:
+    server, _ = _endpoint(tmp_path, socket_timeout_s=0.5)
     host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # and then nothing
-        sock.settimeout(5)
-        assert sock.recv(1024) == b""  # the server closed it: the handler's thread is free
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")  # and then nothing
+            sock.settimeout(5)
+            assert sock.recv(1024) == b""  # the server closed it: the handler's thread is free
+    finally:
+        server.stop()
 
 
 def test_past_its_connection_limit_a_connection_is_answered_503_at_once(
-        endpoint: tuple[FirehoseEndpoint, CapturingLambda], monkeypatch: pytest.MonkeyPatch) -> None:
+        endpoint: tuple[FirehoseEndpoint, CapturingLambda]) -> None:
     server, _ = endpoint
     host, port = server.url.removeprefix("http://").split(":")
-    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(endpoint_module.MAX_CONNECTIONS)]
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(MAX_CONNECTIONS)]
     try:
-        time.sleep(0.3)
+        time.sleep(0.1)  # well within the idle timeout: every slot is held
         answer = _raw(server.url, b"GET /_local/status HTTP/1.1\r\nHost: x\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 503") and b"ServiceUnavailableException" in answer
     finally:

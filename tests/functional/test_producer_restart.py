@@ -25,14 +25,27 @@ from tests.stream_settings import template_stream
 STREAM = "restart"
 
 
-
-
-def _producer(ws_url: str, endpoint: str, spool: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def _producer(ws_url: str, endpoint: str, *options: str, symbols: str = "AAPL,EUR/USD,BTC/USD"
+              ) -> subprocess.Popen[str]:
+    """`python -m producers` as the container runs it, output and errors together."""
     return subprocess.Popen(
-        [sys.executable, "-m", "producers", "--ws-url", ws_url, "--symbols", "AAPL,EUR/USD,BTC/USD", "--stream", STREAM,
-         "--firehose-endpoint", endpoint, "--spool-dir", str(spool), "--exit-on-close", "--no-repair"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, "-m", "producers", "--ws-url", ws_url, "--symbols", symbols, "--stream", STREAM,
+         "--firehose-endpoint", endpoint, "--no-repair", *options],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _sigterm_after(process: subprocess.Popen[str], seconds: float) -> tuple[str, float]:
+    """SIGTERM after `seconds`; the output, and how long the process took to end (killed if it hangs)."""
+    try:
+        time.sleep(seconds)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        output, _ = process.communicate(timeout=60)
+        return output, time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Path) -> None:
@@ -45,19 +58,16 @@ def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Pat
     spool_dir = tmp_path / "spool"
     try:
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=60)) as stand_in:
-            first = _producer(stand_in.ws_url, endpoint.url, spool_dir)
-            time.sleep(4)
-            first.send_signal(signal.SIGTERM)
-            started = time.monotonic()
-            output, _ = first.communicate(timeout=30)
+            first = _producer(stand_in.ws_url, endpoint.url, "--spool-dir", str(spool_dir), "--exit-on-close")
+            output, took = _sigterm_after(first, 4)
             assert first.returncode == 0, output
-            assert time.monotonic() - started < 20  # within the shutdown deadline
+            assert took < 20  # within the shutdown deadline
         spooled = [record for _, records in Spool(spool_dir, 1 << 30).batches() for record in records]
         assert spooled, output
         assert stream.stats.records_in == 0
         faults.partial_failure_rate = 0.0  # Firehose is back
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
-            second = _producer(stand_in.ws_url, endpoint.url, spool_dir)
+            second = _producer(stand_in.ws_url, endpoint.url, "--spool-dir", str(spool_dir), "--exit-on-close")
             output, _ = second.communicate(timeout=60)
             assert second.returncode == 0, output
         stream.flush()
@@ -80,22 +90,10 @@ def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_an
     # GIVEN a producer streaming fast into a spool of 50 KB, with nothing listening where Firehose should be
     spool_dir = tmp_path / "spool"
     with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=40)) as stand_in:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols", "AAPL,EUR/USD,BTC/USD",
-             "--stream", STREAM, "--firehose-endpoint", _closed_port(), "--spool-dir", str(spool_dir),
-             "--spool-max-mb", "0.05", "--shutdown-deadline", "4", "--no-repair"],
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            time.sleep(6)
-            # WHEN it is told to stop
-            process.send_signal(signal.SIGTERM)
-            started = time.monotonic()
-            output, _ = process.communicate(timeout=60)
-            took = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        process = _producer(stand_in.ws_url, _closed_port(), "--spool-dir", str(spool_dir), "--spool-max-mb", "0.05",
+                            "--shutdown-deadline", "4")
+        # WHEN it is told to stop
+        output, took = _sigterm_after(process, 6)
     # THEN it ends within its deadline (and a little for the interpreter), says how many records it could not
     # keep, and exits non-zero; everything it queued was spooled or counted
     assert took < 4 + 3, output[-3000:]
@@ -118,23 +116,11 @@ def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path
     try:
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
             for attempt in range(5):
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols",
-                     "AAPL,EUR/USD,BTC/USD,MSFT", "--stream", STREAM, "--firehose-endpoint", endpoint.url,
-                     "--no-repair", "--shutdown-deadline", "5"],
-                    env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    text=True)
-                try:
-                    time.sleep(2.5 + attempt * 0.37)  # stopped at a different moment of the stream each time
-                    # WHEN SIGTERM comes while frames flow
-                    process.send_signal(signal.SIGTERM)
-                    started = time.monotonic()
-                    output, _ = process.communicate(timeout=60)
-                    took.append(time.monotonic() - started)
-                finally:
-                    if process.poll() is None:
-                        process.kill()
-                        process.communicate()
+                process = _producer(stand_in.ws_url, endpoint.url, "--shutdown-deadline", "5",
+                                    symbols="AAPL,EUR/USD,BTC/USD,MSFT")
+                # WHEN SIGTERM comes while frames flow, at a different moment of the stream each time
+                output, seconds = _sigterm_after(process, 2.5 + attempt * 0.37)
+                took.append(seconds)
                 # THEN it ends cleanly within its deadline, every time
                 assert process.returncode == 0, output[-3000:]
                 assert int(re.findall(r"records_queued=(\d+)", output)[-1]) > 1000, output[-3000:]
@@ -150,23 +136,10 @@ def test_sigterm_with_a_firehose_call_that_never_answers_still_ends_at_the_deadl
         blackhole.listen(64)
         endpoint = f"http://127.0.0.1:{blackhole.getsockname()[1]}"
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=20)) as stand_in:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "producers", "--ws-url", stand_in.ws_url, "--symbols", "AAPL,EUR/USD",
-                 "--stream", STREAM, "--firehose-endpoint", endpoint, "--spool-dir", str(tmp_path / "spool"),
-                 "--shutdown-deadline", "4", "--no-repair"],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True)
-            try:
-                time.sleep(3)
-                # WHEN it is told to stop while its first call to Firehose hangs
-                process.send_signal(signal.SIGTERM)
-                started = time.monotonic()
-                output, _ = process.communicate(timeout=60)
-                took = time.monotonic() - started
-            finally:
-                if process.poll() is None:
-                    process.kill()
-                    process.communicate()
+            process = _producer(stand_in.ws_url, endpoint, "--spool-dir", str(tmp_path / "spool"),
+                                "--shutdown-deadline", "4", symbols="AAPL,EUR/USD")
+            # WHEN it is told to stop while its first call to Firehose hangs
+            output, took = _sigterm_after(process, 3)
     # THEN it leaves at its deadline, says how many records are unconfirmed, and exits 2
     assert took < 4 + 2, (took, output[-3000:])
     assert process.returncode == 2, output[-3000:]

@@ -66,10 +66,11 @@ def test_a_connection_subscribes_beats_and_declares_silence_dead() -> None:
     assert not connection.heartbeat_due(105.0) and connection.wait_s(105.0) == 5.0
     assert connection.heartbeat_due(110.0) and connection.heartbeat(110.0) == HEARTBEAT_MESSAGE
     assert connection.wait_s(110.0) == 10.0
-    # WHEN frames arrive, they count and keep the connection alive; a refused symbol is remembered
-    connection.receive(load_text("twelvedata/ws-price-amzn.json"), 150.0)
-    connection.receive(load_text("twelvedata/ws-subscribe-status-error-gbpusd.json"), 151.0)
-    assert connection.prices == 1 and connection.refused == {"GBP/USD"}
+    # WHEN frames arrive, they keep the connection alive, and prices are counted
+    assert isinstance(connection.receive(load_text("twelvedata/ws-price-amzn.json"), 150.0), PriceSeen)
+    assert isinstance(connection.receive(load_text("twelvedata/ws-subscribe-status-error-gbpusd.json"), 151.0),
+                      SubscribeStatus)
+    assert connection.prices == 1
     assert not connection.dead(210.0) and connection.dead(211.0)  # 60 s after the last frame
 
 
