@@ -45,6 +45,15 @@ class GlueApiError(PipelineError):
 
 
 @dataclass
+class GlueFaults:
+    """Fault injection: the next `crash_runs` attempts stop at `crash_at`, as a killed job would."""
+
+    crash_runs: int = 0
+    crash_at: str = "publishing"  # one of the compaction job's crash points
+    crashed: int = 0
+
+
+@dataclass
 class JobRun:
     id: str
     job_name: str
@@ -84,8 +93,9 @@ class LocalGlue:
     """Every Glue job of the template, and the one worker that runs them."""
 
     def __init__(self, jobs: list[GlueJobSettings], s3: LocalS3, spark: Callable[[], Any],
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, faults: GlueFaults | None = None) -> None:
         self.jobs = {job.name: job for job in jobs}
+        self.faults = faults or GlueFaults()
         self._s3 = s3
         self._spark = spark
         self._log_dir = log_dir
@@ -164,6 +174,13 @@ class LocalGlue:
         argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.id]
         for key, value in run.arguments.items():
             argv += [key, value]
+        with self._lock:
+            crash = self.faults.crash_runs > 0
+            if crash:
+                self.faults.crash_runs -= 1
+                self.faults.crashed += 1
+        if crash:
+            argv += ["--crash_at", self.faults.crash_at]
         run.state = "RUNNING"
         run.started_on = time.time()
         with self._run_log(job, run) as job_log:
@@ -172,7 +189,9 @@ class LocalGlue:
                 module = importlib.import_module(script_module(job.script_location))
                 run.result = module.main(argv, spark=self._spark())
                 run.state = "SUCCEEDED"
-            except Exception as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
+            # SystemExit too: a script that exits, or a job killed where it stood (the crash tests' fault),
+            # fails its run as on Glue, and the worker goes on to the next
+            except (Exception, SystemExit) as exc:  # noqa: BLE001 - a failed run is recorded, as Glue records it
                 run.error_message = f"{type(exc).__name__}: {exc}"
                 run.state = "FAILED"
                 job_log.error("run %s failed: %s\n%s", run.id, run.error_message, traceback.format_exc())

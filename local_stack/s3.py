@@ -52,6 +52,13 @@ class LocalS3:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, target)
+        return self._announce(bucket, key, body)
+
+    def announce_again(self, bucket: str, key: str) -> dict[str, Any]:
+        """S3 delivers its events at least once, and late: announce an object that is already there."""
+        return self._announce(bucket, key, (self.bucket_path(bucket) / key).read_bytes())
+
+    def _announce(self, bucket: str, key: str, body: bytes) -> dict[str, Any]:
         event = self._object_created_event(bucket, key, body)
         for listener in self._listeners:
             listener(event)

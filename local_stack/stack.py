@@ -22,7 +22,7 @@ from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.processing import Invoke, failing_sometimes
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.glue import TARGET_PREFIX as GLUE_TARGET_PREFIX
-from local_stack.glue import GlueApi, LocalGlue
+from local_stack.glue import GlueApi, GlueFaults, LocalGlue
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
 from local_stack.sqs import LocalEventSource, LocalQueue
@@ -38,6 +38,7 @@ SETTLE_ROUNDS = 100  # bounds a drain whose consumers keep refusing (messages re
 class LocalFaults:
     firehose: FirehoseFaults = field(default_factory=FirehoseFaults)
     lambda_error_rate: float = 0.0  # of the delivery streams' transform invocations
+    glue: GlueFaults = field(default_factory=GlueFaults)
 
 
 def prepare_lake(lake: Path, *, fresh: bool) -> Path:
@@ -69,7 +70,8 @@ class LocalStack:
         faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
-        self.glue = LocalGlue(self.template.glue_jobs(), self.s3, spark, log_dir=lake / "cloudwatch" / "glue")
+        self.glue = LocalGlue(self.template.glue_jobs(), self.s3, spark, log_dir=lake / "cloudwatch" / "glue",
+                              faults=faults.glue)
         self.streams: dict[str, DeliveryStream] = {}
         self.firehose = FirehoseEndpoint(self.streams, port=port, faults=faults.firehose, extra_status=self.status,
                                          services={GLUE_TARGET_PREFIX: GlueApi(self.glue).operations()})

@@ -27,7 +27,9 @@ LOG = logging.getLogger(__name__)
 
 def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: float,
           parameters: dict[str, str], faults: LocalFaults, twelvedata: Recording | None, twelvedata_port: int,
-          stop: threading.Event | None = None, announce: Callable[[str], None] = print) -> LocalStack:
+          stop: threading.Event | None = None, announce: Callable[[str], None] = print,
+          started: Callable[[LocalStack], None] | None = None) -> LocalStack:
+    """Serve until `stop` is set; `started` is handed the stack once it serves (the chaos suite acts on it)."""
     stop = stop or threading.Event()
     made = not lake.exists()
     lake = prepare_lake(lake, fresh=False)
@@ -38,6 +40,8 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: floa
             shutil.rmtree(lake, ignore_errors=True)
         raise ConfigError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     stack.start()
+    if started is not None:
+        started(stack)
     try:
         with contextlib.ExitStack() as services:
             if twelvedata is not None:

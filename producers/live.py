@@ -9,6 +9,7 @@ stream that stayed open but skipped). Frames are looked at as the protocol read 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from ohlcv_core.td_protocol import PriceSeen, SubscribeStatus, read_server_frame
 from producers.replay import ReceivedRest
 from producers.rest import RestAuthError, TwelveDataRest
-from producers.tasks import cancel_and_settle
+from producers.tasks import cancel_and_settle, in_daemon_thread
 from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class _Live:
                   "order": "asc", "outputsize": "5000"}
         try:
             for chunk in self.rest.chunks(self.symbols):
-                reply = await asyncio.to_thread(self.rest.bars, chunk, "1min", **params)
+                reply = await in_daemon_thread(functools.partial(self.rest.bars, chunk, "1min", **params))
                 self.stats.bars_responses += 1
                 await self.out.put(ReceivedRest(reply.received_at_ms, reply.body, reply.params))
         except RestAuthError as exc:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ohlcv_core.recording import Disconnect, RecordingWriter, RestExchange, WsFrame
 from producers.rest import RestReply, TwelveDataRest
+from producers.tasks import in_daemon_thread
 from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
@@ -36,8 +38,8 @@ def _rest_entry(reply: RestReply) -> RestExchange:
 async def _fetch_bars(rest: TwelveDataRest, symbols: tuple[str, ...], outputsize: int) -> list[RestReply]:
     replies = []
     for chunk in rest.chunks(symbols):
-        replies.append(await asyncio.to_thread(rest.time_series, chunk, "1min", outputsize=str(outputsize),
-                                               timezone="UTC", order="asc"))
+        replies.append(await in_daemon_thread(functools.partial(
+            rest.time_series, chunk, "1min", outputsize=str(outputsize), timezone="UTC", order="asc")))
     return replies
 
 

@@ -9,6 +9,7 @@ import binascii
 import contextlib
 import logging
 import random
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -257,6 +258,8 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(max_connections)
         self.socket_timeout_s = socket_timeout_s
         self.refused_connections = 0
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
         self.api = api
         self.services = {TARGET_PREFIX: api.operations(), **services}
@@ -271,13 +274,26 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
                 request.sendall(_BUSY)
             self.shutdown_request(request)
             return
+        with self._open_lock:
+            self._open.add(request)
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self._open_lock:
+                self._open.discard(request)
             self._slots.release()
+
+    def close_connections(self) -> None:
+        """Hang up on every client still connected: a kept-alive connection would otherwise go on being
+        served by a stopped stack (refusing every put) after a new one took the port."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def operation(self, target: str) -> Operation:
         for prefix, operations in self.services.items():
@@ -341,6 +357,7 @@ class FirehoseEndpoint:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         for thread in self._threads:
             thread.join(timeout=10)
         self.drain()

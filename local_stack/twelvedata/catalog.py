@@ -32,6 +32,7 @@ class Catalog:
     frames: list[ReplayFrame]
     instruments: dict[str, dict[str, Any]]  # symbol -> its subscribe-status "success" entry
     series: dict[tuple[str, str], SeriesData]  # (symbol, interval) -> bars
+    first_us: int | None = None  # the recorded receive time of the first replayed frame
 
 
 def _status_entries(recording: Recording) -> dict[str, dict[str, Any]]:
@@ -81,4 +82,4 @@ def build_catalog(recording: Recording) -> Catalog:
             for values in response.get("values") or []:
                 # A later response for the same bar wins: it was received last (documented rule).
                 data.bars[parse_bar_datetime(values["datetime"], zone)] = values
-    return Catalog(frames=frames, instruments=instruments, series=series)
+    return Catalog(frames=frames, instruments=instruments, series=series, first_us=first_us)

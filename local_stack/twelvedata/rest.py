@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,13 +16,16 @@ MAX_OUTPUTSIZE = 5000
 DEFAULT_OUTPUTSIZE = 30
 MAX_BATCH_SYMBOLS = TWELVEDATA_MAX_BATCH_SYMBOLS
 VALUE_FIELDS = ("open", "high", "low", "close", "volume")
+INTERVAL_LENGTH = {"1min": timedelta(minutes=1), "5min": timedelta(minutes=5), "15min": timedelta(minutes=15),
+                   "30min": timedelta(minutes=30), "45min": timedelta(minutes=45), "1h": timedelta(hours=1),
+                   "2h": timedelta(hours=2), "4h": timedelta(hours=4), "1day": timedelta(days=1)}
 
 
 def error_body(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message, "status": "error"}
 
 
-def _one_series(catalog: Catalog, symbol: str, params: dict[str, str]) -> dict[str, Any]:
+def _one_series(catalog: Catalog, symbol: str, params: dict[str, str], until: datetime | None) -> dict[str, Any]:
     interval = params.get("interval", "")
     data = catalog.series.get((symbol, interval))
     if data is None:
@@ -38,8 +41,10 @@ def _one_series(catalog: Catalog, symbol: str, params: dict[str, str]) -> dict[s
         return error_body(400, f"invalid parameters: {exc}")
     if not 1 <= outputsize <= MAX_OUTPUTSIZE:
         return error_body(400, f"**outputsize** must be between 1 and {MAX_OUTPUTSIZE}")
+    length = INTERVAL_LENGTH.get(interval, timedelta(0))
     starts: list[datetime] = sorted(t for t in data.bars
-                                    if (start is None or t >= start) and (end is None or t <= end))
+                                    if (start is None or t >= start) and (end is None or t <= end)
+                                    and (until is None or t + length <= until))
     if not starts:
         return error_body(400, "No data is available on the specified dates. Try setting different start/end dates.")
     chosen = starts[-outputsize:]
@@ -61,10 +66,11 @@ def _csv(response: dict[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def answer_time_series(catalog: Catalog, params: dict[str, str]) -> tuple[int, str, bytes]:
+def answer_time_series(catalog: Catalog, params: dict[str, str], until: datetime | None = None
+                       ) -> tuple[int, str, bytes]:
     """(HTTP status, content type, body). Twelve Data answers errors with HTTP 200 and a code in the body
     as often as with the status itself; the stand-in sends the code as the status too, so clients must
-    check both."""
+    check both. With `until` (a live feed's now), only bars that have ended by then are known."""
     symbols = [s.strip().upper() for s in params.get("symbol", "").split(",") if s.strip()]
     if not symbols or not params.get("interval"):
         body = error_body(400, "**symbol** and **interval** parameters are required.")
@@ -72,10 +78,10 @@ def answer_time_series(catalog: Catalog, params: dict[str, str]) -> tuple[int, s
     if len(symbols) > MAX_BATCH_SYMBOLS:
         return 400, "application/json", orjson.dumps(error_body(400, "too many symbols in one request"))
     if len(symbols) == 1:
-        response = _one_series(catalog, symbols[0], params)
+        response = _one_series(catalog, symbols[0], params, until)
         status = int(response.get("code", 200))
         if params.get("format", "JSON").upper() == "CSV" and status == 200:
             return 200, "text/csv", _csv(response)
         return status, "application/json", orjson.dumps(response)
-    batch = {symbol: _one_series(catalog, symbol, params) for symbol in symbols}
+    batch = {symbol: _one_series(catalog, symbol, params, until) for symbol in symbols}
     return 200, "application/json", orjson.dumps(batch)

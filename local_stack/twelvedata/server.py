@@ -14,9 +14,11 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http import HTTPStatus
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import orjson
@@ -25,7 +27,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from local_stack.twelvedata.catalog import Catalog, build_catalog
+from local_stack.twelvedata.catalog import Catalog, ReplayFrame, build_catalog
 from local_stack.twelvedata.rest import answer_time_series, error_body
 from ohlcv_core.recording import Recording
 from ohlcv_core.td_protocol import ServerSession
@@ -33,6 +35,7 @@ from ohlcv_core.td_protocol import ServerSession
 LOG = logging.getLogger(__name__)
 WS_PATH = "/v1/quotes/price"
 MAX_CLIENT_MESSAGE = 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -55,6 +58,16 @@ class CreditLimit:
 
 
 @dataclass
+class ConnectionRecord:
+    """One client connection: when it opened and closed (the server's clock) and how it ended."""
+
+    number: int
+    opened_s: float
+    closed_s: float | None = None
+    ended_by: str = "open"  # "client" (it closed or went away), "dropped" (a fault aborted it), "server"
+
+
+@dataclass
 class StandInStats:
     connections: int = 0
     frames_sent: int = 0
@@ -63,6 +76,9 @@ class StandInStats:
     dropped_connections: int = 0
     clients_finished: int = 0
     subscribed: list[set[str]] = field(default_factory=list)
+    connection_log: list[ConnectionRecord] = field(default_factory=list)
+    stalls: int = 0
+    injected_frames: int = 0
 
 
 def _json_response(status: int, body: bytes, content_type: str = "application/json",
@@ -78,7 +94,8 @@ class TwelveDataStandIn:
                  close_at_end: bool = True, live: bool = False, faults: Faults | None = None,
                  credits: CreditLimit | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
+                 on_sent: Callable[[int, ReplayFrame], None] | None = None) -> None:
         self.catalog: Catalog = build_catalog(recording)
         self.speed = speed
         self.api_key = api_key
@@ -93,6 +110,10 @@ class TwelveDataStandIn:
         self._credit_minute = -1
         self._credits_used = 0
         self._server: Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open: dict[int, ServerConnection] = {}
+        self._stalled_until = 0.0
+        self._on_sent = on_sent
         self.stats = StandInStats()
 
     # -- HTTP side ---------------------------------------------------------------------------------
@@ -147,13 +168,24 @@ class TwelveDataStandIn:
                                                 "switching to a higher tier plan at https://twelvedata.com/pricing"))
             status = 200 if self.credits and self.credits.errors_with_http_200 else 429
             return _json_response(status, body, extra=headers)
-        status, content_type, body = answer_time_series(self.catalog, params)
+        status, content_type, body = answer_time_series(self.catalog, params, until=self._live_now())
         return _json_response(status, body, content_type, headers)
+
+    def _live_now(self) -> datetime | None:
+        """In live mode, where the one timeline is, in the recording's time: REST knows only the bars that
+        have ended by then, as the real service does. None otherwise (every bar is known)."""
+        if not self.live or self.speed <= 0 or self.catalog.first_us is None:
+            return None
+        elapsed_s = 0.0 if self._timeline_start is None else (self._clock() - self._timeline_start) * self.speed
+        return datetime.fromtimestamp(self.catalog.first_us / 1e6 + elapsed_s, tz=UTC)
 
     # -- WebSocket side ----------------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
         self.stats.connections += 1
         number = self.stats.connections
+        record = ConnectionRecord(number, self._wall_clock())
+        self.stats.connection_log.append(record)
+        self._open[number] = connection
         session = ServerSession(self.catalog.instruments)
         self.stats.subscribed.append(session.subscriptions)
         replay: asyncio.Task[None] | None = None
@@ -161,17 +193,24 @@ class TwelveDataStandIn:
         try:
             async for message in connection:
                 reply, started = session.receive(message)
-                if reply is not None and not stalled.is_set():
+                if reply is not None and not stalled.is_set() and not self._stalled():
                     await connection.send(orjson.dumps(reply).decode())
                 if started and replay is None:
                     replay = asyncio.create_task(self._replay(connection, session.subscriptions, number, stalled))
         except ConnectionClosed:
             pass
         finally:
+            self._open.pop(number, None)
+            record.closed_s = self._wall_clock()
+            if record.ended_by == "open":
+                record.ended_by = "server" if replay is not None and replay.done() else "client"
             if replay is not None:
                 replay.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await replay
+
+    def _stalled(self) -> bool:
+        return self._clock() < self._stalled_until
 
     async def _replay(self, connection: ServerConnection, subscriptions: set[str], number: int,
                       stalled: asyncio.Event) -> None:
@@ -197,21 +236,61 @@ class TwelveDataStandIn:
             if frame.symbol is not None and frame.symbol not in subscriptions:
                 continue
             if drop_after is not None and sent >= drop_after:
-                self.stats.dropped_connections += 1
-                connection.transport.abort()  # a dropped socket: no close frame, as a network failure
+                self._abort(number, connection)
                 return
             if faults.stall_after_frames is not None and sent >= faults.stall_after_frames:
                 stalled.set()
                 await asyncio.Event().wait()  # silent until the client gives up
+            while self._stalled():
+                await self._sleep(self._stalled_until - self._clock())
             await connection.send(frame.text)
             sent += 1
             self.stats.frames_sent += 1
+            if self._on_sent is not None:
+                self._on_sent(number, frame)
         self.stats.clients_finished += 1
         if self.close_at_end:
             await connection.close(1000, "end of recording")
 
+    def _abort(self, number: int, connection: ServerConnection) -> None:
+        """A dropped socket: no close frame, as a network failure."""
+        self.stats.dropped_connections += 1
+        for record in self.stats.connection_log:
+            if record.number == number:
+                record.ended_by = "dropped"
+        connection.transport.abort()
+
+    # -- faults on demand (the chaos suite's) ------------------------------------------------------
+    async def drop_all(self) -> int:
+        """Abort every open connection, as a network failure would; returns how many."""
+        open_now = list(self._open.items())
+        for number, connection in open_now:
+            self._abort(number, connection)
+        return len(open_now)
+
+    async def stall(self, seconds: float) -> None:
+        """Go silent for `seconds` on every connection (frames and heartbeat replies held), sockets open."""
+        self.stats.stalls += 1
+        self._stalled_until = max(self._stalled_until, self._clock() + seconds)
+
+    async def inject(self, text: str) -> int:
+        """Send one frame, as the server, to every open connection; returns how many got it."""
+        sent = 0
+        for connection in list(self._open.values()):
+            with contextlib.suppress(ConnectionClosed):
+                await connection.send(text)
+                sent += 1
+        self.stats.injected_frames += sent
+        return sent
+
+    def act(self, action: Coroutine[Any, Any, T], timeout_s: float = 10.0) -> T:
+        """Run one of the above from another thread (the stand-in serves from its own loop)."""
+        assert self._loop is not None, "start() first"
+        return asyncio.run_coroutine_threadsafe(action, self._loop).result(timeout=timeout_s)
+
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._loop = asyncio.get_running_loop()
         self._server = await serve(self._handle, host, port, process_request=self._process_request,
                                    max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10, close_timeout=2)
 

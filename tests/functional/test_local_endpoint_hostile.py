@@ -146,3 +146,31 @@ def test_nothing_acknowledged_is_lost_when_intake_closes_under_load(
     assert refused >= 4 and len(acknowledged) > 1000
     delivered = set(capture.records)
     assert [d for d in acknowledged if d not in delivered] == []
+
+
+def test_a_client_kept_alive_across_a_restart_on_the_same_port_reaches_the_new_endpoint(tmp_path: Path) -> None:
+    # GIVEN a client whose connection to the endpoint is kept alive
+    first, _ = _endpoint(tmp_path / "first")
+    port = int(first.url.rsplit(":", 1)[1])
+    firehose = firehose_client("us-east-1", first.url)
+
+    def put() -> int:
+        return firehose.put_record_batch(DeliveryStreamName=STREAM, Records=[{"Data": b"{}"}])["FailedPutCount"]
+
+    assert put() == 0
+    # WHEN the endpoint stops and another starts on its port (`local up` stopped and started again)
+    first.api.close_intake()
+    first.stop()
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
+    capture = CapturingLambda()
+    second = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path / "second"), invoke=capture)},
+                              port=port).start()
+    try:
+        # THEN the client's next puts reach the new endpoint: the stopped one hung up instead of refusing them
+        for _ in range(3):
+            assert put() == 0
+        assert second.streams[STREAM].status()["records_in"] == 3
+        assert first.api.refused_closed == 0
+    finally:
+        second.stop()

@@ -16,7 +16,8 @@ from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3
-from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
+from ohlcv_core import config
 from ohlcv_core.recording import read_recording
 from producers.spool import Spool
 from tests.doubles import CapturingLambda
@@ -25,13 +26,16 @@ from tests.stream_settings import template_stream
 STREAM = "restart"
 
 
-def _producer(ws_url: str, endpoint: str, *options: str, symbols: str = "AAPL,EUR/USD,BTC/USD"
-              ) -> subprocess.Popen[str]:
-    """`python -m producers` as the container runs it, output and errors together."""
+def _producer(ws_url: str, endpoint: str, *options: str, symbols: str = "AAPL,EUR/USD,BTC/USD",
+              env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`python -m producers` as the container runs it, output and errors together (no gap repair unless
+    `--rest-url` is among the options)."""
+    repair = [] if "--rest-url" in options else ["--no-repair"]
     return subprocess.Popen(
         [sys.executable, "-m", "producers", "--ws-url", ws_url, "--symbols", symbols, "--stream", STREAM,
-         "--firehose-endpoint", endpoint, "--no-repair", *options],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+         "--firehose-endpoint", endpoint, *repair, *options],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
 
 
 def _sigterm_after(process: subprocess.Popen[str], seconds: float) -> tuple[str, float]:
@@ -145,3 +149,27 @@ def test_sigterm_with_a_firehose_call_that_never_answers_still_ends_at_the_deadl
     assert process.returncode == 2, output[-3000:]
     (unconfirmed,) = [int(n) for n in re.findall(r"(\d+) records were not confirmed", output)]
     assert unconfirmed > 0
+
+
+def test_sigterm_while_a_repair_waits_out_a_429_ends_within_the_deadline(tmp_path: Path) -> None:
+    # GIVEN a producer whose scheduled gap repair is refused with 429 and waits for the next credit minute
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
+    endpoint = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path / "s3"),
+                                                        invoke=CapturingLambda())}).start()
+    try:
+        stand_in = TwelveDataStandIn(read_recording(DEMO_FEED), speed=1, faults=Faults(rest_429_burst=1000))
+        with running_in_thread(stand_in) as server:
+            process = _producer(server.ws_url, endpoint.url, "--rest-url", server.rest_url, "--shutdown-deadline", "4",
+                                env={config.ENV_REPAIR_EVERY_S: "0.5"})
+            deadline = time.monotonic() + 30
+            while stand_in.stats.rest_refused == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert stand_in.stats.rest_refused > 0
+            # WHEN it is told to stop
+            output, took = _sigterm_after(process, 0.5)
+    finally:
+        endpoint.stop()
+    # THEN it ends cleanly within its deadline: the repair's wait does not hold the exit
+    assert process.returncode == 0, output[-3000:]
+    assert took < 4 + 2, output[-3000:]

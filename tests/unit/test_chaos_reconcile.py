@@ -1,0 +1,111 @@
+"""The chaos suite's reconciliation and schedule: pure, so every verdict is tested on small evidence."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import orjson
+
+from chaos.plan import FAULT_KINDS, plan
+from chaos.reconcile import (
+    LOST_AT_DROP,
+    LOST_AT_KILL,
+    UNEXPLAINED,
+    Connection,
+    CuratedBar,
+    Evidence,
+    RawPrice,
+    SentFrame,
+    reconcile,
+)
+from ohlcv_core.keys import price_idempotency_key
+from ohlcv_core.twelvedata import PriceEvent, parse_frame
+
+MINUTE = 1_796_223_000  # a minute start
+
+
+def _frame(second: int, price: float) -> str:
+    return orjson.dumps({"event": "price", "symbol": "AAPL", "exchange": "NASDAQ", "timestamp": MINUTE + second,
+                         "price": price}).decode()
+
+
+def _key(text: str) -> str:
+    event = parse_frame(text)
+    assert isinstance(event, PriceEvent)
+    return price_idempotency_key(event.identity())
+
+
+def _raw(text: str) -> RawPrice:
+    event = parse_frame(text)
+    assert isinstance(event, PriceEvent)
+    return RawPrice(_key(text), "AAPL", event.timestamp_s * 1000)
+
+
+PUBLISHED = {"AAPL": {MINUTE: {"open": 10.0, "high": 12.0, "low": 9.0, "close": 11.0, "volume": None, "ticks": 4}}}
+FRAMES = [_frame(1, 10.0), _frame(2, 12.0), _frame(3, 9.0), _frame(4, 11.0)]
+PLANTED = '{"event":"price","symbol":"AAPL","timestamp":17962'  # torn
+
+
+def _evidence(*, raw: list[RawPrice], bars: list[CuratedBar], connections: list[Connection] | None = None,
+              kills: list[float] | None = None, failed: set[str] | None = None,
+              rejected: dict[str, str] | None = None) -> Evidence:
+    return Evidence(sent=[SentFrame(1, t) for t in [*FRAMES, PLANTED]],
+                    connections=connections or [Connection(1, 0, 100, "client")],
+                    kills_s=kills or [], stops_s=[], raw=raw, failed_keys=failed or set(),
+                    rejected={PLANTED: "not_json"} if rejected is None else rejected, bars=bars,
+                    published=PUBLISHED, planted=((PLANTED, "not_json"),), minutes={"AAPL": (MINUTE, MINUTE)})
+
+
+def _bar(tick_count: int, source: str = "ticks", high: float = 12.0) -> CuratedBar:
+    return CuratedBar("AAPL", MINUTE, 10.0, high, 9.0, 11.0, None, tick_count, source)
+
+
+def test_a_clean_run_passes() -> None:
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES], bars=[_bar(4)]))
+    assert (result.events_sent, result.in_raw, result.ok) == (4, 4, True)
+
+
+def test_copies_in_the_raw_zone_are_counted_but_pass_when_the_bar_counts_each_event_once() -> None:
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES + FRAMES[:2]], bars=[_bar(4)]))
+    assert (result.raw_copies, result.curated_duplicates, result.ok) == (2, 0, True)
+
+
+def test_a_bar_that_counts_an_event_twice_fails() -> None:
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES], bars=[_bar(5)]))
+    assert (result.curated_duplicates, result.ok) == (1, False)
+
+
+def test_an_event_missing_without_a_cause_fails_as_unexplained() -> None:
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)]))
+    assert (result.lost[UNEXPLAINED], result.ok) == (1, False)
+
+
+def test_losses_on_a_dropped_or_killed_connection_are_named_and_pass() -> None:
+    dropped = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)],
+                                  connections=[Connection(1, 0, 100, "dropped")]))
+    killed = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)], kills=[50.0]))
+    assert (dropped.lost[LOST_AT_DROP], dropped.ok) == (1, True)
+    assert (killed.lost[LOST_AT_KILL], killed.ok) == (1, True)
+
+
+def test_an_event_under_the_error_prefix_is_accounted_for() -> None:
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)], failed={_key(FRAMES[0])}))
+    assert (result.in_error_prefix, result.ok) == (1, True)
+
+
+def test_a_missing_minute_a_wrong_rest_bar_and_a_missing_planted_rejection_each_fail() -> None:
+    raw = [_raw(t) for t in FRAMES]
+    assert reconcile(_evidence(raw=raw, bars=[])).minutes_without_bar == [("AAPL", MINUTE)]
+    assert reconcile(_evidence(raw=raw, bars=[_bar(4, "rest", high=13.0)])).wrong_bars
+    assert reconcile(_evidence(raw=raw, bars=[_bar(4)], rejected={})).planted_missing
+    assert reconcile(_evidence(raw=raw, bars=[_bar(4)], rejected={PLANTED: "invalid_price"})).planted_missing
+
+
+def test_a_tick_bar_with_every_tick_must_be_the_published_bar() -> None:
+    assert not reconcile(_evidence(raw=[_raw(t) for t in FRAMES], bars=[_bar(4, high=12.5)])).ok
+
+
+def test_the_schedule_is_seeded_and_holds_every_fault_each_round() -> None:
+    assert plan(3, rounds=2) == plan(3, rounds=2)
+    assert plan(3) != plan(4)
+    assert Counter(step.kind for step in plan(3, rounds=2)) == Counter({kind: 2 for kind in FAULT_KINDS})
