@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from chaos.plan import ABSORBED_BY
-from chaos.reconcile import LOST_AT_DROP, LOST_AT_KILL, LOST_AT_STOP, UNEXPLAINED
+from chaos.reconcile import LOST_AT_DROP, LOST_AT_KILL, LOST_AT_STOP, MUST_BE_ZERO, UNEXPLAINED
 from chaos.run import ChaosReport
 
 
@@ -40,7 +40,7 @@ def format_report(report: ChaosReport) -> str:
               "compaction)",
               f"  under the error prefix   {r.in_error_prefix:>8,}   (the transform failed them; redrivable)"]
     for cause in (LOST_AT_DROP, LOST_AT_KILL, LOST_AT_STOP, UNEXPLAINED):
-        lines.append(f"  lost: {cause}: {r.lost[cause]:,}")
+        lines.append(f"  lost: {cause}: {r.lost[cause]:,}" + ("   (must be 0)" if cause in MUST_BE_ZERO else ""))
     lines += [f"  curated bars_1m: {r.rest_bars} REST bars, {r.tick_bars} tick bars; events counted twice "
               f"{r.curated_duplicates}, events in raw no bar counts {r.curated_missing}",
               f"  minutes without a bar {len(r.minutes_without_bar)}, bars twice {len(r.bars_twice)}, wrong bars "

@@ -65,7 +65,7 @@ class ChaosSettings:
     spool_usable_kib: int = 64    # of the spool's disk, above the free space it keeps
     throttle_rate: float = 0.05
     partial_failure_rate: float = 0.05
-    lambda_error_rate: float = 0.05
+    lambda_error_rate: float = 0.2
 
 
 @dataclass
@@ -139,7 +139,8 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
     lake, spool = workdir / "lake", workdir / "spool"
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     service = StackService(lake, lambda: spark, free_port(), run.faults)
-    stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, on_sent=run.on_sent)
+    stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, on_sent=run.on_sent,
+                                 rest_up_to_now=True)
     with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as on_tmpfs, \
             running_in_thread(stand_in):
         stack = service.start()

@@ -32,6 +32,9 @@ def subscribe_message(symbols: tuple[str, ...]) -> str:
 
 
 HEARTBEAT_MESSAGE = orjson.dumps({"action": "heartbeat"}).decode()
+# Unsubscribes from everything: the service answers "reset-status" after the last price it sent, so a
+# client that stops reads up to that reply and has every frame that was on its way.
+RESET_MESSAGE = orjson.dumps({"action": "reset"}).decode()
 
 
 # -- what the server sends, as the client reads it ----------------------------------------------------
@@ -66,13 +69,20 @@ class HeartbeatReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ResetStatus:
+    """The reply to a reset: no price follows it on this connection."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Unrecognised:
     """Not JSON, not an object, or an event the client has no use for: passed on, never fatal."""
 
     event: str | None
 
 
-ServerEvent = PriceSeen | SubscribeStatus | StreamError | HeartbeatReply | Unrecognised
+ServerEvent = PriceSeen | SubscribeStatus | StreamError | HeartbeatReply | ResetStatus | Unrecognised
 
 
 def _text(value: object) -> str:
@@ -113,7 +123,12 @@ def _heartbeat(obj: dict[str, Any]) -> ServerEvent:
     return HeartbeatReply(obj.get("status") == "ok")
 
 
-_READERS = {"price": _price, "subscribe-status": _subscribe_status, "heartbeat": _heartbeat}
+def _reset_status(obj: dict[str, Any]) -> ServerEvent:
+    return ResetStatus(obj.get("status") == "ok")
+
+
+_READERS = {"price": _price, "subscribe-status": _subscribe_status, "heartbeat": _heartbeat,
+            "reset-status": _reset_status}
 
 
 def read_server_frame(text: str) -> ServerEvent:
@@ -145,6 +160,7 @@ class ClientConnection:
     last_received: float = 0.0
     last_heartbeat: float = 0.0
     prices: int = 0
+    resetting: bool = False
 
     def __post_init__(self) -> None:
         self.last_received = self.last_heartbeat = self.opened_at
@@ -158,6 +174,12 @@ class ClientConnection:
         if isinstance(event, PriceSeen):
             self.prices += 1
         return event
+
+    def reset(self, now: float) -> str:
+        """The client is stopping: what to send so that the service stops sending."""
+        self.resetting = True
+        self.last_received = now  # the reply is awaited from now, not from the last frame
+        return RESET_MESSAGE
 
     def heartbeat_due(self, now: float) -> bool:
         return now - self.last_heartbeat >= self.heartbeat_s

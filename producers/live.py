@@ -92,8 +92,9 @@ class _Live:
     """The state of one live source: the stream pump, the repairs it starts, and their shared outbox."""
 
     def __init__(self, symbols: tuple[str, ...], rest: TwelveDataRest | None, stats: LiveStats,
-                 queue_size: int, clock: Callable[[], float]) -> None:
+                 queue_size: int, clock: Callable[[], float], *, stopping: asyncio.Event | None = None) -> None:
         self.symbols = symbols
+        self.stopping = stopping or asyncio.Event()
         self.rest = rest
         self.stats = stats
         self.clock = clock
@@ -152,15 +153,20 @@ class _Live:
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             await self.out.put(exc)
             return
-        if self.repairs:  # a finite stream (a replay) ends: let the repairs it started finish first
+        if self.repairs and not self.stopping.is_set():
+            # a finite stream (a replay) ends: let the repairs it started finish first (a stopping
+            # producer does not wait for them: the next start's schedule covers their windows)
             await asyncio.gather(*self.repairs, return_exceptions=True)
         await self.out.put(_END)
 
 
 async def live_items(stream: AsyncIterator[StreamItem], symbols: tuple[str, ...], *, rest: TwelveDataRest | None,
                      repair_every_s: float, stats: LiveStats | None = None, queue_size: int = 1000,
-                     clock: Callable[[], float] = time.time) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
-    live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock)
+                     clock: Callable[[], float] = time.time, stopping: asyncio.Event | None = None
+                     ) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
+    """The stream's frames and the repairs' bars, as they come; with `stopping` (the event the stream
+    itself stops on), the items already received still come through and the stream's end ends it."""
+    live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock, stopping=stopping)
     tasks = [asyncio.create_task(live.pump(stream))]
     if rest is not None and repair_every_s > 0:
         tasks.append(asyncio.create_task(live.scheduled(repair_every_s)))

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 EXIT_NOT_KEPT = 2  # records were accepted and are neither delivered nor spooled: the exit status says so
+# Of the shutdown deadline, what reading the frames already on their way may take (the rest is for sending).
+DRAIN_SHARE = 0.1
 
 
 async def replay(recording: Recording, stream_name: str, client: FirehoseClient, *, speed: float = 0.0,
@@ -82,13 +84,15 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     spool = Spool(settings.spool_dir, settings.spool_max_bytes) if settings.spool_dir else None
     sender = SpoolingSender(sink, spool)
     await sender.drain(force=True)
+    stop = stop or asyncio.Event()
+    drain_s = settings.shutdown_deadline_s * DRAIN_SHARE
     stream = resilient_stream(settings.ws_url, settings.symbols, api_key=settings.api_key,
-                              exit_on_close=settings.exit_on_close)
+                              exit_on_close=settings.exit_on_close, stop=stop, drain_s=drain_s)
     rest = (TwelveDataRest(settings.rest_url, settings.api_key, limiter=CreditLimiter(settings.credits_per_minute))
             if settings.rest_url else None)
     live_stats = LiveStats()
-    items = live_items(stream, settings.symbols, rest=rest, repair_every_s=settings.repair_every_s, stats=live_stats)
-    stop = stop or asyncio.Event()
+    items = live_items(stream, settings.symbols, rest=rest, repair_every_s=settings.repair_every_s, stats=live_stats,
+                       stopping=stop)
 
     async def on_stop() -> None:
         await stop.wait()
@@ -110,7 +114,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     watcher = asyncio.create_task(on_stop())
     reporter = asyncio.create_task(report.run())
     try:
-        await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent)
+        await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent, drain_s=drain_s + 0.5)
         await sender.drain(force=True)
     finally:
         watcher.cancel()

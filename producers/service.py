@@ -136,9 +136,10 @@ def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source) -> list[byt
 async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink | SpoolingSender,
                        *, source: Source = "twelvedata.ws", queue_size: int = 10_000, linger_s: float = 0.25,
                        stop: asyncio.Event | None = None, on_sent: OnSent | None = None,
-                       stats: ProducerStats | None = None) -> ProducerStats:
+                       stats: ProducerStats | None = None, drain_s: float = 0.0) -> ProducerStats:
     """Run until the source ends or `stop` is set; every accepted frame is sent, or spooled, before this
-    returns (a stop closes intake first, then the queue is flushed)."""
+    returns (a stop closes intake first, then the queue is flushed). A source that stops on `stop` itself
+    (the live stream: it reads up to the service's last frame) is given `drain_s` to end on its own."""
     sender = sink if isinstance(sink, SpoolingSender) else SpoolingSender(sink, None)
     stats = stats or ProducerStats()
     queue: asyncio.Queue[Queued | None] = asyncio.Queue(maxsize=queue_size)
@@ -165,6 +166,10 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
         assert stop is not None
         await stop.wait()
         stats.stopped_by_signal = True
+        if drain_s > 0:  # a source that stops on `stop` too gets this long to hand over what it received
+            await asyncio.wait({reader}, timeout=drain_s)
+        if reader.done():
+            return
         reader.cancel()  # closes the source (the socket); what was queued is still sent
         with contextlib.suppress(asyncio.CancelledError):
             await reader

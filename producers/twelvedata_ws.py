@@ -29,6 +29,7 @@ from ohlcv_core.td_protocol import (
     GiveUp,
     Outcome,
     ReconnectPolicy,
+    ResetStatus,
     ServerEvent,
     StreamError,
     SubscribeStatus,
@@ -88,14 +89,31 @@ def _on_event(event: ServerEvent) -> None:
         LOG.warning("Twelve Data refused these symbols: %s", ", ".join(sorted(set(event.fails))))
 
 
+async def _stop_when_told(ws: WebSocket, connection: ClientConnection, stop: asyncio.Event, drain_s: float,
+                          clock: Callable[[], float]) -> None:
+    """Once `stop` is set: ask the service to stop sending (reset) and give its reply `drain_s` to come
+    (the receive loop ends there, every frame before it read); past that, abort the connection."""
+    await stop.wait()
+    try:
+        await ws.send(connection.reset(clock()))
+    except ConnectionClosed:
+        return
+    await asyncio.sleep(drain_s)
+    LOG.warning("no reply to the reset within %.1f s: closing the stream without it", drain_s)
+    ws.transport.abort()
+
+
 async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str | None,
                            exit_on_close: bool = False, heartbeat_s: float = HEARTBEAT_S,
                            idle_timeout_s: float = IDLE_TIMEOUT_S, open_timeout_s: float = 10.0,
                            close_timeout_s: float = 2.0,
                            policy: ReconnectPolicy | None = None, max_reconnects: int | None = None,
+                           stop: asyncio.Event | None = None, drain_s: float = 1.0,
                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            clock: Callable[[], float] = time.time) -> AsyncGenerator[StreamItem, None]:
-    """Stream until cancelled; with `exit_on_close`, until the server closes normally (a finite replay)."""
+    """Stream until cancelled; with `exit_on_close`, until the server closes normally (a finite replay);
+    with `stop`, until it is set and the frames already on their way have been read (see `_stop_when_told`)."""
+    stop = stop or asyncio.Event()
     policy = policy or ReconnectPolicy(max_reconnects=max_reconnects)
     headers = {"X-TD-APIKEY": api_key} if api_key else None
     conn = 0
@@ -114,7 +132,8 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
                 yield Subscribed(conn, message, int(clock() * 1000))
                 # No timeout around the receive (3.11's wait_for could lose a cancellation racing a
                 # completed receive): the keep-alive aborts a silent connection instead.
-                keep_alive = asyncio.create_task(_keep_alive(ws, connection, clock))
+                helpers = [asyncio.create_task(_keep_alive(ws, connection, clock)),
+                           asyncio.create_task(_stop_when_told(ws, connection, stop, drain_s, clock))]
                 try:
                     while True:
                         received = await ws.recv()
@@ -123,8 +142,10 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
                         event = connection.receive(text, now)
                         _on_event(event)
                         yield ReceivedFrame(int(now * 1000), text, conn, event)
+                        if connection.resetting and isinstance(event, ResetStatus):
+                            return  # every frame sent before the reset has been read
                 finally:
-                    await cancel_and_settle([keep_alive], "the keep-alive")
+                    await cancel_and_settle(helpers, "the keep-alive or the stopper")
         except ConnectionClosedOK as closed:
             if exit_on_close:
                 LOG.info("server closed the stream (code %s)", closed.rcvd.code if closed.rcvd else "?")
@@ -140,6 +161,8 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
             silent = connection is not None and connection.dead(clock())
             reason = f"no message for {idle_timeout_s:g} s" if silent else f"{type(exc).__name__}: {exc}"
         yield Disconnected(conn, reason, int(clock() * 1000))
+        if stop.is_set():
+            return
         decision = policy.after(outcome, connection, reason)
         if isinstance(decision, GiveUp):
             raise OhlcvError(decision.reason)

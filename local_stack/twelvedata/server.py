@@ -95,7 +95,7 @@ class TwelveDataStandIn:
                  credits: CreditLimit | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 on_sent: Callable[[int, ReplayFrame], None] | None = None) -> None:
+                 on_sent: Callable[[int, ReplayFrame], None] | None = None, rest_up_to_now: bool = False) -> None:
         self.catalog: Catalog = build_catalog(recording)
         self.speed = speed
         self.api_key = api_key
@@ -114,6 +114,7 @@ class TwelveDataStandIn:
         self._open: dict[int, ServerConnection] = {}
         self._stalled_until = 0.0
         self._on_sent = on_sent
+        self.rest_up_to_now = rest_up_to_now
         self.stats = StandInStats()
 
     # -- HTTP side ---------------------------------------------------------------------------------
@@ -172,9 +173,10 @@ class TwelveDataStandIn:
         return _json_response(status, body, content_type, headers)
 
     def _live_now(self) -> datetime | None:
-        """In live mode, where the one timeline is, in the recording's time: REST knows only the bars that
-        have ended by then, as the real service does. None otherwise (every bar is known)."""
-        if not self.live or self.speed <= 0 or self.catalog.first_us is None:
+        """With `rest_up_to_now` in live mode, where the one timeline is, in the recording's time: REST
+        knows only the bars that have ended by then, as the real service does. None otherwise (every bar
+        of the recording is known, whenever it is asked for)."""
+        if not (self.live and self.rest_up_to_now) or self.speed <= 0 or self.catalog.first_us is None:
             return None
         elapsed_s = 0.0 if self._timeline_start is None else (self._clock() - self._timeline_start) * self.speed
         return datetime.fromtimestamp(self.catalog.first_us / 1e6 + elapsed_s, tz=UTC)

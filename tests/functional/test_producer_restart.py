@@ -18,6 +18,7 @@ from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_core import config
+from ohlcv_core.envelope import decode_envelope
 from ohlcv_core.recording import read_recording
 from producers.spool import Spool
 from tests.doubles import CapturingLambda
@@ -173,3 +174,29 @@ def test_sigterm_while_a_repair_waits_out_a_429_ends_within_the_deadline(tmp_pat
     # THEN it ends cleanly within its deadline: the repair's wait does not hold the exit
     assert process.returncode == 0, output[-3000:]
     assert took < 4 + 2, output[-3000:]
+
+
+def test_a_stopping_producer_forwards_every_frame_the_server_sent_before_its_reset_reply(tmp_path: Path) -> None:
+    # GIVEN a producer streaming fast from the stand-in into a working Firehose
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
+    capture = CapturingLambda()
+    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=capture)
+    endpoint = FirehoseEndpoint({STREAM: stream}).start()
+    try:
+        stand_in = TwelveDataStandIn(read_recording(DEMO_FEED), speed=300, close_at_end=False)
+        with running_in_thread(stand_in) as server:
+            process = _producer(server.ws_url, endpoint.url, "--shutdown-deadline", "5",
+                                symbols="AAPL,EUR/USD,BTC/USD,MSFT")
+            # WHEN it is told to stop while frames flow
+            output, _ = _sigterm_after(process, 3)
+        stream.flush()
+    finally:
+        endpoint.stop()
+    # THEN it asked the service to stop sending, read up to the reply, and forwarded every frame sent before
+    assert process.returncode == 0, output[-3000:]
+    replayed = [decode_envelope(r)["payload"] for r in capture.records]
+    prices = [p for p in replayed if b'"event":"price"' in p or b"timestamp" in p]
+    assert stand_in.stats.frames_sent > 300, output[-3000:]
+    assert len(prices) == stand_in.stats.frames_sent, output[-3000:]
+    assert any(b'"reset-status"' in p for p in replayed)

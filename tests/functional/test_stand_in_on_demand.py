@@ -31,7 +31,7 @@ def _stand_in(clock: Clock | None = None, sent: list[tuple[int, str]] | None = N
     log = sent if sent is not None else []
     return TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False,
                              on_sent=lambda number, frame: log.append((number, frame.text)),
-                             clock=clock or time.monotonic)
+                             clock=clock or time.monotonic, rest_up_to_now=True)
 
 
 def test_drop_all_aborts_every_open_connection_without_a_close_frame_and_logs_how_each_ended() -> None:

@@ -10,6 +10,7 @@ from chaos.plan import FAULT_KINDS, plan
 from chaos.reconcile import (
     LOST_AT_DROP,
     LOST_AT_KILL,
+    LOST_AT_STOP,
     UNEXPLAINED,
     Connection,
     CuratedBar,
@@ -86,6 +87,13 @@ def test_losses_on_a_dropped_or_killed_connection_are_named_and_pass() -> None:
     killed = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)], kills=[50.0]))
     assert (dropped.lost[LOST_AT_DROP], dropped.ok) == (1, True)
     assert (killed.lost[LOST_AT_KILL], killed.ok) == (1, True)
+
+
+def test_a_loss_while_the_producer_stopped_gracefully_fails() -> None:
+    evidence = _evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)])
+    evidence.stops_s = [50.0]
+    result = reconcile(evidence)
+    assert (result.lost[LOST_AT_STOP], result.ok) == (1, False)
 
 
 def test_an_event_under_the_error_prefix_is_accounted_for() -> None:

@@ -9,12 +9,14 @@ import pytest
 
 from ohlcv_core.td_protocol import (
     HEARTBEAT_MESSAGE,
+    RESET_MESSAGE,
     ClientConnection,
     GiveUp,
     HeartbeatReply,
     PriceSeen,
     Reconnect,
     ReconnectPolicy,
+    ResetStatus,
     ServerSession,
     StreamError,
     SubscribeStatus,
@@ -46,7 +48,9 @@ def test_the_captured_server_frames_read_as_their_events() -> None:
     ('{"event":"price","symbol":7,"timestamp":true}', PriceSeen(None, None)),
     ('["price"]', Unrecognised(None)),
     ("{torn", Unrecognised(None)),
-    ('{"event":"reset-status","status":"ok"}', Unrecognised("reset-status")),
+    ('{"event":"reset-status","status":"ok"}', ResetStatus(ok=True)),
+    ('{"event":"reset-status","status":[]}', ResetStatus(ok=False)),
+    ('{"event":"unheard-of"}', Unrecognised("unheard-of")),
 ])
 def test_malformed_control_frames_are_events_never_exceptions(text: str, expected: object) -> None:
     assert read_server_frame(text) == expected
@@ -115,3 +119,17 @@ def test_the_server_side_answers_as_the_service_does() -> None:
     assert session.receive('{"action":"dance"}')[1] is False
     refused, started = session.receive('{"action":"subscribe","params":{"symbols":"NOPE"}}')
     assert not started and refused is not None and refused["status"] == "error"
+
+
+def test_a_stopping_client_resets_and_the_server_answers_after_its_last_price() -> None:
+    # GIVEN a subscribed session on both sides
+    server = ServerSession({"AAPL": {"symbol": "AAPL"}})
+    client = ClientConnection(("AAPL",), opened_at=100.0)
+    server.receive(client.subscribe())
+    # WHEN the client stops, at 130 s
+    message = client.reset(130.0)
+    reply, _ = server.receive(message)
+    # THEN it asked for nothing more, the server unsubscribed it and said so, and the client reads that as the end
+    assert message == RESET_MESSAGE and client.resetting and server.subscriptions == set()
+    assert read_server_frame(orjson.dumps(reply).decode()) == ResetStatus(ok=True)
+    assert not client.dead(130.0 + client.idle_timeout_s - 1)  # the reply is awaited from the reset on
