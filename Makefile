@@ -1,5 +1,6 @@
 # The project's interface: `make demo` runs the pipeline locally, `make test` runs every check,
-# `make bench` runs the benchmarks, `make package` builds the artifacts the stack deploys.
+# `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the artifacts the
+# stack deploys.
 # Each target installs what it needs into .venv first (only when pyproject.toml changed).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test bench package lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
+.PHONY: demo test bench chaos package lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -19,6 +20,9 @@ test: $(STAMP) lint typecheck cfn-lint checkov
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+chaos: check-java $(STAMP)
+	$(BIN)/python -m chaos
 
 package: $(STAMP)
 	$(BIN)/ohlcv package --out dist

@@ -30,20 +30,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def small_disk(folder: Path, size_bytes: int) -> Iterator[bool]:
-    """A tmpfs of `size_bytes` at `folder` (True), or a plain folder where mounting is not permitted."""
-    folder.mkdir(parents=True, exist_ok=True)
+def mount(*args: str) -> subprocess.CompletedProcess[str]:
+    """`mount` with these arguments (root can; elsewhere it fails, and says why)."""
     try:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(folder)],
-                              capture_output=True, text=True, timeout=30, check=False)
-        mounted = done.returncode == 0
+        return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30, check=False)
     except FileNotFoundError:
-        mounted = False
+        return subprocess.CompletedProcess(["mount", *args], 127, "", "no mount command on this machine")
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: int | str) -> Iterator[subprocess.CompletedProcess[str]]:
+    """A tmpfs of `size` (bytes, or mount's "1m") at `folder`; the mount's outcome says whether it is one
+    (returncode 0) or a plain folder, where mounting is not permitted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = mount("-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder))
     try:
-        yield mounted
+        yield done
     finally:
-        if mounted:
+        if done.returncode == 0:
             subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30, check=False)
 
 

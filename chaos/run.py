@@ -4,7 +4,6 @@ the evidence gathered and reconciled."""
 from __future__ import annotations
 
 import logging
-import math
 import random
 import threading
 import time
@@ -65,7 +64,7 @@ class ChaosSettings:
     spool_usable_kib: int = 64    # of the spool's disk, above the free space it keeps
     throttle_rate: float = 0.05
     partial_failure_rate: float = 0.05
-    lambda_error_rate: float = 0.2
+    lambda_error_rate: float = 0.34
 
 
 @dataclass
@@ -127,22 +126,23 @@ class _Run:
 
 
 def _feed(settings: ChaosSettings, now: float) -> Feed:
-    start = int(now) + 3
-    end = math.ceil((start + settings.seconds) / 60) * 60
-    return live_feed(start, end - start, per_second=settings.per_second, seed=settings.seed)
+    """Event times end on a minute, so the last bar is complete (and REST can answer it) when the feed
+    ends: they lag the wall clock by under a minute, well inside the transform's window."""
+    end = int(now + settings.seconds) // 60 * 60
+    return live_feed(end - settings.seconds, settings.seconds, per_second=settings.per_second, seed=settings.seed)
 
 
 def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport:
     run = _Run(settings, workdir, spark)
     feed = _feed(settings, run.started)
-    feed_end = max(t.ts for ticks in feed.ticks.values() for t in ticks) // 60 * 60 + 60
     lake, spool = workdir / "lake", workdir / "spool"
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     service = StackService(lake, lambda: spark, free_port(), run.faults)
     stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, on_sent=run.on_sent,
                                  rest_up_to_now=True)
-    with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as on_tmpfs, \
+    with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as mounted, \
             running_in_thread(stand_in):
+        on_tmpfs = mounted.returncode == 0
         stack = service.start()
         producer = ProducerProcess(
             ["--ws-url", stand_in.ws_url, "--rest-url", stand_in.rest_url,
@@ -152,6 +152,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
             + ([] if on_tmpfs else ["--spool-max-mb", str(settings.spool_usable_kib / 1024)]),
             producer_env(settings.repair_every_s), workdir / "logs")
         producer.start()
+        feed_end = time.time() + settings.seconds + 2  # the live timeline starts as the producer subscribes
         run.stand_in, run.service, run.producer = stand_in, service, producer
         steps = plan(settings.seed, rounds=settings.rounds, pause_s=settings.pause_s)
         not_reached = _inject(run, steps, feed_end)
@@ -166,7 +167,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
                        reconcile(evidence), round(time.time() - run.started, 1))
 
 
-def _inject(run: _Run, steps: list[Step], feed_end: int) -> list[FaultKind]:
+def _inject(run: _Run, steps: list[Step], feed_end: float) -> list[FaultKind]:
     for index, step in enumerate(steps):
         time.sleep(step.pause_s)
         if time.time() > feed_end - 5:

@@ -46,3 +46,10 @@ def test_every_file_the_code_and_docs_cite_exists() -> None:
                       for cited in _CITED.findall(path.read_text(encoding="utf-8"))
                       if "*" not in cited and not (root / cited).exists()})
     assert missing == []
+
+
+def test_every_chaos_fault_is_documented() -> None:
+    from chaos.plan import FAULT_KINDS
+
+    text = (DOCS / "chaos.md").read_text(encoding="utf-8")
+    assert [kind for kind in FAULT_KINDS if f"| `{kind}` |" not in text] == []

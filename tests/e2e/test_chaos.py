@@ -1,0 +1,28 @@
+"""The short seeded chaos run (`make chaos` runs the long one): every fault kind once, over the whole
+local pipeline, then the reconciliation must pass: nothing lost that the design absorbs, nothing counted
+twice, every minute's bar there and right, every SIGTERM ended in time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.plan import FAULT_KINDS
+from chaos.report import format_report
+from chaos.run import ChaosSettings, run_chaos
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_short_seeded_chaos_run_loses_and_duplicates_nothing(spark: Any, tmp_path: Path) -> None:
+    settings = ChaosSettings(seed=11, seconds=70, per_second=4, pause_s=(1.0, 3.0), repair_every_s=10)
+    report = run_chaos(settings, tmp_path, spark)
+    text = format_report(report)
+    assert sorted({fault.kind for fault in report.injected}) == sorted(FAULT_KINDS), text
+    r = report.reconciliation
+    assert r.events_sent > 800 and r.in_raw > 0.9 * r.events_sent, text
+    assert (r.unabsorbed, r.curated_duplicates, r.curated_missing) == (0, 0, 0), text
+    assert (r.minutes_without_bar, r.bars_twice, r.wrong_bars, r.planted_missing) == ([], [], [], []), text
+    assert report.ok, text
