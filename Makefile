@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test bench chaos package lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
+.PHONY: demo test bench chaos soak package lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -23,6 +23,9 @@ bench: $(STAMP)
 
 chaos: check-java $(STAMP)
 	$(BIN)/python -m chaos
+
+soak: $(STAMP)
+	$(BIN)/python -m chaos soak
 
 package: $(STAMP)
 	$(BIN)/ohlcv package --out dist

@@ -10,18 +10,17 @@ sink path on this machine). Latency: receive-to-put p50/p99 at a realistic 2,000
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
-import socket
-import subprocess
-import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.report import Measurement
 from local_stack.feeds import DEMO_FEED
+from local_stack.firehose.standalone import STREAM, firehose_process
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.recording import Recording, read_recording
@@ -34,44 +33,7 @@ from producers.service import run_producer
 if TYPE_CHECKING:
     from mypy_boto3_firehose.type_defs import RecordTypeDef
 
-STREAM = "bench"
 REPEAT = 35
-
-_SERVER = """
-import dataclasses, sys, tempfile, threading
-from pathlib import Path
-from local_stack.firehose.delivery import DeliveryStream
-from local_stack.firehose.server import FirehoseEndpoint
-from local_stack.s3 import LocalS3
-from stack_tools.template import StackTemplate
-stream = StackTemplate().delivery_stream()
-destination = dataclasses.replace(stream.destination, prefix="landing/", buffer_size_bytes=16 * 1024 * 1024)
-settings = dataclasses.replace(stream, name="bench", destination=destination, dynamic_partitioning=False,
-                               processor=None, backup=None)
-stream = DeliveryStream(settings, LocalS3(Path(tempfile.mkdtemp())), invoke=None)
-FirehoseEndpoint({"bench": stream}, port=int(sys.argv[1])).start()
-print("ready", flush=True)
-threading.Event().wait()
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def firehose_process() -> Iterator[str]:
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
 
 def repeated(recording: Recording, times: int) -> Recording:
     frames = [e for e in recording.inbound_frames() if '"event":"price"' in e.frame]
@@ -104,7 +66,7 @@ def run(*, tiny: bool = False) -> list[Measurement]:
     recording = repeated(read_recording(DEMO_FEED), 1 if tiny else REPEAT)
     quotes = len(recording.entries)
     envelopes = [encode_envelope(e.frame, e.recv_us // 1000, "twelvedata.ws") for e in recording.inbound_frames()]
-    with firehose_process() as endpoint:
+    with tempfile.TemporaryDirectory(prefix="ohlcv-bench-") as folder, firehose_process(Path(folder)) as endpoint:
         client = firehose_client(DEFAULT_REGION, endpoint)
         started = time.perf_counter()
         for start in range(0, len(envelopes), 500):
