@@ -152,15 +152,19 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
             + ([] if on_tmpfs else ["--spool-max-mb", str(settings.spool_usable_kib / 1024)]),
             producer_env(settings.repair_every_s), workdir / "logs")
         producer.start()
-        feed_end = time.time() + settings.seconds + 2  # the live timeline starts as the producer subscribes
-        run.stand_in, run.service, run.producer = stand_in, service, producer
-        steps = plan(settings.seed, rounds=settings.rounds, pause_s=settings.pause_s)
-        not_reached = _inject(run, steps, feed_end)
-        # the last minute's bar from REST: the schedule's repair after the feed's end
-        wait_for(lambda: False, max(0.0, feed_end + settings.repair_every_s + 8 - time.time()))
-        wait_for(lambda: spooled_batches(spool) == 0, 60)
-        run.stops_s.append(time.time())
-        producer.terminate(settings.shutdown_deadline_s)
+        try:
+            feed_end = time.time() + settings.seconds + 2  # the live timeline starts as the producer subscribes
+            run.stand_in, run.service, run.producer = stand_in, service, producer
+            steps = plan(settings.seed, rounds=settings.rounds, pause_s=settings.pause_s)
+            not_reached = _inject(run, steps, feed_end)
+            # the last minute's bar from REST: the schedule's repair after the feed's end
+            time.sleep(max(0.0, feed_end + settings.repair_every_s + 8 - time.time()))
+            wait_for(lambda: spooled_batches(spool) == 0, 60)
+            run.stops_s.append(time.time())
+            producer.terminate(settings.shutdown_deadline_s)
+        finally:
+            if producer.alive():  # the run failed on the way: leave no producer behind
+                producer.kill()
         stack = service.stop()
     evidence = _evidence(run, feed, stand_in, stack)
     return ChaosReport(settings, run.injected, not_reached, producer.runs, on_tmpfs, _counts(service.stacks),

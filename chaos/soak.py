@@ -80,28 +80,32 @@ def run_soak(settings: SoakSettings, workdir: Path) -> SoakReport:
             producer_env(0), workdir / "logs")
         started = time.time()
         producer.start()
-        steady_end = started + settings.seconds * settings.steady_share
-        drop_at = sorted(rng.uniform(started + 20, steady_end - 10) for _ in range(settings.drops))
-        while time.time() < steady_end:
-            time.sleep(5)
-            rss = _rss_mib(producer.pid)
-            if rss is not None:
-                report.rss_mib.append((round(time.time() - started, 1), round(rss, 1)))
-            while drop_at and time.time() >= drop_at[0]:
-                drop_at.pop(0)
-                report.drops += stand_in.act(stand_in.drop_all())
-        every = (started + settings.seconds - time.time()) / settings.sigterms
-        for _ in range(settings.sigterms):
-            time.sleep(max(0.0, every * rng.uniform(0.6, 1.0)))
+        try:
+            steady_end = started + settings.seconds * settings.steady_share
+            drop_at = sorted(rng.uniform(started + 20, steady_end - 10) for _ in range(settings.drops))
+            while time.time() < steady_end:
+                time.sleep(5)
+                rss = _rss_mib(producer.pid)
+                if rss is not None:
+                    report.rss_mib.append((round(time.time() - started, 1), round(rss, 1)))
+                while drop_at and time.time() >= drop_at[0]:
+                    drop_at.pop(0)
+                    report.drops += stand_in.act(stand_in.drop_all())
+            every = (started + settings.seconds - time.time()) / settings.sigterms
+            for _ in range(settings.sigterms):
+                time.sleep(max(0.0, every * rng.uniform(0.6, 1.0)))
+                ended = producer.terminate(settings.shutdown_deadline_s)
+                report.stops.append((round(ended.stop_seconds or 0.0, 2), ended.exit_code))
+                connections = stand_in.stats.connections
+                producer.start()
+                # stopped only once it streams: a process still importing has accepted nothing, and has no
+                # handler yet (SIGTERM's default ends it)
+                wait_for(lambda: stand_in.stats.connections > connections, 30)  # noqa: B023 - used at once
             ended = producer.terminate(settings.shutdown_deadline_s)
             report.stops.append((round(ended.stop_seconds or 0.0, 2), ended.exit_code))
-            connections = stand_in.stats.connections
-            producer.start()
-            # stopped only once it streams: a process still importing has accepted nothing, and has no
-            # handler yet (SIGTERM's default ends it)
-            wait_for(lambda: stand_in.stats.connections > connections, 30)  # noqa: B023 - used at once
-        ended = producer.terminate(settings.shutdown_deadline_s)
-        report.stops.append((round(ended.stop_seconds or 0.0, 2), ended.exit_code))
+        finally:
+            if producer.alive():  # the soak failed on the way: leave no producer behind
+                producer.kill()
         report.frames_sent = stand_in.stats.frames_sent
         status = requests.get(f"{endpoint}/_local/status", timeout=10).json()
         report.records_in = sum(s["records_in"] for s in status["streams"])
