@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,14 @@ class ProducerRun:
     ended_by: str = "running"  # "SIGTERM", "SIGKILL", "exit"
     exit_code: int | None = None
     stop_seconds: float | None = None  # from SIGTERM to exit
+    log: Path | None = None
+
+    def counts(self) -> dict[str, int]:
+        """The counters of its closing log line (`producer finished: ...`); none if it was killed."""
+        if self.log is None or not self.log.exists():
+            return {}
+        finished = [line for line in self.log.read_text(errors="replace").splitlines() if "producer finished:" in line]
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", finished[-1])} if finished else {}
 
 
 @dataclass
@@ -79,10 +88,11 @@ class ProducerProcess:
 
     def start(self) -> None:
         number = len(self.runs) + 1
-        self._log = (self.log_dir / f"producer-{number:02d}.log").open("wb")
+        log = self.log_dir / f"producer-{number:02d}.log"
+        self._log = log.open("wb")
         self._process = subprocess.Popen([sys.executable, "-m", "producers", *self.argv], env=self.env,
                                          stdout=self._log, stderr=subprocess.STDOUT)
-        self.runs.append(ProducerRun(number, time.time()))
+        self.runs.append(ProducerRun(number, time.time(), log=log))
 
     def _ended(self, by: str, code: int, seconds: float | None = None) -> ProducerRun:
         run = self.runs[-1]

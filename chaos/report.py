@@ -33,7 +33,12 @@ def format_report(report: ChaosReport) -> str:
               "producer runs:"]
     for run in report.producer_runs:
         stop = f", stopped in {run.stop_seconds:.1f} s" if run.stop_seconds is not None else ""
-        lines.append(f"  #{run.number}: ended by {run.ended_by}, exit {run.exit_code}{stop}")
+        counts = run.counts()
+        said = (f"; received {counts.get('frames_received', 0):,}, sent {counts.get('records_sent', 0):,}, spooled "
+                f"{counts.get('records_spooled', 0):,} ({counts.get('spool_full_waits', 0)} waits on a full spool), "
+                f"drained {counts.get('batches_drained', 0)} batches, not kept {counts.get('records_not_kept', 0)}"
+                if counts else "")
+        lines.append(f"  #{run.number}: ended by {run.ended_by}, exit {run.exit_code}{stop}{said}")
     lines += ["", "reconciliation (price events, by idempotency key):",
               f"  sent by the stand-in     {r.events_sent:>8,}",
               f"  in the raw zone          {r.in_raw:>8,}   ({r.raw_copies:,} extra copies there, collapsed by "

@@ -61,7 +61,7 @@ class ChaosSettings:
     pause_s: tuple[float, float] = (3.0, 8.0)
     repair_every_s: float = 15.0
     shutdown_deadline_s: float = 8.0
-    spool_usable_kib: int = 64    # of the spool's disk, above the free space it keeps
+    spool_usable_kib: int = 16    # of the spool's disk, above the free space it keeps
     throttle_rate: float = 0.05
     partial_failure_rate: float = 0.05
     lambda_error_rate: float = 0.34
