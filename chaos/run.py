@@ -239,18 +239,15 @@ def _counts(stacks: list[LocalStack]) -> dict[str, int]:
         counts["firehose throttled calls"] += api.throttled
         counts["firehose failed records"] += api.failed_puts
         counts["puts refused while stopping"] += api.refused_closed
-        counts["transform invocations"] += sum(f.invocations for f in stack.functions.values()
-                                               if f.settings.logical_id in _processors(stack))
-        counts["transform errors"] += sum(f.errors for f in stack.functions.values()
-                                          if f.settings.logical_id in _processors(stack))
+        counts["transform invocations"] += sum(s.stats.invocations for s in stack.streams.values())
+        counts["transform invocations failed"] += sum(s.stats.failed_invocations for s in stack.streams.values())
+        counts["records failed by the transform's errors"] += sum(
+            n for s in stack.streams.values() for code, n in s.stats.error_codes.items()
+            if code in ("Lambda.FunctionError", "Lambda.InvalidResponse"))
         counts["compaction runs"] += len(stack.glue.runs)
         counts["compaction runs failed"] += sum(r.state == "FAILED" for r in stack.glue.runs)
         counts["compaction crashes injected"] += stack.glue.faults.crashed
     return dict(counts)
-
-
-def _processors(stack: LocalStack) -> set[str]:
-    return {s.settings.processor.logical_id for s in stack.streams.values() if s.settings.processor is not None}
 
 
 def _price_key(text: str) -> str | None:

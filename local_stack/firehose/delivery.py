@@ -44,6 +44,7 @@ class StreamStats:
     objects: int = 0
     backup_objects: int = 0
     invocations: int = 0
+    failed_invocations: int = 0
     error_codes: Counter[str] = field(default_factory=Counter)
 
 
@@ -157,6 +158,7 @@ class DeliveryStream:
             ok += batch_ok
             failures += batch_failed
         self.stats.invocations = self._processor.invocations
+        self.stats.failed_invocations = self._processor.failed_invocations
         self.stats.dropped = self._processor.dropped
         self._fail(failures)
         return ok

@@ -47,6 +47,7 @@ class Processor:
         self._settings = settings
         self._invoke = invoke
         self.invocations = 0
+        self.failed_invocations = 0
         self.dropped = 0
 
     def batches(self, records: list[BufferedRecord]) -> list[list[BufferedRecord]]:
@@ -82,6 +83,7 @@ class Processor:
                 last_error = ("Lambda.InvalidResponse", str(exc))
             except Exception as exc:  # noqa: BLE001 - any failure of the function fails the invocation, as on AWS
                 last_error = ("Lambda.FunctionError", f"{type(exc).__name__}: {exc}")
+            self.failed_invocations += 1
             LOG.warning("transform invocation %d/%d failed: %s", attempt, attempts, last_error[1])
         return [], [Failure(r, last_error[0], last_error[1], attempts) for r in batch]
 
