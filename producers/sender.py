@@ -38,7 +38,7 @@ class SpoolingSender:
         self._retry_every_s = retry_every_s
         self._sleep = sleep
         self._clock = clock
-        self._last_attempt = -retry_every_s
+        self._last_failure: float | None = None  # of a delivery; None since the last one Firehose took
         self._draining = asyncio.Lock()  # batches in flight at once must not drain the same spool file twice
         self._giving_up = asyncio.Event()
         self.stats = SenderStats()
@@ -54,14 +54,15 @@ class SpoolingSender:
 
     async def _deliver(self, records: list[bytes]) -> list[bytes]:
         """The records Firehose did not take (none: all delivered)."""
-        self._last_attempt = self._clock()
         try:
             await asyncio.to_thread(self._sink.send, records)
         except DeliveryIncomplete as exc:
+            self._last_failure = self._clock()
             if self._spool is None:
                 raise
             LOG.warning("Firehose did not take %d records (%s); spooling them until it does", len(exc.pending), exc)
             return exc.pending
+        self._last_failure = None
         return []
 
     async def send(self, records: list[bytes]) -> None:
@@ -96,11 +97,12 @@ class SpoolingSender:
             if self._giving_up.is_set():
                 self._not_kept(len(records), self._spool.last_error or "the spool refused them")
                 return
+            if await self.drain(force=True):
+                continue  # Firehose took spooled batches: there is room now
             self.stats.spool_full_waits += 1
             LOG.error("the spool cannot take a batch (%s): holding intake back until Firehose drains it",
                       self._spool.last_error)
             await self._pause()
-            await self.drain(force=True)
         self.stats.batches_spooled += 1
         self.stats.records_spooled += len(records)
 
@@ -113,13 +115,18 @@ class SpoolingSender:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 
-    async def drain(self, *, force: bool = False) -> None:
-        """Send spooled batches, oldest first, until one fails (then wait `retry_every_s` before trying again)."""
-        if self._spool is None or (not force and self._clock() - self._last_attempt < self._retry_every_s):
-            return
+    async def drain(self, *, force: bool = False) -> int:
+        """Send spooled batches, oldest first, until one fails; how many went. After a failed delivery the
+        next drain waits `retry_every_s` (unless forced); while Firehose takes them, none waits."""
+        recently_failed = self._last_failure is not None and self._clock() - self._last_failure < self._retry_every_s
+        if self._spool is None or (not force and recently_failed):
+            return 0
+        drained = 0
         async with self._draining:
             for path, records in self._spool.batches():
                 if await self._deliver(records):
-                    return  # still down; the batch stays whole in the spool (resending duplicates is safe)
+                    break  # still down; the batch stays whole in the spool (resending duplicates is safe)
                 self._spool.remove(path)
                 self.stats.batches_drained += 1
+                drained += 1
+        return drained

@@ -208,7 +208,8 @@ class TwelveDataStandIn:
                 record.ended_by = "server" if replay is not None and replay.done() else "client"
             if replay is not None:
                 replay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                # a replay may have ended on the closed socket itself (a fault aborted it mid-send)
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await replay
 
     def _stalled(self) -> bool:

@@ -52,3 +52,44 @@ def test_a_wait_on_a_full_spool_ends_at_the_deadline(tmp_path: Path) -> None:
     # THEN the wait ends at once and the batch is counted as not kept
     assert asyncio.run(scenario()) < 1
     assert sender.stats.records_not_kept == 1 and sender.stats.records_spooled == 0
+
+
+class RecoveringFirehose:
+    """Refuses every record of its first `refusals` calls, then takes everything, keeping what it took."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.taken: list[bytes] = []
+
+    def put_record_batch(self, *, DeliveryStreamName: str, Records: list[dict[str, bytes]]) -> dict[str, Any]:
+        if self.refusals > 0:
+            self.refusals -= 1
+            return RefusingFirehose().put_record_batch(DeliveryStreamName=DeliveryStreamName, Records=Records)
+        self.taken.extend(r["Data"] for r in Records)
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"} for _ in Records]}
+
+
+def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp_path: Path) -> None:
+    # GIVEN Firehose refusing the first two calls, and a spool with room for two batches of two records
+    firehose = RecoveringFirehose(refusals=2)
+    sink = FirehoseSink(cast(Any, firehose), "s", max_attempts=1, sleep=lambda _: None)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(0)
+
+    sender = SpoolingSender(sink, Spool(tmp_path, max_bytes=30, free_margin_bytes=0), retry_every_s=60, sleep=pause)
+    batches = [[f"{n}a".encode(), f"{n}b".encode()] for n in range(20)]
+
+    async def send_all() -> None:
+        for batch in batches:
+            await sender.send(batch)
+        await sender.drain(force=True)
+
+    # WHEN twenty batches are sent one after another
+    asyncio.run(send_all())
+    # THEN every record arrives once, in order; the one wait of the retry period is the one while Firehose
+    # refused, none after it came back (before: a wait for every spool-full of batches)
+    assert firehose.taken == [r for batch in batches for r in batch]
+    assert pauses == [60] and sender.stats.records_spooled > 0 and sender.backlog == 0
