@@ -99,6 +99,11 @@ class SpoolingSender:
                 return
             if await self.drain(force=True):
                 continue  # Firehose took spooled batches: there is room now
+            if self.backlog == 0:  # nothing spooled ahead of it, and a batch the spool could never hold
+                records = await self._deliver(records)
+                if not records:
+                    self.stats.batches_sent += 1
+                    return
             self.stats.spool_full_waits += 1
             LOG.error("the spool cannot take a batch (%s): holding intake back until Firehose drains it",
                       self._spool.last_error)

@@ -93,3 +93,21 @@ def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp
     # refused, none after it came back (before: a wait for every spool-full of batches)
     assert firehose.taken == [r for batch in batches for r in batch]
     assert pauses == [60] and sender.stats.records_spooled > 0 and sender.backlog == 0
+
+
+def test_a_batch_larger_than_the_spools_room_goes_to_firehose_once_it_is_back(tmp_path: Path) -> None:
+    # GIVEN a spool whose disk has less room than one batch, and Firehose refusing its first call
+    firehose = RecoveringFirehose(refusals=1)
+    sink = FirehoseSink(cast(Any, firehose), "s", max_attempts=1, sleep=lambda _: None)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        await asyncio.sleep(0)
+
+    sender = SpoolingSender(sink, Spool(tmp_path, max_bytes=10, free_margin_bytes=0), retry_every_s=5, sleep=pause)
+    batch = [f"record {n}".encode() for n in range(50)]
+    # WHEN it is sent
+    asyncio.run(asyncio.wait_for(sender.send(batch), timeout=10))
+    # THEN the sender tried Firehose again itself instead of waiting forever for room in the spool
+    assert firehose.taken == batch and sender.stats.records_spooled == 0 and sender.stats.batches_sent == 1
