@@ -3,6 +3,7 @@ the evidence gathered and reconciled."""
 
 from __future__ import annotations
 
+import collections
 import logging
 import random
 import threading
@@ -172,15 +173,20 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
 
 
 def _inject(run: _Run, steps: list[Step], feed_end: float) -> list[FaultKind]:
-    for index, step in enumerate(steps):
+    """The steps in order; one that cannot act yet (no raw object to announce again) goes to the back."""
+    waiting = collections.deque(steps)
+    while waiting:
+        step = waiting.popleft()
         time.sleep(step.pause_s)
         if time.time() > feed_end - 5:
-            return [s.kind for s in steps[index:]]
-        _apply(run, step)
+            return [step.kind, *(s.kind for s in waiting)]
+        if not _apply(run, step):
+            waiting.append(step)
     return []
 
 
-def _apply(run: _Run, step: Step) -> None:
+def _apply(run: _Run, step: Step) -> bool:
+    """Inject one fault; False if it cannot act yet."""
     stand_in, service, producer = run.stand_in, run.service, run.producer
     assert stand_in is not None and service is not None and producer is not None
     stack = service.current
@@ -216,10 +222,13 @@ def _apply(run: _Run, step: Step) -> None:
                             f"{time.monotonic() - began:.1f} s")
     elif step.kind == "s3_events_again":
         announced = _announce_again(stack, run.rng)
+        if not announced:
+            return False
         run.note(step.kind, f"Object Created announced again for {announced} raw objects (oldest first)")
     elif step.kind == "compaction_crash":
         stack.glue.faults.crash_runs += 1
         run.note(step.kind, f"the next compaction run crashes at '{stack.glue.faults.crash_at}'")
+    return True
 
 
 def _announce_again(stack: LocalStack, rng: random.Random) -> int:
