@@ -82,7 +82,9 @@ def run_soak(settings: SoakSettings, workdir: Path) -> SoakReport:
         producer.start()
         try:
             steady_end = started + settings.seconds * settings.steady_share
-            drop_at = sorted(rng.uniform(started + 20, steady_end - 10) for _ in range(settings.drops))
+            steady_s = steady_end - started
+            drop_at = sorted(rng.uniform(started + min(20.0, steady_s * 0.3), steady_end - min(10.0, steady_s * 0.2))
+                             for _ in range(settings.drops))
             while time.time() < steady_end:
                 time.sleep(5)
                 rss = _rss_mib(producer.pid)
