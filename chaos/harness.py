@@ -8,7 +8,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,12 +22,6 @@ from ohlcv_cli.local_up import serve
 from ohlcv_core import config
 from ohlcv_core.errors import PipelineError
 from producers.spool import FREE_MARGIN, SUFFIX
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def mount(*args: str) -> subprocess.CompletedProcess[str]:

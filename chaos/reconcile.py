@@ -103,12 +103,13 @@ class Reconciliation:
                     or self.bars_twice or self.wrong_bars or self.planted_missing)
 
 
-def _price(text: str) -> PriceEvent | None:
+def price_key(text: str) -> str | None:
+    """The idempotency key of a frame that is a valid price event (None for anything else)."""
     try:
         frame = parse_frame(text)
     except RecordRejected:
         return None
-    return frame if isinstance(frame, PriceEvent) else None
+    return price_idempotency_key(frame.identity()) if isinstance(frame, PriceEvent) else None
 
 
 def _cause(connection: Connection | None, kills_s: list[float], stops_s: list[float]) -> str:
@@ -138,13 +139,11 @@ def reconcile(evidence: Evidence) -> Reconciliation:
     raw_keys = Counter(r.key for r in evidence.raw)
     result.raw_copies = sum(n - 1 for n in raw_keys.values())
     sent_keys: dict[str, int] = {}  # key -> connection it was first sent on
+    result.frames_sent = len(evidence.sent)
     for frame in evidence.sent:
-        result.frames_sent += 1
-        event = _price(frame.text)
-        if event is None:
-            continue
-        key = price_idempotency_key(event.identity())
-        sent_keys.setdefault(key, frame.connection)
+        key = price_key(frame.text)
+        if key is not None:
+            sent_keys.setdefault(key, frame.connection)
     result.events_sent = len(sent_keys)
     for key, connection in sent_keys.items():
         if key in raw_keys:

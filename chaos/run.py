@@ -20,7 +20,6 @@ from chaos.harness import (
     ProducerProcess,
     ProducerRun,
     StackService,
-    free_port,
     producer_env,
     small_disk,
     spool_disk_bytes,
@@ -28,17 +27,24 @@ from chaos.harness import (
     wait_for,
 )
 from chaos.plan import FaultKind, Step, plan
-from chaos.reconcile import Connection, CuratedBar, Evidence, RawPrice, Reconciliation, SentFrame, reconcile
+from chaos.reconcile import (
+    Connection,
+    CuratedBar,
+    Evidence,
+    RawPrice,
+    Reconciliation,
+    SentFrame,
+    price_key,
+    reconcile,
+)
 from local_stack.firehose.server import FirehoseFaults
 from local_stack.glue import GlueFaults
+from local_stack.net import free_port
 from local_stack.rejects import rejected_records
 from local_stack.stack import LocalFaults, LocalStack
 from local_stack.twelvedata.catalog import ReplayFrame
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_cli.demo import zones_of
-from ohlcv_core.errors import RecordRejected
-from ohlcv_core.keys import price_idempotency_key
-from ohlcv_core.twelvedata import PriceEvent, parse_frame
 
 LOG = logging.getLogger(__name__)
 # Control frames a hostile or broken server sends: each must be an event to the producer, never a crash.
@@ -259,14 +265,6 @@ def _counts(stacks: list[LocalStack]) -> dict[str, int]:
     return dict(counts)
 
 
-def _price_key(text: str) -> str | None:
-    try:
-        frame = parse_frame(text)
-    except RecordRejected:
-        return None
-    return price_idempotency_key(frame.identity()) if isinstance(frame, PriceEvent) else None
-
-
 def _evidence(run: _Run, feed: Feed, stand_in: TwelveDataStandIn, stack: LocalStack) -> Evidence:
     zones = zones_of(stack)
     raw = [RawPrice(row["idempotency_key"], row["symbol"], row["event_time_ms"])
@@ -277,7 +275,7 @@ def _evidence(run: _Run, feed: Feed, stand_in: TwelveDataStandIn, stack: LocalSt
     for record in rejected_records(zones.errors, zones.logs):
         if record.reason_code:
             rejected.setdefault(record.payload, record.reason_code)
-        elif (key := _price_key(record.payload)) is not None:
+        elif (key := price_key(record.payload)) is not None:
             failed.add(key)  # the transform failed (an error, not a verdict): Firehose kept it whole
     rows = stack.athena.query("SELECT symbol, bar_start, open, high, low, close, volume, tick_count, source "
                               "FROM bars_1m").rows

@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import dataclasses
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,23 +17,18 @@ from pathlib import Path
 
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
+from local_stack.net import free_port
 from local_stack.s3 import LocalS3
 from stack_tools.template import StackTemplate
 
 STREAM = "bench"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def firehose_process(folder: Path, faults: FirehoseFaults | None = None) -> Iterator[str]:
     """The endpoint's URL while the process serves; its stream is named `STREAM` and writes under `folder`."""
     faults = faults or FirehoseFaults()
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "local_stack.firehose.standalone", "--port", str(port), "--folder", str(folder),
          "--throttle-rate", str(faults.throttle_rate), "--partial-failure-rate", str(faults.partial_failure_rate),

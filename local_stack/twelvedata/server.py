@@ -111,7 +111,7 @@ class TwelveDataStandIn:
         self._credits_used = 0
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._open: dict[int, ServerConnection] = {}
+        self._open: dict[int, tuple[ServerConnection, ConnectionRecord]] = {}  # by connection number
         self._stalled_until = 0.0
         self._on_sent = on_sent
         self.rest_up_to_now = rest_up_to_now
@@ -187,7 +187,7 @@ class TwelveDataStandIn:
         number = self.stats.connections
         record = ConnectionRecord(number, self._wall_clock())
         self.stats.connection_log.append(record)
-        self._open[number] = connection
+        self._open[number] = (connection, record)
         session = ServerSession(self.catalog.instruments)
         self.stats.subscribed.append(session.subscriptions)
         replay: asyncio.Task[None] | None = None
@@ -198,7 +198,7 @@ class TwelveDataStandIn:
                 if reply is not None and not stalled.is_set() and not self._stalled():
                     await connection.send(orjson.dumps(reply).decode())
                 if started and replay is None:
-                    replay = asyncio.create_task(self._replay(connection, session.subscriptions, number, stalled))
+                    replay = asyncio.create_task(self._replay(connection, session.subscriptions, record, stalled))
         except ConnectionClosed:
             pass
         finally:
@@ -215,8 +215,9 @@ class TwelveDataStandIn:
     def _stalled(self) -> bool:
         return self._clock() < self._stalled_until
 
-    async def _replay(self, connection: ServerConnection, subscriptions: set[str], number: int,
+    async def _replay(self, connection: ServerConnection, subscriptions: set[str], record: ConnectionRecord,
                       stalled: asyncio.Event) -> None:
+        number = record.number
         started = self._clock()
         position_us = 0.0
         if self.live and self.speed > 0:
@@ -239,7 +240,7 @@ class TwelveDataStandIn:
             if frame.symbol is not None and frame.symbol not in subscriptions:
                 continue
             if drop_after is not None and sent >= drop_after:
-                self._abort(number, connection)
+                self._abort(connection, record)
                 return
             if faults.stall_after_frames is not None and sent >= faults.stall_after_frames:
                 stalled.set()
@@ -255,20 +256,18 @@ class TwelveDataStandIn:
         if self.close_at_end:
             await connection.close(1000, "end of recording")
 
-    def _abort(self, number: int, connection: ServerConnection) -> None:
+    def _abort(self, connection: ServerConnection, record: ConnectionRecord) -> None:
         """A dropped socket: no close frame, as a network failure."""
         self.stats.dropped_connections += 1
-        for record in self.stats.connection_log:
-            if record.number == number:
-                record.ended_by = "dropped"
+        record.ended_by = "dropped"
         connection.transport.abort()
 
     # -- faults on demand (the chaos suite's) ------------------------------------------------------
     async def drop_all(self) -> int:
         """Abort every open connection, as a network failure would; returns how many."""
-        open_now = list(self._open.items())
-        for number, connection in open_now:
-            self._abort(number, connection)
+        open_now = list(self._open.values())
+        for connection, record in open_now:
+            self._abort(connection, record)
         return len(open_now)
 
     async def stall(self, seconds: float) -> None:
@@ -279,7 +278,7 @@ class TwelveDataStandIn:
     async def inject(self, text: str) -> int:
         """Send one frame, as the server, to every open connection; returns how many got it."""
         sent = 0
-        for connection in list(self._open.values()):
+        for connection, _ in list(self._open.values()):
             with contextlib.suppress(ConnectionClosed):
                 await connection.send(text)
                 sent += 1

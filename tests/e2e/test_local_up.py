@@ -5,7 +5,6 @@ accepted is compacted."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import orjson
 import pytest
 import requests
 
+from local_stack.net import free_port
 from ohlcv_cli.main import main
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
@@ -23,12 +23,6 @@ from producers.aws import firehose_client
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for(condition: Any, what: str, timeout_s: float = 120.0) -> Any:
@@ -50,7 +44,7 @@ def _status(port: int) -> dict[str, Any] | None:
 
 
 def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "ohlcv_cli", "local", "up", "--lake", str(tmp_path / "lake"),
                                 "--port", str(port), "--poll-every", "0.2", "--replay-window"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

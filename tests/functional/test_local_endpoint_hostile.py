@@ -28,12 +28,13 @@ TARGET = {"X-Amz-Target": "Firehose_20150804.PutRecordBatch", "Content-Type": "a
 MAX_CONNECTIONS = 8
 
 
-def _endpoint(folder: Path, socket_timeout_s: float = SOCKET_TIMEOUT_S) -> tuple[FirehoseEndpoint, CapturingLambda]:
+def _endpoint(folder: Path, socket_timeout_s: float = SOCKET_TIMEOUT_S, port: int = 0
+              ) -> tuple[FirehoseEndpoint, CapturingLambda]:
     settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
                                backup=None)
     capture = CapturingLambda()
     server = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(folder), invoke=capture)},
-                              max_connections=MAX_CONNECTIONS, socket_timeout_s=socket_timeout_s)
+                              max_connections=MAX_CONNECTIONS, socket_timeout_s=socket_timeout_s, port=port)
     return server.start(), capture
 
 
@@ -161,11 +162,7 @@ def test_a_client_kept_alive_across_a_restart_on_the_same_port_reaches_the_new_e
     # WHEN the endpoint stops and another starts on its port (`local up` stopped and started again)
     first.api.close_intake()
     first.stop()
-    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
-                               backup=None)
-    capture = CapturingLambda()
-    second = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path / "second"), invoke=capture)},
-                              port=port).start()
+    second, _ = _endpoint(tmp_path / "second", port=port)
     try:
         # THEN the client's next puts reach the new endpoint: the stopped one hung up instead of refusing them
         for _ in range(3):

@@ -39,6 +39,16 @@ def _producer(ws_url: str, endpoint: str, *options: str, symbols: str = "AAPL,EU
         text=True)
 
 
+def _firehose(folder: Path, faults: FirehoseFaults | None = None
+              ) -> tuple[FirehoseEndpoint, DeliveryStream, CapturingLambda]:
+    """A started local Firehose endpoint with one stream (no transform: `capture` keeps what it delivers)."""
+    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
+                               backup=None)
+    capture = CapturingLambda()
+    stream = DeliveryStream(settings, LocalS3(folder), invoke=capture)
+    return FirehoseEndpoint({STREAM: stream}, faults=faults).start(), stream, capture
+
+
 def _sigterm_after(process: subprocess.Popen[str], seconds: float) -> tuple[str, float]:
     """SIGTERM after `seconds`; the output, and how long the process took to end (killed if it hangs)."""
     try:
@@ -54,12 +64,8 @@ def _sigterm_after(process: subprocess.Popen[str], seconds: float) -> tuple[str,
 
 
 def test_sigterm_with_firehose_down_spools_and_a_restart_drains_it(tmp_path: Path) -> None:
-    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
-                               backup=None)
-    capture = CapturingLambda()
-    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=capture)
     faults = FirehoseFaults(partial_failure_rate=1.0)  # Firehose takes nothing
-    endpoint = FirehoseEndpoint({STREAM: stream}, faults=faults).start()
+    endpoint, stream, capture = _firehose(tmp_path / "s3", faults)
     spool_dir = tmp_path / "spool"
     try:
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=60)) as stand_in:
@@ -113,10 +119,7 @@ def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_an
 def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path: Path) -> None:
     # GIVEN a producer taking frames as fast as the stand-in sends them (the recording replayed at full
     # speed, again on every reconnect), into a working Firehose
-    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
-                               backup=None)
-    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=CapturingLambda())
-    endpoint = FirehoseEndpoint({STREAM: stream}).start()
+    endpoint, _, _ = _firehose(tmp_path / "s3")
     took = []
     try:
         with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
@@ -154,10 +157,7 @@ def test_sigterm_with_a_firehose_call_that_never_answers_still_ends_at_the_deadl
 
 def test_sigterm_while_a_repair_waits_out_a_429_ends_within_the_deadline(tmp_path: Path) -> None:
     # GIVEN a producer whose scheduled gap repair is refused with 429 and waits for the next credit minute
-    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
-                               backup=None)
-    endpoint = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(tmp_path / "s3"),
-                                                        invoke=CapturingLambda())}).start()
+    endpoint, _, _ = _firehose(tmp_path / "s3")
     try:
         stand_in = TwelveDataStandIn(read_recording(DEMO_FEED), speed=1, faults=Faults(rest_429_burst=1000))
         with running_in_thread(stand_in) as server:
@@ -178,11 +178,7 @@ def test_sigterm_while_a_repair_waits_out_a_429_ends_within_the_deadline(tmp_pat
 
 def test_a_stopping_producer_forwards_every_frame_the_server_sent_before_its_reset_reply(tmp_path: Path) -> None:
     # GIVEN a producer streaming fast from the stand-in into a working Firehose
-    settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
-                               backup=None)
-    capture = CapturingLambda()
-    stream = DeliveryStream(settings, LocalS3(tmp_path / "s3"), invoke=capture)
-    endpoint = FirehoseEndpoint({STREAM: stream}).start()
+    endpoint, stream, capture = _firehose(tmp_path / "s3")
     try:
         stand_in = TwelveDataStandIn(read_recording(DEMO_FEED), speed=300, close_at_end=False)
         with running_in_thread(stand_in) as server:

@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 
 import orjson
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -36,9 +35,8 @@ def _stand_in(clock: Clock | None = None, sent: list[tuple[int, str]] | None = N
                              clock=clock or time.monotonic, rest_up_to_now=True)
 
 
-def test_drop_all_aborts_every_open_connection_without_a_close_frame_and_logs_how_each_ended(
-        caplog: pytest.LogCaptureFixture) -> None:
-    with running_in_thread(_stand_in(per_second=100)) as stand_in:
+def test_drop_all_aborts_every_open_connection_without_a_close_frame_and_logs_how_each_ended() -> None:
+    with running_in_thread(_stand_in()) as stand_in:
         async def two_clients() -> list[str]:
             outcomes = []
             async with connect(stand_in.ws_url) as first, connect(stand_in.ws_url) as second:
@@ -56,7 +54,6 @@ def test_drop_all_aborts_every_open_connection_without_a_close_frame_and_logs_ho
 
         assert asyncio.run(two_clients()) == ["no close frame", "no close frame"]
     assert [(c.number, c.ended_by) for c in stand_in.stats.connection_log] == [(1, "dropped"), (2, "dropped")]
-    assert "connection handler failed" not in caplog.text  # the server's own drop is no error of its handler
     assert all(c.closed_s is not None and c.closed_s >= c.opened_s for c in stand_in.stats.connection_log)
 
 
@@ -105,3 +102,4 @@ def test_live_rest_knows_only_the_bars_that_have_ended_on_the_live_timeline() ->
     assert values and len(values) <= 3
     ends = [datetime.strptime(v["datetime"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp() + 60 for v in values]
     assert max(ends) <= live_now.timestamp()
+

@@ -69,9 +69,10 @@ class RecoveringFirehose:
         return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"} for _ in Records]}
 
 
-def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp_path: Path) -> None:
-    # GIVEN Firehose refusing the first two calls, and a spool with room for two batches of two records
-    firehose = RecoveringFirehose(refusals=2)
+def _recovering(tmp_path: Path, *, refusals: int, spool_bytes: int, retry_every_s: float
+                ) -> tuple[RecoveringFirehose, SpoolingSender, list[float]]:
+    """A sender on a Firehose that comes back after `refusals` calls; its waits are recorded, not slept."""
+    firehose = RecoveringFirehose(refusals)
     sink = FirehoseSink(cast(Any, firehose), "s", max_attempts=1, sleep=lambda _: None)
     pauses: list[float] = []
 
@@ -79,7 +80,13 @@ def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp
         pauses.append(seconds)
         await asyncio.sleep(0)
 
-    sender = SpoolingSender(sink, Spool(tmp_path, max_bytes=30, free_margin_bytes=0), retry_every_s=60, sleep=pause)
+    spool = Spool(tmp_path, max_bytes=spool_bytes, free_margin_bytes=0)
+    return firehose, SpoolingSender(sink, spool, retry_every_s=retry_every_s, sleep=pause), pauses
+
+
+def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp_path: Path) -> None:
+    # GIVEN Firehose refusing the first two calls, and a spool with room for two batches of two records
+    firehose, sender, pauses = _recovering(tmp_path, refusals=2, spool_bytes=30, retry_every_s=60)
     batches = [[f"{n}a".encode(), f"{n}b".encode()] for n in range(20)]
 
     async def send_all() -> None:
@@ -97,15 +104,7 @@ def test_once_firehose_is_back_a_full_spool_drains_at_once_and_order_is_kept(tmp
 
 def test_a_batch_larger_than_the_spools_room_goes_to_firehose_once_it_is_back(tmp_path: Path) -> None:
     # GIVEN a spool whose disk has less room than one batch, and Firehose refusing its first call
-    firehose = RecoveringFirehose(refusals=1)
-    sink = FirehoseSink(cast(Any, firehose), "s", max_attempts=1, sleep=lambda _: None)
-    pauses: list[float] = []
-
-    async def pause(seconds: float) -> None:
-        pauses.append(seconds)
-        await asyncio.sleep(0)
-
-    sender = SpoolingSender(sink, Spool(tmp_path, max_bytes=10, free_margin_bytes=0), retry_every_s=5, sleep=pause)
+    firehose, sender, _ = _recovering(tmp_path, refusals=1, spool_bytes=10, retry_every_s=5)
     batch = [f"record {n}".encode() for n in range(50)]
     # WHEN it is sent
     asyncio.run(asyncio.wait_for(sender.send(batch), timeout=10))
