@@ -107,7 +107,12 @@ def _read_json(spark: SparkSession, columns: Sequence[object], paths: list[str])
 
 
 def in_dates(dates: Sequence[str]) -> Column:
-    """Whether `event_time_ms` falls on one of the UTC dates: ranges of numbers, no date formatting per row."""
+    """Whether `event_time_ms` falls on one of the UTC dates: ranges of numbers, no date formatting per row;
+    past a few dates (a backfill touches thousands), one lookup of the day's number in a set."""
+    days = sorted({date_type.fromisoformat(d) for d in dates})
+    if len(days) > 8:
+        numbers = [(day - date_type(1970, 1, 1)).days for day in days]
+        return F.floor(F.col("event_time_ms") / 86_400_000).isin(numbers)
     ranges = []
     for day in sorted({date_type.fromisoformat(d) for d in dates}):
         start = (day - date_type(1970, 1, 1)).days * 86_400_000
@@ -179,10 +184,16 @@ def minute_bars(events: DataFrame) -> DataFrame:
 
 
 # -- REST bars -------------------------------------------------------------------------------------------
-def resolve_rest_bars(bars: DataFrame) -> DataFrame:
-    """One 1-minute REST bar per symbol and minute: the latest received (the documented rule);
-    `rest_versions` says how many distinct answers there were for that minute."""
-    unique = deduplicate(bars.where(F.col("interval") == "1min"))
+# The curated table each REST interval is authoritative for (docs/compaction.md, "Precedence"); other
+# intervals stay in raw_bars (weekly and monthly figures are rolled up from bars_1d by the queries).
+REST_TABLES = {"1min": "bars_1m", "5min": "bars_5m", "1h": "bars_1h", "1day": "bars_1d"}
+TABLE_SECONDS = {"bars_1m": 60, "bars_5m": 300, "bars_1h": 3600, "bars_1d": 86_400}
+
+
+def resolve_rest_bars(bars: DataFrame, interval: str = "1min") -> DataFrame:
+    """One REST bar of `interval` per symbol and start: the latest received (the documented rule);
+    `rest_versions` says how many distinct answers there were for that bar."""
+    unique = deduplicate(bars.where(F.col("interval") == interval))
     latest = Window.partitionBy("symbol", "event_time_ms").orderBy(
         F.col("received_at_ms").desc(), F.col("arrival_ms").desc(), "idempotency_key")
     ranked = unique.withColumn("_n", F.row_number().over(latest)).withColumn(
@@ -265,6 +276,29 @@ def rollup_daily(bars_1m: DataFrame) -> DataFrame:
     return _rollup(bars_1m, midnight, F.date_format(day, "yyyy-MM-dd"))
 
 
+def with_official(rollup: DataFrame, rest: DataFrame, seconds: int, daily: bool) -> DataFrame:
+    """The REST bars of a table's interval win over its rollup: a rollup bar whose span overlaps one (the
+    same bucket, or a venue's differently aligned one) gives way to it. A REST bar keeps the tick count of
+    the rollup bars it replaces; it is final, its source `rest`."""
+    official = rest.select("symbol", "exchange", F.expr("timestamp_millis(minute_ms)").alias("bar_start"),
+                           "open", "high", "low", "close", "volume")
+    official = official.withColumn("dt", F.date_format(trading_day() if daily else F.col("bar_start"), "yyyy-MM-dd"))
+    b, r = rollup.alias("b"), official.alias("r")
+    # a trading day is one dt (adjacent midnights are 23 or 25 hours apart when the clocks change)
+    same_span = (F.col("b.dt") == F.col("r.dt")) if daily else (
+        F.abs(F.unix_timestamp("b.bar_start") - F.unix_timestamp("r.bar_start")) < seconds)
+    overlap = (F.col("b.symbol") == F.col("r.symbol")) & same_span
+    kept = b.join(r, overlap, "left_anti")
+    ticks = (r.join(b, overlap, "left")
+             .groupBy("r.symbol", "r.bar_start")
+             .agg(F.coalesce(F.sum("b.tick_count"), F.lit(0)).cast("bigint").alias("tick_count"))
+             .withColumnRenamed("symbol", "_symbol").withColumnRenamed("bar_start", "_start"))
+    replaced = (official.join(ticks, (official.symbol == ticks._symbol) & (official.bar_start == ticks._start))
+                .select("symbol", "exchange", "bar_start", "open", "high", "low", "close", "volume", "tick_count",
+                        F.lit("rest").alias("source"), F.lit(True).alias("final"), "dt"))
+    return kept.select(*BAR_NAMES, "dt").unionByName(replaced.select(*BAR_NAMES, "dt"))
+
+
 # -- the run ---------------------------------------------------------------------------------------------
 def _read_published_1m(spark: SparkSession, publisher: Publisher, dates: Sequence[str]) -> DataFrame:
     files = publisher.files("bars_1m", dates)
@@ -314,8 +348,11 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     objects_in = len([f for f in raw_prices.inputFiles() if any(f"/dt={d}/" in f for d in dates)])
     ticks = minute_bars(ordered_events(price_events(raw_prices, dates, int(late_after_s * 1000))).where("_target"))
 
-    bar_paths = existing_paths(spark, raw_paths(raw_bars_location, dates)) if raw_bars_location else []
-    raw_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths).where(in_dates(dates))
+    # REST bars: of the dates, and (daily bars) of the trading days rebuilt, whose midnight may be a UTC
+    # date away
+    bar_paths = existing_paths(spark, raw_paths(raw_bars_location, trading_days)) if raw_bars_location else []
+    all_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths)
+    raw_bars = all_bars.where(in_dates(dates))
     # Cached: the four tables below read it, and the events are read, ordered and aggregated once. A minute
     # holds dozens of events, so the bars are far fewer: one partition a core is plenty for the rollups, and
     # every further partition is another task for each of them. The run's tallies, summed from it first,
@@ -331,8 +368,10 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     minutes = fresh.unionByName(neighbours)
     # One Spark write for all four tables; the rollups' sizes are observed while it runs.
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
-    rollups = {"bars_5m": rollup_utc(fresh, 300), "bars_1h": rollup_utc(fresh, 3600),
-               "bars_1d": rollup_daily(minutes).where(F.col("dt").isin(trading_days))}
+    rollups = {"bars_5m": with_official(rollup_utc(fresh, 300), resolve_rest_bars(raw_bars, "5min"), 300, False),
+               "bars_1h": with_official(rollup_utc(fresh, 3600), resolve_rest_bars(raw_bars, "1h"), 3600, False),
+               "bars_1d": with_official(rollup_daily(minutes), resolve_rest_bars(all_bars, "1day"), 86_400, True)
+               .where(F.col("dt").isin(trading_days))}
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},

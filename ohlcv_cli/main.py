@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import functools
 import logging
 import os
@@ -134,6 +133,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     from local_stack.feeds import DEMO_FEED
+    from local_stack.twelvedata.history import history_file, published_history, read_series
     from local_stack.twelvedata.server import CreditLimit, Faults, TwelveDataStandIn
     from ohlcv_core.recording import read_recording
 
@@ -141,20 +141,44 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     faults = Faults(refuse_auth=args.refuse_auth, drop_after_frames=args.drop_after,
                     stall_after_frames=args.stall_after, rest_429_burst=args.rest_429_burst)
     credits = CreditLimit(args.credits_per_minute) if args.credits_per_minute else None
+    files = [history_file(path) for path in args.history]
+    if args.published_history:
+        published = list(published_history())
+        if not published:
+            raise ConfigError("--published-history needs backtesting.py installed (pip install backtesting)")
+        files += published
+    history = [read_series(file) for file in files]
+    stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open and not args.live,
+                                 api_key=args.api_key, faults=faults, credits=credits, live=args.live,
+                                 history=history)
 
     async def serve() -> None:
-        stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open,
-                                     api_key=args.api_key, faults=faults, credits=credits)
         try:
             await stand_in.start(args.host, args.port)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
         print(f"Twelve Data stand-in: WebSocket {stand_in.ws_url}  REST {stand_in.rest_url}/time_series", flush=True)
-        await asyncio.Event().wait()
+        for series in history:
+            meta = series.meta
+            print(f"  history: {meta['symbol']} {meta['interval']}, {len(series.bars):,} bars", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        await stand_in.stop()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    asyncio.run(serve())
+    stats = stand_in.stats
+    print(f"served {stats.frames_sent:,} frames over {stats.connections} connection(s), {stats.rest_requests} REST "
+          f"requests ({stats.rest_refused} refused)", flush=True)
     return 0
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from producers.backfill_main import run
+
+    return run(args)
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
@@ -300,6 +324,13 @@ def _add_stand_in_parser(sub: Subparsers) -> None:
     serve.add_argument("--port", type=_port, default=8765)
     serve.add_argument("--speed", type=float, default=1.0)
     serve.add_argument("--keep-open", action="store_true", help="do not close sockets at the end of the recording")
+    serve.add_argument("--live", action="store_true", help="one timeline for every client: a client that "
+                                                           "reconnects resumes where the feed is now")
+    serve.add_argument("--history", type=Path, action="append", default=[],
+                       help="also serve this CSV of bars (its meta in <name>.meta.json beside it); repeatable")
+    serve.add_argument("--published-history", action="store_true",
+                       help="also serve the real history backtesting.py ships (GOOG daily, EUR/USD hourly, "
+                            "BTC/USD monthly)")
     serve.add_argument("--api-key", help="accept only this key (query, X-TD-APIKEY or Authorization header)")
     serve.add_argument("--credits-per-minute", type=int, help="REST budget; past it, Twelve Data's 429")
     serve.add_argument("--refuse-auth", action="store_true", help="fault: answer everything with 401")
@@ -404,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     redo.add_argument("--function", help="deployed: the transform function (its window decides)")
     redo.add_argument("--region", help="AWS region (env AWS_REGION)")
     redo.set_defaults(func=cmd_redrive)
+
+    backfill = sub.add_parser("backfill", help="load Twelve Data history into the lake (resumable, credits-aware)")
+    from producers.backfill_main import add_arguments as add_backfill_arguments
+
+    add_backfill_arguments(backfill)
+    backfill.set_defaults(func=cmd_backfill)
 
     package = sub.add_parser("package", help="build the stack's Lambda bundles and Glue artifacts")
     package.add_argument("--out", type=Path, default=Path("dist"), help="laid out as the artifact bucket")

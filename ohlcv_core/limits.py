@@ -18,3 +18,5 @@ LAMBDA_PAYLOAD_BYTES = 6 * MIB
 
 # Twelve Data REST: symbols in one batch request
 TWELVEDATA_MAX_BATCH_SYMBOLS = 120
+# Twelve Data REST: bars in one time_series answer (per symbol)
+TWELVEDATA_MAX_OUTPUTSIZE = 5000

@@ -157,28 +157,35 @@ def split_time_series(body: str, request: Mapping[str, str]) -> list[tuple[str, 
     (the transform counts them); bars that cannot be placed are kept together so the transform fails
     them with a reason instead of them disappearing here.
     """
+    return [(payload, symbol_request) for _, payload, symbol_request in hourly_parts(body, request)]
+
+
+def hourly_parts(body: str, request: Mapping[str, str]) -> list[tuple[int | None, str, dict[str, str]]]:
+    """As split_time_series, each part with its UTC hour (hours since the epoch: the raw zone's
+    partition), None for a part that is not one hour's bars."""
     parsed = orjson.loads(body)
     single = isinstance(parsed, dict) and ("values" in parsed or "meta" in parsed or "status" in parsed)
     responses = {request.get("symbol", ""): parsed} if single else dict(parsed)
-    out: list[tuple[str, dict[str, str]]] = []
+    out: list[tuple[int | None, str, dict[str, str]]] = []
     for symbol, response in responses.items():
         symbol_request = {**request, "symbol": str(symbol)}
         values = response.get("values") if isinstance(response, dict) else None
         if not isinstance(values, list) or not values:
-            out.append((orjson.dumps(response).decode(), symbol_request))
+            out.append((None, orjson.dumps(response).decode(), symbol_request))
             continue
         meta_raw = response.get("meta")
         meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
         asked = request.get("timezone", "")
+        groups: dict[int | None, list[Any]]
         try:
             zone = zone_of(asked if asked and asked.lower() != "exchange" else meta.get("exchange_timezone"))
-            groups: dict[int, list[Any]] = {}
+            groups = {}
             for value in values:
                 start = parse_bar_datetime(str(value.get("datetime")), zone)
                 groups.setdefault(_hour_of(int(start.timestamp() * 1000)), []).append(value)
         except (RecordRejected, AttributeError):
-            groups = {0: values}
-        for _, group in sorted(groups.items()):
+            groups = {None: values}
+        for hour, group in sorted(groups.items(), key=lambda item: -1 if item[0] is None else item[0]):
             part = {k: v for k, v in response.items() if k != "values"} | {"values": group}
-            out.append((orjson.dumps(part).decode(), symbol_request))
+            out.append((hour, orjson.dumps(part).decode(), symbol_request))
     return out

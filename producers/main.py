@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import boto3
 from ohlcv_core import config
 from ohlcv_core.errors import OhlcvError, PipelineError
 from ohlcv_core.recording import Recording
+from producers import backfill_main
 from producers.aws import firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
@@ -242,12 +244,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="producers", description=__doc__)
-    add_arguments(parser)
+    """`python -m producers [options]` streams; `python -m producers backfill [options]` loads history
+    (the same image, as a one-off or scheduled task)."""
+    argv = sys.argv[1:] if argv is None else argv
+    runner: Callable[[argparse.Namespace], int] = run
+    if argv[:1] == ["backfill"]:
+        parser = argparse.ArgumentParser(prog="producers backfill", description=backfill_main.__doc__)
+        backfill_main.add_arguments(parser)
+        argv, runner = argv[1:], backfill_main.run
+    else:
+        parser = argparse.ArgumentParser(prog="producers", description=__doc__)
+        add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        return run(args)
+        return runner(args)
     except OhlcvError as exc:  # a setting, a refused key: said plainly, and a non-zero exit for the orchestrator
         LOG.error("%s", exc)
         return 2

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -27,8 +27,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from local_stack.twelvedata.catalog import Catalog, ReplayFrame, build_catalog
-from local_stack.twelvedata.rest import answer_time_series, error_body
+from local_stack.twelvedata.catalog import Catalog, ReplayFrame, SeriesData, build_catalog
+from local_stack.twelvedata.rest import Access, answer_time_series, error_body
 from ohlcv_core.recording import Recording
 from ohlcv_core.td_protocol import ServerSession
 
@@ -79,6 +79,14 @@ class StandInStats:
     connection_log: list[ConnectionRecord] = field(default_factory=list)
     stalls: int = 0
     injected_frames: int = 0
+    credit_log: list[tuple[float, int]] = field(default_factory=list)  # (wall time, credits) of each served call
+
+    def credits_by_minute(self) -> dict[int, int]:
+        """Credits spent in each minute of the wall clock (refused calls spend none)."""
+        spent: dict[int, int] = {}
+        for at, credits in self.credit_log:
+            spent[int(at // 60)] = spent.get(int(at // 60), 0) + credits
+        return spent
 
 
 def _json_response(status: int, body: bytes, content_type: str = "application/json",
@@ -95,8 +103,12 @@ class TwelveDataStandIn:
                  credits: CreditLimit | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
-                 on_sent: Callable[[int, ReplayFrame], None] | None = None, rest_up_to_now: bool = False) -> None:
+                 on_sent: Callable[[int, ReplayFrame], None] | None = None, rest_up_to_now: bool = False,
+                 history: Iterable[SeriesData] = (), access: Access | None = None) -> None:
         self.catalog: Catalog = build_catalog(recording)
+        for series in history:
+            self.catalog.series[(str(series.meta["symbol"]).upper(), str(series.meta["interval"]))] = series
+        self.access = access or Access()
         self.speed = speed
         self.api_key = api_key
         self.close_at_end = close_at_end
@@ -152,6 +164,7 @@ class TwelveDataStandIn:
         allowed = self._credits_used + cost <= self.credits.per_minute
         if allowed:
             self._credits_used += cost
+            self.stats.credit_log.append((self._wall_clock(), cost))
         left = max(0, self.credits.per_minute - self._credits_used)
         return allowed, {"api-credits-used": str(self._credits_used), "api-credits-left": str(left)}
 
@@ -169,7 +182,8 @@ class TwelveDataStandIn:
                                                 "switching to a higher tier plan at https://twelvedata.com/pricing"))
             status = 200 if self.credits and self.credits.errors_with_http_200 else 429
             return _json_response(status, body, extra=headers)
-        status, content_type, body = answer_time_series(self.catalog, params, until=self._live_now())
+        status, content_type, body = answer_time_series(self.catalog, params, until=self._live_now(),
+                                                        access=self.access)
         return _json_response(status, body, content_type, headers)
 
     def _live_now(self) -> datetime | None:
