@@ -368,9 +368,18 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     minutes = fresh.unionByName(neighbours)
     # One Spark write for all four tables; the rollups' sizes are observed while it runs.
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
-    rollups = {"bars_5m": with_official(rollup_utc(fresh, 300), resolve_rest_bars(raw_bars, "5min"), 300, False),
-               "bars_1h": with_official(rollup_utc(fresh, 3600), resolve_rest_bars(raw_bars, "1h"), 3600, False),
-               "bars_1d": with_official(rollup_daily(minutes), resolve_rest_bars(all_bars, "1day"), 86_400, True)
+    # The REST intervals present decide which rollups have official bars to give way to (one small read of
+    # the bar records: a live day has none, and is spared the joins).
+    present = {row[0] for row in all_bars.select("interval").distinct().collect()}
+
+    def official(rollup: DataFrame, interval: str, bars: DataFrame, daily: bool = False) -> DataFrame:
+        if interval not in present:
+            return rollup
+        return with_official(rollup, resolve_rest_bars(bars, interval), TABLE_SECONDS[REST_TABLES[interval]], daily)
+
+    rollups = {"bars_5m": official(rollup_utc(fresh, 300), "5min", raw_bars),
+               "bars_1h": official(rollup_utc(fresh, 3600), "1h", raw_bars),
+               "bars_1d": official(rollup_daily(minutes), "1day", all_bars, daily=True)
                .where(F.col("dt").isin(trading_days))}
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))

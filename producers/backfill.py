@@ -30,6 +30,7 @@ import requests
 
 from ohlcv_core.backfill import Call, Checkpoint, Plan, Span, coverable_until, is_daily, plan
 from ohlcv_core.envelope import Source, encode_envelope
+from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
 from ohlcv_core.timeseries import hourly_parts
 from producers.backoff import Backoff
 from producers.batching import BatchBuilder
@@ -112,14 +113,16 @@ class Backfill:
         self._sleep = sleep
         self._server_retries = server_retries
 
-    def plan(self, symbols: Sequence[str], interval: str, span: Span, *, force: bool = False) -> Plan:
+    def plan(self, symbols: Sequence[str], interval: str, span: Span, *, force: bool = False,
+             bars_per_call: int = TWELVEDATA_MAX_OUTPUTSIZE) -> Plan:
         covered: dict[str, list[Span]] = {}
         if not force:
             for symbol in symbols:
                 checkpoint = self._checkpoints.load(symbol, interval)
                 if checkpoint is not None:
                     covered[symbol] = checkpoint.covered
-        return plan(symbols, interval, span, covered, batch_size=self._rest.symbols_per_request)
+        return plan(symbols, interval, span, covered, batch_size=self._rest.symbols_per_request,
+                    bars_per_call=bars_per_call)
 
     def run(self, planned: Plan, on_progress: Progress | None = None) -> BackfillReport:
         report = BackfillReport(planned)
@@ -133,15 +136,31 @@ class Backfill:
             if on_progress is not None:
                 on_progress(report, len(planned.calls) - done - 1)
         for symbol in planned.symbols:
-            if symbol not in report.failed and symbol not in planned.already_done \
-                    and not report.bars_by_symbol.get(symbol) and not self._had_bars(symbol, planned.interval):
+            if symbol in report.failed or symbol in planned.already_done:
+                continue
+            checkpoint = self._checkpoints.load(symbol, planned.interval)
+            if not report.bars_by_symbol.get(symbol) and not self._loaded_within(checkpoint, planned.span):
                 start, end = planned.span.to_list(is_daily(planned.interval))
                 report.failed[symbol] = f"no {planned.interval} bars between {start} and {end} (excluded)"
+            elif empty.get(symbol):
+                self._cover(checkpoint or Checkpoint(symbol, planned.interval), empty.pop(symbol), 0)
         return report
 
-    def _had_bars(self, symbol: str, interval: str) -> bool:
-        checkpoint = self._checkpoints.load(symbol, interval)
-        return checkpoint is not None and checkpoint.bars > 0
+    @staticmethod
+    def _loaded_within(checkpoint: Checkpoint | None, span: Span) -> bool:
+        """Whether an earlier run loaded part of the span (a resumed run may find only empty windows left)."""
+        return checkpoint is not None and checkpoint.bars > 0 and any(
+            done.start < span.end and span.start < done.end for done in checkpoint.covered)
+
+    def _cover(self, checkpoint: Checkpoint, spans: list[Span], bars: int) -> None:
+        """Record spans as loaded, up to what has ended (a bar still forming is fetched again next time)."""
+        now_ms = int(self._clock() * 1000)
+        cap = coverable_until(datetime.fromtimestamp(now_ms / 1000, tz=UTC), checkpoint.interval)
+        for span in spans:
+            if span.start < cap:
+                checkpoint.cover(Span(span.start, min(span.end, cap)), 0, now_ms)
+        checkpoint.bars += bars
+        self._checkpoints.save(checkpoint)
 
     def _fetch(self, call: Call) -> RestReply | RestError:
         backoff = Backoff(base_s=1.0, cap_s=30.0)
@@ -212,18 +231,12 @@ class Backfill:
 
     def _checkpoint(self, call: Call, bars: dict[str, int], report: BackfillReport,
                     empty: dict[str, list[Span]]) -> None:
-        """Delivered: each symbol with bars covers the window (and its empty ones), up to what has ended."""
-        now_ms = int(self._clock() * 1000)
-        cap = coverable_until(datetime.fromtimestamp(now_ms / 1000, tz=UTC), call.interval)
+        """Delivered: each symbol with bars covers the window, and the empty ones it had before."""
         for symbol, count in bars.items():
             report.bars += count
             report.bars_by_symbol[symbol] = report.bars_by_symbol.get(symbol, 0) + count
             checkpoint = self._checkpoints.load(symbol, call.interval) or Checkpoint(symbol, call.interval)
-            for window in [*empty.pop(symbol, []), call.window]:
-                if window.start < cap:
-                    checkpoint.cover(Span(window.start, min(window.end, cap)), 0, now_ms)
-            checkpoint.bars += count
-            self._checkpoints.save(checkpoint)
+            self._cover(checkpoint, [*empty.pop(symbol, []), call.window], count)
 
     def _deliver(self, parts: list[tuple[int | None, bytes]]) -> None:
         """Every record to Firehose, partition by partition (the pacer's unit), or PipelineError."""

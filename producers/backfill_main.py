@@ -21,6 +21,7 @@ import boto3
 from ohlcv_core import config
 from ohlcv_core.backfill import BACKFILL_INTERVALS, PlanError, Span, parse_symbols_file, requested_span
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
 from producers.aws import firehose_client
 from producers.backfill import Backfill, BackfillReport, PartitionPacer
 from producers.backoff import Backoff
@@ -70,6 +71,8 @@ class BackfillSettings:
             span = requested_span(args.start, args.end, args.interval)
         except PlanError as exc:
             raise ConfigError(str(exc)) from None
+        if not 1 <= args.bars_per_call <= TWELVEDATA_MAX_OUTPUTSIZE:
+            raise ConfigError(f"--bars-per-call must be 1 to {TWELVEDATA_MAX_OUTPUTSIZE}, got {args.bars_per_call}")
         max_partitions = int(args.max_partitions)
         if max_partitions < 0:
             raise ConfigError(f"--max-partitions must be 0 (no pacing) or more, got {max_partitions}")
@@ -115,6 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream", help="Firehose delivery stream (env OHLCV_FIREHOSE_STREAM)")
     parser.add_argument("--firehose-endpoint", help="Firehose endpoint URL (env OHLCV_FIREHOSE_ENDPOINT)")
     parser.add_argument("--region", help="AWS region (env AWS_REGION)")
+    parser.add_argument("--bars-per-call", type=int, default=TWELVEDATA_MAX_OUTPUTSIZE,
+                        help=f"window length in bars, 1 to {TWELVEDATA_MAX_OUTPUTSIZE} (smaller: more calls, less "
+                             "to fetch again after a failure)")
     parser.add_argument("--max-partitions", type=int, default=DEFAULT_MAX_PARTITIONS,
                         help="new raw-zone partitions per buffer interval, 0 for no pacing "
                              f"(Firehose's limit is 500; default {DEFAULT_MAX_PARTITIONS})")
@@ -167,7 +173,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
                         backoff=Backoff(base_s=0.2, cap_s=10.0))
     pacer = PartitionPacer(settings.max_partitions, settings.buffer_interval_s) if settings.max_partitions else None
     backfill = Backfill(rest, sink, checkpoints, pacer=pacer)
-    planned = backfill.plan(settings.symbols, settings.interval, settings.span, force=args.force)
+    planned = backfill.plan(settings.symbols, settings.interval, settings.span, force=args.force,
+                            bars_per_call=args.bars_per_call)
     if not args.quiet or args.dry_run:
         print("\n".join(planned.describe(settings.credits_per_minute or None)), file=out, flush=True)
     if args.dry_run:

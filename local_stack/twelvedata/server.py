@@ -47,6 +47,7 @@ class Faults:
     drop_connections: int = 1  # ... for the first N connections only
     stall_after_frames: int | None = None  # then go silent: no frames, no heartbeat replies, socket open
     rest_429_burst: int = 0  # the next N REST requests get 429
+    rest_delay_s: float = 0.0  # each REST answer takes this long (a slow service)
 
 
 @dataclass
@@ -80,6 +81,7 @@ class StandInStats:
     stalls: int = 0
     injected_frames: int = 0
     credit_log: list[tuple[float, int]] = field(default_factory=list)  # (wall time, credits) of each served call
+    rest_log: list[dict[str, str]] = field(default_factory=list)  # every time_series request's parameters
 
     def credits_by_minute(self) -> dict[int, int]:
         """Credits spent in each minute of the wall clock (refused calls spend none)."""
@@ -140,9 +142,11 @@ class TwelveDataStandIn:
                     or header.removeprefix("apikey ").strip())
         return supplied == self.api_key
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         params = dict(parse_qsl(url.query))
+        if url.path == "/time_series" and self.faults.rest_delay_s > 0:
+            await self._sleep(self.faults.rest_delay_s)
         if not self._authorized(request, params):
             body = orjson.dumps(error_body(401, "**apikey** parameter is incorrect or not specified."))
             return _json_response(401, body)
@@ -170,6 +174,7 @@ class TwelveDataStandIn:
 
     def _time_series(self, params: dict[str, str]) -> Response:
         self.stats.rest_requests += 1
+        self.stats.rest_log.append({k: v for k, v in params.items() if k != "apikey"})
         cost = max(1, len([s for s in params.get("symbol", "").split(",") if s.strip()]))
         allowed, headers = self._spend_credits(cost)
         if self.faults.rest_429_burst > 0 or not allowed:
