@@ -159,3 +159,17 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path: Path) -> None
                               capture_output=True, timeout=60, check=False)
         assert done.returncode == 2
         assert done.stderr.decode().count("\n") == 1 and message in done.stderr.decode()
+
+
+def test_a_service_that_cannot_be_reached_fails_its_symbols_after_bounded_retries(
+        firehose: tuple[FirehoseEndpoint, CapturingLambda, str], tmp_path: Path) -> None:
+    from local_stack.net import free_port
+
+    endpoint, _, stream = firehose
+    waits: list[float] = []
+    rest = TwelveDataRest(f"http://127.0.0.1:{free_port()}", None, timeout_s=(1.0, 1.0))
+    backfill = Backfill(rest, FirehoseSink(firehose_client(DEFAULT_REGION, endpoint.url), stream),
+                        FileCheckpoints(tmp_path), sleep=waits.append)
+    failed = _run(backfill, ("GOOG", "MSFT"), "1day", "2010-01-01", "2010-12-31")
+    assert set(failed) == {"GOOG", "MSFT"} and "gave up after 5 attempts" in failed["GOOG"]
+    assert len(waits) == 4 and max(waits) <= 30  # capped, jittered backoff between the attempts
