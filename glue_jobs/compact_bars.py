@@ -80,16 +80,21 @@ def neighbour_dates(dates: Sequence[str], before: int = 1, after: int = 0) -> li
 
 
 def existing_paths(spark: SparkSession, paths: list[str]) -> list[str]:
-    """The paths that exist (S3 on Glue, files locally), through Hadoop's file system API."""
+    """The paths that exist (S3 on Glue, files locally), through Hadoop's file system API: one glob per
+    parent folder (a backfill's run names a hundred dates; a call each would be a hundred round trips)."""
     jvm = spark.sparkContext._jvm
     assert jvm is not None, "a live SparkContext has a JVM gateway"
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    kept = []
+    by_parent: dict[str, dict[str, str]] = {}
     for path in paths:
-        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-        if hadoop_path.getFileSystem(conf).exists(hadoop_path):
-            kept.append(path)
-    return kept
+        parent, _, name = path.rstrip("/").rpartition("/")
+        by_parent.setdefault(parent, {})[name] = path
+    found: set[str] = set()
+    for parent, names in by_parent.items():
+        pattern = jvm.org.apache.hadoop.fs.Path(f"{parent}/{{{','.join(sorted(names))}}}")
+        for status in pattern.getFileSystem(conf).globStatus(pattern) or []:
+            found.add(names.get(status.getPath().getName(), ""))
+    return [path for path in paths if path in found]
 
 
 def empty_frame(spark: SparkSession, schema: StructType) -> DataFrame:
@@ -110,9 +115,9 @@ def in_dates(dates: Sequence[str]) -> Column:
     """Whether `event_time_ms` falls on one of the UTC dates: ranges of numbers, no date formatting per row;
     past a few dates (a backfill touches thousands), one lookup of the day's number in a set."""
     days = sorted({date_type.fromisoformat(d) for d in dates})
-    if len(days) > 8:
-        numbers = [(day - date_type(1970, 1, 1)).days for day in days]
-        return F.floor(F.col("event_time_ms") / 86_400_000).isin(numbers)
+    if len(days) > 8:  # one SQL literal: Column.isin makes a JVM call per value
+        numbers = ", ".join(str((day - date_type(1970, 1, 1)).days) for day in days)
+        return F.expr(f"floor(event_time_ms / 86400000) IN ({numbers})")
     ranges = []
     for day in sorted({date_type.fromisoformat(d) for d in dates}):
         start = (day - date_type(1970, 1, 1)).days * 86_400_000
@@ -369,8 +374,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # One Spark write for all four tables; the rollups' sizes are observed while it runs.
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
     # The REST intervals present decide which rollups have official bars to give way to (one small read of
-    # the bar records: a live day has none, and is spared the joins).
-    present = {row[0] for row in all_bars.select("interval").distinct().collect()}
+    # the bar records, when there are any: a live day is spared the joins).
+    present = {row[0] for row in all_bars.select("interval").distinct().collect()} if bar_paths else set()
 
     def official(rollup: DataFrame, interval: str, bars: DataFrame, daily: bool = False) -> DataFrame:
         if interval not in present:
@@ -380,7 +385,7 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     rollups = {"bars_5m": official(rollup_utc(fresh, 300), "5min", raw_bars),
                "bars_1h": official(rollup_utc(fresh, 3600), "1h", raw_bars),
                "bars_1d": official(rollup_daily(minutes), "1day", all_bars, daily=True)
-               .where(F.col("dt").isin(trading_days))}
+               .where(F.expr("dt IN (" + ", ".join(_sql_string(day) for day in trading_days) + ")"))}
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},

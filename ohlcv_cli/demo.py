@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,12 +20,16 @@ from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
 from local_stack.stack import LocalStack, prepare_lake
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core.backfill import requested_span
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import PipelineError
 from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
+from producers.backfill import Backfill, BackfillReport
+from producers.checkpoints import FileCheckpoints
 from producers.firehose_sink import FirehoseSink
 from producers.main import produce, replay
+from producers.rest import TwelveDataRest
 from producers.service import ProducerStats
 from producers.settings import ProducerSettings
 
@@ -86,9 +91,28 @@ class DemoResult:
     symbols: list[SymbolSummary]
     rejected: list[Rejected] = field(default_factory=list)
     firehose: StreamStats = field(default_factory=StreamStats)
+    rest_bars: dict[str, int] = field(default_factory=dict)  # published 1-minute bars loaded, by symbol
+    rest_records: int = 0  # the records they were sent in
 
 
-def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
+def _rest_minutes(stand_in: TwelveDataStandIn, stack: LocalStack, symbols: tuple[str, ...]) -> BackfillReport | None:
+    """The published 1-minute bars of the recording's span, as a backfill loads them (the stand-in answers
+    from the REST responses the recording carries): they replace the tick bars, as Twelve Data's own.
+    A symbol the recording has no REST bars for loads none."""
+    first_us, frames = stand_in.catalog.first_us, stand_in.catalog.frames
+    if first_us is None or not frames:
+        return None
+    start = datetime.fromtimestamp(first_us / 1e6, tz=UTC)
+    end = datetime.fromtimestamp((first_us + frames[-1].offset_us) / 1e6, tz=UTC)
+    backfill = Backfill(TwelveDataRest(stand_in.rest_url, None),
+                        FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name),
+                        FileCheckpoints(stack.lake / "backfill-checkpoints"))
+    span = requested_span(start.strftime("%Y-%m-%d %H:%M:00"), end.strftime("%Y-%m-%d %H:%M:00"), "1min")
+    return backfill.run(backfill.plan(symbols, "1min", span))
+
+
+def _via_websocket(recording: Recording, stack: LocalStack, speed: float
+                   ) -> tuple[ProducerStats, FirehoseSink, BackfillReport | None]:
     with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
         settings = ProducerSettings.resolve(
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
@@ -96,13 +120,17 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float) -> tup
             exit_on_close=True, rest_url=stand_in.rest_url, environ={})
         metrics_log = zones_of(stack).logs / "producer.log"  # the producer's EMF lines, as CloudWatch would keep them
         with metrics_log.open("a", encoding="utf-8") as log:
-            return asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
-                                       metrics_out=lambda line: print(line, file=log)))
+            stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
+                                              metrics_out=lambda line: print(line, file=log)))
+        return stats, sink, _rest_minutes(stand_in, stack, recording.header.symbols)
 
 
-def _via_file(recording: Recording, stack: LocalStack, speed: float) -> tuple[ProducerStats, FirehoseSink]:
+def _via_file(recording: Recording, stack: LocalStack, speed: float
+              ) -> tuple[ProducerStats, FirehoseSink, BackfillReport | None]:
+    """The recording's REST responses are replayed with its frames."""
     client = firehose_client(DEFAULT_REGION, stack.firehose.url)
-    return asyncio.run(replay(recording, stack.stream_settings.name, client, speed=speed))
+    stats, sink = asyncio.run(replay(recording, stack.stream_settings.name, client, speed=speed))
+    return stats, sink, None
 
 
 def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
@@ -113,7 +141,7 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     recording = read_recording(recording_path)
     stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=REPLAY_PARAMETERS).start()
     try:
-        stats, sink = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
+        stats, sink, rest = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
         stack.close_intake()
         stack.settle()  # every buffer delivered, every Object Created event compacted
     finally:
@@ -134,7 +162,8 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     return DemoResult(
         zones=zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
         symbols=summaries, rejected=rejected,
-        firehose=stack.streams[stack.stream_settings.name].stats)
+        firehose=stack.streams[stack.stream_settings.name].stats,
+        rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0)
 
 
 def _fmt(value: Any) -> str:
@@ -157,6 +186,9 @@ def format_report(result: DemoResult) -> str:
         f"{fh.delivered} delivered, {fh.dropped} dropped (heartbeats, status), {fh.failed} failed, "
         f"{fh.objects} objects, {fh.invocations} transform invocations",
     ]
+    if result.rest_bars:
+        lines.append("published 1-minute bars loaded (they replace tick bars): "
+                     + ", ".join(f"{symbol} {count}" for symbol, count in sorted(result.rest_bars.items())))
     if result.run is not None:
         r = result.run.result
         lines.append(f"compaction run {result.run.id}: {result.run.state} in {result.run.execution_time_s} s; "

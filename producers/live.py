@@ -162,11 +162,15 @@ class _Live:
 
 async def live_items(stream: AsyncIterator[StreamItem], symbols: tuple[str, ...], *, rest: TwelveDataRest | None,
                      repair_every_s: float, stats: LiveStats | None = None, queue_size: int = 1000,
-                     clock: Callable[[], float] = time.time, stopping: asyncio.Event | None = None
-                     ) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
+                     clock: Callable[[], float] = time.time, stopping: asyncio.Event | None = None,
+                     repair_from_ms: int | None = None) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
     """The stream's frames and the repairs' bars, as they come; with `stopping` (the event the stream
-    itself stops on), the items already received still come through and the stream's end ends it."""
+    itself stops on), the items already received still come through and the stream's end ends it.
+    `repair_from_ms`: a previous run ended without keeping what it received after this (producers.kept),
+    so the window from there to now is repaired from REST at once, while the stream starts."""
     live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock, stopping=stopping)
+    if repair_from_ms is not None:
+        live.start_repair(GapWindow(repair_from_ms - repair_from_ms % 60_000, int(clock() * 1000), "restart"))
     tasks = [asyncio.create_task(live.pump(stream))]
     if rest is not None and repair_every_s > 0:
         tasks.append(asyncio.create_task(live.scheduled(repair_every_s)))

@@ -24,6 +24,7 @@ from producers.aws import firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
 from producers.health import write_health
+from producers.kept import KeptThrough
 from producers.live import LiveStats, live_items
 from producers.metrics import ProducerMetrics
 from producers.progress import Progress
@@ -84,6 +85,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     there (and what a previous run left is sent first)."""
     sink = FirehoseSink(client, settings.stream_name, max_attempts=5, backoff=Backoff(base_s=0.2, cap_s=5.0))
     spool = Spool(settings.spool_dir, settings.spool_max_bytes) if settings.spool_dir else None
+    kept = KeptThrough(settings.spool_dir) if settings.spool_dir else None
     sender = SpoolingSender(sink, spool)
     await sender.drain(force=True)
     stop = stop or asyncio.Event()
@@ -94,7 +96,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
             if settings.rest_url else None)
     live_stats = LiveStats()
     items = live_items(stream, settings.symbols, rest=rest, repair_every_s=settings.repair_every_s, stats=live_stats,
-                       stopping=stop)
+                       stopping=stop, repair_from_ms=kept.repair_from_ms() if kept else None)
 
     async def on_stop() -> None:
         await stop.wait()
@@ -112,7 +114,8 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
 
     stats = ProducerStats()
     metrics = ProducerMetrics()
-    report = Reporter(settings, metrics, stats=stats, live=live_stats, sink=sink, sender=sender, out=metrics_out)
+    report = Reporter(settings, metrics, stats=stats, live=live_stats, sink=sink, sender=sender, out=metrics_out,
+                      kept=kept)
     watcher = asyncio.create_task(on_stop())
     reporter = asyncio.create_task(report.run())
     try:
@@ -122,6 +125,8 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         watcher.cancel()
         reporter.cancel()
         report.emit()
+        if kept is not None and not sender.stats.records_not_kept:
+            kept.save()
     LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
              sender.stats, sender.backlog)
     if sender.stats.records_not_kept:  # main() exits EXIT_NOT_KEPT on this
@@ -135,7 +140,7 @@ class Reporter:
 
     def __init__(self, settings: ProducerSettings, metrics: ProducerMetrics, *, stats: ProducerStats,
                  live: LiveStats, sink: FirehoseSink, sender: SpoolingSender, out: Callable[[str], None],
-                 metrics_every_s: float = 60.0,
+                 kept: KeptThrough | None = None, metrics_every_s: float = 60.0,
                  health_every_s: float = 5.0, idle_s: float = 60.0) -> None:
         self._settings = settings
         self._metrics = metrics
@@ -144,11 +149,15 @@ class Reporter:
         self._sink = sink
         self._sender = sender
         self._out = out
+        self._kept = kept
         self._metrics_every_s = metrics_every_s
         self._health_every_s = health_every_s
         self._idle_s = idle_s
 
     def sent(self, received_ms: list[int]) -> None:
+        """A batch is kept (delivered or spooled)."""
+        if self._kept is not None:
+            self._kept.note(received_ms)
         now_ms = time.time() * 1000
         for received in received_ms:
             self._metrics.latency.add(now_ms - received)
@@ -178,6 +187,8 @@ class Reporter:
         while True:
             await asyncio.sleep(self._health_every_s)
             self._health()
+            if self._kept is not None:
+                self._kept.save()
             if time.monotonic() - last_metrics >= self._metrics_every_s:
                 last_metrics = time.monotonic()
                 self.emit()

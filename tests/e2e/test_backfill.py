@@ -73,7 +73,7 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
             pacer = PartitionPacer(400, 60, clock=clock.time, sleep=clock.sleep)
             backfill = Backfill(rest, sink, FileCheckpoints(tmp_path_factory.mktemp("checkpoints")), pacer=pacer,
                                 clock=clock.time, sleep=clock.sleep)
-            for symbols, interval, start, end in ((("GOOG", "NOPE"), "1day", "2010-01-01", "2012-12-31"),
+            for symbols, interval, start, end in ((("GOOG", "NOPE"), "1day", "2011-01-01", "2012-12-31"),
                                                   (("EUR/USD",), "1h", "2017-06-05", "2017-06-23")):
                 planned = backfill.plan(symbols, interval, requested_span(start, end, interval))
                 reports.append(backfill.run(planned))
@@ -92,9 +92,9 @@ def _curated(stack: LocalStack, table: str, symbol: str, daily: bool) -> dict[st
 
 
 def test_daily_history_becomes_bars_1d_equal_to_the_served_bars(loaded: dict[str, Any]) -> None:
-    served = _served(loaded["stand_in"], "GOOG", "1day", datetime(2010, 1, 1), datetime(2012, 12, 31, 23))
+    served = _served(loaded["stand_in"], "GOOG", "1day", datetime(2011, 1, 1), datetime(2012, 12, 31, 23))
     curated = _curated(loaded["stack"], "bars_1d", "GOOG", daily=True)
-    assert len(served) > 750  # three years of trading days
+    assert len(served) > 500  # two years of trading days
     assert {day: values[:5] for day, values in curated.items()} == served
     assert {values[5:] for values in curated.values()} == {("rest", True)}
 
@@ -115,10 +115,10 @@ def test_the_credit_budget_holds_in_every_minute(loaded: dict[str, Any]) -> None
 def test_an_unknown_symbol_fails_alone_with_the_services_message(loaded: dict[str, Any]) -> None:
     daily, hourly = loaded["reports"]
     assert set(daily.failed) == {"NOPE"} and "symbol** not found" in daily.failed["NOPE"]
-    assert daily.bars_by_symbol["GOOG"] > 750 and not hourly.failed
+    assert daily.bars_by_symbol["GOOG"] > 500 and not hourly.failed
     assert loaded["stack"].athena.query("SELECT count(*) FROM raw_bars WHERE symbol = 'NOPE'").rows == [(0,)]
 
 
 def test_daily_bars_open_at_most_400_partitions_per_buffer_interval(loaded: dict[str, Any]) -> None:
-    # three years of daily bars are about 750 raw-zone partitions: the pacer waited for buffers to flush
+    # two years of daily bars are about 500 raw-zone partitions: the pacer waited for buffers to flush
     assert loaded["pacer"].waited_s >= 60
