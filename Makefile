@@ -68,10 +68,11 @@ check-java:
 		echo "  macOS:         brew install openjdk@17"; \
 		echo "  or set JAVA_HOME to a JDK 17."; exit 1; }
 
-$(STAMP): pyproject.toml | check-python
+$(STAMP): pyproject.toml tools/test-data-requirements.txt | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[stack,dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r tools/test-data-requirements.txt
 	touch $(STAMP)
 
 $(CHECKOV_STAMP): tools/checkov-requirements.txt | check-python

@@ -145,7 +145,7 @@ def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
     if args.published_history:
         published = list(published_history())
         if not published:
-            raise ConfigError("--published-history needs backtesting.py installed (pip install backtesting)")
+            raise ConfigError("--published-history needs backtesting.py (pip install --no-deps backtesting)")
         files += published
     history = [read_series(file) for file in files]
     stand_in = TwelveDataStandIn(recording, speed=args.speed, close_at_end=not args.keep_open and not args.live,

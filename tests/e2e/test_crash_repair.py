@@ -20,8 +20,8 @@ from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from producers.kept import MARKER_NAME
 
 pytestmark = pytest.mark.e2e
-SECONDS = 90  # of feed: two or three minutes, the kill inside one of them
-REPAIR_EVERY_S = 12  # the schedule's repair brings the last minutes' REST bars once they have ended
+SECONDS = 40  # of feed: within one minute, the kill inside it
+NO_SCHEDULE = 0  # only the restart repairs: the schedule's repair would cover the minute too
 
 
 def test_a_producer_killed_with_firehose_down_leaves_no_hole_after_its_restart(spark: Any, tmp_path: Path) -> None:
@@ -38,20 +38,21 @@ def test_a_producer_killed_with_firehose_down_leaves_no_hole_after_its_restart(s
             ["--ws-url", stand_in.ws_url, "--rest-url", stand_in.rest_url, "--symbols",
              ",".join(feed.recording.header.symbols), "--stream", stack.stream_settings.name,
              "--firehose-endpoint", stack.firehose.url, "--spool-dir", str(spool), "--credits-per-minute", "60"],
-            producer_env(REPAIR_EVERY_S), tmp_path)
+            producer_env(NO_SCHEDULE), tmp_path)
         producer.start()
         feed_end = time.time() + SECONDS + 2  # the live timeline starts as the producer subscribes
         try:
             # GIVEN a producer that streams into a Firehose that throttles every call: it spools what it can
             assert wait_for(lambda: spooled_batches(spool) >= 2, 40)
-            time.sleep(3)
+            assert wait_for((spool / MARKER_NAME).exists, 15)  # written every few seconds
+            time.sleep(2)
             producer.kill()  # WHEN it is SIGKILLed, with frames in its queue and calls in flight
             firehose_down[0] = False
             service.restart()
+            time.sleep(max(0.0, feed_end + 2 - time.time()))  # the host is gone until the minute has ended
             producer.start()  # and started again on the same spool, Firehose back
-            assert (spool / MARKER_NAME).exists()
             assert wait_for(lambda: spooled_batches(spool) == 0, 60)
-            time.sleep(max(0.0, feed_end + REPAIR_EVERY_S + 8 - time.time()))
+            assert wait_for(lambda: "repaired from REST" in (tmp_path / "producer-02.log").read_text(), 30)
             producer.terminate(20)
         finally:
             if producer.alive():
@@ -69,5 +70,5 @@ def test_a_producer_killed_with_firehose_down_leaves_no_hole_after_its_restart(s
             assert (o, h, low, c) == (bar["open"], bar["high"], bar["low"], bar["close"]), f"{symbol} {minute}"
             if minute != first:  # the stream's first minute has no earlier day_volume to difference against
                 assert v == bar["volume"], f"{symbol} {minute} volume"
-        # AND what the kill interrupted was repaired from REST (the restart's repair, then the schedule's)
-        assert any(curated[(symbol, m)][5] == "rest" for m in published), symbol
+        # AND the minute the kill interrupted is the REST bar the restart's repair fetched, final
+        assert all(curated[(symbol, m)][5] == "rest" for m in published), symbol
