@@ -23,6 +23,8 @@ from ohlcv_core import config
 from ohlcv_core.errors import PipelineError
 from producers.spool import FREE_MARGIN, SUFFIX
 
+MARKER_PAGE = 4096  # the marker is a few bytes; a tmpfs gives every file a page
+
 
 def mount(*args: str) -> subprocess.CompletedProcess[str]:
     """`mount` with these arguments (root can; elsewhere it fails, and says why)."""
@@ -46,8 +48,9 @@ def small_disk(folder: Path, size: int | str) -> Iterator[subprocess.CompletedPr
 
 
 def spool_disk_bytes(usable_bytes: int) -> int:
-    """A disk that leaves the spool `usable_bytes` above the free space it keeps for everything else."""
-    return FREE_MARGIN + usable_bytes
+    """A disk that leaves the spool `usable_bytes` above the free space it keeps for everything else, and
+    a page for the kept-through marker that lives beside it (producers/kept.py)."""
+    return FREE_MARGIN + usable_bytes + MARKER_PAGE
 
 
 @dataclass

@@ -60,9 +60,15 @@ class Span:
 
 
 def parse_bound(text: str) -> datetime:
+    text = text.strip()
+    if len(text) in (10, 19) and text[4:5] == "-" and text[7:8] == "-" and "+" not in text:  # without strptime
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
     for fmt in _BOUND_FORMATS:
         try:
-            return datetime.strptime(text.strip(), fmt)
+            return datetime.strptime(text, fmt)
         except ValueError:
             continue
     raise PlanError(f"{text[:40]!r} is not a date (YYYY-MM-DD) or a date and time (YYYY-MM-DD HH:MM:SS)")
