@@ -84,7 +84,9 @@ class BackfillSettings:
             api_key=config.resolve_optional(None, environ, config.ENV_API_KEY, str),
             api_key_secret_id=config.resolve_optional(args.api_key_secret_id, environ,
                                                       config.ENV_API_KEY_SECRET_ID, str),
-            stream_name=config.resolve(args.stream, environ, config.ENV_FIREHOSE_STREAM, None, str),
+            # a dry run sends nothing: it needs no stream
+            stream_name=config.resolve(args.stream, environ, config.ENV_FIREHOSE_STREAM, "" if args.dry_run else None,
+                                       str),
             firehose_endpoint=config.resolve_optional(args.firehose_endpoint, environ, config.ENV_FIREHOSE_ENDPOINT,
                                                       str),
             region=config.resolve_region(args.region, environ),

@@ -173,3 +173,14 @@ def test_a_service_that_cannot_be_reached_fails_its_symbols_after_bounded_retrie
     failed = _run(backfill, ("GOOG", "MSFT"), "1day", "2010-01-01", "2010-12-31")
     assert set(failed) == {"GOOG", "MSFT"} and "gave up after 5 attempts" in failed["GOOG"]
     assert len(waits) == 4 and max(waits) <= 30  # capped, jittered backoff between the attempts
+
+
+def test_a_dry_run_prints_the_plan_and_its_credits_without_a_stream(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OHLCV_")}
+    done = subprocess.run([sys.executable, "-m", "ohlcv_cli", "backfill", "--symbols", "AAPL,MSFT,EUR/USD",
+                           "--interval", "1min", "--start", "2024-01-01", "--end", "2024-03-31", "--dry-run",
+                           "--checkpoints", str(tmp_path)], capture_output=True, text=True, env=env, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "27 call(s), 81 credit(s)" in done.stdout and "about 9 minute(s) of waiting" in done.stdout
+    assert not any(tmp_path.iterdir())  # nothing fetched, nothing recorded
