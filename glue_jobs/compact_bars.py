@@ -189,10 +189,10 @@ def minute_bars(events: DataFrame) -> DataFrame:
 
 
 # -- REST bars -------------------------------------------------------------------------------------------
-# The curated table each REST interval is authoritative for (docs/compaction.md, "Precedence"); other
-# intervals stay in raw_bars (weekly and monthly figures are rolled up from bars_1d by the queries).
-REST_TABLES = {"1min": "bars_1m", "5min": "bars_5m", "1h": "bars_1h", "1day": "bars_1d"}
-TABLE_SECONDS = {"bars_1m": 60, "bars_5m": 300, "bars_1h": 3600, "bars_1d": 86_400}
+# Each rollup table, the REST interval authoritative for it and its length in seconds (docs/compaction.md,
+# "Precedence"); REST minutes replace tick bars in merge_minutes. Other intervals stay in raw_bars (weekly
+# and monthly figures are rolled up from bars_1d by the queries).
+OFFICIAL = {"bars_5m": ("5min", 300), "bars_1h": ("1h", 3600), "bars_1d": ("1day", 86_400)}
 
 
 def resolve_rest_bars(bars: DataFrame, interval: str = "1min") -> DataFrame:
@@ -377,15 +377,16 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # the bar records, when there are any: a live day is spared the joins).
     present = {row[0] for row in all_bars.select("interval").distinct().collect()} if bar_paths else set()
 
-    def official(rollup: DataFrame, interval: str, bars: DataFrame, daily: bool = False) -> DataFrame:
+    def official(table: str, rollup: DataFrame, bars: DataFrame) -> DataFrame:
+        interval, seconds = OFFICIAL[table]
         if interval not in present:
             return rollup
-        return with_official(rollup, resolve_rest_bars(bars, interval), TABLE_SECONDS[REST_TABLES[interval]], daily)
+        return with_official(rollup, resolve_rest_bars(bars, interval), seconds, daily=table == "bars_1d")
 
-    rollups = {"bars_5m": official(rollup_utc(fresh, 300), "5min", raw_bars),
-               "bars_1h": official(rollup_utc(fresh, 3600), "1h", raw_bars),
-               "bars_1d": official(rollup_daily(minutes), "1day", all_bars, daily=True)
-               .where(F.expr("dt IN (" + ", ".join(_sql_string(day) for day in trading_days) + ")"))}
+    rollups = {table: official(table, rollup_utc(fresh, OFFICIAL[table][1]), raw_bars)
+               for table in ("bars_5m", "bars_1h")}
+    rollups["bars_1d"] = official("bars_1d", rollup_daily(minutes), all_bars).where(
+        F.expr("dt IN (" + ", ".join(_sql_string(day) for day in trading_days) + ")"))
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},

@@ -75,9 +75,7 @@ def parse_bound(text: str) -> datetime:
 
 
 def format_bound(moment: datetime, daily: bool) -> str:
-    if daily or moment == datetime(moment.year, moment.month, moment.day):
-        return moment.strftime(DATE_FORMAT if daily else DATETIME_FORMAT)
-    return moment.strftime(DATETIME_FORMAT)
+    return moment.strftime(DATE_FORMAT if daily else DATETIME_FORMAT)
 
 
 def requested_span(start: str, end: str, interval: str) -> Span:
@@ -234,8 +232,9 @@ class Checkpoint:
     calls: int = 0
     updated_ms: int = 0
 
-    def cover(self, window: Span, bars: int, now_ms: int) -> None:
-        self.covered = merge([*self.covered, window])
+    def cover(self, spans: Sequence[Span], bars: int, now_ms: int) -> None:
+        """One delivered call: its spans loaded, its bars counted."""
+        self.covered = merge([*self.covered, *spans])
         self.bars += bars
         self.calls += 1
         self.updated_ms = now_ms

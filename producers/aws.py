@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 
+from producers.secrets import api_key_from_secret
+
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
@@ -16,6 +18,13 @@ if TYPE_CHECKING:
 # checks again, and client-side validation of 500 blobs a call costs a fifth of the producer's CPU.
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 2, "mode": "standard"},
                        parameter_validation=False)
+
+
+def api_key_or_secret(api_key: str | None, secret_id: str | None, region: str) -> str | None:
+    """The key given; else, with a secret named, the key it holds (read once, at start)."""
+    if api_key or not secret_id:
+        return api_key
+    return api_key_from_secret(boto3.session.Session().client("secretsmanager", region_name=region), secret_id)
 
 
 def firehose_client(region: str, endpoint_url: str | None = None) -> FirehoseClient:

@@ -57,26 +57,23 @@ class PartitionPacer:
         self._period_start = clock()
         self.waited_s = 0.0
 
-    def admit(self, partition: int | None) -> bool:
-        """True when the caller must first send what it holds (a new period starts: the held records' buffers
-        are the ones to flush)."""
+    def admit(self, partition: int | None, before_waiting: Callable[[], None]) -> None:
+        """Open `partition`, first waiting for the period to end when it is full: `before_waiting` sends what
+        the caller holds, so that the buffers to flush are the ones it opened."""
         if self.max_partitions <= 0 or partition is None or partition in self._opened:
-            return False
+            return
         if self._clock() - self._period_start >= self.period_s:
             self._opened.clear()
             self._period_start = self._clock()
-        if len(self._opened) < self.max_partitions:
-            self._opened.add(partition)
-            return False
-        return True
-
-    def next_period(self, partition: int) -> None:
-        wait = self.period_s - (self._clock() - self._period_start)
-        if wait > 0:
-            self.waited_s += wait
-            self._sleep(wait)
-        self._opened = {partition}
-        self._period_start = self._clock()
+        if len(self._opened) >= self.max_partitions:
+            before_waiting()
+            wait = self.period_s - (self._clock() - self._period_start)
+            if wait > 0:
+                self.waited_s += wait
+                self._sleep(wait)
+            self._opened.clear()
+            self._period_start = self._clock()
+        self._opened.add(partition)
 
 
 @dataclass
@@ -112,15 +109,18 @@ class Backfill:
         self._clock = clock
         self._sleep = sleep
         self._server_retries = server_retries
+        # each symbol's checkpoint, read once: this run is its only writer
+        self._known: dict[tuple[str, str], Checkpoint] = {}
+
+    def _checkpoint_of(self, symbol: str, interval: str) -> Checkpoint:
+        key = (symbol, interval)
+        if key not in self._known:
+            self._known[key] = self._checkpoints.load(symbol, interval) or Checkpoint(symbol, interval)
+        return self._known[key]
 
     def plan(self, symbols: Sequence[str], interval: str, span: Span, *, force: bool = False,
              bars_per_call: int = TWELVEDATA_MAX_OUTPUTSIZE) -> Plan:
-        covered: dict[str, list[Span]] = {}
-        if not force:
-            for symbol in symbols:
-                checkpoint = self._checkpoints.load(symbol, interval)
-                if checkpoint is not None:
-                    covered[symbol] = checkpoint.covered
+        covered = {} if force else {symbol: self._checkpoint_of(symbol, interval).covered for symbol in symbols}
         return plan(symbols, interval, span, covered, batch_size=self._rest.symbols_per_request,
                     bars_per_call=bars_per_call)
 
@@ -138,28 +138,25 @@ class Backfill:
         for symbol in planned.symbols:
             if symbol in report.failed or symbol in planned.already_done:
                 continue
-            checkpoint = self._checkpoints.load(symbol, planned.interval)
+            checkpoint = self._checkpoint_of(symbol, planned.interval)
             if not report.bars_by_symbol.get(symbol) and not self._loaded_within(checkpoint, planned.span):
                 start, end = planned.span.to_list(is_daily(planned.interval))
                 report.failed[symbol] = f"no {planned.interval} bars between {start} and {end} (excluded)"
             elif empty.get(symbol):
-                self._cover(checkpoint or Checkpoint(symbol, planned.interval), empty.pop(symbol), 0)
+                self._cover(checkpoint, empty.pop(symbol), 0)
         return report
 
     @staticmethod
-    def _loaded_within(checkpoint: Checkpoint | None, span: Span) -> bool:
+    def _loaded_within(checkpoint: Checkpoint, span: Span) -> bool:
         """Whether an earlier run loaded part of the span (a resumed run may find only empty windows left)."""
-        return checkpoint is not None and checkpoint.bars > 0 and any(
-            done.start < span.end and span.start < done.end for done in checkpoint.covered)
+        return checkpoint.bars > 0 and any(done.start < span.end and span.start < done.end
+                                           for done in checkpoint.covered)
 
     def _cover(self, checkpoint: Checkpoint, spans: list[Span], bars: int) -> None:
         """Record spans as loaded, up to what has ended (a bar still forming is fetched again next time)."""
         now_ms = int(self._clock() * 1000)
         cap = coverable_until(datetime.fromtimestamp(now_ms / 1000, tz=UTC), checkpoint.interval)
-        for span in spans:
-            if span.start < cap:
-                checkpoint.cover(Span(span.start, min(span.end, cap)), 0, now_ms)
-        checkpoint.bars += bars
+        checkpoint.cover([Span(s.start, min(s.end, cap)) for s in spans if s.start < cap], bars, now_ms)
         self._checkpoints.save(checkpoint)
 
     def _fetch(self, call: Call) -> RestReply | RestError:
@@ -235,17 +232,14 @@ class Backfill:
         for symbol, count in bars.items():
             report.bars += count
             report.bars_by_symbol[symbol] = report.bars_by_symbol.get(symbol, 0) + count
-            checkpoint = self._checkpoints.load(symbol, call.interval) or Checkpoint(symbol, call.interval)
-            self._cover(checkpoint, [*empty.pop(symbol, []), call.window], count)
+            self._cover(self._checkpoint_of(symbol, call.interval), [*empty.pop(symbol, []), call.window], count)
 
     def _deliver(self, parts: list[tuple[int | None, bytes]]) -> None:
         """Every record to Firehose, partition by partition (the pacer's unit), or PipelineError."""
         builder = BatchBuilder()
         for hour, record in sorted(parts, key=lambda part: -1 if part[0] is None else part[0]):
-            if self._pacer is not None and self._pacer.admit(hour):
-                self._send(builder.take())
-                assert hour is not None
-                self._pacer.next_period(hour)
+            if self._pacer is not None:
+                self._pacer.admit(hour, lambda: self._send(builder.take()))
             closed = builder.add(record)
             if closed:
                 self._send(closed)

@@ -7,7 +7,6 @@ loaded), 2 for a usage or setting error (one line).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 import time
@@ -22,13 +21,12 @@ from ohlcv_core import config
 from ohlcv_core.backfill import BACKFILL_INTERVALS, PlanError, Span, parse_symbols_file, requested_span
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
-from producers.aws import firehose_client
+from producers.aws import api_key_or_secret, firehose_client
 from producers.backfill import Backfill, BackfillReport, PartitionPacer
 from producers.backoff import Backoff
 from producers.checkpoints import CheckpointStore, FileCheckpoints, S3Checkpoints, split_s3_url
 from producers.firehose_sink import FirehoseSink
 from producers.rest import CreditLimiter, TwelveDataRest
-from producers.secrets import api_key_from_secret
 from producers.settings import DEFAULT_CREDITS_PER_MINUTE, DEFAULT_REST_URL
 
 DEFAULT_CHECKPOINTS = "backfill-checkpoints"
@@ -167,10 +165,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
     settings = BackfillSettings.from_args(args, env)
     checkpoints = checkpoint_store(settings.checkpoints, settings.region)
     limiter = CreditLimiter(settings.credits_per_minute) if settings.credits_per_minute else None
-    if settings.api_key is None and settings.api_key_secret_id:
-        client = boto3.session.Session().client("secretsmanager", region_name=settings.region)
-        settings = dataclasses.replace(settings, api_key=api_key_from_secret(client, settings.api_key_secret_id))
-    rest = TwelveDataRest(settings.rest_url, settings.api_key, limiter=limiter, max_rate_limited_retries=10)
+    api_key = api_key_or_secret(settings.api_key, settings.api_key_secret_id, settings.region)
+    rest = TwelveDataRest(settings.rest_url, api_key, limiter=limiter, max_rate_limited_retries=10)
     sink = FirehoseSink(firehose_client(settings.region, settings.firehose_endpoint), settings.stream_name,
                         backoff=Backoff(base_s=0.2, cap_s=10.0))
     pacer = PartitionPacer(settings.max_partitions, settings.buffer_interval_s) if settings.max_partitions else None

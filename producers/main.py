@@ -14,13 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-
 from ohlcv_core import config
 from ohlcv_core.errors import OhlcvError, PipelineError
 from ohlcv_core.recording import Recording
 from producers import backfill_main
-from producers.aws import firehose_client
+from producers.aws import api_key_or_secret, firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
 from producers.health import write_health
@@ -30,7 +28,6 @@ from producers.metrics import ProducerMetrics
 from producers.progress import Progress
 from producers.replay import replay_items, replayable
 from producers.rest import CreditLimiter, TwelveDataRest
-from producers.secrets import api_key_from_secret
 from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
 from producers.settings import (
@@ -233,10 +230,8 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
 
 
 def _with_secret_key(settings: ProducerSettings) -> ProducerSettings:
-    if settings.api_key or not settings.api_key_secret_id:
-        return settings
-    client = boto3.session.Session().client("secretsmanager", region_name=settings.region)
-    return dataclasses.replace(settings, api_key=api_key_from_secret(client, settings.api_key_secret_id))
+    return dataclasses.replace(settings, api_key=api_key_or_secret(settings.api_key, settings.api_key_secret_id,
+                                                                     settings.region))
 
 
 async def _run_until_signalled(settings: ProducerSettings) -> None:

@@ -23,7 +23,7 @@ from local_stack.s3 import LocalS3
 from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.rest import Access
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
-from ohlcv_core.backfill import requested_span
+from ohlcv_core.backfill import parse_bound, requested_span
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import decode_envelope
 from ohlcv_core.recording import Header, Recording
@@ -70,13 +70,7 @@ def _served(symbol: str, interval: str, first: str, last: str) -> set[tuple[Any,
     return {(symbol, int(start.timestamp() * 1000), float(v["open"]), float(v["high"]), float(v["low"]),
              float(v["close"]), float(v["volume"]) if "volume" in v else None)
             for start, v in series.bars.items()
-            if span.start <= datetime_in(v["datetime"]) < span.end}
-
-
-def datetime_in(text: str) -> Any:
-    from ohlcv_core.backfill import parse_bound
-
-    return parse_bound(text)
+            if span.start <= parse_bound(v["datetime"]) < span.end}
 
 
 def _backfill_command(stand_in: TwelveDataStandIn, endpoint: FirehoseEndpoint, stream: str, checkpoints: Path,

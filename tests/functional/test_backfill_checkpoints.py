@@ -17,9 +17,9 @@ from producers.checkpoints import CheckpointStore, FileCheckpoints, S3Checkpoint
 def _round_trip(store: CheckpointStore) -> None:
     assert store.load("EUR/USD", "1h") is None
     checkpoint = Checkpoint("EUR/USD", "1h")
-    checkpoint.cover(Span(datetime(2017, 6, 5), datetime(2017, 6, 24)), 456, 1)
+    checkpoint.cover([Span(datetime(2017, 6, 5), datetime(2017, 6, 24))], 456, 1)
     store.save(checkpoint)
-    checkpoint.cover(Span(datetime(2017, 6, 24), datetime(2017, 7, 1)), 120, 2)
+    checkpoint.cover([Span(datetime(2017, 6, 24), datetime(2017, 7, 1))], 120, 2)
     store.save(checkpoint)
     again = store.load("EUR/USD", "1h")
     assert again == checkpoint and again.covered == [Span(datetime(2017, 6, 5), datetime(2017, 7, 1))]

@@ -89,8 +89,8 @@ def test_a_bar_still_forming_is_not_counted_done() -> None:
 
 def test_checkpoints_round_trip_and_names_survive_pairs_and_venues() -> None:
     checkpoint = Checkpoint("EUR/USD", "1h")
-    checkpoint.cover(Span(_d("2017-06-05"), _d("2017-06-10")), 100, 1)
-    checkpoint.cover(Span(_d("2017-06-10"), _d("2017-06-12")), 40, 2)
+    checkpoint.cover([Span(_d("2017-06-05"), _d("2017-06-10"))], 100, 1)
+    checkpoint.cover([Span(_d("2017-06-10"), _d("2017-06-12"))], 40, 2)
     again = Checkpoint.from_json(checkpoint.to_json())
     assert again == checkpoint and again.covered == [Span(_d("2017-06-05"), _d("2017-06-12"))]
     assert checkpoint_name("EUR/USD", "1h") == "1h/EUR_USD.json"
