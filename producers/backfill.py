@@ -224,7 +224,8 @@ class Backfill:
                 report.failed[symbol] = f"Twelve Data {answer.get('code')}: {message}"
             return []
         values = answer.get("values") or []
-        return [v for v in values if isinstance(v, dict) and call.holds(str(v.get("datetime")))]
+        # outside the window: a neighbouring call's; not an object: sent, for the transform to reject with its reason
+        return [v for v in values if not isinstance(v, dict) or call.holds(str(v.get("datetime")))]
 
     def _checkpoint(self, call: Call, bars: dict[str, int], report: BackfillReport,
                     empty: dict[str, list[Span]]) -> None:

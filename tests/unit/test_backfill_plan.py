@@ -23,6 +23,7 @@ from ohlcv_core.backfill import (
     subtract,
     windows,
 )
+from producers.backfill import Backfill, BackfillReport
 
 
 def _d(text: str) -> datetime:
@@ -117,3 +118,14 @@ def test_subtract_and_merge_partition_the_span(parts: list[tuple[int, int]], fir
     assert pieces == [span]
     for piece in left:
         assert not any(c.start < piece.end and piece.start < c.end for c in covered)
+
+
+def test_a_value_that_is_not_a_bar_is_sent_for_the_transform_to_reject_not_dropped() -> None:
+    call = Call("1day", ("GOOG",), Span(_d("2010-01-01"), _d("2011-01-01")))
+    answer = {"status": "ok", "values": [{"datetime": "2010-06-01", "open": "1"}, "garbage",
+                                         {"datetime": "2011-06-01", "open": "1"}]}
+    report = BackfillReport(plan(["GOOG"], "1day", call.window, {}))
+    kept = Backfill._values(call, "GOOG", answer, report, {})
+    # THEN the bar inside the window and the malformed value go on (the latter to the error prefix, with its
+    # reason); the bar of another window is that window's
+    assert kept == [{"datetime": "2010-06-01", "open": "1"}, "garbage"]
