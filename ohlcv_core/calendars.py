@@ -25,3 +25,30 @@ VENUE_TIME_ZONES: Mapping[str, str] = {
     "BSE": "Asia/Kolkata",
 }
 
+
+
+# Which clock a symbol's sessions follow, for the completeness and freshness rules: an exchange's calendar
+# (exchange_calendars' code or alias), the forex week, or around the clock. Twelve Data names no exchange
+# for a streamed currency pair and "Forex" / "Physical Currency" for its REST bars; a pair with another
+# venue named is a crypto pair (its venue trades around the clock).
+FOREX = "forex"
+ALWAYS = "24/7"
+VENUE_CALENDARS: Mapping[str, str] = {
+    "XNAS": "XNYS", "XNGS": "XNYS", "XNCM": "XNYS", "XNMS": "XNYS", "XNYS": "XNYS", "ARCX": "XNYS",
+    "BATS": "XNYS", "XASE": "XNYS", "NASDAQ": "XNYS", "NYSE": "XNYS", "NYSE ARCA": "XNYS", "AMEX": "XNYS",
+    "CBOE": "XNYS", "XTSE": "XTSE", "TSX": "XTSE", "XLON": "XLON", "LSE": "XLON", "XETR": "XETR",
+    "XETRA": "XETR", "XPAR": "XPAR", "EURONEXT": "XPAR", "XAMS": "XAMS", "XSWX": "XSWX", "SIX": "XSWX",
+    "XTKS": "XTKS", "JPX": "XTKS", "XHKG": "XHKG", "HKEX": "XHKG", "XASX": "XASX", "ASX": "XASX",
+    "XBOM": "XBOM", "BSE": "XBOM", "XNSE": "XBOM", "NSE": "XBOM",
+}
+FOREX_VENUES = frozenset({"FOREX", "PHYSICAL CURRENCY"})
+
+
+def market_of(symbol: str, exchange: str | None) -> str | None:
+    """The calendar a symbol trades by, or None when that is not known (no completeness check then)."""
+    venue = (exchange or "").strip().upper()
+    if venue in VENUE_CALENDARS:
+        return VENUE_CALENDARS[venue]
+    if "/" in symbol:
+        return FOREX if not venue or venue in FOREX_VENUES else ALWAYS
+    return None

@@ -140,3 +140,53 @@ BAR_PARTITION_COLUMNS: tuple[Column, ...] = (
     Column("dt", "string", "bar date, UTC, yyyy-MM-dd (bars_1d: the trading day)"),
 )
 BAR_TABLES: tuple[str, ...] = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
+
+# What the quality job puts beside each bar for its rules (glue_jobs/quality_checks.py computes them).
+QUALITY_MEASURE_COLUMNS: tuple[Column, ...] = (
+    Column("prev_close", "double", "the close of the bar before, same table and symbol"),
+    Column("ret_z", "double", "|log return| in robust deviations of the symbol's last 60 returns"),
+    Column("flat_run", "bigint", "bars in a row, ending here, that did not move"),
+    Column("missing_before", "bigint", "session slots with no bar between the bar before and this one"),
+    Column("in_session", "boolean", "the bar starts in a session of its market"),
+    Column("is_last", "boolean", "the symbol's latest minute"),
+    Column("session_open_now", "boolean", "its market was open when checked, and the bar is of that day"),
+    Column("close_vs_ticks_bps", "double", "a REST minute's close against the ticks' close, basis points"),
+    Column("volume_vs_ticks_pct", "double", "a REST minute's volume against the ticks' volume, percent"),
+    Column("day_vs_minutes_pct", "double", "a REST daily bar against its day's minutes, percent"),
+)
+# A bar a rule failed, with the rule, what it decided and why (one row per bar and rule).
+QUARANTINE_COLUMNS: tuple[Column, ...] = (
+    Column("table_name", "string", "the curated table the bar is (flagged) or would be (withheld) in"),
+    *BAR_COLUMNS,
+    *QUALITY_MEASURE_COLUMNS,
+    Column("rule", "string", "the rule's name in the ruleset"),
+    Column("action", "string", "withheld (kept out of the curated table) or flagged (kept, listed)"),
+    Column("reason", "string", "what the rule checks, and the rule as written"),
+    Column("run_id", "string", "the quality run that found it"),
+    Column("checked_at", "timestamp", "when that run checked it, UTC"),
+)
+QUARANTINE_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("dt", "string", "the bar's partition (its table's dt)"),
+)
+# One row per rule per quality run: the trend of the score is these rows over run_date.
+QUALITY_RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("run_id", "string", "the quality run"),
+    Column("checked_at", "timestamp", "when it ran, UTC"),
+    Column("first_date", "string", "first date checked, yyyy-MM-dd"),
+    Column("last_date", "string", "last date checked, yyyy-MM-dd"),
+    Column("dates", "bigint", "how many dates were checked"),
+    Column("rule", "string", "the rule's name in the ruleset"),
+    Column("rule_type", "string", "its DQDL rule type"),
+    Column("rule_text", "string", "the rule as written in DQDL"),
+    Column("policy", "string", "withhold or flag: what happens to the rows it fails"),
+    Column("blocking", "boolean", "whether its failure fails the run"),
+    Column("outcome", "string", "Passed or Failed"),
+    Column("measured", "double", "the share of rows that passed (row rules) or the number compared"),
+    Column("rows_checked", "bigint", "rows the rule judged"),
+    Column("rows_failed", "bigint", "rows it failed"),
+    Column("score", "double", "the run's share of rules passed"),
+    Column("message", "string", "the outcome in words"),
+)
+QUALITY_RESULT_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("run_date", "string", "the day the run checked, UTC, yyyy-MM-dd"),
+)

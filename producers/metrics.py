@@ -7,11 +7,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import orjson
 
 from ohlcv_core import config
+from ohlcv_core.emf import emf_line
 
 NAMESPACE = config.DEFAULT_METRICS_NAMESPACE  # the stack passes the same name to the Lambdas
 SERVICE = "producer"
@@ -19,12 +17,7 @@ RESERVOIR = 10_000
 
 
 def _emf(timestamp_ms: int, dimensions: dict[str, str], metrics: Mapping[str, tuple[float, str]]) -> str:
-    document: dict[str, Any] = {
-        "_aws": {"Timestamp": timestamp_ms, "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE, "Dimensions": [list(dimensions)],
-            "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()]}]},
-        **dimensions, **{name: value for name, (value, _) in metrics.items()}}
-    return orjson.dumps(document).decode()
+    return emf_line(NAMESPACE, timestamp_ms, dimensions, metrics)
 
 
 class LatencySample:

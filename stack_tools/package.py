@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CORE = "ohlcv_core"
 REQUIREMENTS_FILE = "requirements.txt"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+SHIPPED_SUFFIXES = (".py", ".dqdl")  # code, and the data files it reads from its package (the ruleset)
 LAMBDA_PLATFORM = "manylinux2014_x86_64"  # the functions' Architectures default (x86_64)
 
 
@@ -104,7 +105,7 @@ def artifacts(template: StackTemplate, root: Path = ROOT) -> list[Artifact]:
 
 def _shipped(package: str, root: Path) -> list[Path]:
     folder = root / package
-    return sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+    return sorted(p for p in folder.rglob("*") if p.suffix in SHIPPED_SUFFIXES and "__pycache__" not in p.parts)
 
 
 def _write_zip(target: Path, entries: Iterable[tuple[str, Path]]) -> None:

@@ -1,0 +1,293 @@
+"""Quality: the curated bars of the given dates, judged by the ruleset (glue_jobs/ruleset.dqdl).
+
+Arguments (Glue style):
+  --curated_location s3://…/   (the bar tables, and withheld_bars: what compaction kept out)
+  --quality_location s3://…/quality/   (results/ and quarantine/ live under it)
+  --dates 2023-08-24[,…]   [--raw_location s3://…/raw/kind=price/]  (the ticks, for REST minutes' checks)
+  --history_days N   --late_after_s N   --target_file_mb N   --row_group_mb N   --keep_superseded_s N
+  [--now <epoch seconds>]   [--ruleset <path>]   [--JOB_RUN_ID id]
+
+Each run: reads the dates' bars (and enough before them for the rules that look back), puts each rule's
+measures beside them (glue_jobs.quality_checks), evaluates the ruleset (glue_jobs.evaluate), then
+  - replaces each date's partition of the quarantine table with the rows a rule failed (withheld ones
+    from compaction's withheld_bars, flagged ones still in the curated tables), as compaction publishes;
+  - appends one row per rule to the results table (partition run_date), so scores have a history;
+  - logs each rule's outcome as EMF metrics (namespace ohlcv, dimensions Job and Rule).
+A rerun of the same dates replaces their quarantine whole and adds another set of results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from glue_jobs import quality_checks
+from glue_jobs.arguments import dates_option, number_option, resolve_options
+from glue_jobs.compact_bars import (
+    BAR_NAMES,
+    MIB,
+    PRICE_COLUMNS_USED,
+    _read_json,
+    empty_frame,
+    existing_paths,
+    minute_bars,
+    neighbour_dates,
+    ordered_events,
+    price_events,
+    raw_paths,
+    write_tables,
+)
+from glue_jobs.evaluate import Evaluation, evaluate
+from glue_jobs.publish import Publisher
+from glue_jobs.session import apply_job_conf
+from glue_jobs.sessions import open_at
+from glue_jobs.spark_schema import spark_schema
+from glue_jobs.store import ObjectStore, store_for
+from ohlcv_core import config
+from ohlcv_core.calendars import market_of
+from ohlcv_core.dqdl import Ruleset, parse_ruleset
+from ohlcv_core.emf import emf_line
+from ohlcv_core.errors import ConfigError
+from ohlcv_core.schema import (
+    BAR_COLUMNS,
+    QUALITY_RESULT_COLUMNS,
+    QUARANTINE_COLUMNS,
+    RAW_PRICE_COLUMNS,
+)
+
+LOG = logging.getLogger(__name__)
+REQUIRED = ("curated_location", "quality_location", "dates")
+WITHHELD_TABLE = "withheld_bars"
+QUARANTINE_TABLE = "quarantine"
+RESULTS_FOLDER = "results"
+BYTES_PER_ROW = 160  # a quarantined row in snappy Parquet, about
+JOB = "quality"
+
+
+def packaged_ruleset() -> str:
+    """The ruleset shipped beside the job (in the job's zip on Glue)."""
+    return resources.files("glue_jobs").joinpath("ruleset.dqdl").read_text(encoding="utf-8")
+
+
+def load_ruleset(location: str | None) -> Ruleset:
+    if not location:
+        return parse_ruleset(packaged_ruleset())
+    try:
+        text = Path(location).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--ruleset {location}: {exc.strerror or exc}") from None
+    return parse_ruleset(text)
+
+
+@dataclass(frozen=True)
+class QualityResult:
+    run_id: str
+    dates: tuple[str, ...]
+    score: float
+    rules: int
+    failed: list[str]
+    blocking_failed: list[str]
+    quarantined: int
+    withheld: int
+    duration_s: float
+    outcomes: list[dict[str, object]] = field(default_factory=list)
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+def context_dates(dates: Sequence[str], table: str, history_days: int) -> list[str]:
+    """The dates read for a table: the dates, and the days before them the rules look back over (a
+    daily series' returns and sessions go back `history_days`; the shorter bars, one day)."""
+    before = history_days if table == "bars_1d" else 1
+    return sorted({*dates, *neighbour_dates(dates, before=before)})
+
+
+def read_table(spark: SparkSession, publisher: Publisher, table: str, dts: Sequence[str]) -> DataFrame:
+    """A published table's partitions, with table_name and dt (from where each file was written)."""
+    files = publisher.files(table, dts)
+    schema = spark_schema(BAR_COLUMNS)
+    if not files:
+        frame = empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
+    else:
+        frame = spark.read.schema(schema).parquet(*files).withColumn(
+            "dt", F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+    return frame.withColumn("table_name", F.lit(table))
+
+
+def read_withheld(spark: SparkSession, publisher: Publisher, dts: Sequence[str]) -> DataFrame:
+    files = publisher.files(WITHHELD_TABLE, dts)
+    if not files:
+        return empty_frame(spark, spark_schema(BAR_COLUMNS)).select(
+            "*", *[F.lit(None).cast("string").alias(c) for c in ("dt", "table_name", "rule")])
+    return spark.read.parquet(*files).withColumn(
+        "dt", F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+
+
+def read_ticks(spark: SparkSession, raw_location: str, dates: Sequence[str], late_after_s: float) -> DataFrame:
+    """The minutes the streamed ticks make (compaction's own functions), with whether each is its
+    series' first (its volume is then short: the first event has no volume before it)."""
+    paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
+    columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
+    raw = _read_json(spark, columns, paths)
+    minutes = minute_bars(ordered_events(price_events(raw, dates, int(late_after_s * 1000))).where("_target"))
+    first = F.col("minute_ms") == F.min("minute_ms").over(Window.partitionBy("symbol"))
+    return minutes.select("symbol", "minute_ms", "close", "volume", first.alias("first_of_series"))
+
+
+def markets(bars: DataFrame) -> dict[str, str]:
+    """Each symbol's calendar, by the venue its bars name (ohlcv_core.calendars.market_of)."""
+    found: dict[str, str] = {}
+    for symbol, exchange in sorted(bars.select("symbol", "exchange").distinct().collect(),
+                                   key=lambda row: (row[0], row[1] or "")):
+        market = market_of(symbol, exchange)
+        if market is not None:
+            found.setdefault(symbol, market)
+    return found
+
+
+# -- the run ---------------------------------------------------------------------------------------------
+def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[str], history_days: int,
+                  ticks: DataFrame | None, now_s: float) -> DataFrame:
+    """The dataset the ruleset judges: the dates' curated bars with their measures, and the bars
+    compaction withheld (measures null, `withheld` true)."""
+    bars = None
+    for table in quality_checks.TABLES:
+        frame = read_table(spark, publisher, table, context_dates(dates, table, history_days))
+        bars = frame if bars is None else bars.unionByName(frame)
+    assert bars is not None
+    bars = bars.cache()
+    found = markets(bars)
+    context = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
+    grid = quality_checks.session_grid(spark, found.values(), context[0], context[-1])
+    now_ms = int(now_s * 1000)
+    open_now = {symbol: open_at(market, now_ms) for symbol, market in found.items()}
+    today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()
+    checked = quality_checks.checked_bars(bars, grid=grid, markets=found, ticks=ticks, open_now=open_now,
+                                          today=today, dates=dates)
+    withheld = read_withheld(spark, publisher, dates)
+    measures = [c for c in checked.columns if c not in ("table_name", *BAR_NAMES, "dt")]
+    withheld_rows = withheld.select("table_name", *BAR_NAMES, "dt", *[
+        F.lit(None).cast(checked.schema[c].dataType).alias(c) for c in measures])
+    return checked.withColumn("withheld", F.lit(False)).unionByName(
+        withheld_rows.withColumn("withheld", F.lit(True)))
+
+
+def quarantine_rows(evaluation: Evaluation, ruleset: Ruleset, run_id: str, checked_at: datetime) -> DataFrame:
+    reasons = F.create_map(*[F.lit(x) for r in ruleset.rules for x in (r.name, f"{r.description} ({r.text})")])
+    names = [c.name for c in QUARANTINE_COLUMNS]
+    return (evaluation.failures
+            .withColumn("action", F.when(F.col("withheld"), F.lit("withheld")).otherwise(F.lit("flagged")))
+            .withColumn("reason", reasons[F.col("rule")])
+            .withColumn("run_id", F.lit(run_id))
+            .withColumn("checked_at", F.lit(checked_at).cast("timestamp"))
+            .select(*names, "dt"))
+
+
+def result_rows(spark: SparkSession, evaluation: Evaluation, dates: Sequence[str], run_id: str,
+                checked_at: datetime) -> DataFrame:
+    rows = [(run_id, checked_at, dates[0], dates[-1], len(dates), o.rule.name, o.rule.rule_type, o.rule.text,
+             o.rule.policy, o.rule.blocking, o.outcome, o.measured, o.rows_checked, o.rows_failed,
+             evaluation.score, o.message) for o in evaluation.outcomes]
+    return spark.createDataFrame(rows, spark_schema(QUALITY_RESULT_COLUMNS))
+
+
+def metric_lines(evaluation: Evaluation, timestamp_ms: int) -> list[str]:
+    lines = [emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB},
+                      {"Score": (evaluation.score, "None"),
+                       "RulesFailed": (sum(o.outcome == "Failed" for o in evaluation.outcomes), "Count"),
+                       "BlockingRulesFailed": (sum(o.outcome == "Failed" and o.rule.blocking
+                                                   for o in evaluation.outcomes), "Count")})]
+    for outcome in evaluation.outcomes:
+        lines.append(emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB, "Rule": outcome.rule.name},
+                              {"RuleFailed": (float(outcome.outcome == "Failed"), "Count"),
+                               "RowsFailed": (float(outcome.rows_failed), "Count")}))
+    return lines
+
+
+def check(spark: SparkSession, *, curated_location: str, quality_location: str, dates: Sequence[str], run_id: str,
+          ruleset: Ruleset, raw_location: str | None = None, history_days: int = 120, late_after_s: float = 300.0,
+          target_file_mb: float = 128.0, row_group_mb: float = 16.0, keep_superseded_s: float = 3600.0,
+          store: ObjectStore | None = None, clock: Callable[[], float] = time.time,
+          metrics_out: Callable[[str], None] | None = None) -> QualityResult:
+    started = time.monotonic()
+    apply_job_conf(spark)
+    now_s = clock()
+    checked_at = datetime.fromtimestamp(now_s, tz=UTC).replace(tzinfo=None)
+    curated, quality = curated_location.rstrip("/"), quality_location.rstrip("/")
+    bars_store = store or store_for(curated)
+    publisher = Publisher(bars_store, curated, keep_superseded_s=keep_superseded_s, clock=clock)
+    ticks = None
+    if raw_location and publisher.files("bars_1m", dates):
+        ticks = read_ticks(spark, raw_location, dates, late_after_s)
+    primary = primary_frame(spark, publisher, dates=dates, history_days=history_days, ticks=ticks, now_s=now_s)
+    evaluation = evaluate(spark, primary, ruleset, now_s=now_s)
+    quarantine = quarantine_rows(evaluation, ruleset, run_id, checked_at).cache()
+    counted = {row[0]: row[1] for row in quarantine.groupBy("action").count().collect()}
+    out = Publisher(store or store_for(quality), quality, keep_superseded_s=keep_superseded_s, clock=clock)
+    folder = out.begin(run_id, {QUARANTINE_TABLE: list(dates)})
+    write_tables({QUARANTINE_TABLE: quarantine}, folder,
+                 max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
+                 row_group_bytes=int(row_group_mb * MIB))
+    quarantine.unpersist()
+    out.publish(QUARANTINE_TABLE, dates, out.written(run_id))
+    out.finish(run_id)
+    result_rows(spark, evaluation, dates, run_id, checked_at).coalesce(1).write.mode("append").parquet(
+        f"{quality}/{RESULTS_FOLDER}/run_date={checked_at.date().isoformat()}")
+    for line in metric_lines(evaluation, int(now_s * 1000)):
+        (metrics_out or LOG.info)(line)
+    failed = [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed"]
+    return QualityResult(
+        run_id, tuple(dates), round(evaluation.score, 4), len(evaluation.outcomes), failed,
+        [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed" and o.rule.blocking],
+        int(sum(counted.values())), int(counted.get("withheld", 0)), round(time.monotonic() - started, 3),
+        [{"rule": o.rule.name, "policy": o.rule.policy, "blocking": o.rule.blocking, "outcome": o.outcome,
+          "measured": o.measured, "rows_checked": o.rows_checked, "rows_failed": o.rows_failed,
+          "message": o.message} for o in evaluation.outcomes])
+
+
+def now_option(options: dict[str, str]) -> Callable[[], float]:
+    """--now pins the clock (epoch seconds, or an ISO time in UTC): freshness is judged at that instant."""
+    text = options.get("now")
+    if not text:
+        return time.time
+    try:
+        value = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"--now must be epoch seconds or an ISO time, got {text!r}") from None
+        value = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    return lambda: value
+
+
+def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> QualityResult:
+    options = resolve_options(sys.argv[1:] if argv is None else argv, REQUIRED)
+    dates = dates_option(options, "dates")
+    ruleset = load_ruleset(options.get("ruleset"))
+    session = spark or SparkSession.builder.getOrCreate()
+    result = check(session, curated_location=options["curated_location"],
+                   quality_location=options["quality_location"], dates=dates,
+                   run_id=options.get("JOB_RUN_ID") or f"run-{uuid.uuid4().hex[:12]}", ruleset=ruleset,
+                   raw_location=options.get("raw_location"),
+                   history_days=int(number_option(options, "history_days", minimum=1)),
+                   late_after_s=number_option(options, "late_after_s"),
+                   target_file_mb=number_option(options, "target_file_mb", minimum=0.01),
+                   row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
+                   keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options))
+    LOG.info("quality finished %s", json.dumps(asdict(result), default=str))
+    return result
+
+
+if __name__ == "__main__":
+    main()

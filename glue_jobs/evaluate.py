@@ -1,0 +1,204 @@
+"""Our evaluator of a DQDL ruleset (ohlcv_core.dqdl) on a Spark DataFrame: what Glue Data Quality's
+EvaluateDataQuality does with the same file on AWS, for the rule types of the subset.
+
+A row-level rule (IsComplete, IsUnique, IsPrimaryKey, ColumnValues, DataFreshness, and CustomSql of the
+form `select ... from primary where <condition>`) judges every row its `where` clause admits: it passes
+when every such row passes, or, `with threshold`, when the share that passes meets the threshold; its
+measured value is that share. Null never passes a comparison, as on Glue. An aggregate rule (RowCount,
+CustomSql with a condition) compares one number with its condition.
+
+The frame is read twice: once for every rule's counts, once for the rows that failed a row-level rule.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlglot
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from ohlcv_core.dqdl import Condition, Rule, Ruleset
+from ohlcv_core.errors import ConfigError
+
+PRIMARY = "primary"  # the name CustomSql statements give the dataset, as on Glue
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rule: Rule
+    outcome: Literal["Passed", "Failed"]
+    measured: float | None  # the share of rows that passed (row-level), else the number compared
+    rows_checked: int
+    rows_failed: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    outcomes: list[Outcome]
+    failures: DataFrame  # the frame's failing rows, one per rule failed: its columns, `rule`
+
+    @property
+    def score(self) -> float:
+        return sum(o.outcome == "Passed" for o in self.outcomes) / len(self.outcomes) if self.outcomes else 1.0
+
+
+def _literal(value: float | str) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return repr(float(value))
+
+
+def condition_sql(condition: Condition, subject: str) -> str:
+    """A Spark SQL predicate: `subject` meets the condition."""
+    values = [_literal(v) for v in condition.values]
+    op = condition.operator
+    if op in ("between", "not between"):
+        inside = f"({subject} > {values[0]} AND {subject} < {values[1]})"
+        return inside if op == "between" else f"NOT {inside}"
+    if op in ("in", "not in"):
+        return f"({subject} {op.upper()} ({', '.join(values)}))"
+    if op in ("matches", "not matches"):
+        found = f"({subject} RLIKE {_literal('^(?:' + str(condition.values[0]) + ')$')})"
+        return found if op == "matches" else f"NOT {found}"
+    return f"({subject} {'<>' if op == '!=' else op} {values[0]})"
+
+
+def _quoted(column: str) -> str:
+    return "`" + column.replace("`", "``") + "`"
+
+
+def custom_sql_condition(rule: Rule) -> str:
+    """The row condition of a row-level CustomSql rule: `select <columns> from primary where <condition>`
+    keeps the rows that pass."""
+    statement = rule.parameters[0]
+    try:
+        tree = sqlglot.parse_one(statement, read="spark")
+    except ParseError as exc:
+        raise ConfigError(f"line {rule.line}: rule {rule.name}: not valid Spark SQL: {exc}") from None
+    source = tree.args.get("from") or tree.args.get("from_")  # (sqlglot renamed the key)
+    if (not isinstance(tree, exp.Select) or source is None or not isinstance(source.this, exp.Table)
+            or source.this.name.lower() != PRIMARY or tree.args.get("joins") or tree.args.get("group")
+            or tree.args.get("where") is None):
+        raise ConfigError(f"line {rule.line}: rule {rule.name}: a CustomSql rule without a condition must read "
+                          "'select <columns> from primary where <condition>' (the rows that pass)")
+    return str(tree.args["where"].this.sql(dialect="spark"))
+
+
+def check_supported(ruleset: Ruleset) -> None:
+    """Refuse, before any data is read, a rule this evaluator would not judge as Glue does."""
+    for rule in ruleset.rules:
+        if rule.rule_type == "CustomSql":
+            if rule.where is not None:
+                raise ConfigError(f"line {rule.line}: rule {rule.name}: CustomSql takes no where clause "
+                                  "(put the condition in its statement)")
+            if rule.condition is None:
+                custom_sql_condition(rule)
+
+
+def _passes(rule: Rule, index: int, now_s: float) -> Column:
+    """Whether a row passes a row-level rule (null counts as not passing)."""
+    kind, params = rule.rule_type, rule.parameters
+    if kind == "IsComplete":
+        return F.col(params[0]).isNotNull()
+    if kind in ("IsUnique", "IsPrimaryKey"):
+        unique = F.col(f"_unique{index}") == 1
+        if kind == "IsPrimaryKey":
+            unique = unique & functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in params])
+        return F.coalesce(unique, F.lit(False))
+    assert rule.condition is not None or kind == "CustomSql"
+    if kind == "ColumnValues":
+        sql = condition_sql(rule.condition, _quoted(params[0]))  # type: ignore[arg-type]
+    elif kind == "DataFreshness":
+        sql = condition_sql(rule.condition, f"({now_s!r} - unix_timestamp({_quoted(params[0])}))")  # type: ignore[arg-type]
+    else:
+        sql = custom_sql_condition(rule)
+    return F.coalesce(F.expr(sql), F.lit(False))
+
+
+def _admits(rule: Rule) -> Column:
+    return F.coalesce(F.expr(rule.where), F.lit(False)) if rule.where else F.lit(True)
+
+
+def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: float,
+             keep: Sequence[str] | None = None) -> Evaluation:
+    """Every rule of the ruleset on `frame`; `keep` names the columns a failing row keeps (all by default)."""
+    check_supported(ruleset)
+    rules = list(ruleset.rules)
+    checked = frame
+    for index, rule in enumerate(rules):
+        if rule.rule_type in ("IsUnique", "IsPrimaryKey"):
+            admitted = F.when(_admits(rule), F.lit(1))
+            checked = checked.withColumn(f"_unique{index}", F.count(admitted).over(
+                Window.partitionBy(*[F.col(c) for c in rule.parameters])))
+    flags: list[tuple[int, Column, Column]] = []
+    for index, rule in enumerate(rules):
+        if rule.row_level:
+            admitted, passed = _admits(rule), _passes(rule, index, now_s)
+            checked = checked.withColumn(f"_w{index}", admitted).withColumn(f"_p{index}", passed)
+            flags.append((index, F.col(f"_w{index}"), F.col(f"_p{index}")))
+        elif rule.rule_type == "RowCount":
+            checked = checked.withColumn(f"_w{index}", _admits(rule))
+    checked = checked.cache()
+    try:
+        counts = _counts(checked, rules)
+        frame.createOrReplaceTempView(PRIMARY)
+        outcomes = [_outcome(spark, rule, counts.get(index)) for index, rule in enumerate(rules)]
+        failed = [F.when(admitted & ~passed, F.lit(rules[index].name)) for index, admitted, passed in flags]
+        columns = list(keep) if keep is not None else list(frame.columns)
+        failures = (checked.where(functools.reduce(lambda a, b: a | b, [f.isNotNull() for f in failed]))
+                    .select(*columns, F.explode(F.filter(F.array(*failed), lambda x: x.isNotNull())).alias("rule"))
+                    if failed else spark.createDataFrame([], frame.select(*columns).schema).withColumn(
+                        "rule", F.lit(None).cast("string")))
+        return Evaluation(outcomes, failures.localCheckpoint(eager=True))
+    finally:
+        checked.unpersist()
+
+
+def _counts(checked: DataFrame, rules: list[Rule]) -> dict[int, tuple[int, int]]:
+    """(rows checked, rows passed) of every row-level rule, and rows counted by RowCount, in one pass."""
+    aggregates = []
+    for index, rule in enumerate(rules):
+        if rule.row_level:
+            aggregates += [F.count_if(F.col(f"_w{index}")).alias(f"n{index}"),
+                           F.count_if(F.col(f"_w{index}") & F.col(f"_p{index}")).alias(f"p{index}")]
+        elif rule.rule_type == "RowCount":
+            aggregates += [F.count_if(F.col(f"_w{index}")).alias(f"n{index}"), F.lit(0).alias(f"p{index}")]
+    if not aggregates:
+        return {}
+    row = checked.agg(*aggregates).collect()[0].asDict()
+    return {index: (int(row[f"n{index}"]), int(row[f"p{index}"])) for index in range(len(rules)) if f"n{index}" in row}
+
+
+def _outcome(spark: SparkSession, rule: Rule, counts: tuple[int, int] | None) -> Outcome:
+    if rule.rule_type == "CustomSql" and rule.condition is not None:
+        rows = spark.sql(rule.parameters[0]).collect()
+        if len(rows) != 1 or len(rows[0]) != 1 or not isinstance(rows[0][0], int | float | None):
+            raise ConfigError(f"line {rule.line}: rule {rule.name}: a CustomSql statement with a condition must "
+                              "return one number")
+        value = None if rows[0][0] is None else float(rows[0][0])
+        passed = rule.condition.holds(value)
+        return Outcome(rule, "Passed" if passed else "Failed", value, 0, 0,
+                       f"value {value if value is not None else 'null'} {'meets' if passed else 'does not meet'} "
+                       f"{rule.condition.describe()}")
+    assert counts is not None
+    checked, passing = counts
+    if rule.rule_type == "RowCount":
+        assert rule.condition is not None
+        passed = rule.condition.holds(float(checked))
+        return Outcome(rule, "Passed" if passed else "Failed", float(checked), checked, 0,
+                       f"{checked} rows, {'meets' if passed else 'does not meet'} {rule.condition.describe()}")
+    failed = checked - passing
+    if checked == 0:
+        return Outcome(rule, "Passed", None, 0, 0, "no rows to check")
+    share = passing / checked
+    passed = rule.threshold.holds(share) if rule.threshold else failed == 0
+    wanted = f"threshold {rule.threshold.describe()}" if rule.threshold else "every row"
+    return Outcome(rule, "Passed" if passed else "Failed", share, checked, failed,
+                   f"{failed} of {checked} rows failed ({wanted})")

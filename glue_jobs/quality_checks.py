@@ -1,0 +1,186 @@
+"""What the quality rules look at: the curated bars of the dates, each with the measures a rule needs
+beside it (pure DataFrame functions; the ruleset itself is glue_jobs/ruleset.dqdl).
+
+Per bar, within its table and symbol, in time order:
+  prev_close          the close of the bar before
+  ret_z               |log return| in robust deviations of the symbol's own last RETURNS_WINDOW returns
+                      (1.4826 x their median absolute return); null with fewer than MIN_RETURNS of them
+  flat_run            how many bars in a row, ending here, did not move (high = low = the close before)
+  missing_before      session slots (minutes, hours or trading days, by the symbol's calendar) with no bar
+                      between the bar before and this one; null where the calendar is not known
+  in_session          whether the bar's start is a session slot of its calendar
+  is_last, session_open_now   the symbol's latest minute, and whether its market is open now and the
+                      minute is of today (freshness)
+  close_vs_ticks_bps, volume_vs_ticks_pct   a REST minute against the minute the streamed ticks made
+  day_vs_minutes_pct  a REST daily bar's close, high and low against the day's minutes, when they are all
+                      there
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
+from pyspark.sql import functions as F
+from pyspark.sql.types import LongType, StringType, StructField, StructType
+
+from glue_jobs import sessions
+from glue_jobs.compact_bars import BAR_NAMES, trading_day
+from ohlcv_core.calendars import ALWAYS, FOREX, VENUE_CALENDARS, VENUE_TIME_ZONES
+
+RETURNS_WINDOW = 60
+MIN_RETURNS = 20
+ROBUST_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
+CHECK_COLUMNS = ("prev_close", "ret_z", "flat_run", "missing_before", "in_session", "is_last", "session_open_now",
+                 "close_vs_ticks_bps", "volume_vs_ticks_pct", "day_vs_minutes_pct")
+TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
+SLOT_KINDS = {"bars_1m": "minute", "bars_1h": "hour", "bars_1d": "day"}
+
+
+def _series(*order: str) -> WindowSpec:
+    return Window.partitionBy("table_name", "symbol").orderBy(*order)
+
+
+def with_moves(bars: DataFrame) -> DataFrame:
+    """prev_close, ret_z and flat_run."""
+    ordered = _series("bar_start")
+    prior = ordered.rowsBetween(-RETURNS_WINDOW, -1)
+    moved = bars.withColumn("prev_close", F.lag("close").over(ordered))
+    moved = moved.withColumn("_r", F.abs(F.log(F.col("close") / F.col("prev_close"))))
+    scale = F.expr("percentile(_r, 0.5)").over(prior) * ROBUST_SIGMA
+    counted = F.count("_r").over(prior)
+    moved = moved.withColumn("ret_z", F.when((counted >= MIN_RETURNS) & (scale > 0), F.col("_r") / scale))
+    still = (F.col("high") == F.col("low")) & (F.col("close") == F.col("prev_close"))
+    moved = moved.withColumn("_run", F.sum(F.when(still, 0).otherwise(1)).over(
+        ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
+    run = Window.partitionBy("table_name", "symbol", "_run").orderBy("bar_start")
+    return moved.withColumn("flat_run", (F.row_number().over(run) - 1).cast("bigint")).drop("_r", "_run")
+
+
+# -- calendars -------------------------------------------------------------------------------------------
+Markets = Mapping[str, str]  # symbol -> its calendar (ohlcv_core.calendars.market_of)
+GRID_SCHEMA = StructType([StructField("market", StringType()), StructField("table_name", StringType()),
+                          StructField("slot", StringType()), StructField("ordinal", LongType())])
+
+
+def session_grid(spark: SparkSession, markets: Iterable[str], first: date, last: date) -> DataFrame:
+    """Every session slot of each market within first..last, numbered in order, keyed as the bars are:
+    minutes and hours by their start (epoch ms, as text), trading days by their date."""
+    rows: list[tuple[str, str, str, int]] = []
+    for market in sorted(set(markets)):
+        minutes = sessions.session_minutes(market, first, last)
+        hours = sessions.session_hours(market, first, last) or []
+        rows += [(market, "bars_1m", str(m), n) for n, m in enumerate(minutes)]
+        rows += [(market, "bars_1h", str(h), n) for n, h in enumerate(hours)]
+        rows += [(market, "bars_1d", d, n) for n, d in enumerate(sessions.trading_days(market, first, last))]
+    return spark.createDataFrame(rows, GRID_SCHEMA)
+
+
+def _slot() -> Column:
+    return (F.when(F.col("table_name") == "bars_1d", F.col("dt"))
+            .otherwise(F.unix_millis("bar_start").cast("string")))
+
+
+def with_gaps(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
+    """in_session and missing_before, by each symbol's calendar (tables without a grid: nulls)."""
+    market = F.create_map(*[F.lit(x) for pair in sorted(markets.items()) for x in pair])[F.col("symbol")]
+    keyed = bars.withColumn("market", market).withColumn("slot", _slot())
+    joined = keyed.join(F.broadcast(grid), on=["market", "table_name", "slot"], how="left")
+    gridded = F.col("market").isNotNull() & F.col("table_name").isin(*SLOT_KINDS)
+    if "bars_1h" in SLOT_KINDS:  # exchanges' hourly bars are aligned to their open: no grid for them
+        gridded = gridded & ((F.col("table_name") != "bars_1h") | F.col("market").isin(ALWAYS, FOREX))
+    in_session = F.when(gridded, F.col("ordinal").isNotNull())
+    sessions_only = Window.partitionBy("table_name", "symbol", F.col("ordinal").isNotNull()).orderBy("bar_start")
+    gap = F.col("ordinal") - F.lag("ordinal").over(sessions_only) - 1
+    return (joined.withColumn("in_session", in_session)
+            .withColumn("missing_before", F.when(gridded & F.col("ordinal").isNotNull(), gap).cast("bigint"))
+            .drop("market", "slot", "ordinal"))
+
+
+def with_freshness(bars: DataFrame, open_now: Mapping[str, bool], today: str) -> DataFrame:
+    """is_last (the symbol's latest minute) and session_open_now (its market is open now, and that minute
+    is of today)."""
+    latest = Window.partitionBy("table_name", "symbol")
+    is_last = (F.col("table_name") == "bars_1m") & (F.col("bar_start") == F.max("bar_start").over(latest))
+    opened = [symbol for symbol, is_open in sorted(open_now.items()) if is_open]
+    open_today = F.col("symbol").isin(*opened) & (F.col("dt") == today) if opened else F.lit(False)
+    return bars.withColumn("is_last", is_last).withColumn("session_open_now", open_today)
+
+
+def with_reconciliation(bars: DataFrame, ticks: DataFrame) -> DataFrame:
+    """A REST minute against the streamed ticks' minute (`ticks`: symbol, minute_ms, close, volume,
+    first_of_series): close in basis points, volume in percent (not for a series' first minute, whose
+    volume the ticks cannot know whole)."""
+    t = ticks.select("symbol", F.col("minute_ms").alias("_minute"), F.col("close").alias("_tick_close"),
+                     F.when(~F.col("first_of_series"), F.col("volume")).alias("_tick_volume"))
+    keyed = bars.withColumn("_minute", F.when((F.col("table_name") == "bars_1m") & (F.col("source") == "rest"),
+                                              F.unix_millis("bar_start")))
+    joined = keyed.join(t, on=["symbol", "_minute"], how="left")
+    close_bps = F.abs(F.col("close") - F.col("_tick_close")) / F.col("close") * 10_000
+    volume_pct = F.when(F.col("volume") > 0, F.abs(F.col("volume") - F.col("_tick_volume")) / F.col("volume") * 100)
+    return (joined.withColumn("close_vs_ticks_bps", close_bps).withColumn("volume_vs_ticks_pct", volume_pct)
+            .drop("_minute", "_tick_close", "_tick_volume"))
+
+
+def with_day_check(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
+    """A REST daily bar of an exchange against the day's 1-minute bars, when every session minute of the
+    day has one: the largest of the close's, high's and low's differences, in percent."""
+    exchanges = {s: m for s, m in markets.items() if m not in (ALWAYS, FOREX)}
+    if not exchanges:
+        return bars.withColumn("day_vs_minutes_pct", F.lit(None).cast("double"))
+    market = F.create_map(*[F.lit(x) for pair in sorted(exchanges.items()) for x in pair])[F.col("symbol")]
+    in_grid = grid.where("table_name = 'bars_1m'").select(F.col("market").alias("_market"),
+                                                          F.col("slot").alias("_slot"))
+    day_minutes = (bars.where(F.col("table_name") == "bars_1m").withColumn("_market", market)
+                   .where(F.col("_market").isNotNull())
+                   .withColumn("_slot", F.unix_millis("bar_start").cast("string"))
+                   .join(F.broadcast(in_grid), on=["_market", "_slot"], how="left_semi")
+                   .withColumn("_day", F.date_format(trading_day(), "yyyy-MM-dd"))
+                   .groupBy("symbol", "_day")
+                   .agg(F.count(F.lit(1)).alias("_minutes"), F.max("high").alias("_m_high"),
+                        F.min("low").alias("_m_low"), F.max_by("close", "bar_start").alias("_m_close")))
+    expected = _expected_minutes(grid)
+    whole = (day_minutes.withColumn("_market", market).join(expected, on=["_market", "_day"])
+             .where(F.col("_minutes") == F.col("_expected")).drop("_market", "_expected", "_minutes"))
+    daily = bars.withColumn("_day", F.when((F.col("table_name") == "bars_1d") & (F.col("source") == "rest"),
+                                           F.col("dt")))
+    joined = daily.join(whole, on=["symbol", "_day"], how="left")
+    pct = F.greatest(*[F.abs(F.col(name) - F.col(f"_m_{name}")) / F.col(name) * 100
+                       for name in ("close", "high", "low")])
+    return joined.withColumn("day_vs_minutes_pct", pct).drop("_day", "_m_high", "_m_low", "_m_close")
+
+
+def _expected_minutes(grid: DataFrame) -> DataFrame:
+    """Session minutes per market and trading day (the venue's date of the minutes)."""
+    zone = F.create_map(*[F.lit(x) for pair in sorted(_zones().items()) for x in pair])
+    minute = F.timestamp_millis(F.col("slot").cast("bigint"))
+    return (grid.where("table_name = 'bars_1m'")
+            .withColumn("_day", F.date_format(F.from_utc_timestamp(minute, F.coalesce(zone[F.col("market")],
+                                                                                        F.lit("UTC"))), "yyyy-MM-dd"))
+            .groupBy(F.col("market").alias("_market"), "_day").agg(F.count(F.lit(1)).alias("_expected")))
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    """Each exchange calendar's zone (ohlcv_core.calendars names the venues, exchange_calendars the zones)."""
+    return {code: VENUE_TIME_ZONES[venue] for venue, code in VENUE_CALENDARS.items() if venue in VENUE_TIME_ZONES}
+
+
+def checked_bars(bars: DataFrame, *, grid: DataFrame, markets: Markets, ticks: DataFrame | None,
+                 open_now: Mapping[str, bool], today: str, dates: Sequence[str]) -> DataFrame:
+    """Every measure beside the bars; only the bars of `dates` are kept (the others were context)."""
+    steps: list[Callable[[DataFrame], DataFrame]] = [
+        with_moves,
+        lambda frame: with_gaps(frame, grid, markets),
+        lambda frame: with_freshness(frame, open_now, today),
+        lambda frame: with_day_check(frame, grid, markets),
+    ]
+    if ticks is not None:
+        steps.append(lambda frame: with_reconciliation(frame, ticks))
+    frame = functools.reduce(lambda acc, step: step(acc), steps, bars)
+    if ticks is None:
+        frame = frame.withColumn("close_vs_ticks_bps", F.lit(None).cast("double")).withColumn(
+            "volume_vs_ticks_pct", F.lit(None).cast("double"))
+    return frame.where(F.col("dt").isin(*dates)).select("table_name", *BAR_NAMES, "dt", *CHECK_COLUMNS)
