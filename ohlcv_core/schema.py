@@ -190,3 +190,9 @@ QUALITY_RESULT_COLUMNS: tuple[Column, ...] = (
 QUALITY_RESULT_PARTITION_COLUMNS: tuple[Column, ...] = (
     Column("run_date", "string", "the day the run checked, UTC, yyyy-MM-dd"),
 )
+# A bar compaction kept out of its table because a rule with the withhold policy failed it.
+WITHHELD_COLUMNS: tuple[Column, ...] = (
+    Column("table_name", "string", "the curated table it was kept out of"),
+    *BAR_COLUMNS,
+    Column("rule", "string", "the first withhold rule it failed"),
+)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compaction_trigger.events import touched_dates
+from job_trigger.events import touched_dates
 from local_stack.athena import LocalAthena, to_duckdb
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import MANIFEST_NAME, render_manifest

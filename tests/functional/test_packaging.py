@@ -24,17 +24,18 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     first = build(tmp_path / "one", with_dependencies=False)
     second = build(tmp_path / "two", with_dependencies=False)
     template = StackTemplate()
-    job = template.glue_job("CompactionJob")
+    jobs = template.glue_jobs()
     keys = sorted(p.relative_to(tmp_path / "one").as_posix() for p in first)
-    assert keys == sorted([template.parameters["TransformCodeKey"], template.parameters["TriggerCodeKey"],
-                           job.script_location.split("/", 3)[3], job.default_arguments["--extra-py-files"]
-                           .split("/", 3)[3]])
+    assert keys == sorted({template.parameters["TransformCodeKey"], template.parameters["TriggerCodeKey"],
+                           *(job.script_location.split("/", 3)[3] for job in jobs),
+                           *(job.default_arguments["--extra-py-files"].split("/", 3)[3] for job in jobs)})
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # reproducible
     names = {p.name: zipfile.ZipFile(p).namelist() for p in first if p.suffix == ".zip"}
     transform = names["firehose_transform.zip"]
     assert "firehose_transform/handler.py" in transform and "ohlcv_core/normalize.py" in transform
     assert not any("__pycache__" in n for n in transform)
     assert "glue_jobs/publish.py" in names["packages.zip"] and "ohlcv_core/curated.py" in names["packages.zip"]
+    assert "glue_jobs/ruleset.dqdl" in names["packages.zip"]  # the quality job reads it from its package
 
 
 def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pyproject() -> None:
@@ -42,7 +43,7 @@ def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pypr
     zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
     assert {key: (b.python_version, b.requirements) for key, b in zips.items()} == {
         "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "orjson", "tzdata")),
-        "lambda/compaction_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson"))}
+        "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson"))}
     # every distribution a bundle ships is one the project declares, so its version has one source
     for bundle in zips.values():
         pinned(bundle.requirements)

@@ -19,7 +19,7 @@ from stack_tools.package import Bundle, Script, artifacts
 from stack_tools.template import DEFAULT_TEMPLATE, StackTemplate
 
 ADDED_UNITS = """
-  QualityJob:
+  AuditJob:
     Type: AWS::Glue::Job
     Properties:
       Name: !Sub "${AWS::StackName}-count-bars"
@@ -33,14 +33,14 @@ ADDED_UNITS = """
         MaxConcurrentRuns: 1
       DefaultArguments:
         "--curated_location": !Sub "s3://${CuratedBucket}/"
-        "--report_location": !Sub "s3://${CuratedBucket}/quality/"
+        "--report_location": !Sub "s3://${CuratedBucket}/audit/"
 
-  QualityQueue:
+  AuditQueue:
     Type: AWS::SQS::Queue
     Properties:
-      QueueName: !Sub "${AWS::StackName}-quality"
+      QueueName: !Sub "${AWS::StackName}-audit"
 
-  CompactionSucceededRule:
+  CompactionAuditRule:
     Type: AWS::Events::Rule
     Properties:
       EventPattern:
@@ -50,29 +50,29 @@ ADDED_UNITS = """
           jobName: [!Ref CompactionJob]
           state: [SUCCEEDED]
       Targets:
-        - Id: quality-queue
-          Arn: !GetAtt QualityQueue.Arn
+        - Id: audit-queue
+          Arn: !GetAtt AuditQueue.Arn
 
-  QualityTriggerFunction:
+  AuditTriggerFunction:
     Type: AWS::Lambda::Function
     Properties:
-      FunctionName: !Sub "${AWS::StackName}-quality-trigger"
+      FunctionName: !Sub "${AWS::StackName}-audit-trigger"
       Runtime: python3.11
       Handler: tests.fixtures.units.quality_trigger.lambda_handler
       Code:
         S3Bucket: !Ref ArtifactBucketName
-        S3Key: lambda/quality_trigger.zip
+        S3Key: lambda/audit_trigger.zip
       Role: !GetAtt TriggerRole.Arn
       Timeout: 30
       Environment:
         Variables:
-          QUALITY_JOB: !Ref QualityJob
+          QUALITY_JOB: !Ref AuditJob
 
-  QualityEventSource:
+  AuditEventSource:
     Type: AWS::Lambda::EventSourceMapping
     Properties:
-      EventSourceArn: !GetAtt QualityQueue.Arn
-      FunctionName: !Ref QualityTriggerFunction
+      EventSourceArn: !GetAtt AuditQueue.Arn
+      FunctionName: !Ref AuditTriggerFunction
       BatchSize: 10
       FunctionResponseTypes: [ReportBatchItemFailures]
 """
@@ -97,8 +97,8 @@ def _prices(count: int) -> list[bytes]:
 def test_the_packager_lists_the_added_units_artifacts(tmp_path: Path) -> None:
     found = {a.key: a for a in artifacts(StackTemplate(_template_with_added_units(tmp_path)))}
     assert set(found) == {a.key for a in artifacts(StackTemplate())} | {
-        "lambda/quality_trigger.zip", "tests/fixtures/units/count_bars.py"}
-    trigger = found["lambda/quality_trigger.zip"]
+        "lambda/audit_trigger.zip", "tests/fixtures/units/count_bars.py"}
+    trigger = found["lambda/audit_trigger.zip"]
     assert isinstance(trigger, Bundle) and trigger.packages == ("ohlcv_core", "tests")
     assert isinstance(found["tests/fixtures/units/count_bars.py"], Script)
 
@@ -124,11 +124,11 @@ def test_added_units_run_in_the_local_stack_with_no_code_change(spark: Any, tmp_
     by_job = {run.job_name: run for run in stack.glue.runs}
     compaction, quality = by_job["ohlcv-local-compact-bars"], by_job["ohlcv-local-count-bars"]
     assert (compaction.state, quality.state) == ("SUCCEEDED", "SUCCEEDED"), quality.error_message
-    report = json.loads(next((stack.s3.bucket_path("ohlcv-local-curated-000000000000") / "quality").glob("*.json"))
+    report = json.loads(next((stack.s3.bucket_path("ohlcv-local-curated-000000000000") / "audit").glob("*.json"))
                         .read_text())
     assert report == {"compaction_run": compaction.id, "partitions": 1, "bars_1m": 3}
-    assert stack.functions["QualityTriggerFunction"].invocations == 1
-    assert stack.queues["QualityQueue"].pending == 0
+    assert stack.functions["AuditTriggerFunction"].invocations == 1
+    assert stack.queues["AuditQueue"].pending == 0
     # AND each function ran with the environment the template gives it: Powertools' service names and the
     # stack's metrics namespace are in the metrics the functions wrote (their logs, as CloudWatch's)
     namespace = stack.template.parameters["MetricsNamespace"]

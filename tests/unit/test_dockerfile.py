@@ -35,6 +35,6 @@ def test_the_image_has_every_module_the_producer_imports() -> None:
                 else:
                     continue
                 offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n and n.split(".")[0] in (
-                    "local_stack", "glue_jobs", "firehose_transform", "compaction_trigger", "pyspark", "duckdb",
+                    "local_stack", "glue_jobs", "firehose_transform", "job_trigger", "pyspark", "duckdb",
                     "aws_lambda_powertools", "tests")]
     assert offenders == []

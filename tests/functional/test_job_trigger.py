@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from compaction_trigger import handler
-from compaction_trigger.handler import handle_batch
+from job_trigger import handler
+from job_trigger.handler import TriggerSettings, handle_batch
 from local_stack.events import LocalEventBus, matches
 from local_stack.lambda_runtime import LocalContext
 from local_stack.sqs import LocalEventSource, LocalQueue
@@ -23,7 +23,8 @@ from stack_tools.template import EventSourceMappingSettings, StackTemplate
 from tests.fixtures import load_json
 
 RAW = "ohlcv-local-raw-000000000000"
-LOG = logging.getLogger("tests.compaction_trigger")
+COMPACT = TriggerSettings("compact", RAW)
+LOG = logging.getLogger("tests.job_trigger")
 
 
 def _object_created(key: str, bucket: str = RAW) -> dict[str, Any]:
@@ -62,7 +63,7 @@ def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
         "raw/kind%3Dbar/dt%3D2023-08-20/hour%3D15/ohlcv-local-prices-1-d",  # REST bars count too
         "raw/kind%3Dother/dt%3D2023-08-21/hour%3D15/ohlcv-local-prices-1-f",
         "errors/processing-failed/2023/08/24/14/ohlcv-local-prices-1-e")]
-    response = handle_batch(_sqs_event(bodies), glue, "compact", RAW, LOG).response
+    response = handle_batch(_sqs_event(bodies), glue, COMPACT, LOG).response
     assert response == {"batchItemFailures": []}
     (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
     assert run["Arguments"] == {"--dates": "2023-08-20,2023-08-24,2023-08-25"}
@@ -70,14 +71,15 @@ def test_one_run_per_batch_for_the_dates_the_batch_touched(glue: Any) -> None:
 
 def test_the_eventbridge_sample_unchanged_touches_nothing(glue: Any) -> None:
     sample = load_json("aws-events/s3EventBridgeNotificationObjectCreatedEvent.json")
-    outcome = handle_batch(_sqs_event([orjson.dumps(sample).decode()]), glue, "compact", "example-bucket", LOG)
+    outcome = handle_batch(_sqs_event([orjson.dumps(sample).decode()]), glue,
+                           TriggerSettings("compact", "example-bucket"), LOG)
     assert outcome.response == {"batchItemFailures": []} and not outcome.started
     assert glue.get_job_runs(JobName="compact")["JobRuns"] == []
 
 
 def test_unreadable_messages_fail_alone_so_they_reach_the_dead_letter_queue(glue: Any) -> None:
     good = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
-    response = handle_batch(_sqs_event(["Test message.", good]), glue, "compact", RAW, LOG).response
+    response = handle_batch(_sqs_event(["Test message.", good]), glue, COMPACT, LOG).response
     assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
 
@@ -98,7 +100,7 @@ class RefusingGlue:
 
 def test_a_refused_start_fails_the_whole_batch_for_redelivery() -> None:
     bodies = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()] * 3
-    response = handle_batch(_sqs_event(bodies), RefusingGlue(), "compact", RAW, LOG).response
+    response = handle_batch(_sqs_event(bodies), RefusingGlue(), COMPACT, LOG).response
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(3)]}
 
 
@@ -212,7 +214,7 @@ def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: 
 
 def test_the_lambda_entry_point_on_aws_shapes_with_its_environment(
         glue: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("OHLCV_COMPACTION_JOB", "compact")
+    monkeypatch.setenv("OHLCV_TRIGGER_JOB", "compact")
     monkeypatch.setenv("OHLCV_RAW_BUCKET", RAW)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     handler._settings.cache_clear()
@@ -226,7 +228,7 @@ def test_the_lambda_entry_point_on_aws_shapes_with_its_environment(
         handler._glue.cache_clear()
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
     emf = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    assert emf and emf[0]["CompactionsStarted"] in (1.0, [1.0])
+    assert emf and emf[0]["RunsStarted"] in (1.0, [1.0])
 
 
 def _failed(run_id: str, job: str = "compact") -> str:
@@ -237,7 +239,7 @@ def _failed(run_id: str, job: str = "compact") -> str:
 
 def test_a_run_that_failed_is_started_again_for_its_dates(glue: Any) -> None:
     failed = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24,2023-08-25"})["JobRunId"]
-    outcome = handle_batch(_sqs_event([_failed(failed)]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([_failed(failed)]), glue, COMPACT, LOG)
     assert outcome.response == {"batchItemFailures": []} and outcome.redriven == 1
     latest = max(glue.get_job_runs(JobName="compact")["JobRuns"], key=lambda r: r["StartedOn"])
     assert latest["Arguments"] == {"--dates": "2023-08-24,2023-08-25", "--redrive": "1"}
@@ -245,7 +247,7 @@ def test_a_run_that_failed_is_started_again_for_its_dates(glue: Any) -> None:
 
 def test_after_its_redrives_a_failing_run_is_left_for_a_person(glue: Any) -> None:
     failed = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24", "--redrive": "3"})["JobRunId"]
-    outcome = handle_batch(_sqs_event([_failed(failed), _failed(failed, job="other-job")]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([_failed(failed), _failed(failed, job="other-job")]), glue, COMPACT, LOG)
     assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and outcome.given_up == 1
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1  # nothing started
 
@@ -253,7 +255,7 @@ def test_after_its_redrives_a_failing_run_is_left_for_a_person(glue: Any) -> Non
 def test_a_failed_run_glue_cannot_find_fails_its_message_alone(glue: Any) -> None:
     # GIVEN a batch: a failed-run event Glue no longer knows the run of, and an Object Created event
     created = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
-    outcome = handle_batch(_sqs_event([_failed("jr_unknown"), created]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([_failed("jr_unknown"), created]), glue, COMPACT, LOG)
     # THEN the object's date is compacted; the unreadable run's message alone comes back (then the DLQ)
     assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and outcome.started
     (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
@@ -289,7 +291,7 @@ def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any,
 ])
 def test_a_hostile_glue_event_starts_nothing_and_fails_no_other_message(glue: Any, event: Any) -> None:
     created = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()
-    outcome = handle_batch(_sqs_event([orjson.dumps(event).decode(), created]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([orjson.dumps(event).decode(), created]), glue, COMPACT, LOG)
     assert outcome.response == {"batchItemFailures": []} and outcome.started
     (run,) = glue.get_job_runs(JobName="compact")["JobRuns"]
     assert run["Arguments"] == {"--dates": "2023-08-24"}
@@ -297,8 +299,8 @@ def test_a_hostile_glue_event_starts_nothing_and_fails_no_other_message(glue: An
 
 def test_a_failed_run_with_hostile_arguments_is_left_for_a_person_or_keeps_only_real_dates(glue: Any) -> None:
     odd_count = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24", "--redrive": "x"})
-    outcome = handle_batch(_sqs_event([_failed(odd_count["JobRunId"])]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([_failed(odd_count["JobRunId"])]), glue, COMPACT, LOG)
     assert outcome.given_up == 1 and outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     odd_dates = glue.start_job_run(JobName="compact", Arguments={"--dates": "../../etc,2023-08-25,2023-13-01"})
-    outcome = handle_batch(_sqs_event([_failed(odd_dates["JobRunId"])]), glue, "compact", RAW, LOG)
+    outcome = handle_batch(_sqs_event([_failed(odd_dates["JobRunId"])]), glue, COMPACT, LOG)
     assert outcome.started and outcome.dates == ["2023-08-25"]

@@ -1,0 +1,35 @@
+-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
+-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
+-- ${dt} and ${hour} are partition projection's own.
+CREATE EXTERNAL TABLE IF NOT EXISTS `ohlcv`.`withheld_bars` (
+  `table_name` string,
+  `symbol` string,
+  `exchange` string,
+  `bar_start` timestamp,
+  `open` double,
+  `high` double,
+  `low` double,
+  `close` double,
+  `volume` double,
+  `tick_count` bigint,
+  `source` string,
+  `final` boolean,
+  `rule` string
+)
+COMMENT 'bars compaction kept out of the curated tables, with the withhold rule each failed'
+PARTITIONED BY (`dt` string COMMENT 'the partition of the table it was kept out of')
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION 's3://${AWS::StackName}-curated-${AWS::AccountId}/withheld_bars/'
+TBLPROPERTIES (
+  'classification'='parquet',
+  'parquet.compression'='SNAPPY',
+  'projection.dt.format'='yyyy-MM-dd',
+  'projection.dt.interval'='1',
+  'projection.dt.interval.unit'='DAYS',
+  'projection.dt.range'='2000-01-01,NOW',
+  'projection.dt.type'='date',
+  'projection.enabled'='true',
+  'storage.location.template'='s3://${AWS::StackName}-curated-${AWS::AccountId}/withheld_bars/dt=${dt}/'
+);
