@@ -5,7 +5,7 @@ Arguments (Glue style):
   --quality_location s3://…/quality/   (results/ and quarantine/ live under it)
   --dates 2023-08-24[,…]   [--raw_location s3://…/raw/kind=price/]  (the ticks, for REST minutes' checks)
   --history_days N   --late_after_s N   --target_file_mb N   --row_group_mb N   --keep_superseded_s N
-  [--now <epoch seconds>]   [--ruleset <path>]   [--JOB_RUN_ID id]
+  [--symbols AAPL,MSFT]   [--now <epoch seconds>]   [--ruleset <path>]   [--JOB_RUN_ID id]
 
 Each run: reads the dates' bars (and enough before them for the rules that look back), puts each rule's
 measures beside them (glue_jobs.quality_checks), evaluates the ruleset (glue_jobs.evaluate), then
@@ -13,7 +13,8 @@ measures beside them (glue_jobs.quality_checks), evaluates the ruleset (glue_job
     from compaction's withheld_bars, flagged ones still in the curated tables), as compaction publishes;
   - appends one row per rule to the results table (partition run_date), so scores have a history;
   - logs each rule's outcome as EMF metrics (namespace ohlcv, dimensions Job and Rule).
-A rerun of the same dates replaces their quarantine whole and adds another set of results.
+A rerun of the same dates replaces their quarantine whole and adds another set of results. With
+--symbols, only those symbols' bars are judged, and only their rows of the quarantine are replaced.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from importlib import resources
-from pathlib import Path
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from glue_jobs import quality_checks
@@ -48,7 +47,7 @@ from glue_jobs.compact_bars import (
     raw_paths,
     write_tables,
 )
-from glue_jobs.evaluate import Evaluation, evaluate
+from glue_jobs.evaluate import Evaluation, evaluate, load_ruleset
 from glue_jobs.publish import Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.sessions import open_at
@@ -56,7 +55,7 @@ from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core import config
 from ohlcv_core.calendars import market_of
-from ohlcv_core.dqdl import Ruleset, parse_ruleset
+from ohlcv_core.dqdl import Ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
@@ -73,21 +72,6 @@ QUARANTINE_TABLE = "quarantine"
 RESULTS_FOLDER = "results"
 BYTES_PER_ROW = 160  # a quarantined row in snappy Parquet, about
 JOB = "quality"
-
-
-def packaged_ruleset() -> str:
-    """The ruleset shipped beside the job (in the job's zip on Glue)."""
-    return resources.files("glue_jobs").joinpath("ruleset.dqdl").read_text(encoding="utf-8")
-
-
-def load_ruleset(location: str | None) -> Ruleset:
-    if not location:
-        return parse_ruleset(packaged_ruleset())
-    try:
-        text = Path(location).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"--ruleset {location}: {exc.strerror or exc}") from None
-    return parse_ruleset(text)
 
 
 @dataclass(frozen=True)
@@ -112,6 +96,11 @@ def context_dates(dates: Sequence[str], table: str, history_days: int) -> list[s
     return sorted({*dates, *neighbour_dates(dates, before=before)})
 
 
+def dt_of_file() -> Column:
+    """The partition a published file belongs to: its run wrote it under dt=<date>/ (ohlcv_core.curated)."""
+    return F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1)
+
+
 def read_table(spark: SparkSession, publisher: Publisher, table: str, dts: Sequence[str]) -> DataFrame:
     """A published table's partitions, with table_name and dt (from where each file was written)."""
     files = publisher.files(table, dts)
@@ -120,7 +109,7 @@ def read_table(spark: SparkSession, publisher: Publisher, table: str, dts: Seque
         frame = empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
     else:
         frame = spark.read.schema(schema).parquet(*files).withColumn(
-            "dt", F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+            "dt", dt_of_file())
     return frame.withColumn("table_name", F.lit(table))
 
 
@@ -130,7 +119,7 @@ def read_withheld(spark: SparkSession, publisher: Publisher, dts: Sequence[str])
         return empty_frame(spark, spark_schema(BAR_COLUMNS)).select(
             "*", *[F.lit(None).cast("string").alias(c) for c in ("dt", "table_name", "rule")])
     return spark.read.parquet(*files).withColumn(
-        "dt", F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1))
+        "dt", dt_of_file())
 
 
 def read_ticks(spark: SparkSession, raw_location: str, dates: Sequence[str], late_after_s: float) -> DataFrame:
@@ -156,8 +145,12 @@ def markets(bars: DataFrame) -> dict[str, str]:
 
 
 # -- the run ---------------------------------------------------------------------------------------------
+def _only(frame: DataFrame, symbols: Sequence[str] | None) -> DataFrame:
+    return frame.where(F.col("symbol").isin(*symbols)) if symbols else frame
+
+
 def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[str], history_days: int,
-                  ticks: DataFrame | None, now_s: float) -> DataFrame:
+                  ticks: DataFrame | None, now_s: float, symbols: Sequence[str] | None = None) -> DataFrame:
     """The dataset the ruleset judges: the dates' curated bars with their measures, and the bars
     compaction withheld (measures null, `withheld` true)."""
     bars = None
@@ -165,16 +158,17 @@ def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[
         frame = read_table(spark, publisher, table, context_dates(dates, table, history_days))
         bars = frame if bars is None else bars.unionByName(frame)
     assert bars is not None
-    bars = bars.cache()
+    bars = _only(bars, symbols).cache()
     found = markets(bars)
-    context = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
-    grid = quality_checks.session_grid(spark, found.values(), context[0], context[-1])
+    intraday = [date.fromisoformat(d) for d in context_dates(dates, "bars_1m", history_days)]
+    daily = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
+    grid = quality_checks.session_grid(spark, found.values(), (intraday[0], intraday[-1]), (daily[0], daily[-1]))
     now_ms = int(now_s * 1000)
     open_now = {symbol: open_at(market, now_ms) for symbol, market in found.items()}
     today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()
     checked = quality_checks.checked_bars(bars, grid=grid, markets=found, ticks=ticks, open_now=open_now,
                                           today=today, dates=dates)
-    withheld = read_withheld(spark, publisher, dates)
+    withheld = _only(read_withheld(spark, publisher, dates), symbols)
     measures = [c for c in checked.columns if c not in ("table_name", *BAR_NAMES, "dt")]
     withheld_rows = withheld.select("table_name", *BAR_NAMES, "dt", *[
         F.lit(None).cast(checked.schema[c].dataType).alias(c) for c in measures])
@@ -218,7 +212,7 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
           ruleset: Ruleset, raw_location: str | None = None, history_days: int = 120, late_after_s: float = 300.0,
           target_file_mb: float = 128.0, row_group_mb: float = 16.0, keep_superseded_s: float = 3600.0,
           store: ObjectStore | None = None, clock: Callable[[], float] = time.time,
-          metrics_out: Callable[[str], None] | None = None) -> QualityResult:
+          metrics_out: Callable[[str], None] | None = None, symbols: Sequence[str] | None = None) -> QualityResult:
     started = time.monotonic()
     apply_job_conf(spark)
     now_s = clock()
@@ -229,11 +223,20 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     ticks = None
     if raw_location and publisher.files("bars_1m", dates):
         ticks = read_ticks(spark, raw_location, dates, late_after_s)
-    primary = primary_frame(spark, publisher, dates=dates, history_days=history_days, ticks=ticks, now_s=now_s)
+    if ticks is not None:
+        ticks = _only(ticks, symbols)
+    primary = primary_frame(spark, publisher, dates=dates, history_days=history_days, ticks=ticks, now_s=now_s,
+                            symbols=symbols)
     evaluation = evaluate(spark, primary, ruleset, now_s=now_s)
     quarantine = quarantine_rows(evaluation, ruleset, run_id, checked_at).cache()
     counted = {row[0]: row[1] for row in quarantine.groupBy("action").count().collect()}
     out = Publisher(store or store_for(quality), quality, keep_superseded_s=keep_superseded_s, clock=clock)
+    if symbols:  # the other symbols' rows stay as they were
+        kept = out.files(QUARANTINE_TABLE, dates)
+        if kept:
+            others = spark.read.parquet(*kept).where(~F.col("symbol").isin(*symbols)).withColumn(
+                "dt", dt_of_file())
+            quarantine = quarantine.unionByName(others.select(*quarantine.columns)).cache()
     folder = out.begin(run_id, {QUARANTINE_TABLE: list(dates)})
     write_tables({QUARANTINE_TABLE: quarantine}, folder,
                  max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
@@ -284,7 +287,8 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                    late_after_s=number_option(options, "late_after_s"),
                    target_file_mb=number_option(options, "target_file_mb", minimum=0.01),
                    row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
-                   keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options))
+                   keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options),
+                   symbols=[x.strip() for x in options.get("symbols", "").split(",") if x.strip()] or None)
     LOG.info("quality finished %s", json.dumps(asdict(result), default=str))
     return result
 

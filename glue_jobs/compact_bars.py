@@ -5,14 +5,16 @@ Arguments (Glue style):
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
   --dates 2023-08-24[,…]   --target_file_mb N   --row_group_mb N   --late_after_s N   --keep_superseded_s N
   (their values are the job's DefaultArguments in cloudformation/template.yaml, their one definition)
-  [--JOB_RUN_ID id]   [--crash_at staged|publishing|rollups]  (fault injection for the crash tests)
+  [--JOB_RUN_ID id]   [--ruleset <path>]   [--crash_at staged|publishing|rollups]  (fault injection)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
 baselines. REST 1-minute bars replace tick bars of the same minute (latest received wins between REST
 answers that disagree, counted). Rollups are computed from the 1-minute bars; daily bars from the fresh
 ones and the curated ones of the dates around, so a trading day that spans two UTC dates is always whole.
-All four tables are written by one Spark write into the run's own folder, then published partition by
-partition, each by replacing its manifest (glue_jobs.publish): readers see the old partition or the new.
+REST bars that fail a withhold rule of the quality ruleset (glue_jobs/ruleset.dqdl) are kept out, in
+withheld_bars, with the rule. All four tables are written by one Spark write into the run's own folder
+(withheld bars, when there are any, by a second), then published partition by partition, each by
+replacing its manifest (glue_jobs.publish): readers see the old partition or the new.
 """
 
 from __future__ import annotations
@@ -33,12 +35,14 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from glue_jobs.arguments import dates_option, number_option, resolve_options
+from glue_jobs.evaluate import first_failed, load_ruleset, withhold_rules
 from glue_jobs.publish import CrashInjected, Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core.bars import MINUTE_MS
 from ohlcv_core.calendars import VENUE_TIME_ZONES
+from ohlcv_core.dqdl import Rule, Ruleset
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import BAR_COLUMNS, RAW_BAR_COLUMNS, RAW_PRICE_COLUMNS
 
@@ -66,6 +70,7 @@ class CompactionResult:
     files_collected: int
     bars_out: dict[str, int]
     duration_s: float
+    bars_withheld: int = 0
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -329,14 +334,53 @@ def write_tables(tables: dict[str, DataFrame], folder: str, *, max_records_per_f
      .partitionBy("table", "dt").parquet(folder))
 
 
+# -- withholding ----------------------------------------------------------------------------------------
+WITHHELD = "withheld_bars"
+
+
+def withhold(rest: DataFrame, table: str, rules: Sequence[Rule], now_s: float) -> tuple[DataFrame, DataFrame]:
+    """REST bars (resolve_rest_bars) split by the ruleset's withhold rules: those every rule passes, as
+    they came, and the others as withheld_bars rows (table_name, the bar, the first rule it failed, dt).
+    A withheld REST bar replaces nothing: the tick bar or rollup of its span stays. (Tick bars are built
+    from validated prices, their high and low the extremes of the prices that make their open and close:
+    they cannot fail these rules.)"""
+    if not rules:
+        return rest, rest.limit(0)
+    bar_start = F.expr("timestamp_millis(minute_ms)")
+    shaped = rest.select("*", bar_start.alias("bar_start"), F.lit(table).alias("table_name"),
+                         F.lit(0).cast("bigint").alias("tick_count"), F.lit("rest").alias("source"),
+                         F.lit(True).alias("final"))
+    tagged = shaped.withColumn("_rule", first_failed(rules, now_s))
+    day = trading_day() if table == "bars_1d" else F.col("bar_start")
+    held = tagged.where(F.col("_rule").isNotNull()).select(
+        "table_name", *BAR_NAMES, F.col("_rule").alias("rule"), F.date_format(day, "yyyy-MM-dd").alias("dt"))
+    return tagged.where(F.col("_rule").isNull()).select(*rest.columns), held
+
+
+def write_withheld(frames: Sequence[DataFrame], folder: str) -> int:
+    """What was withheld, beside the tables the run wrote (as table=withheld_bars), if anything was."""
+    held = functools.reduce(DataFrame.unionByName, frames) if frames else None
+    if held is None:
+        return 0
+    held = held.cache()
+    count = held.count()
+    if count:
+        held.repartition("dt").sortWithinPartitions("dt", "table_name", "symbol", "bar_start").write.mode(
+            "errorifexists").partitionBy("dt").parquet(f"{folder.rstrip('/')}/table={WITHHELD}")
+    held.unpersist()
+    return count
+
+
 CRASH_POINTS = ("staged", "publishing", "rollups")
 
 
 def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | None, curated_location: str,
             dates: Sequence[str], run_id: str, target_file_mb: float, row_group_mb: float, late_after_s: float,
             keep_superseded_s: float, store: ObjectStore | None = None,
-            clock: Callable[[], float] = time.time, crash_at: str | None = None) -> CompactionResult:
+            clock: Callable[[], float] = time.time, crash_at: str | None = None,
+            ruleset: Ruleset | None = None) -> CompactionResult:
     started = time.monotonic()
+    rules = withhold_rules(ruleset or load_ruleset())
     if crash_at is not None and crash_at not in CRASH_POINTS:
         raise ConfigError(f"--crash_at must be one of {', '.join(CRASH_POINTS)}, got {crash_at!r}")
     apply_job_conf(spark)
@@ -345,7 +389,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # A venue's trading day is at most one UTC date away from its minutes': daily bars are rebuilt for
     # every trading day a minute of the dates can fall on.
     trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
-    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days}
+    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days,
+                  WITHHELD: trading_days}
     folder = publisher.begin(run_id, partitions)
     price_paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
     columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
@@ -357,12 +402,17 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # date away
     bar_paths = existing_paths(spark, raw_paths(raw_bars_location, trading_days)) if raw_bars_location else []
     all_bars = _read_json(spark, RAW_BAR_COLUMNS, bar_paths)
+    if bar_paths:  # read by the minutes, the rollups' official bars and the withheld ones
+        all_bars = all_bars.cache()
     raw_bars = all_bars.where(in_dates(dates))
+    now_s = clock()
+    rest_1m, held_1m = withhold(resolve_rest_bars(raw_bars), "bars_1m", rules, now_s)
+    held = [held_1m] if bar_paths and rules else []
     # Cached: the four tables below read it, and the events are read, ordered and aggregated once. A minute
     # holds dozens of events, so the bars are far fewer: one partition a core is plenty for the rollups, and
     # every further partition is another task for each of them. The run's tallies, summed from it first,
     # fill the cache before the write reads it four times.
-    bars_1m = (merge_minutes(ticks, resolve_rest_bars(raw_bars))
+    bars_1m = (merge_minutes(ticks, rest_1m)
                .coalesce(spark.sparkContext.defaultParallelism).cache())
     tally = run_tallies(bars_1m)
     fresh = bars_1m.select(*BAR_NAMES, "dt")
@@ -381,7 +431,9 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
         interval, seconds = OFFICIAL[table]
         if interval not in present:
             return rollup
-        return with_official(rollup, resolve_rest_bars(bars, interval), seconds, daily=table == "bars_1d")
+        rest, withheld = withhold(resolve_rest_bars(bars, interval), table, rules, now_s)
+        held.append(withheld)
+        return with_official(rollup, rest, seconds, daily=table == "bars_1d")
 
     rollups = {table: official(table, rollup_utc(fresh, OFFICIAL[table][1]), raw_bars)
                for table in ("bars_5m", "bars_1h")}
@@ -393,6 +445,8 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
                  folder, max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
                  row_group_bytes=int(row_group_mb * MIB))
     bars_1m.unpersist()
+    bars_withheld = write_withheld(held if rules else [], folder)
+    all_bars.unpersist()
     if crash_at == "staged":
         raise CrashInjected("crash injected between the write and the first publication")
     published, written = 0, publisher.written(run_id)
@@ -406,7 +460,7 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
                             published, collected.files_deleted,
                             {"bars_1m": tally["rows"],
                              **{name: int(counted[name].get.get("rows") or 0) for name in ROLLUPS}},
-                            round(time.monotonic() - started, 3))
+                            round(time.monotonic() - started, 3), bars_withheld)
 
 
 def run_tallies(bars_1m: DataFrame) -> dict[str, int]:
@@ -430,7 +484,7 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                      row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
                      late_after_s=number_option(options, "late_after_s"),
                      keep_superseded_s=number_option(options, "keep_superseded_s"),
-                     crash_at=options.get("crash_at"))
+                     crash_at=options.get("crash_at"), ruleset=load_ruleset(options.get("ruleset")))
     LOG.info("compaction finished %s", json.dumps(asdict(result)))
     return result
 

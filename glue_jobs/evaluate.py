@@ -15,6 +15,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 import sqlglot
@@ -23,10 +25,46 @@ from pyspark.sql import functions as F
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from ohlcv_core.dqdl import Condition, Rule, Ruleset
+from ohlcv_core.dqdl import Condition, Rule, Ruleset, parse_ruleset
 from ohlcv_core.errors import ConfigError
 
 PRIMARY = "primary"  # the name CustomSql statements give the dataset, as on Glue
+UNIQUENESS = ("IsUnique", "IsPrimaryKey")
+
+
+def packaged_ruleset() -> str:
+    """The ruleset shipped beside the jobs (in their zip on Glue)."""
+    return resources.files("glue_jobs").joinpath("ruleset.dqdl").read_text(encoding="utf-8")
+
+
+def load_ruleset(location: str | None = None) -> Ruleset:
+    """The packaged ruleset, or the one in a file (a job's --ruleset)."""
+    if not location:
+        return parse_ruleset(packaged_ruleset())
+    try:
+        text = Path(location).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"--ruleset {location}: {exc.strerror or exc}") from None
+    return parse_ruleset(text)
+
+
+def withhold_rules(ruleset: Ruleset) -> list[Rule]:
+    """The rules whose failures are kept out of the curated tables. Each judges a bar alone (a
+    uniqueness rule could only withhold every copy, so it flags)."""
+    rules = [r for r in ruleset.rules if r.policy == "withhold"]
+    for rule in rules:
+        if not rule.row_level or rule.rule_type in UNIQUENESS:
+            raise ConfigError(f"line {rule.line}: rule {rule.name} withholds, but a {rule.rule_type} rule does not "
+                              "judge a bar alone: give it the flag policy")
+    return rules
+
+
+def first_failed(rules: Sequence[Rule], now_s: float) -> Column:
+    """The name of the first rule a row fails, or null: what compaction withholds a bar for."""
+    check_supported(Ruleset(tuple(rules), {}))
+    failed = [F.when(_admits(rule) & ~_passes(rule, index, now_s), F.lit(rule.name))
+              for index, rule in enumerate(rules)]
+    return F.coalesce(*failed, F.lit(None).cast("string")) if failed else F.lit(None).cast("string")
 
 
 @dataclass(frozen=True)
@@ -107,7 +145,7 @@ def _passes(rule: Rule, index: int, now_s: float) -> Column:
     kind, params = rule.rule_type, rule.parameters
     if kind == "IsComplete":
         return F.col(params[0]).isNotNull()
-    if kind in ("IsUnique", "IsPrimaryKey"):
+    if kind in UNIQUENESS:
         unique = F.col(f"_unique{index}") == 1
         if kind == "IsPrimaryKey":
             unique = unique & functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in params])
@@ -133,7 +171,7 @@ def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: 
     rules = list(ruleset.rules)
     checked = frame
     for index, rule in enumerate(rules):
-        if rule.rule_type in ("IsUnique", "IsPrimaryKey"):
+        if rule.rule_type in UNIQUENESS:
             admitted = F.when(_admits(rule), F.lit(1))
             checked = checked.withColumn(f"_unique{index}", F.count(admitted).over(
                 Window.partitionBy(*[F.col(c) for c in rule.parameters])))

@@ -4,7 +4,7 @@ beside it (pure DataFrame functions; the ruleset itself is glue_jobs/ruleset.dqd
 Per bar, within its table and symbol, in time order:
   prev_close          the close of the bar before
   ret_z               |log return| in robust deviations of the symbol's own last RETURNS_WINDOW returns
-                      (1.4826 x their median absolute return); null with fewer than MIN_RETURNS of them
+                      (1.4826 x the median of those that are not zero); null with fewer than MIN_RETURNS
   flat_run            how many bars in a row, ending here, did not move (high = low = the close before)
   missing_before      session slots (minutes, hours or trading days, by the symbol's calendar) with no bar
                       between the bar before and this one; null where the calendar is not known
@@ -49,8 +49,11 @@ def with_moves(bars: DataFrame) -> DataFrame:
     prior = ordered.rowsBetween(-RETURNS_WINDOW, -1)
     moved = bars.withColumn("prev_close", F.lag("close").over(ordered))
     moved = moved.withColumn("_r", F.abs(F.log(F.col("close") / F.col("prev_close"))))
-    scale = F.expr("percentile(_r, 0.5)").over(prior) * ROBUST_SIGMA
-    counted = F.count("_r").over(prior)
+    # the scale of the moves that happened: a frozen stretch's zero returns would shrink it towards
+    # nothing, and the first real move after one would look like a spike
+    moving = F.expr("nullif(_r, 0)")
+    scale = F.percentile(moving, 0.5).over(prior) * ROBUST_SIGMA
+    counted = F.count(moving).over(prior)
     moved = moved.withColumn("ret_z", F.when((counted >= MIN_RETURNS) & (scale > 0), F.col("_r") / scale))
     still = (F.col("high") == F.col("low")) & (F.col("close") == F.col("prev_close"))
     moved = moved.withColumn("_run", F.sum(F.when(still, 0).otherwise(1)).over(
@@ -65,16 +68,18 @@ GRID_SCHEMA = StructType([StructField("market", StringType()), StructField("tabl
                           StructField("slot", StringType()), StructField("ordinal", LongType())])
 
 
-def session_grid(spark: SparkSession, markets: Iterable[str], first: date, last: date) -> DataFrame:
-    """Every session slot of each market within first..last, numbered in order, keyed as the bars are:
-    minutes and hours by their start (epoch ms, as text), trading days by their date."""
+def session_grid(spark: SparkSession, markets: Iterable[str], intraday: tuple[date, date],
+                 daily: tuple[date, date]) -> DataFrame:
+    """Every session slot of each market, numbered in order, keyed as the bars are: minutes and hours
+    (within the `intraday` dates) by their start (epoch ms, as text), trading days (within `daily`) by
+    their date."""
     rows: list[tuple[str, str, str, int]] = []
     for market in sorted(set(markets)):
-        minutes = sessions.session_minutes(market, first, last)
-        hours = sessions.session_hours(market, first, last) or []
+        minutes = sessions.session_minutes(market, *intraday)
+        hours = sessions.session_hours(market, *intraday) or []
         rows += [(market, "bars_1m", str(m), n) for n, m in enumerate(minutes)]
         rows += [(market, "bars_1h", str(h), n) for n, h in enumerate(hours)]
-        rows += [(market, "bars_1d", d, n) for n, d in enumerate(sessions.trading_days(market, first, last))]
+        rows += [(market, "bars_1d", d, n) for n, d in enumerate(sessions.trading_days(market, *daily))]
     return spark.createDataFrame(rows, GRID_SCHEMA)
 
 
@@ -93,7 +98,7 @@ def with_gaps(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
         gridded = gridded & ((F.col("table_name") != "bars_1h") | F.col("market").isin(ALWAYS, FOREX))
     in_session = F.when(gridded, F.col("ordinal").isNotNull())
     sessions_only = Window.partitionBy("table_name", "symbol", F.col("ordinal").isNotNull()).orderBy("bar_start")
-    gap = F.col("ordinal") - F.lag("ordinal").over(sessions_only) - 1
+    gap = F.greatest(F.col("ordinal") - F.lag("ordinal").over(sessions_only) - 1, F.lit(0))  # a copy: no gap
     return (joined.withColumn("in_session", in_session)
             .withColumn("missing_before", F.when(gridded & F.col("ordinal").isNotNull(), gap).cast("bigint"))
             .drop("market", "slot", "ordinal"))

@@ -73,6 +73,23 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    from ohlcv_cli.quality import date_range, format_result, run_local, start_on_aws
+
+    dates = date_range(args.start, args.end)
+    symbols = [s.strip() for s in (args.symbols or "").split(",") if s.strip()]
+    if args.job_name:
+        run_id = start_on_aws(args.job_name, dates, symbols, config.resolve_region(args.region, os.environ))
+        print(f"started {args.job_name} run {run_id} for {len(dates)} dates; its results land in quality_results")
+        return 0
+    from local_stack.java import require_java
+
+    require_java()
+    result = run_local(_lake(args), dates, _spark_factory(), symbols=symbols, now=args.now, ruleset=args.ruleset)
+    print(format_result(result))
+    return 1 if result.blocking_failed else 0
+
+
 def cmd_produce(args: argparse.Namespace) -> int:
     from producers.main import run
 
@@ -387,6 +404,19 @@ def _add_local_parsers(sub: Subparsers) -> None:
     status.set_defaults(func=cmd_local_status)
 
 
+def _add_quality_parser(sub: Subparsers) -> None:
+    quality = sub.add_parser("quality", help="judge the curated bars of a date range with the quality ruleset")
+    quality.add_argument("--from", dest="start", required=True, help="first date, yyyy-MM-dd")
+    quality.add_argument("--to", dest="end", required=True, help="last date, yyyy-MM-dd (included)")
+    quality.add_argument("--symbols", help="comma list: judge only these symbols' bars")
+    quality.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
+    quality.add_argument("--now", help="judge freshness at this instant (ISO time, UTC) instead of now")
+    quality.add_argument("--ruleset", type=Path, help="a DQDL file instead of the packaged ruleset")
+    quality.add_argument("--job-name", help="deployed: start this Glue job (the stack's QualityJobName) instead")
+    quality.add_argument("--region", help="deployed: AWS region (env AWS_REGION)")
+    quality.set_defaults(func=cmd_quality)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohlcv", description="Streaming OHLCV data engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -404,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
     query.set_defaults(func=cmd_query)
+
+    _add_quality_parser(sub)
 
     produce = sub.add_parser("produce", help="stream from Twelve Data (or the stand-in) into Firehose")
     from producers.main import add_arguments

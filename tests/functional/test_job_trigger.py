@@ -50,8 +50,9 @@ def _sqs_event(bodies: list[str]) -> dict[str, Any]:
 def glue() -> Any:
     with mock_aws():
         client = boto3.client("glue", region_name="us-east-1")
-        client.create_job(Name="compact", Role="arn:aws:iam::123456789012:role/glue",
-                          Command={"Name": "glueetl", "ScriptLocation": "s3://artifacts/glue_jobs/compact_bars.py"})
+        for name, script in (("compact", "compact_bars.py"), ("quality", "check_quality.py")):
+            client.create_job(Name=name, Role="arn:aws:iam::123456789012:role/glue",
+                              Command={"Name": "glueetl", "ScriptLocation": f"s3://artifacts/glue_jobs/{script}"})
         yield client
 
 
@@ -231,10 +232,34 @@ def test_the_lambda_entry_point_on_aws_shapes_with_its_environment(
     assert emf and emf[0]["RunsStarted"] in (1.0, [1.0])
 
 
-def _failed(run_id: str, job: str = "compact") -> str:
+def _failed(run_id: str, job: str = "compact", state: str = "FAILED") -> str:
     return orjson.dumps({"version": "0", "id": "e1", "detail-type": "Glue Job State Change", "source": "aws.glue",
-                         "detail": {"jobName": job, "severity": "ERROR", "state": "FAILED", "jobRunId": run_id,
+                         "detail": {"jobName": job, "severity": "ERROR", "state": state, "jobRunId": run_id,
                                     "message": "boom"}}).decode()
+
+
+def test_the_succeeded_runs_of_the_job_it_follows_start_one_run_for_their_dates(glue: Any) -> None:
+    # GIVEN the quality trigger (it follows compaction) and two compaction runs that succeeded
+    first = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24,2023-08-25"})["JobRunId"]
+    second = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-25,2023-08-28"})["JobRunId"]
+    settings = TriggerSettings("quality", after_job="compact")
+    # WHEN their events arrive in one batch, with a failed compaction run's and an Object Created event
+    created = orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-09-01/hour%3D14/x")).decode()
+    events = [_failed(first, state="SUCCEEDED"), _failed(second, state="SUCCEEDED"), _failed(first), created]
+    outcome = handle_batch(_sqs_event(events), glue, settings, LOG)
+    # THEN one quality run checks the succeeded runs' dates; the other events name nothing to it
+    assert outcome.started and outcome.response == {"batchItemFailures": []}
+    (run,) = glue.get_job_runs(JobName="quality")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-24,2023-08-25,2023-08-28"}
+
+
+def test_a_succeeded_run_that_cannot_be_read_comes_back_alone(glue: Any) -> None:
+    done = glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-24"})["JobRunId"]
+    events = [_failed("jr_unknown", state="SUCCEEDED"), _failed(done, state="SUCCEEDED")]
+    outcome = handle_batch(_sqs_event(events), glue, TriggerSettings("quality", after_job="compact"), LOG)
+    assert outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]} and outcome.started
+    (run,) = glue.get_job_runs(JobName="quality")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-24"}
 
 
 def test_a_run_that_failed_is_started_again_for_its_dates(glue: Any) -> None:
