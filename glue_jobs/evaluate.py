@@ -169,20 +169,19 @@ def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: 
     """Every rule of the ruleset on `frame`; `keep` names the columns a failing row keeps (all by default)."""
     check_supported(ruleset)
     rules = list(ruleset.rules)
-    checked = frame
-    for index, rule in enumerate(rules):
-        if rule.rule_type in UNIQUENESS:
-            admitted = F.when(_admits(rule), F.lit(1))
-            checked = checked.withColumn(f"_unique{index}", F.count(admitted).over(
-                Window.partitionBy(*[F.col(c) for c in rule.parameters])))
+    # one select for every rule's columns: each withColumn would analyse the whole plan again
+    uniques = [F.count(F.when(_admits(rule), F.lit(1))).over(Window.partitionBy(*[F.col(c) for c in rule.parameters]))
+               .alias(f"_unique{index}") for index, rule in enumerate(rules) if rule.rule_type in UNIQUENESS]
+    checked = frame.select("*", *uniques) if uniques else frame
+    columns: list[Column] = []
     flags: list[tuple[int, Column, Column]] = []
     for index, rule in enumerate(rules):
         if rule.row_level:
-            admitted, passed = _admits(rule), _passes(rule, index, now_s)
-            checked = checked.withColumn(f"_w{index}", admitted).withColumn(f"_p{index}", passed)
+            columns += [_admits(rule).alias(f"_w{index}"), _passes(rule, index, now_s).alias(f"_p{index}")]
             flags.append((index, F.col(f"_w{index}"), F.col(f"_p{index}")))
         elif rule.rule_type == "RowCount":
-            checked = checked.withColumn(f"_w{index}", _admits(rule))
+            columns.append(_admits(rule).alias(f"_w{index}"))
+    checked = checked.select("*", *columns)
     checked = checked.cache()
     try:
         counts = _counts(checked, rules)

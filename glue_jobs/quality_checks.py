@@ -56,10 +56,11 @@ def with_moves(bars: DataFrame) -> DataFrame:
     counted = F.count(moving).over(prior)
     moved = moved.withColumn("ret_z", F.when((counted >= MIN_RETURNS) & (scale > 0), F.col("_r") / scale))
     still = (F.col("high") == F.col("low")) & (F.col("close") == F.col("prev_close"))
-    moved = moved.withColumn("_run", F.sum(F.when(still, 0).otherwise(1)).over(
-        ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow)))
-    run = Window.partitionBy("table_name", "symbol", "_run").orderBy("bar_start")
-    return moved.withColumn("flat_run", (F.row_number().over(run) - 1).cast("bigint")).drop("_r", "_run")
+    # the bars since the last one that moved (one window spec throughout: Spark sorts each series once)
+    position = F.row_number().over(ordered)
+    moved_at = F.max(F.when(~still | still.isNull(), position)).over(
+        ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    return moved.withColumn("flat_run", (position - F.coalesce(moved_at, F.lit(0))).cast("bigint")).drop("_r")
 
 
 # -- calendars -------------------------------------------------------------------------------------------
@@ -97,8 +98,8 @@ def with_gaps(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
     if "bars_1h" in SLOT_KINDS:  # exchanges' hourly bars are aligned to their open: no grid for them
         gridded = gridded & ((F.col("table_name") != "bars_1h") | F.col("market").isin(ALWAYS, FOREX))
     in_session = F.when(gridded, F.col("ordinal").isNotNull())
-    sessions_only = Window.partitionBy("table_name", "symbol", F.col("ordinal").isNotNull()).orderBy("bar_start")
-    gap = F.greatest(F.col("ordinal") - F.lag("ordinal").over(sessions_only) - 1, F.lit(0))  # a copy: no gap
+    before = F.last("ordinal", ignorenulls=True).over(_series("bar_start").rowsBetween(Window.unboundedPreceding, -1))
+    gap = F.greatest(F.col("ordinal") - before - 1, F.lit(0))  # (a copy of a bar: no gap)
     return (joined.withColumn("in_session", in_session)
             .withColumn("missing_before", F.when(gridded & F.col("ordinal").isNotNull(), gap).cast("bigint"))
             .drop("market", "slot", "ordinal"))
