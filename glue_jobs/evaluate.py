@@ -188,10 +188,10 @@ def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: 
         frame.createOrReplaceTempView(PRIMARY)
         outcomes = [_outcome(spark, rule, counts.get(index)) for index, rule in enumerate(rules)]
         failed = [F.when(admitted & ~passed, F.lit(rules[index].name)) for index, admitted, passed in flags]
-        columns = list(keep) if keep is not None else list(frame.columns)
+        kept = list(keep) if keep is not None else list(frame.columns)
         failures = (checked.where(functools.reduce(lambda a, b: a | b, [f.isNotNull() for f in failed]))
-                    .select(*columns, F.explode(F.filter(F.array(*failed), lambda x: x.isNotNull())).alias("rule"))
-                    if failed else spark.createDataFrame([], frame.select(*columns).schema).withColumn(
+                    .select(*kept, F.explode(F.filter(F.array(*failed), lambda x: x.isNotNull())).alias("rule"))
+                    if failed else spark.createDataFrame([], frame.select(*kept).schema).withColumn(
                         "rule", F.lit(None).cast("string")))
         return Evaluation(outcomes, failures.localCheckpoint(eager=True))
     finally:

@@ -6,6 +6,7 @@ Per bar, within its table and symbol, in time order:
   ret_z               |log return| in robust deviations of the symbol's own last RETURNS_WINDOW returns
                       (1.4826 x the median of those that are not zero); null with fewer than MIN_RETURNS
   flat_run            how many bars in a row, ending here, did not move (high = low = the close before)
+  repeats_previous    1 when the bar's open, high, low, close and volume are the bar before's
   missing_before      session slots (minutes, hours or trading days, by the symbol's calendar) with no bar
                       between the bar before and this one; null where the calendar is not known
   in_session          whether the bar's start is a session slot of its calendar
@@ -29,12 +30,12 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from glue_jobs import sessions
 from glue_jobs.compact_bars import BAR_NAMES, trading_day
 from ohlcv_core.calendars import ALWAYS, FOREX, VENUE_CALENDARS, VENUE_TIME_ZONES
+from ohlcv_core.schema import QUALITY_MEASURE_COLUMNS
 
 RETURNS_WINDOW = 60
 MIN_RETURNS = 20
 ROBUST_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
-CHECK_COLUMNS = ("prev_close", "ret_z", "flat_run", "missing_before", "in_session", "is_last", "session_open_now",
-                 "close_vs_ticks_bps", "volume_vs_ticks_pct", "day_vs_minutes_pct")
+CHECK_COLUMNS = tuple(c.name for c in QUALITY_MEASURE_COLUMNS)  # their types and meanings: ohlcv_core.schema
 TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
 SLOT_KINDS = {"bars_1m": "minute", "bars_1h": "hour", "bars_1d": "day"}
 
@@ -60,7 +61,10 @@ def with_moves(bars: DataFrame) -> DataFrame:
     position = F.row_number().over(ordered)
     moved_at = F.max(F.when(~still | still.isNull(), position)).over(
         ordered.rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    return moved.withColumn("flat_run", (position - F.coalesce(moved_at, F.lit(0))).cast("bigint")).drop("_r")
+    same = functools.reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.lag(c).over(ordered))
+                                                for c in ("open", "high", "low", "close", "volume")])
+    return moved.select("*", (position - F.coalesce(moved_at, F.lit(0))).cast("bigint").alias("flat_run"),
+                        F.when(same, 1).otherwise(0).cast("bigint").alias("repeats_previous")).drop("_r")
 
 
 # -- calendars -------------------------------------------------------------------------------------------

@@ -210,10 +210,11 @@ def parse_ruleset(text: str) -> Ruleset:
     reader.take()
     if reader.peek.kind != "end":
         raise reader.fail("nothing may follow the Rules list")
-    names = [r.name for r in rules]
+    seen: set[str] = set()
     for rule in rules:
-        if names.count(rule.name) > 1:
+        if rule.name in seen:
             raise ConfigError(f"line {rule.line}: rule name {rule.name!r} is used twice")
+        seen.add(rule.name)
     return Ruleset(tuple(rules), metadata)
 
 
@@ -265,9 +266,9 @@ def _rule(reader: _Reader) -> Rule:
                           f"parameter(s), got {len(parameters)}")
     condition = _condition(reader, durations=rule_type == "DataFreshness")
     if condition is None and rule_type in NEEDS_CONDITION:
-        raise reader.fail(f"{rule_type} needs a condition (such as > 0)")
+        raise ConfigError(f"line {first.line}: {rule_type} needs a condition (such as > 0)")
     if condition is not None and rule_type in NO_CONDITION:
-        raise reader.fail(f"{rule_type} takes no condition")
+        raise ConfigError(f"line {first.line}: {rule_type} takes no condition")
     where = None
     if reader.peek.text == "where":
         reader.take()

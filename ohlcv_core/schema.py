@@ -146,6 +146,7 @@ QUALITY_MEASURE_COLUMNS: tuple[Column, ...] = (
     Column("prev_close", "double", "the close of the bar before, same table and symbol"),
     Column("ret_z", "double", "|log return| in robust deviations of the symbol's last 60 returns"),
     Column("flat_run", "bigint", "bars in a row, ending here, that did not move"),
+    Column("repeats_previous", "bigint", "1 when the bar copies the one before (open to volume)"),
     Column("missing_before", "bigint", "session slots with no bar between the bar before and this one"),
     Column("in_session", "boolean", "the bar starts in a session of its market"),
     Column("is_last", "boolean", "the symbol's latest minute"),

@@ -17,6 +17,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `ohlcv`.`quality_quarantine` (
   `prev_close` double,
   `ret_z` double,
   `flat_run` bigint,
+  `repeats_previous` bigint,
   `missing_before` bigint,
   `in_session` boolean,
   `is_last` boolean,

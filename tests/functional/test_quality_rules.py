@@ -21,13 +21,14 @@ from pyspark.sql import functions as F
 
 from glue_jobs import quality_checks, sessions
 from glue_jobs.evaluate import Evaluation, evaluate, load_ruleset
+from ohlcv_core.calendars import ALWAYS, FOREX
 from ohlcv_core.schema import BAR_COLUMNS
 
 pytestmark = pytest.mark.spark
 
 DAY1, DAY2 = "2023-08-23", "2023-08-24"
 NOW = datetime(2023, 8, 24, 14, 31, tzinfo=UTC).timestamp()
-MARKETS = {"AAPL": "XNYS", "BTC/USD": sessions.ALWAYS, "EUR/USD": sessions.FOREX}
+MARKETS = {"AAPL": "XNYS", "BTC/USD": ALWAYS, "EUR/USD": FOREX}
 Row = dict[str, Any]
 
 
@@ -70,12 +71,12 @@ def clean_rows() -> list[Row]:
                         session1[-1]["close"], first1["open"], dt=DAY1),
                  "open": first1["open"], "high": max(r["high"] for r in session1),
                  "low": min(r["low"] for r in session1)})
-    btc = sessions.session_minutes(sessions.ALWAYS, date(2023, 8, 24), date(2023, 8, 24))[800:900]
+    btc = sessions.session_minutes(ALWAYS, date(2023, 8, 24), date(2023, 8, 24))[800:900]
     prev = 26000.0
     for minute, close in zip(btc, _walk(rng, len(btc), 26000.0, 0.0005), strict=True):
         rows.append(_bar("bars_1m", "BTC/USD", "Coinbase Pro", minute, close, prev, source="ticks"))
         prev = close
-    hours = sessions.session_hours(sessions.FOREX, date(2023, 8, 18), date(2023, 8, 24)) or []
+    hours = sessions.session_hours(FOREX, date(2023, 8, 18), date(2023, 8, 24)) or []
     prev = 1.09
     for hour, close in zip(hours, _walk(rng, len(hours), 1.09, 0.0005), strict=True):
         rows.append(_bar("bars_1h", "EUR/USD", None, hour, close, prev, volume=None))
@@ -177,6 +178,10 @@ def _spike(rows: list[Row], index: int) -> list[Row]:
     return changed
 
 
+def _copy(rows: list[Row], source: int, target: int) -> list[Row]:
+    return _set(rows, target, **{k: rows[source][k] for k in ("open", "high", "low", "close", "volume")})
+
+
 def _without(rows: list[Row], *indexes: int) -> list[Row]:
     return [r for i, r in enumerate(rows) if i not in set(indexes)]
 
@@ -203,10 +208,15 @@ CASES: dict[str, tuple[Callable[[list[Row]], list[Row]], dict[str, int]]] = {
                           {"sessions_complete": 1}),
     # 31 minutes in a row that do not move: the 31st is one too many
     "price_moves_in_session": (lambda rows: _flat(rows, _aapl(rows, 100, DAY1), 31), {"price_moves_in_session": 1}),
-    # four daily bars in a row that do not move: the fourth is one too many
+    # four daily bars in a row that do not move (08-15 to 08-18): the fourth is one too many, and it is a
+    # copy of the third (only 08-18 is among the dates checked)
     "price_moves_daily": (lambda rows: _flat(rows, _index(rows, "bars_1d", "AAPL", "2023-08-18", 0) - 3, 4),
-                          {"price_moves_daily": 1}),
+                          {"price_moves_daily": 1, "no_repeated_bars": 1}),
     "no_spikes": (lambda rows: _spike(rows, _aapl(rows, 40)), {"no_spikes": 2}),
+    # a vendor's copy of Friday's bar as Monday's
+    "no_repeated_bars": (lambda rows: _copy(rows, _index(rows, "bars_1d", "AAPL", "2023-08-18", 0),
+                                            _index(rows, "bars_1d", "AAPL", "2023-08-21", 0)),
+                         {"no_repeated_bars": 1}),
     # the REST daily bar's close 1% off its minutes'
     "daily_matches_minutes": (
         lambda rows: _set(rows, _index(rows, "bars_1d", "AAPL", DAY1, 0),
@@ -257,11 +267,11 @@ def test_robust_deviations_are_computed_as_documented(spark: Any) -> None:
     moved = quality_checks.with_moves(spark.createDataFrame(rows, schema)).orderBy("bar_start").collect()
     # THEN a return's z is |its log return| / (1.4826 x the median absolute log return of the (up to 60)
     # returns before it), once there are 20 of those; row 0 has no return, so row 20 is the first judged
-    returns = [None, *(abs(math.log(closes[k] / closes[k - 1])) for k in range(1, len(closes)))]
+    returns = [abs(math.log(closes[k] / closes[k - 1])) for k in range(1, len(closes))]  # row k's is [k - 1]
     assert [r["ret_z"] for r in moved[:21]] == [None] * 21
     for k in (21, 30):
-        prior = [x for x in returns[max(0, k - 60):k] if x is not None]
-        assert moved[k]["ret_z"] == pytest.approx(returns[k] / (1.4826 * _median(sorted(prior))))
+        prior = returns[max(0, k - 61):k - 1]
+        assert moved[k]["ret_z"] == pytest.approx(returns[k - 1] / (1.4826 * _median(sorted(prior))))
     assert moved[30]["ret_z"] > 6  # the 1% move, among moves of 0.1%
 
 
@@ -277,8 +287,8 @@ def test_a_day_before_utc_midnight_counts_for_its_exchange_s_own_date(spark: Any
     friday = sessions.session_minutes("XNYS", date(2023, 11, 24), date(2023, 11, 24))
     assert len(friday) == 210 and friday[0] == int(datetime(2023, 11, 24, 14, 30, tzinfo=UTC).timestamp() * 1000)
     # the forex week: closed from Friday 17:00 to Sunday 17:00 New York time
-    assert not sessions.open_at(sessions.FOREX, int(datetime(2023, 8, 19, 12, tzinfo=UTC).timestamp() * 1000))
-    assert sessions.open_at(sessions.FOREX, int(datetime(2023, 8, 20, 21, 30, tzinfo=UTC).timestamp() * 1000))
-    assert len(sessions.session_hours(sessions.FOREX, date(2023, 8, 14), date(2023, 8, 20)) or []) == 5 * 24
-    assert timedelta(minutes=len(sessions.session_minutes(sessions.ALWAYS, date(2023, 8, 24), date(2023, 8, 24)))) \
+    assert not sessions.open_at(FOREX, int(datetime(2023, 8, 19, 12, tzinfo=UTC).timestamp() * 1000))
+    assert sessions.open_at(FOREX, int(datetime(2023, 8, 20, 21, 30, tzinfo=UTC).timestamp() * 1000))
+    assert len(sessions.session_hours(FOREX, date(2023, 8, 14), date(2023, 8, 20)) or []) == 5 * 24
+    assert timedelta(minutes=len(sessions.session_minutes(ALWAYS, date(2023, 8, 24), date(2023, 8, 24)))) \
         == timedelta(days=1)
