@@ -63,7 +63,8 @@ def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path, capsys: 
         assert main(["local", "status", "--port", str(port)]) == 0
         shown = capsys.readouterr().out
         assert f"stream {stream}: 24 in" in shown and "function ohlcv-local-compaction-trigger: 0 invocations" in shown
-        assert "rule ohlcv-local-RawObjectCreatedRule" in shown and "glue jobs: ohlcv-local-compact-bars" in shown
+        assert "rule ohlcv-local-RawObjectCreatedRule" in shown and "rule ohlcv-local-CompactionSucceededRule" in shown
+        assert "glue jobs: ohlcv-local-check-quality, ohlcv-local-compact-bars" in shown
         # WHEN Ctrl-C: intake closes and the accepted records go through to compaction, on Spark ...
         process.send_signal(signal.SIGINT)
         _wait_for(lambda: any(r["state"] == "RUNNING" for r in (_status(port) or {}).get("glue", {}).get("runs", [])),
