@@ -1,7 +1,8 @@
 """`ohlcv demo`: the whole pipeline on a bundled recording, on this machine, with no AWS account.
 
 stand-in (WebSocket replay) -> producer -> local Firehose (transform Lambda) -> raw zone
--> Object Created events -> compaction job (local Spark) -> curated bars -> local Athena summary.
+-> Object Created events -> compaction job (local Spark) -> curated bars -> local Athena summary
+-> compaction's Succeeded event -> quality job (local Spark) -> quality results and quarantine.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ LOG = logging.getLogger(__name__)
 REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000"}
 # The units the demo reports on, by their logical ids in the template.
 COMPACTION_JOB = "CompactionJob"
+QUALITY_JOB = "QualityJob"
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,18 @@ def zones_of(stack: LocalStack) -> Zones:
                  curated=stack.s3.path_of(curated), logs=stack.lake / "cloudwatch")
 
 
-def compaction_runs(stack: LocalStack) -> list[JobRun]:
-    name = stack.template.glue_job(COMPACTION_JOB).name
+def job_runs(stack: LocalStack, job: str) -> list[JobRun]:
+    """The runs of one of the template's Glue jobs, by its logical id."""
+    name = stack.template.glue_job(job).name
     return [run for run in stack.glue.runs if run.job_name == name]
+
+
+def _last_run(stack: LocalStack, job: str, what: str) -> JobRun | None:
+    runs = job_runs(stack, job)
+    failed = [r for r in runs if r.state != "SUCCEEDED"]
+    if failed:
+        raise PipelineError(f"{what} did not complete: {failed[-1].error_message}")
+    return runs[-1] if runs else None
 
 
 @dataclass
@@ -93,6 +104,8 @@ class DemoResult:
     firehose: StreamStats = field(default_factory=StreamStats)
     rest_bars: dict[str, int] = field(default_factory=dict)  # published 1-minute bars loaded, by symbol
     rest_records: int = 0  # the records they were sent in
+    quality_run: JobRun | None = None
+    quality_failures: list[tuple[str, int]] = field(default_factory=list)  # (rule, rows) from quality_results
 
 
 def _rest_minutes(stand_in: TwelveDataStandIn, stack: LocalStack, symbols: tuple[str, ...]) -> BackfillReport | None:
@@ -146,11 +159,8 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
         stack.settle()  # every buffer delivered, every Object Created event compacted
     finally:
         stack.stop()
-    runs = compaction_runs(stack)
-    failed = [r for r in runs if r.state != "SUCCEEDED"]
-    if failed:
-        raise PipelineError(f"compaction did not complete: {failed[-1].error_message}")
-    run = runs[-1] if runs else None
+    run = _last_run(stack, COMPACTION_JOB, "compaction")
+    quality_run = _last_run(stack, QUALITY_JOB, "the quality check")
     zones = zones_of(stack)
     rejected = list(rejected_records(zones.errors, zones.logs))
     by_symbol = Counter(r.symbol for r in rejected)
@@ -159,11 +169,15 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
     summaries = [SymbolSummary(symbol=symbol, bars=bars, first_bar=first, last_bar=last, last_close=close,
                                volume=volume, rejected=by_symbol.get(symbol, 0))
                  for symbol, bars, first, last, close, volume in rows]
+    failures = [] if quality_run is None else [tuple(row) for row in stack.athena.query(
+        f"SELECT rule, rows_failed FROM quality_results WHERE run_id = '{quality_run.id}' AND outcome = 'Failed' "
+        "ORDER BY rule").rows]
     return DemoResult(
         zones=zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
         symbols=summaries, rejected=rejected,
         firehose=stack.streams[stack.stream_settings.name].stats,
-        rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0)
+        rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0,
+        quality_run=quality_run, quality_failures=failures)
 
 
 def _fmt(value: Any) -> str:
@@ -194,6 +208,12 @@ def format_report(result: DemoResult) -> str:
         lines.append(f"compaction run {result.run.id}: {result.run.state} in {result.run.execution_time_s} s; "
                      f"{r.rows_in} rows in, {r.duplicates_removed} duplicates removed, {r.rest_bars_in} REST bars; "
                      + ", ".join(f"{n} {t.removeprefix('bars_')}" for t, n in r.bars_out.items()) + " bars out")
+    if result.quality_run is not None:
+        q = result.quality_run.result
+        lines.append(f"quality run {result.quality_run.id}: {result.quality_run.state} in "
+                     f"{result.quality_run.execution_time_s} s; score {q.score:.2f}, "
+                     f"{q.rules - len(q.failed)} of {q.rules} rules passed, {q.quarantined} rows quarantined")
+        lines += [f"  failed: {rule} ({rows} rows)" for rule, rows in result.quality_failures]
     if result.rejected:
         lines.append(f"\nrejected records ({len(result.rejected)}), kept under the error prefix:")
         for rej in result.rejected:
@@ -202,5 +222,6 @@ def format_report(result: DemoResult) -> str:
     z = result.zones
     lines += ["", f"raw zone:     {z.raw}", f"error zone:   {z.errors}", f"curated zone: {z.curated}",
               f"logs:         {z.logs}",
-              'query it:     ohlcv query "SELECT * FROM bars_1m WHERE symbol = \'AAPL\' ORDER BY bar_start"']
+              'query it:     ohlcv query "SELECT * FROM bars_1m WHERE symbol = \'AAPL\' ORDER BY bar_start"',
+              'quality:      ohlcv query "SELECT rule, outcome, measured FROM quality_results ORDER BY run_id, rule"']
     return "\n".join(lines)

@@ -18,8 +18,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from glue_jobs.evaluate import load_ruleset
+from local_stack.athena import LocalAthena
 from local_stack.feeds import DEMO_FEED
+from local_stack.s3 import LocalS3
 from ohlcv_cli.demo import DemoResult, format_report, run_demo
+from ohlcv_core.schema import BAR_TABLES
+from stack_tools.template import StackTemplate
 from tests.curated import published_rows
 
 pytestmark = pytest.mark.e2e
@@ -159,3 +164,26 @@ def test_the_summary_names_every_symbol_and_the_zones(demo: DemoResult) -> None:
     assert by_symbol["AAPL"].last_close == 177.94
     assert by_symbol["EUR/USD"].volume is None
     assert str(demo.zones.raw) in report and str(demo.zones.curated) in report
+
+
+def test_compaction_triggers_a_quality_run_whose_results_are_queryable(demo: DemoResult) -> None:
+    # GIVEN the demo's compaction run succeeded, WHEN its Succeeded event reached the quality trigger
+    assert demo.run is not None and demo.quality_run is not None
+    assert demo.quality_run.state == "SUCCEEDED" and demo.quality_run.started_on >= (demo.run.completed_on or 0)
+    result = demo.quality_run.result
+    # THEN the quality job checked the dates the compaction touched, with every rule of the ruleset
+    assert result.dates == tuple(demo.run.result.dates) == ("2023-08-24",)
+    athena = LocalAthena(StackTemplate(), LocalS3(demo.zones.logs.parent / "s3"))
+    outcomes = athena.query(f"SELECT rule, outcome, rows_checked FROM quality_results "
+                            f"WHERE run_id = '{demo.quality_run.id}' ORDER BY rule").rows
+    assert sorted(rule for rule, _, _ in outcomes) == sorted(r.name for r in load_ruleset().rules)
+    # the planted bad frames (MSFT at price 0, a torn BTC/USD frame) were refused by the transform, so no
+    # impossible bar reached the curated tables for the quality job to find: every rule passes
+    assert {outcome for _, outcome, _ in outcomes} == {"Passed"} and demo.quality_failures == []
+    checked = dict((rule, rows) for rule, _, rows in outcomes)
+    assert checked["positive_prices"] == checked["high_bounds_bar"] == sum(
+        len(published_rows(demo.zones.curated, table)) for table in BAR_TABLES)
+    assert min(r["low"] for r in published_rows(demo.zones.curated) if r["symbol"] == "MSFT") > 0
+    assert athena.query("SELECT count(*) FROM quality_quarantine WHERE dt = '2023-08-24'").rows == [(0,)]
+    report = format_report(demo)
+    assert f"quality run {demo.quality_run.id}: SUCCEEDED" in report and "score 1.00" in report
