@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from glue_jobs.check_quality import QualityResult, main
+from glue_jobs.check_quality import QualityResult, main, now_option
+from glue_jobs.evaluate import load_ruleset
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate
@@ -49,6 +50,10 @@ def run_local(lake: Path, dates: Sequence[str], spark: Callable[[], Any], *, sym
               now: str | None = None, ruleset: Path | None = None) -> QualityResult:
     if not (lake / "s3").is_dir():
         raise ConfigError(f"{lake} holds no lake (run `ohlcv demo` or `ohlcv local up` first, or give --lake)")
+    # what the job would refuse, refused before Spark starts
+    now_option({"now": now} if now else {})
+    if ruleset:
+        load_ruleset(str(ruleset))
     argv = [*local_arguments(lake), "--dates", ",".join(dates)]
     if symbols:
         argv += ["--symbols", ",".join(symbols)]

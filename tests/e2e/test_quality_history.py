@@ -22,6 +22,7 @@ from local_stack.twelvedata.catalog import SeriesData
 from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_cli.demo import zones_of
+from ohlcv_cli.main import main
 from ohlcv_core.backfill import requested_span
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.recording import Header, Recording
@@ -106,7 +107,8 @@ def test_every_planted_anomaly_is_caught_and_named_and_the_clean_series_raise_on
     # the impossible bar never reached the lake: the transform kept it, with its reason, in the error zone
     zones = zones_of(checked)
     (rejected,) = rejected_records(zones.errors, zones.logs)
-    assert rejected.symbol == "GOOG" and rejected.reason_code == "invalid_bar" and "2012-06-14" in rejected.reason
+    assert (rejected.symbol, rejected.reason_code) == ("GOOG", "invalid_bar")
+    assert "2012-06-14" in (rejected.reason or "")
 
 
 def test_the_results_say_which_rules_failed_with_how_many_rows(checked: LocalStack) -> None:
@@ -116,3 +118,24 @@ def test_the_results_say_which_rules_failed_with_how_many_rows(checked: LocalSta
     assert failed == {"no_spikes": 2, "sessions_complete": 2, "no_repeated_bars": 1, "price_moves_daily": 2,
                       "hours_complete": 1}
     assert len(rows) == 18  # every rule has its row in every run
+
+
+def test_ohlcv_quality_rechecks_a_range_prints_it_and_exits_non_zero_on_a_blocking_failure(
+        checked: LocalStack, spark: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # WHEN a person checks GOOG's May and June again
+    capsys.readouterr()
+    try:
+        code = main(["quality", "--lake", str(zones_of(checked).logs.parent), "--from", "2012-05-01",
+                     "--to", "2012-06-30", "--symbols", "GOOG"])
+    finally:  # the command's session settings land on the shared test session: put back the tests' own
+        spark.conf.set("spark.sql.shuffle.partitions", "2")
+    out = capsys.readouterr().out
+    # THEN the blocking rule that fails (the two missing sessions) fails the command
+    assert code == 1
+    assert "blocking rules failed: sessions_complete\n" in out
+    line = next(x for x in out.splitlines() if x.startswith("sessions_complete"))
+    assert line.split()[2:6] == ["blocking", "Failed", "0.9756", "82"] and line.split()[6] == "2", line
+    # AND the quarantine of those dates holds what the triggered runs found, not twice
+    rows = checked.athena.query("SELECT rule, symbol, dt FROM quality_quarantine WHERE dt BETWEEN '2012-05-01' "
+                                "AND '2012-06-30'").rows
+    assert sorted(rows) == sorted((r, s, d) for r, s, d in PLANTED if "2012-05-01" <= d <= "2012-06-30")

@@ -79,3 +79,33 @@ def test_redrive_arguments_are_checked_before_anything_is_read(tmp_path: Path) -
                     "--to must be after --from")
     _one_clear_line(_ohlcv("redrive", "--from", "2026-12-02T10", "--to", "2026-12-02T11", "--bucket", "s3://raw/"),
                     "--stream and --function")
+
+
+@pytest.mark.parametrize(("span", "expected"), [
+    (("2023-13-01", "2023-12-31"), "--from and --to are dates"),
+    (("2023-08-25", "2023-08-24"), "--to 2023-08-24 is before --from 2023-08-25"),
+    (("1990-01-01", "2023-08-24"), "split the range"),
+])
+def test_quality_with_a_bad_date_range_says_what_is_wrong(tmp_path: Path, span: tuple[str, str], expected: str) -> None:
+    _one_clear_line(_ohlcv("quality", "--lake", str(tmp_path), "--from", span[0], "--to", span[1]), expected)
+
+
+def test_quality_without_a_lake_says_how_to_get_one(tmp_path: Path) -> None:
+    _one_clear_line(_ohlcv("quality", "--lake", str(tmp_path / "nowhere"), "--from", "2023-08-24", "--to",
+                           "2023-08-24"), "holds no lake", "ohlcv demo")
+
+
+def test_quality_with_a_malformed_ruleset_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "s3").mkdir()
+    ruleset = tmp_path / "rules.dqdl"
+    ruleset.write_text('Rules = [\n    # rule complete [flag]: every close\n    IsComplete "close",\n'
+                       '    # rule short [flag]: symbols are long\n    ColumnLength "symbol" > 2\n]\n')
+    done = _ohlcv("quality", "--lake", str(tmp_path), "--from", "2023-08-24", "--to", "2023-08-24",
+                  "--ruleset", str(ruleset))
+    _one_clear_line(done, "line 5", "ColumnLength")
+
+
+def test_quality_with_a_bad_now_says_what_it_takes(tmp_path: Path) -> None:
+    (tmp_path / "s3").mkdir()
+    _one_clear_line(_ohlcv("quality", "--lake", str(tmp_path), "--from", "2023-08-24", "--to", "2023-08-24",
+                           "--now", "yesterday"), "--now must be epoch seconds or an ISO time")
