@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks.report import Measurement, format_table
 
 # name -> module of benchmarks/ (one per component); each has run(*, tiny) -> list[Measurement].
-REGISTRY = ("transform", "producer", "compaction", "backfill")
+REGISTRY = ("transform", "producer", "compaction", "quality", "backfill")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -47,7 +47,8 @@ from glue_jobs.compact_bars import (
     raw_paths,
     write_tables,
 )
-from glue_jobs.evaluate import Evaluation, evaluate, load_ruleset
+from glue_jobs.evaluate import Evaluation, evaluate, ruleset_text
+from glue_jobs.glue_dq import GlueEvaluator, JudgedBy, glue_evaluator, reconcile
 from glue_jobs.publish import Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.sessions import open_at
@@ -55,7 +56,7 @@ from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core import config
 from ohlcv_core.calendars import market_of
-from ohlcv_core.dqdl import Ruleset
+from ohlcv_core.dqdl import Ruleset, parse_ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
@@ -86,6 +87,8 @@ class QualityResult:
     withheld: int
     duration_s: float
     outcomes: list[dict[str, object]] = field(default_factory=list)
+    judged_by: JudgedBy = "local"
+    disagreements: list[str] = field(default_factory=list)  # rules Glue Data Quality judged otherwise (glue_dq)
 
 
 # -- reading ---------------------------------------------------------------------------------------------
@@ -188,16 +191,17 @@ def quarantine_rows(evaluation: Evaluation, ruleset: Ruleset, run_id: str, check
 
 
 def result_rows(spark: SparkSession, evaluation: Evaluation, dates: Sequence[str], run_id: str,
-                checked_at: datetime) -> DataFrame:
+                checked_at: datetime, *, judged_by: JudgedBy) -> DataFrame:
     rows = [(run_id, checked_at, dates[0], dates[-1], len(dates), o.rule.name, o.rule.rule_type, o.rule.text,
-             o.rule.policy, o.rule.blocking, o.outcome, o.measured, o.rows_checked, o.rows_failed,
+             o.rule.policy, o.rule.blocking, o.outcome, judged_by, o.measured, o.rows_checked, o.rows_failed,
              evaluation.score, o.message) for o in evaluation.outcomes]
     return spark.createDataFrame(rows, spark_schema(QUALITY_RESULT_COLUMNS))
 
 
-def metric_lines(evaluation: Evaluation, timestamp_ms: int) -> list[str]:
+def metric_lines(evaluation: Evaluation, timestamp_ms: int, disagreements: int = 0) -> list[str]:
     lines = [emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB},
                       {"Score": (evaluation.score, "None"),
+                       "EvaluatorDisagreements": (float(disagreements), "Count"),
                        "RulesFailed": (sum(o.outcome == "Failed" for o in evaluation.outcomes), "Count"),
                        "BlockingRulesFailed": (sum(o.outcome == "Failed" and o.rule.blocking
                                                    for o in evaluation.outcomes), "Count")})]
@@ -212,7 +216,10 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
           ruleset: Ruleset, raw_location: str | None = None, history_days: int = 120, late_after_s: float = 300.0,
           target_file_mb: float = 128.0, row_group_mb: float = 16.0, keep_superseded_s: float = 3600.0,
           store: ObjectStore | None = None, clock: Callable[[], float] = time.time,
-          metrics_out: Callable[[str], None] | None = None, symbols: Sequence[str] | None = None) -> QualityResult:
+          metrics_out: Callable[[str], None] | None = None, symbols: Sequence[str] | None = None,
+          glue_dq: GlueEvaluator | None = None) -> QualityResult:
+    """`glue_dq` (on Glue: glue_dq.glue_evaluator) judges the same frame with the same ruleset; its
+    outcomes are then the run's (glue_jobs/glue_dq.py)."""
     started = time.monotonic()
     apply_job_conf(spark)
     now_s = clock()
@@ -228,6 +235,10 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     primary = primary_frame(spark, publisher, dates=dates, history_days=history_days, ticks=ticks, now_s=now_s,
                             symbols=symbols)
     evaluation = evaluate(spark, primary, ruleset, now_s=now_s)
+    reconciled = reconcile(evaluation.outcomes, glue_dq(primary) if glue_dq else None)
+    for line in reconciled.disagreements:
+        LOG.warning("evaluators disagree: %s", line)
+    evaluation = replace(evaluation, outcomes=reconciled.outcomes)
     quarantine = quarantine_rows(evaluation, ruleset, run_id, checked_at).cache()
     counted = {row[0]: row[1] for row in quarantine.groupBy("action").count().collect()}
     out = Publisher(store or store_for(quality), quality, keep_superseded_s=keep_superseded_s, clock=clock)
@@ -244,9 +255,10 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     quarantine.unpersist()
     out.publish(QUARANTINE_TABLE, dates, out.written(run_id))
     out.finish(run_id)
-    result_rows(spark, evaluation, dates, run_id, checked_at).coalesce(1).write.mode("append").parquet(
+    results = result_rows(spark, evaluation, dates, run_id, checked_at, judged_by=reconciled.judged_by)
+    results.coalesce(1).write.mode("append").parquet(
         f"{quality}/{RESULTS_FOLDER}/run_date={checked_at.date().isoformat()}")
-    for line in metric_lines(evaluation, int(now_s * 1000)):
+    for line in metric_lines(evaluation, int(now_s * 1000), len(reconciled.disagreements)):
         (metrics_out or LOG.info)(line)
     failed = [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed"]
     return QualityResult(
@@ -255,7 +267,7 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
         int(sum(counted.values())), int(counted.get("withheld", 0)), round(time.monotonic() - started, 3),
         [{"rule": o.rule.name, "policy": o.rule.policy, "blocking": o.rule.blocking, "outcome": o.outcome,
           "measured": o.measured, "rows_checked": o.rows_checked, "rows_failed": o.rows_failed,
-          "message": o.message} for o in evaluation.outcomes])
+          "message": o.message} for o in evaluation.outcomes], reconciled.judged_by, reconciled.disagreements)
 
 
 def now_option(options: dict[str, str]) -> Callable[[], float]:
@@ -277,7 +289,8 @@ def now_option(options: dict[str, str]) -> Callable[[], float]:
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> QualityResult:
     options = resolve_options(sys.argv[1:] if argv is None else argv, REQUIRED)
     dates = dates_option(options, "dates")
-    ruleset = load_ruleset(options.get("ruleset"))
+    source = ruleset_text(options.get("ruleset"))
+    ruleset = parse_ruleset(source)
     session = spark or SparkSession.builder.getOrCreate()
     result = check(session, curated_location=options["curated_location"],
                    quality_location=options["quality_location"], dates=dates,
@@ -288,7 +301,8 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                    target_file_mb=number_option(options, "target_file_mb", minimum=0.01),
                    row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
                    keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options),
-                   symbols=[x.strip() for x in options.get("symbols", "").split(",") if x.strip()] or None)
+                   symbols=[x.strip() for x in options.get("symbols", "").split(",") if x.strip()] or None,
+                   glue_dq=glue_evaluator(options.get("JOB_NAME") or JOB, source))
     LOG.info("quality finished %s", json.dumps(asdict(result), default=str))
     return result
 

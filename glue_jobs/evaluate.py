@@ -37,15 +37,19 @@ def packaged_ruleset() -> str:
     return resources.files("glue_jobs").joinpath("ruleset.dqdl").read_text(encoding="utf-8")
 
 
-def load_ruleset(location: str | None = None) -> Ruleset:
-    """The packaged ruleset, or the one in a file (a job's --ruleset)."""
+def ruleset_text(location: str | None = None) -> str:
+    """The packaged ruleset's text, or a file's (a job's --ruleset)."""
     if not location:
-        return parse_ruleset(packaged_ruleset())
+        return packaged_ruleset()
     try:
-        text = Path(location).read_text(encoding="utf-8")
+        return Path(location).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"--ruleset {location}: {exc.strerror or exc}") from None
-    return parse_ruleset(text)
+
+
+def load_ruleset(location: str | None = None) -> Ruleset:
+    """The packaged ruleset, or the one in a file (a job's --ruleset), parsed."""
+    return parse_ruleset(ruleset_text(location))
 
 
 def withhold_rules(ruleset: Ruleset) -> list[Rule]:
@@ -140,28 +144,40 @@ def check_supported(ruleset: Ruleset) -> None:
                 custom_sql_condition(rule)
 
 
-def _passes(rule: Rule, index: int, now_s: float) -> Column:
-    """Whether a row passes a row-level rule (null counts as not passing)."""
+def unique_column(index: int) -> str:
+    """The column counting the rows that share a uniqueness rule's key (the rule's index in the ruleset)."""
+    return f"_unique{index}"
+
+
+def passes_sql(rule: Rule, index: int, now_s: float) -> str:
+    """Whether a row passes a row-level rule, as a Spark SQL predicate (null counts as not passing).
+    Uniqueness rules read unique_column(index)."""
     kind, params = rule.rule_type, rule.parameters
     if kind == "IsComplete":
-        return F.col(params[0]).isNotNull()
+        return f"{_quoted(params[0])} IS NOT NULL"
     if kind in UNIQUENESS:
-        unique = F.col(f"_unique{index}") == 1
-        if kind == "IsPrimaryKey":
-            unique = unique & functools.reduce(lambda a, b: a & b, [F.col(c).isNotNull() for c in params])
-        return F.coalesce(unique, F.lit(False))
-    assert rule.condition is not None or kind == "CustomSql"
+        keys = [f"{_quoted(c)} IS NOT NULL" for c in params] if kind == "IsPrimaryKey" else []
+        return " AND ".join([f"{unique_column(index)} = 1", *keys])
     if kind == "ColumnValues":
-        sql = condition_sql(rule.condition, _quoted(params[0]))  # type: ignore[arg-type]
-    elif kind == "DataFreshness":
-        sql = condition_sql(rule.condition, f"({now_s!r} - unix_timestamp({_quoted(params[0])}))")  # type: ignore[arg-type]
-    else:
-        sql = custom_sql_condition(rule)
-    return F.coalesce(F.expr(sql), F.lit(False))
+        assert rule.condition is not None
+        return condition_sql(rule.condition, _quoted(params[0]))
+    if kind == "DataFreshness":
+        assert rule.condition is not None
+        return condition_sql(rule.condition, f"({now_s!r} - unix_seconds({_quoted(params[0])}))")
+    return custom_sql_condition(rule)
+
+
+def admits_sql(rule: Rule) -> str:
+    """The rows a rule judges, as a Spark SQL predicate (its where clause)."""
+    return rule.where or "true"
+
+
+def _passes(rule: Rule, index: int, now_s: float) -> Column:
+    return F.coalesce(F.expr(passes_sql(rule, index, now_s)), F.lit(False))
 
 
 def _admits(rule: Rule) -> Column:
-    return F.coalesce(F.expr(rule.where), F.lit(False)) if rule.where else F.lit(True)
+    return F.coalesce(F.expr(admits_sql(rule)), F.lit(False))
 
 
 def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: float,
@@ -171,7 +187,7 @@ def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: 
     rules = list(ruleset.rules)
     # one select for every rule's columns: each withColumn would analyse the whole plan again
     uniques = [F.count(F.when(_admits(rule), F.lit(1))).over(Window.partitionBy(*[F.col(c) for c in rule.parameters]))
-               .alias(f"_unique{index}") for index, rule in enumerate(rules) if rule.rule_type in UNIQUENESS]
+               .alias(unique_column(index)) for index, rule in enumerate(rules) if rule.rule_type in UNIQUENESS]
     checked = frame.select("*", *uniques) if uniques else frame
     columns: list[Column] = []
     flags: list[tuple[int, Column, Column]] = []

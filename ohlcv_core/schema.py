@@ -182,6 +182,7 @@ QUALITY_RESULT_COLUMNS: tuple[Column, ...] = (
     Column("policy", "string", "withhold or flag: what happens to the rows it fails"),
     Column("blocking", "boolean", "whether its failure fails the run"),
     Column("outcome", "string", "Passed or Failed"),
+    Column("judged_by", "string", "glue (Glue Data Quality's outcome, on AWS) or local (the job's own evaluator)"),
     Column("measured", "double", "the share of rows that passed (row rules) or the number compared"),
     Column("rows_checked", "bigint", "rows the rule judged"),
     Column("rows_failed", "bigint", "rows it failed"),

@@ -13,6 +13,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `ohlcv`.`quality_results` (
   `policy` string,
   `blocking` boolean,
   `outcome` string,
+  `judged_by` string,
   `measured` double,
   `rows_checked` bigint,
   `rows_failed` bigint,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import compaction
+from benchmarks import compaction, quality
 from benchmarks.__main__ import REGISTRY, main
 from benchmarks.report import Measurement
 
@@ -45,3 +45,11 @@ def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) ->
     measurements = compaction.run(tiny=True, spark=spark)
     _sane(measurements)
     assert all(m.baseline for m in measurements)  # each against its baseline of the same run
+
+
+@pytest.mark.spark
+def test_the_quality_benchmark_runs_tiny_and_both_engines_find_the_same_failures(spark: Any) -> None:
+    # (quality.run raises unless DuckDB's SQL failed each rule on exactly the rows the job did)
+    (measurement,) = quality.run(tiny=True, spark=spark)
+    _sane([measurement])
+    assert measurement.baseline and "failures" in measurement.metric

@@ -11,11 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow.parquet as pq
 import pytest
+from pyspark.sql import DataFrame
 
 from glue_jobs import check_quality, compact_bars
+from glue_jobs.evaluate import load_ruleset
+from glue_jobs.glue_dq import GlueRuleOutcome
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
+from ohlcv_core.schema import BAR_TABLES
 from tests.curated import published_rows
 from tests.job_arguments import template_defaults
 
@@ -76,3 +81,37 @@ def test_an_impossible_published_bar_is_withheld_and_the_quarantine_says_so(spar
     assert [(r["rule"], r["symbol"], r["bar_start"].strftime("%H:%M")) for r in quarantined] == [
         ("high_bounds_bar", "AAPL", "14:51")]
     assert quarantined[0]["reason"].startswith("the high is at least the open and the close")
+
+
+def test_on_glue_the_outcomes_of_record_are_glue_data_quality_s(spark: Any, tmp_path: Path) -> None:
+    # GIVEN the same lake, and Glue Data Quality (as EvaluateDataQuality answers) passing every rule but
+    # one, which it fails although the job's evaluator passes it
+    raw, curated = tmp_path / "raw", tmp_path / "curated"
+    _raw_zone(raw)
+    compact_bars.main([*template_defaults(), "--JOB_NAME", "compact", "--dates", "2023-08-24",
+                       "--raw_location", f"{raw}/kind=price/", "--raw_bars_location", f"{raw}/kind=bar/",
+                       "--curated_location", f"{curated}/"], spark=spark)
+    ruleset = load_ruleset()
+    judged: list[int] = []
+
+    def glue(frame: DataFrame) -> list[GlueRuleOutcome]:
+        judged.append(frame.count())
+        return [GlueRuleOutcome(rule.text, "Failed" if rule.name in ("high_bounds_bar", "no_spikes") else "Passed",
+                                "Glue's reason" if rule.name == "no_spikes" else None) for rule in ruleset.rules]
+
+    metrics: list[str] = []
+    # WHEN the job runs with it
+    result = check_quality.check(spark, curated_location=f"{curated}/", quality_location=f"{curated}/quality/",
+                                 dates=["2023-08-24"], run_id="jr_glue", ruleset=ruleset, glue_dq=glue,
+                                 metrics_out=metrics.append)
+    # THEN Glue judged the frame the job judged, and its verdicts are the run's
+    assert judged == [sum(len(published_rows(curated, t)) for t in BAR_TABLES) + 1]  # the withheld bar too
+    assert result.judged_by == "glue" and result.failed == ["high_bounds_bar", "no_spikes"]
+    assert [line.split(":")[0] for line in result.disagreements] == ["no_spikes"]
+    results = {r["rule"]: r for r in pq.read_table(curated / "quality" / "results").to_pylist()}
+    assert {r["judged_by"] for r in results.values()} == {"glue"}
+    assert results["no_spikes"]["outcome"] == "Failed"
+    assert results["no_spikes"]["message"].startswith("Glue Data Quality: Glue's reason; the job's evaluator: ")
+    # AND the disagreement is counted where an alarm can see it
+    (job_line,) = [orjson.loads(line) for line in metrics if '"Rule"' not in line]
+    assert job_line["EvaluatorDisagreements"] == 1 and job_line["Score"] == 16 / 18
