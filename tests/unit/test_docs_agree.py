@@ -53,3 +53,13 @@ def test_every_chaos_fault_is_documented() -> None:
 
     text = (DOCS / "chaos.md").read_text(encoding="utf-8")
     assert [kind for kind in FAULT_KINDS if f"| `{kind}` |" not in text] == []
+
+
+def test_every_quality_rule_is_documented_with_its_policy() -> None:
+    from glue_jobs.evaluate import load_ruleset
+
+    text = (DOCS / "quality.md").read_text(encoding="utf-8").split("\n## The rules\n")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(" `"): line.split("|")[3].strip() for line in text.splitlines()
+            if line.startswith("| `") and line.count("|") == 5}
+    ruleset = load_ruleset()
+    assert {r.name: f"{r.policy}{', blocking' if r.blocking else ''}" for r in ruleset.rules} == rows
