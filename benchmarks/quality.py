@@ -37,13 +37,14 @@ import sqlglot
 
 from benchmarks.report import Measurement
 from glue_jobs import sessions
-from glue_jobs.check_quality import QualityResult, main
+from glue_jobs.check_quality import QualityResult, context_dates, main
 from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql, unique_column
-from glue_jobs.quality_checks import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA
+from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows
 from glue_jobs.session import local_session
 from ohlcv_core.calendars import market_of
 from ohlcv_core.curated import manifest_url, parse_manifest, render_manifest, written_url
 from ohlcv_core.dqdl import Ruleset
+from ohlcv_core.schema import BAR_TABLES
 from stack_tools.template import StackTemplate
 
 WARM_UP, ROUNDS = 2, 3
@@ -202,13 +203,17 @@ WITH keyed AS (
            AND (table_name <> 'bars_1h' OR k.market IN ('24/7', 'forex')) AS _gridded
     FROM moved m LEFT JOIN markets k USING (symbol)),
 joined AS (
-    SELECT keyed.*, g.ordinal,
-           last_value(g.ordinal IGNORE NULLS) OVER (PARTITION BY table_name, symbol ORDER BY bar_start
-                                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _before
-    FROM keyed LEFT JOIN grid g USING (market, table_name, slot))
-SELECT * EXCLUDE (market, slot, ordinal, _gridded, _before),
+    SELECT keyed.*, g.block, g.ordinal,
+           last_value(g.ordinal IGNORE NULLS) OVER earlier AS _before,
+           last_value(g.block IGNORE NULLS) OVER earlier AS _before_block
+    FROM keyed LEFT JOIN grid g USING (market, table_name, slot)
+    WINDOW earlier AS (PARTITION BY table_name, symbol ORDER BY bar_start
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+SELECT * EXCLUDE (market, slot, block, ordinal, _gridded, _before, _before_block),
        CASE WHEN _gridded THEN ordinal IS NOT NULL END AS in_session,
-       CASE WHEN _gridded AND ordinal IS NOT NULL THEN greatest(ordinal - _before - 1, 0) END AS missing_before
+       CASE WHEN _gridded AND ordinal IS NOT NULL
+            THEN CASE WHEN block = _before_block THEN greatest(ordinal - _before - 1, 0) ELSE 0 END END
+           AS missing_before
 FROM joined;
 
 CREATE OR REPLACE TEMP TABLE "primary" AS
@@ -277,22 +282,20 @@ def failures_sql(ruleset: Ruleset, now_s: float) -> str:
     return " UNION ALL ".join(parts)
 
 
-def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset) -> tuple[float, dict[str, int]]:
-    """The same work in DuckDB; its seconds, and each rule's failed rows."""
+def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> tuple[float, dict[str, int]]:
+    """The same work in DuckDB (reading the same context: the day before each date, `history_days` for
+    daily bars); its seconds, and each rule's failed rows."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.perf_counter()
     market = market_of("S000", EXCHANGE)
     assert market is not None
-    first, last = date.fromisoformat(lake.dates[0]), date.fromisoformat(lake.dates[-1])
-    minutes = sessions.session_minutes(market, date.fromordinal(first.toordinal() - 1), last)
-    trading = sessions.trading_days(market, date.fromordinal(first.toordinal() - 120), last)
-    grid = pa.table({"market": [market] * (len(minutes) + len(trading)),
-                     "table_name": ["bars_1m"] * len(minutes) + ["bars_1d"] * len(trading),
-                     "slot": [str(m) for m in minutes] + trading,
-                     "ordinal": list(range(len(minutes))) + list(range(len(trading)))})
-    files = {table: [f for dt in lake.dates for f in _published(lake.curated, table, dt)]
-             for table in ("bars_1m", "bars_5m", "bars_1h", "bars_1d")}
+    context = {table: [date.fromisoformat(d) for d in context_dates(lake.dates, table, history_days)]
+               for table in ("bars_1m", "bars_1d")}
+    rows = grid_rows([market], context["bars_1m"], context["bars_1d"])
+    grid = pa.table({name: [row[i] for row in rows] for i, name in enumerate(GRID_SCHEMA.fieldNames())})
+    files = {table: [f for dt in context_dates(lake.dates, table, history_days)
+                     for f in _published(lake.curated, table, dt)] for table in BAR_TABLES}
     dt = r"regexp_extract(filename, '/dt=(\d{4}-\d{2}-\d{2})/', 1) AS dt"
     reads = " UNION ALL BY NAME ".join(f"SELECT * EXCLUDE (filename), '{table}' AS table_name, {dt} "
                                        f"FROM read_parquet({paths!r}, filename = true, hive_partitioning = false)"
@@ -342,7 +345,9 @@ def spark_once(spark: Any, tuning: Sequence[str], lake: Lake, run: int) -> tuple
 
 
 def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
-    tuning = StackTemplate().glue_job("QualityJob").tuning_argv()  # as the deployed job runs
+    job = StackTemplate().glue_job("QualityJob")
+    tuning = job.tuning_argv()  # as the deployed job runs
+    history_days = int(job.default_arguments["--history_days"])
     spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
     warm_up, rounds = (0, 1) if tiny else (WARM_UP, ROUNDS)
     symbols, sessions_wanted = (3, 2) if tiny else (20, 30)
@@ -353,12 +358,12 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
         runs = 0
         for _ in range(warm_up):
             spark_once(spark, tuning, lake, runs := runs + 1)
-            duckdb_once(lake, work / "duck", ruleset)
+            duckdb_once(lake, work / "duck", ruleset, history_days)
         spark_runs, duck_runs = [], []
         for _ in range(rounds):
             seconds, result = spark_once(spark, tuning, lake, runs := runs + 1)
             spark_runs.append(seconds)
-            duck_seconds, duck_failed = duckdb_once(lake, work / "duck", ruleset)
+            duck_seconds, duck_failed = duckdb_once(lake, work / "duck", ruleset, history_days)
             duck_runs.append(duck_seconds)
         spark_failed = {str(o["rule"]): cast(int, o["rows_failed"]) for o in result.outcomes}
         if spark_failed != duck_failed:

@@ -165,7 +165,7 @@ def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[
     found = markets(bars)
     intraday = [date.fromisoformat(d) for d in context_dates(dates, "bars_1m", history_days)]
     daily = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
-    grid = quality_checks.session_grid(spark, found.values(), (intraday[0], intraday[-1]), (daily[0], daily[-1]))
+    grid = quality_checks.session_grid(spark, found.values(), intraday, daily)
     now_ms = int(now_s * 1000)
     open_now = {symbol: open_at(market, now_ms) for symbol, market in found.items()}
     today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()

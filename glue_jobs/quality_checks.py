@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
@@ -70,22 +70,49 @@ def with_moves(bars: DataFrame) -> DataFrame:
 # -- calendars -------------------------------------------------------------------------------------------
 Markets = Mapping[str, str]  # symbol -> its calendar (ohlcv_core.calendars.market_of)
 GRID_SCHEMA = StructType([StructField("market", StringType()), StructField("table_name", StringType()),
-                          StructField("slot", StringType()), StructField("ordinal", LongType())])
+                          StructField("slot", StringType()), StructField("block", LongType()),
+                          StructField("ordinal", LongType())])
+GridRow = tuple[str, str, str, int, int]
 
 
-def session_grid(spark: SparkSession, markets: Iterable[str], intraday: tuple[date, date],
-                 daily: tuple[date, date]) -> DataFrame:
-    """Every session slot of each market, numbered in order, keyed as the bars are: minutes and hours
-    (within the `intraday` dates) by their start (epoch ms, as text), trading days (within `daily`) by
-    their date."""
-    rows: list[tuple[str, str, str, int]] = []
+def read_blocks(market: str, read: Iterable[date], *, intraday: bool) -> list[tuple[date, date]]:
+    """The dates read, as runs the market trades through without a break: two read dates are in one run
+    when no date between them that was not read holds session minutes (`intraday`) or is a trading day
+    (a weekend between Friday and Monday does not break a run; an unread Wednesday does). Gaps are
+    judged within a run only: across dates not read, the bar before is not the one before in the lake."""
+    days = sorted(set(read))
+    if not days:
+        return []
+    trading = set((sessions.minute_days if intraday else sessions.trading_days)(market, days[0], days[-1]))
+    blocks = [[days[0], days[0]]]
+    for day in days[1:]:
+        between = (blocks[-1][1] + timedelta(days=k) for k in range(1, (day - blocks[-1][1]).days))
+        if any(d.isoformat() in trading for d in between):
+            blocks.append([day, day])
+        else:
+            blocks[-1][1] = day
+    return [(first, last) for first, last in blocks]
+
+
+def grid_rows(markets: Iterable[str], intraday: Sequence[date], daily: Sequence[date]) -> list[GridRow]:
+    """Every session slot of each market on the dates read, numbered in order within each run of them
+    (read_blocks), keyed as the bars are: minutes and hours (of the `intraday` dates) by their start
+    (epoch ms, as text), trading days (of the `daily` dates) by their date."""
+    rows: list[GridRow] = []
     for market in sorted(set(markets)):
-        minutes = sessions.session_minutes(market, *intraday)
-        hours = sessions.session_hours(market, *intraday) or []
-        rows += [(market, "bars_1m", str(m), n) for n, m in enumerate(minutes)]
-        rows += [(market, "bars_1h", str(h), n) for n, h in enumerate(hours)]
-        rows += [(market, "bars_1d", d, n) for n, d in enumerate(sessions.trading_days(market, *daily))]
-    return spark.createDataFrame(rows, GRID_SCHEMA)
+        for block, (first, last) in enumerate(read_blocks(market, intraday, intraday=True)):
+            minutes = sessions.session_minutes(market, first, last)
+            hours = sessions.session_hours(market, first, last) or []
+            rows += [(market, "bars_1m", str(m), block, n) for n, m in enumerate(minutes)]
+            rows += [(market, "bars_1h", str(h), block, n) for n, h in enumerate(hours)]
+        for block, (first, last) in enumerate(read_blocks(market, daily, intraday=False)):
+            rows += [(market, "bars_1d", d, block, n) for n, d in enumerate(sessions.trading_days(market, first, last))]
+    return rows
+
+
+def session_grid(spark: SparkSession, markets: Iterable[str], intraday: Sequence[date],
+                 daily: Sequence[date]) -> DataFrame:
+    return spark.createDataFrame(grid_rows(markets, intraday, daily), GRID_SCHEMA)
 
 
 def _slot() -> Column:
@@ -102,11 +129,13 @@ def with_gaps(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
     if "bars_1h" in SLOT_KINDS:  # exchanges' hourly bars are aligned to their open: no grid for them
         gridded = gridded & ((F.col("table_name") != "bars_1h") | F.col("market").isin(ALWAYS, FOREX))
     in_session = F.when(gridded, F.col("ordinal").isNotNull())
-    before = F.last("ordinal", ignorenulls=True).over(_series("bar_start").rowsBetween(Window.unboundedPreceding, -1))
-    gap = F.greatest(F.col("ordinal") - before - 1, F.lit(0))  # (a copy of a bar: no gap)
+    earlier = _series("bar_start").rowsBetween(Window.unboundedPreceding, -1)
+    before = F.last("ordinal", ignorenulls=True).over(earlier)
+    same_run = F.col("block") == F.last("block", ignorenulls=True).over(earlier)
+    gap = F.when(same_run, F.greatest(F.col("ordinal") - before - 1, F.lit(0))).otherwise(0)  # (a copy: no gap)
     return (joined.withColumn("in_session", in_session)
             .withColumn("missing_before", F.when(gridded & F.col("ordinal").isNotNull(), gap).cast("bigint"))
-            .drop("market", "slot", "ordinal"))
+            .drop("market", "slot", "block", "ordinal"))
 
 
 def with_freshness(bars: DataFrame, open_now: Mapping[str, bool], today: str) -> DataFrame:

@@ -84,6 +84,26 @@ def trading_days(market: str, first: date, last: date) -> list[str]:
     return [s.date().isoformat() for s in calendar.sessions_in_range(first, last)]
 
 
+def minute_days(market: str, first: date, last: date) -> set[str]:
+    """The UTC dates within first..last that hold session minutes (a session may reach into the UTC date
+    before or after its own: Sydney's opens on the UTC evening before)."""
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    if market == ALWAYS:
+        return {d.isoformat() for d in days}
+    if market == FOREX:  # Sunday's evening to Friday's afternoon in New York: every UTC date but Saturday
+        return {d.isoformat() for d in days if d.weekday() != 5}
+    calendar = _exchange(market, first, last)
+    found: set[str] = set()
+    for opened, closed in zip(calendar.opens.loc[str(first - _PAD):str(last + _PAD)],
+                              calendar.closes.loc[str(first - _PAD):str(last + _PAD)], strict=True):
+        day = opened.date()
+        while day <= closed.date():
+            if first <= day <= last:
+                found.add(day.isoformat())
+            day += timedelta(days=1)
+    return found
+
+
 def open_at(market: str, instant_ms: int) -> bool:
     """Whether the market is open at an instant."""
     if market == ALWAYS:

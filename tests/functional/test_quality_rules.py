@@ -97,14 +97,18 @@ def _market(symbol: str) -> str:
     return MARKETS[symbol.split(".", 1)[0]]
 
 
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=k) for k in range((last - first).days + 1)]
+
+
 def _evaluate(spark: Any, rows: list[Row], ticks: list[Row] | None, now_s: float) -> Evaluation:
     schema = "table_name string, " + ", ".join(f"{c.name} {c.type}" for c in BAR_COLUMNS) + ", dt string"
     bars: DataFrame = spark.createDataFrame(rows, schema)
     tick_frame = spark.createDataFrame(ticks if ticks is not None else ticks_of(rows),
                                        "symbol string, minute_ms bigint, close double, volume double, "
                                        "first_of_series boolean")
-    grid = quality_checks.session_grid(spark, MARKETS.values(), (date(2023, 8, 17), date(2023, 8, 24)),
-                                       (date(2023, 3, 1), date(2023, 8, 24)))
+    grid = quality_checks.session_grid(spark, MARKETS.values(), _days(date(2023, 8, 17), date(2023, 8, 24)),
+                                       _days(date(2023, 3, 1), date(2023, 8, 24)))
     markets = {r["symbol"]: _market(r["symbol"]) for r in rows}
     open_now = {s: sessions.open_at(m, int(now_s * 1000)) for s, m in markets.items()}
     today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()
