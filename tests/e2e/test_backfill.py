@@ -62,7 +62,9 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     clock = CompressedClock(datetime(2026, 1, 5, 12).timestamp())
     stand_in = TwelveDataStandIn(Recording(Header(("GOOG",)), ()), speed=0, credits=CreditLimit(BUDGET),
                                  wall_clock=clock.time, history=history.values())
-    stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark).start()
+    # (quality over backfilled history is tests/e2e/test_quality_history.py's: not run again here)
+    stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark,
+                       parameters={"QualityAfterCompaction": "false"}).start()
     reports: list[BackfillReport] = []
     try:
         with running_in_thread(stand_in):
@@ -122,3 +124,11 @@ def test_an_unknown_symbol_fails_alone_with_the_services_message(loaded: dict[st
 def test_daily_bars_open_at_most_400_partitions_per_buffer_interval(loaded: dict[str, Any]) -> None:
     # two years of daily bars are about 500 raw-zone partitions: the pacer waited for buffers to flush
     assert loaded["pacer"].waited_s >= 60
+
+
+def test_a_stack_deployed_without_quality_after_compaction_starts_no_quality_run(loaded: dict[str, Any]) -> None:
+    stack: LocalStack = loaded["stack"]
+    jobs = {run.job_name for run in stack.glue.runs}
+    assert jobs == {stack.template.glue_job("CompactionJob").name}
+    (rule,) = [r for r in stack.template.rules() if r.logical_id == "CompactionSucceededRule"]
+    assert not rule.enabled
