@@ -26,7 +26,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -39,7 +39,7 @@ from benchmarks.report import Measurement
 from glue_jobs import sessions
 from glue_jobs.check_quality import QualityResult, context_dates, main
 from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql, unique_column
-from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows
+from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows, market_zone
 from glue_jobs.session import local_session
 from ohlcv_core.calendars import market_of
 from ohlcv_core.curated import manifest_url, parse_manifest, render_manifest, written_url
@@ -48,9 +48,7 @@ from ohlcv_core.schema import BAR_TABLES
 from stack_tools.template import StackTemplate
 
 WARM_UP, ROUNDS = 2, 3
-FIRST_DAY = date(2023, 8, 1)  # sessions from here on, all in New York's summer time
-EXCHANGE = "NASDAQ"
-ZONE = "America/New_York"
+FIRST_DAY = date(2023, 8, 1)  # days from here on, all in New York's summer time
 BAR_SCHEMA = pa.schema([("symbol", pa.string()), ("exchange", pa.string()), ("bar_start", pa.timestamp("us", "UTC")),
                         ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()),
                         ("close", pa.float64()), ("volume", pa.float64()), ("tick_count", pa.int64()),
@@ -67,35 +65,42 @@ class Lake:
 
 
 # -- the published bars ---------------------------------------------------------------------------------
-def _minutes(symbols: int, sessions_wanted: int, rng: random.Random) -> tuple[dict[str, list[Bar]], list[str]]:
-    market = market_of("S000", EXCHANGE)
+# The instruments the engine carries, in the demo's proportions: equities (an exchange's sessions), forex
+# pairs (the forex week, no volume) and crypto (around the clock).
+KINDS = (("S{:02d}", "NASDAQ", 0.4), ("F{:02d}/USD", "Physical Currency", 0.4), ("C{:02d}/USD", "Coinbase Pro", 0.2))
+
+
+def instruments(count: int) -> list[tuple[str, str]]:
+    """(symbol, exchange) of `count` instruments in KINDS' proportions, at least one of each kind."""
+    sizes = [max(1, round(count * share)) for _, _, share in KINDS]
+    sizes[0] += count - sum(sizes)
+    return [(pattern.format(k), exchange) for (pattern, exchange, _), size in zip(KINDS, sizes, strict=True)
+            for k in range(size)]
+
+
+def _series(symbol: str, exchange: str, days: Sequence[date], rng: random.Random) -> list[Bar]:
+    market = market_of(symbol, exchange)
     assert market is not None
-    days = sessions.trading_days(market, FIRST_DAY, date(FIRST_DAY.year + 1, 1, 1))[:sessions_wanted]
-    first, last = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
-    minutes = sessions.session_minutes(market, first, last)
-    series: dict[str, list[Bar]] = {}
-    for s in range(symbols):
-        price, bars = 50.0 + 10 * s, []
-        for minute in minutes:
-            close = round(price * (1 + rng.gauss(0, 0.0008)), 4)
-            bars.append({"symbol": f"S{s:03d}", "exchange": EXCHANGE, "start_ms": minute, "open": price,
-                         "high": round(max(price, close) * (1 + abs(rng.gauss(0, 0.0003))), 4),
-                         "low": round(min(price, close) * (1 - abs(rng.gauss(0, 0.0003))), 4), "close": close,
-                         "volume": float(rng.randint(100, 20_000))})
-            price = close
-        series[f"S{s:03d}"] = bars
-    return series, days
+    price, bars = 20.0 + rng.random() * 200, []
+    for minute in sessions.session_minutes(market, days[0], days[-1]):
+        close = round(price * (1 + rng.gauss(0, 0.0008)), 5)
+        bars.append({"symbol": symbol, "exchange": exchange, "start_ms": minute, "open": price,
+                     "high": round(max(price, close) * (1 + abs(rng.gauss(0, 0.0003))), 5),
+                     "low": round(min(price, close) * (1 - abs(rng.gauss(0, 0.0003))), 5), "close": close,
+                     "volume": None if "/" in symbol and market == "forex" else float(rng.randint(100, 20_000))})
+        price = close
+    return bars
 
 
 def _plant(series: dict[str, list[Bar]]) -> None:
-    """A spike, three missing minutes, a frozen stretch of 40 minutes (each in its own symbol, the last
-    ones when there are few)."""
-    names = sorted(series)
-    spiked = series[names[0]][len(series[names[0]]) // 2]
+    """A spike in an equity, three missing minutes in a forex pair, a frozen stretch of 40 minutes in a
+    crypto pair."""
+    by_kind = {kind[0][0]: [s for s in sorted(series) if s.startswith(kind[0][0])] for kind in KINDS}
+    spiked = series[by_kind["S"][0]][len(series[by_kind["S"][0]]) // 2]
     spiked.update(close=spiked["close"] * 1.2, high=spiked["close"] * 1.2)
-    holed = series[names[1 % len(names)]]
+    holed = series[by_kind["F"][0]]
     del holed[len(holed) // 3: len(holed) // 3 + 3]
-    frozen = series[names[2 % len(names)]]
+    frozen = series[by_kind["C"][0]]
     start = len(frozen) // 4
     still = frozen[start - 1]["close"]
     for bar in frozen[start:start + 40]:
@@ -108,30 +113,30 @@ def _rollup(bars: list[Bar], bucket_ms: int) -> list[Bar]:
         start = bar["start_ms"] - bar["start_ms"] % bucket_ms
         if out and out[-1]["start_ms"] == start:
             last = out[-1]
+            volume = None if last["volume"] is None else last["volume"] + bar["volume"]
             last.update(high=max(last["high"], bar["high"]), low=min(last["low"], bar["low"]), close=bar["close"],
-                        volume=last["volume"] + bar["volume"])
+                        volume=volume)
         else:
             out.append({**bar, "start_ms": start})
     return out
 
 
-def _daily(bars: list[Bar], days: list[str]) -> list[Bar]:
-    """Trading days' bars as Twelve Data publishes them (start: the day's midnight in New York, in UTC)."""
+def _daily(bars: list[Bar]) -> list[Bar]:
+    """Trading days' bars as Twelve Data publishes them: an equity's by its New York date, starting at
+    that midnight (in UTC); forex and crypto by UTC date, as compaction dates them."""
     by_day: dict[str, list[Bar]] = {}
+    offset_s = 4 * 3600 if "/" not in bars[0]["symbol"] else 0  # EDT throughout August
     for bar in bars:
-        by_day.setdefault(_ny_date(bar["start_ms"]), []).append(bar)
+        by_day.setdefault(datetime.fromtimestamp(bar["start_ms"] / 1000 - offset_s, tz=UTC).date().isoformat(),
+                          []).append(bar)
     out = []
-    for day in days:
-        minutes = by_day[day]
-        midnight_ms = int(datetime.fromisoformat(f"{day}T04:00:00+00:00").timestamp() * 1000)  # EDT
+    for day, minutes in by_day.items():
+        midnight_ms = int((datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp() + offset_s) * 1000)
+        volumes = [b["volume"] for b in minutes]
         out.append({**minutes[0], "start_ms": midnight_ms, "high": max(b["high"] for b in minutes),
                     "low": min(b["low"] for b in minutes), "close": minutes[-1]["close"],
-                    "volume": sum(b["volume"] for b in minutes), "day": day})
+                    "volume": None if None in volumes else sum(volumes), "day": day})
     return out
-
-
-def _ny_date(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000 - 4 * 3600, tz=UTC).date().isoformat()  # EDT, as FIRST_DAY's months
 
 
 def _utc_date(ms: int) -> str:
@@ -156,23 +161,26 @@ def _publish(curated: Path, table: str, bars: list[Bar]) -> None:
         manifest.write_bytes(render_manifest([file.as_posix()]))
 
 
-def build_lake(root: Path, *, symbols: int, sessions_wanted: int, seed: int = 11) -> Lake:
-    series, days = _minutes(symbols, sessions_wanted, random.Random(seed))
+def build_lake(root: Path, *, symbols: int, days: int, seed: int = 11) -> Lake:
+    rng = random.Random(seed)
+    span = [FIRST_DAY + timedelta(days=k) for k in range(days)]
+    series = {symbol: _series(symbol, exchange, span, rng) for symbol, exchange in instruments(symbols)}
     _plant(series)
     tables: dict[str, list[Bar]] = {"bars_1m": [], "bars_5m": [], "bars_1h": [], "bars_1d": []}
     for bars in series.values():
         tables["bars_1m"] += bars
         tables["bars_5m"] += _rollup(bars, 300_000)
         tables["bars_1h"] += _rollup(bars, 3_600_000)
-        daily = _daily(bars, days)
-        tables["bars_1d"] += daily
-    off = tables["bars_1d"][len(days) // 2]  # a published daily close 1% away from its minutes'
+        tables["bars_1d"] += _daily(bars)
+    equities = [b for b in tables["bars_1d"] if "/" not in b["symbol"]]
+    off = equities[len(equities) // 2]  # a published daily close 1% away from its minutes'
     off["close"] *= 1.01
     off["high"] = max(off["high"], off["close"])
     for table, bars in tables.items():
         _publish(root / "curated", table, bars)
-    last_close = datetime.fromisoformat(f"{days[-1]}T21:00:00+00:00").timestamp()  # the market is closed
-    return Lake(root / "curated", days, last_close, sum(map(len, tables.values())))
+    # a minute before the last day ends: forex and crypto are open, their latest minutes fresh
+    now = datetime.fromisoformat(f"{span[-1].isoformat()}T23:59:30+00:00").timestamp()
+    return Lake(root / "curated", [d.isoformat() for d in span], now, sum(map(len, tables.values())))
 
 
 # -- the same work in DuckDB ----------------------------------------------------------------------------
@@ -288,12 +296,8 @@ def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> t
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     started = time.perf_counter()
-    market = market_of("S000", EXCHANGE)
-    assert market is not None
     context = {table: [date.fromisoformat(d) for d in context_dates(lake.dates, table, history_days)]
                for table in ("bars_1m", "bars_1d")}
-    rows = grid_rows([market], context["bars_1m"], context["bars_1d"])
-    grid = pa.table({name: [row[i] for row in rows] for i, name in enumerate(GRID_SCHEMA.fieldNames())})
     files = {table: [f for dt in context_dates(lake.dates, table, history_days)
                      for f in _published(lake.curated, table, dt)] for table in BAR_TABLES}
     dt = r"regexp_extract(filename, '/dt=(\d{4}-\d{2}-\d{2})/', 1) AS dt"
@@ -302,9 +306,12 @@ def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> t
                                        for table, paths in files.items() if paths)
     with duckdb.connect(config={"threads": 2}) as db:
         db.execute("SET TimeZone = 'UTC'")
-        db.register("grid", grid)
-        symbols = db.execute(f"SELECT DISTINCT symbol, exchange FROM ({reads})").fetchall()
-        markets = [(s, m, ZONE) for s, e in symbols if (m := market_of(s, e)) is not None]
+        db.execute(f"CREATE TEMP TABLE bars AS {reads}")
+        symbols = db.execute("SELECT DISTINCT symbol, exchange FROM bars").fetchall()
+        markets = [(s, m, market_zone(m)) for s, e in symbols if (m := market_of(s, e)) is not None]
+        rows = grid_rows({m for _, m, _ in markets}, context["bars_1m"], context["bars_1d"])
+        db.register("grid", pa.table({name: [row[i] for row in rows]
+                                      for i, name in enumerate(GRID_SCHEMA.fieldNames())}))
         db.execute("CREATE TEMP TABLE markets (symbol VARCHAR, market VARCHAR, zone VARCHAR)")
         db.executemany("INSERT INTO markets VALUES (?, ?, ?)", markets)
         opened = [s for s, m, _ in markets if sessions.open_at(m, int(lake.now_s * 1000))]
@@ -312,7 +319,6 @@ def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> t
         if opened:
             db.executemany("INSERT INTO open_now VALUES (?)", [(s,) for s in opened])
         db.execute("CREATE TEMP TABLE checked_dates AS SELECT unnest(?) AS dt", [lake.dates])
-        db.execute(f"CREATE TEMP TABLE bars AS {reads}")
         db.execute(MEASURES_SQL.replace("__TODAY__", datetime.fromtimestamp(lake.now_s, tz=UTC).date().isoformat()))
         table, counting, names = judge_sql(ruleset, lake.now_s)
         db.execute(table)
@@ -350,11 +356,11 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     history_days = int(job.default_arguments["--history_days"])
     spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
     warm_up, rounds = (0, 1) if tiny else (WARM_UP, ROUNDS)
-    symbols, sessions_wanted = (3, 2) if tiny else (20, 30)
+    symbols, days = (3, 2) if tiny else (20, 30)
     ruleset = load_ruleset()
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-quality-"))
     try:
-        lake = build_lake(work, symbols=symbols, sessions_wanted=sessions_wanted)
+        lake = build_lake(work, symbols=symbols, days=days)
         runs = 0
         for _ in range(warm_up):
             spark_once(spark, tuning, lake, runs := runs + 1)
@@ -373,6 +379,6 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     spark_s, duck_s = min(spark_runs), min(duck_runs)
     flagged = sum(spark_failed.values())
     return [
-        Measurement("quality", f"seconds, {sessions_wanted} days x {symbols} symbols ({lake.bars:,} bars, {flagged} "
+        Measurement("quality", f"seconds, {days} days x {symbols} symbols ({lake.bars:,} bars, {flagged} "
                     "failures), Spark", spark_s, "s", duck_s, "Spark within 6x of DuckDB", spark_s / duck_s <= 6),
     ]

@@ -116,13 +116,10 @@ def read_table(spark: SparkSession, publisher: Publisher, table: str, dts: Seque
     return frame.withColumn("table_name", F.lit(table))
 
 
-def read_withheld(spark: SparkSession, publisher: Publisher, dts: Sequence[str]) -> DataFrame:
+def read_withheld(spark: SparkSession, publisher: Publisher, dts: Sequence[str]) -> DataFrame | None:
+    """The bars compaction withheld on the dates; None when it withheld none."""
     files = publisher.files(WITHHELD_TABLE, dts)
-    if not files:
-        return empty_frame(spark, spark_schema(BAR_COLUMNS)).select(
-            "*", *[F.lit(None).cast("string").alias(c) for c in ("dt", "table_name", "rule")])
-    return spark.read.parquet(*files).withColumn(
-        "dt", dt_of_file())
+    return spark.read.parquet(*files).withColumn("dt", dt_of_file()) if files else None
 
 
 def read_ticks(spark: SparkSession, raw_location: str, dates: Sequence[str], late_after_s: float) -> DataFrame:
@@ -152,10 +149,22 @@ def _only(frame: DataFrame, symbols: Sequence[str] | None) -> DataFrame:
     return frame.where(F.col("symbol").isin(*symbols)) if symbols else frame
 
 
+@dataclass(frozen=True)
+class Primary:
+    """The dataset the ruleset judges, and what was cached to build it (released when the run is done:
+    the local Glue's session outlives the run)."""
+    frame: DataFrame
+    cached: tuple[DataFrame, ...]
+
+    def release(self) -> None:
+        for frame in self.cached:
+            frame.unpersist()
+
+
 def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[str], history_days: int,
-                  ticks: DataFrame | None, now_s: float, symbols: Sequence[str] | None = None) -> DataFrame:
-    """The dataset the ruleset judges: the dates' curated bars with their measures, and the bars
-    compaction withheld (measures null, `withheld` true)."""
+                  ticks: DataFrame | None, now_s: float, symbols: Sequence[str] | None = None) -> Primary:
+    """The dates' curated bars with their measures, and the bars compaction withheld (measures null,
+    `withheld` true)."""
     bars = None
     for table in quality_checks.TABLES:
         frame = read_table(spark, publisher, table, context_dates(dates, table, history_days))
@@ -165,18 +174,22 @@ def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[
     found = markets(bars)
     intraday = [date.fromisoformat(d) for d in context_dates(dates, "bars_1m", history_days)]
     daily = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
-    grid = quality_checks.session_grid(spark, found.values(), intraday, daily)
+    # (built from a Python list: cached, or each of its three uses would ship it from Python again)
+    grid = quality_checks.session_grid(spark, found.values(), intraday, daily).cache()
     now_ms = int(now_s * 1000)
     open_now = {symbol: open_at(market, now_ms) for symbol, market in found.items()}
     today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()
     checked = quality_checks.checked_bars(bars, grid=grid, markets=found, ticks=ticks, open_now=open_now,
                                           today=today, dates=dates)
-    withheld = _only(read_withheld(spark, publisher, dates), symbols)
-    measures = [c for c in checked.columns if c not in ("table_name", *BAR_NAMES, "dt")]
+    checked = checked.withColumn("withheld", F.lit(False))
+    withheld = read_withheld(spark, publisher, dates)
+    if withheld is None:  # (no union: the frame keeps its series' partitioning for the evaluator's windows)
+        return Primary(checked, (bars, grid))
+    withheld = _only(withheld, symbols)
+    measures = [c for c in checked.columns if c not in ("table_name", *BAR_NAMES, "dt", "withheld")]
     withheld_rows = withheld.select("table_name", *BAR_NAMES, "dt", *[
         F.lit(None).cast(checked.schema[c].dataType).alias(c) for c in measures])
-    return checked.withColumn("withheld", F.lit(False)).unionByName(
-        withheld_rows.withColumn("withheld", F.lit(True)))
+    return Primary(checked.unionByName(withheld_rows.withColumn("withheld", F.lit(True))), (bars, grid))
 
 
 def quarantine_rows(evaluation: Evaluation, ruleset: Ruleset, run_id: str, checked_at: datetime) -> DataFrame:
@@ -234,8 +247,11 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
         ticks = _only(ticks, symbols)
     primary = primary_frame(spark, publisher, dates=dates, history_days=history_days, ticks=ticks, now_s=now_s,
                             symbols=symbols)
-    evaluation = evaluate(spark, primary, ruleset, now_s=now_s)
-    reconciled = reconcile(evaluation.outcomes, glue_dq(primary) if glue_dq else None)
+    try:
+        evaluation = evaluate(spark, primary.frame, ruleset, now_s=now_s)
+        reconciled = reconcile(evaluation.outcomes, glue_dq(primary.frame) if glue_dq else None)
+    finally:
+        primary.release()
     for line in reconciled.disagreements:
         LOG.warning("evaluators disagree: %s", line)
     evaluation = replace(evaluation, outcomes=reconciled.outcomes)

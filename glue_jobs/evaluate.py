@@ -7,12 +7,13 @@ when every such row passes, or, `with threshold`, when the share that passes mee
 measured value is that share. Null never passes a comparison, as on Glue. An aggregate rule (RowCount,
 CustomSql with a condition) compares one number with its condition.
 
-The frame is read twice: once for every rule's counts, once for the rows that failed a row-level rule.
+The frame is read once: every rule's counts are observed on the way to the rows that failed.
 """
 
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import sqlglot
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from sqlglot import exp
 from sqlglot.errors import ParseError
@@ -198,35 +199,38 @@ def evaluate(spark: SparkSession, frame: DataFrame, ruleset: Ruleset, *, now_s: 
         elif rule.rule_type == "RowCount":
             columns.append(_admits(rule).alias(f"_w{index}"))
     checked = checked.select("*", *columns)
-    checked = checked.cache()
-    try:
-        counts = _counts(checked, rules)
-        frame.createOrReplaceTempView(PRIMARY)
-        outcomes = [_outcome(spark, rule, counts.get(index)) for index, rule in enumerate(rules)]
-        failed = [F.when(admitted & ~passed, F.lit(rules[index].name)) for index, admitted, passed in flags]
-        kept = list(keep) if keep is not None else list(frame.columns)
-        failures = (checked.where(functools.reduce(lambda a, b: a | b, [f.isNotNull() for f in failed]))
-                    .select(*kept, F.explode(F.filter(F.array(*failed), lambda x: x.isNotNull())).alias("rule"))
-                    if failed else spark.createDataFrame([], frame.select(*kept).schema).withColumn(
-                        "rule", F.lit(None).cast("string")))
-        return Evaluation(outcomes, failures.localCheckpoint(eager=True))
-    finally:
-        checked.unpersist()
+    # One pass over the frame: the rules' counts are observed on the way to the failing rows (a cache
+    # of the whole frame and a second scan cost as much again).
+    aggregates = _count_columns(rules)
+    observation = Observation(f"rule_counts_{uuid.uuid4().hex}")
+    observed = checked.observe(observation, *aggregates) if aggregates else checked
+    failed = [F.when(admitted & ~passed, F.lit(rules[index].name)) for index, admitted, passed in flags]
+    kept = list(keep) if keep is not None else list(frame.columns)
+    if failed:
+        failures = observed.where(functools.reduce(lambda a, b: a | b, [f.isNotNull() for f in failed])).select(
+            *kept, F.explode(F.filter(F.array(*failed), lambda x: x.isNotNull())).alias("rule"))
+    else:
+        failures = observed.where(F.lit(False)).select(*kept, F.lit(None).cast("string").alias("rule"))
+    failures = failures.localCheckpoint(eager=True)
+    counted = observation.get if aggregates else {}
+    counts = {index: (int(counted[f"n{index}"]), int(counted[f"p{index}"]))
+              for index in range(len(rules)) if f"n{index}" in counted}
+    frame.createOrReplaceTempView(PRIMARY)
+    outcomes = [_outcome(spark, rule, counts.get(index)) for index, rule in enumerate(rules)]
+    return Evaluation(outcomes, failures)
 
 
-def _counts(checked: DataFrame, rules: list[Rule]) -> dict[int, tuple[int, int]]:
-    """(rows checked, rows passed) of every row-level rule, and rows counted by RowCount, in one pass."""
+def _count_columns(rules: list[Rule]) -> list[Column]:
+    """(rows checked, rows passed) of every row-level rule, and rows counted by RowCount."""
     aggregates = []
     for index, rule in enumerate(rules):
         if rule.row_level:
             aggregates += [F.count_if(F.col(f"_w{index}")).alias(f"n{index}"),
                            F.count_if(F.col(f"_w{index}") & F.col(f"_p{index}")).alias(f"p{index}")]
         elif rule.rule_type == "RowCount":
-            aggregates += [F.count_if(F.col(f"_w{index}")).alias(f"n{index}"), F.lit(0).alias(f"p{index}")]
-    if not aggregates:
-        return {}
-    row = checked.agg(*aggregates).collect()[0].asDict()
-    return {index: (int(row[f"n{index}"]), int(row[f"p{index}"])) for index in range(len(rules)) if f"n{index}" in row}
+            aggregates += [F.count_if(F.col(f"_w{index}")).alias(f"n{index}"),
+                           F.count_if(F.lit(False)).alias(f"p{index}")]
+    return aggregates
 
 
 def _outcome(spark: SparkSession, rule: Rule, counts: tuple[int, int] | None) -> Outcome:

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from glue_jobs import sessions
-from glue_jobs.compact_bars import BAR_NAMES, trading_day
+from glue_jobs.compact_bars import BAR_NAMES
 from ohlcv_core.calendars import ALWAYS, FOREX, VENUE_CALENDARS, VENUE_TIME_ZONES
 from ohlcv_core.schema import QUALITY_MEASURE_COLUMNS
 
@@ -52,9 +52,13 @@ def with_moves(bars: DataFrame) -> DataFrame:
     moved = moved.withColumn("_r", F.abs(F.log(F.col("close") / F.col("prev_close"))))
     # the scale of the moves that happened: a frozen stretch's zero returns would shrink it towards
     # nothing, and the first real move after one would look like a spike
-    moving = F.expr("nullif(_r, 0)")
-    scale = F.percentile(moving, 0.5).over(prior) * ROBUST_SIGMA
-    counted = F.count(moving).over(prior)
+    # (the median exactly as Spark's percentile(0.5) computes it, to the last bit, from the window's
+    # sorted values: one window function instead of percentile's and count's, a third of the time)
+    moved = moved.withColumn("_prior", F.array_sort(F.collect_list(F.expr("nullif(_r, 0)")).over(prior)))
+    counted = F.size("_prior")
+    lower, upper = F.element_at("_prior", F.floor((counted + 1) / 2).cast("int")), \
+        F.element_at("_prior", F.floor(counted / 2 + 1).cast("int"))
+    scale = F.when(counted > 0, (lower + upper) * 0.5) * ROBUST_SIGMA
     moved = moved.withColumn("ret_z", F.when((counted >= MIN_RETURNS) & (scale > 0), F.col("_r") / scale))
     still = (F.col("high") == F.col("low")) & (F.col("close") == F.col("prev_close"))
     # the bars since the last one that moved (one window spec throughout: Spark sorts each series once)
@@ -64,7 +68,7 @@ def with_moves(bars: DataFrame) -> DataFrame:
     same = functools.reduce(lambda a, b: a & b, [F.col(c).eqNullSafe(F.lag(c).over(ordered))
                                                 for c in ("open", "high", "low", "close", "volume")])
     return moved.select("*", (position - F.coalesce(moved_at, F.lit(0))).cast("bigint").alias("flat_run"),
-                        F.when(same, 1).otherwise(0).cast("bigint").alias("repeats_previous")).drop("_r")
+                        F.when(same, 1).otherwise(0).cast("bigint").alias("repeats_previous")).drop("_r", "_prior")
 
 
 # -- calendars -------------------------------------------------------------------------------------------
@@ -176,35 +180,49 @@ def with_day_check(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFr
                    .where(F.col("_market").isNotNull())
                    .withColumn("_slot", F.unix_millis("bar_start").cast("string"))
                    .join(F.broadcast(in_grid), on=["_market", "_slot"], how="left_semi")
-                   .withColumn("_day", F.date_format(trading_day(), "yyyy-MM-dd"))
+                   .withColumn("_day", _local_day(F.col("_market"), F.col("bar_start"), exchanges.values()))
                    .groupBy("symbol", "_day")
                    .agg(F.count(F.lit(1)).alias("_minutes"), F.max("high").alias("_m_high"),
                         F.min("low").alias("_m_low"), F.max_by("close", "bar_start").alias("_m_close")))
-    expected = _expected_minutes(grid)
-    whole = (day_minutes.withColumn("_market", market).join(expected, on=["_market", "_day"])
+    expected = _expected_minutes(grid, exchanges.values())
+    # (one row per symbol and day on both sides: broadcast, so the bars keep their series' partitioning)
+    whole = (day_minutes.withColumn("_market", market).join(F.broadcast(expected), on=["_market", "_day"])
              .where(F.col("_minutes") == F.col("_expected")).drop("_market", "_expected", "_minutes"))
     daily = bars.withColumn("_day", F.when((F.col("table_name") == "bars_1d") & (F.col("source") == "rest"),
                                            F.col("dt")))
-    joined = daily.join(whole, on=["symbol", "_day"], how="left")
+    joined = daily.join(F.broadcast(whole), on=["symbol", "_day"], how="left")
     pct = F.greatest(*[F.abs(F.col(name) - F.col(f"_m_{name}")) / F.col(name) * 100
                        for name in ("close", "high", "low")])
     return joined.withColumn("day_vs_minutes_pct", pct).drop("_day", "_m_high", "_m_low", "_m_close")
 
 
-def _expected_minutes(grid: DataFrame) -> DataFrame:
+def _expected_minutes(grid: DataFrame, markets: Iterable[str]) -> DataFrame:
     """Session minutes per market and trading day (the venue's date of the minutes)."""
-    zone = F.create_map(*[F.lit(x) for pair in sorted(_zones().items()) for x in pair])
     minute = F.timestamp_millis(F.col("slot").cast("bigint"))
-    return (grid.where("table_name = 'bars_1m'")
-            .withColumn("_day", F.date_format(F.from_utc_timestamp(minute, F.coalesce(zone[F.col("market")],
-                                                                                        F.lit("UTC"))), "yyyy-MM-dd"))
+    return (grid.where("table_name = 'bars_1m'").withColumn("_day", _local_day(F.col("market"), minute, markets))
             .groupBy(F.col("market").alias("_market"), "_day").agg(F.count(F.lit(1)).alias("_expected")))
+
+
+def _local_day(market: Column, instant: Column, markets: Iterable[str]) -> Column:
+    """yyyy-MM-dd of an instant in its market's zone (UTC where none is known). One literal zone per
+    market: a zone given by a column is parsed again for every row."""
+    day: Column | None = None
+    for code in sorted(set(markets)):
+        local = F.date_format(F.from_utc_timestamp(instant, market_zone(code)), "yyyy-MM-dd")
+        day = F.when(market == code, local) if day is None else day.when(market == code, local)
+    utc = F.date_format(instant, "yyyy-MM-dd")
+    return utc if day is None else day.otherwise(utc)
 
 
 @functools.cache
 def _zones() -> dict[str, str]:
     """Each exchange calendar's zone (ohlcv_core.calendars names the venues, exchange_calendars the zones)."""
     return {code: VENUE_TIME_ZONES[venue] for venue, code in VENUE_CALENDARS.items() if venue in VENUE_TIME_ZONES}
+
+
+def market_zone(market: str) -> str:
+    """The zone a market's trading days are dated in: its exchange's, UTC for forex and crypto."""
+    return _zones().get(market, "UTC")
 
 
 def checked_bars(bars: DataFrame, *, grid: DataFrame, markets: Markets, ticks: DataFrame | None,
