@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -133,8 +133,9 @@ class StackService:
     events carried through) and started again on the same port and lake."""
 
     def __init__(self, lake: Path, spark: Callable[[], Any], port: int, faults: Callable[[], LocalFaults],
-                 poll_every_s: float = 1.0) -> None:
+                 poll_every_s: float = 1.0, *, parameters: Mapping[str, str] | None = None) -> None:
         self.lake = lake
+        self.parameters = dict(parameters or {})  # the template's, as a deploy would override them
         self.spark = spark
         self.port = port
         self.faults = faults
@@ -152,7 +153,7 @@ class StackService:
             self.stacks.append(stack)
             started.set()
         try:
-            serve(self.lake, self.spark, port=self.port, poll_every_s=self.poll_every_s, parameters={},
+            serve(self.lake, self.spark, port=self.port, poll_every_s=self.poll_every_s, parameters=self.parameters,
                   faults=self.faults(), twelvedata=None, twelvedata_port=0, stop=self._stop,
                   announce=self.lines.append, started=on_start)
         except BaseException as exc:  # noqa: BLE001 - surfaced by start() or stop()

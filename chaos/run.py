@@ -72,6 +72,7 @@ class ChaosSettings:
     throttle_rate: float = 0.05
     partial_failure_rate: float = 0.05
     lambda_error_rate: float = 0.34
+    quality_after_compaction: bool = True  # the stack's QualityAfterCompaction (its runs share the Glue worker)
 
 
 @dataclass
@@ -144,7 +145,8 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
     feed = _feed(settings, run.started)
     lake, spool = workdir / "lake", workdir / "spool"
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    service = StackService(lake, lambda: spark, free_port(), run.faults)
+    service = StackService(lake, lambda: spark, free_port(), run.faults,
+                           parameters={"QualityAfterCompaction": str(settings.quality_after_compaction).lower()})
     stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, on_sent=run.on_sent,
                                  rest_up_to_now=True)
     with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as mounted, \

@@ -147,12 +147,15 @@ def _via_file(recording: Recording, stack: LocalStack, speed: float
 
 
 def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
-             fresh: bool = True, via: Literal["websocket", "file"] = "websocket") -> DemoResult:
+             fresh: bool = True, via: Literal["websocket", "file"] = "websocket",
+             checks_quality: bool = True) -> DemoResult:
     """`via="websocket"`: the stand-in serves the recording and the producer streams it, as from Twelve
     Data; `via="file"`: the recording is replayed straight into the producer (`ohlcv replay`), REST
-    responses included, every connection of it as it was recorded."""
+    responses included, every connection of it as it was recorded. `checks_quality=False` deploys the
+    stack with QualityAfterCompaction off."""
     recording = read_recording(recording_path)
-    stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=REPLAY_PARAMETERS).start()
+    parameters = {**REPLAY_PARAMETERS, "QualityAfterCompaction": str(checks_quality).lower()}
+    stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=parameters).start()
     try:
         stats, sink, rest = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
         stack.close_intake()

@@ -29,7 +29,8 @@ def test_a_producer_killed_with_firehose_down_leaves_no_hole_after_its_restart(s
     feed = live_feed(end - SECONDS, SECONDS, per_second=3, seed=13)
     firehose_down = [True]
     service = StackService(tmp_path / "lake", lambda: spark, free_port(), lambda: LocalFaults(
-        firehose=FirehoseFaults(throttle_rate=1.0 if firehose_down[0] else 0.0, partial_failure_rate=0.0, seed=1)))
+        firehose=FirehoseFaults(throttle_rate=1.0 if firehose_down[0] else 0.0, partial_failure_rate=0.0, seed=1)),
+        parameters={"QualityAfterCompaction": "false"})  # (what is judged here is the curated bars)
     stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, rest_up_to_now=True)
     spool = tmp_path / "spool"
     with running_in_thread(stand_in):

@@ -16,6 +16,7 @@ import pytest
 from pyspark.sql import DataFrame
 
 from glue_jobs import check_quality, compact_bars
+from glue_jobs.compact_bars import CompactionResult
 from glue_jobs.evaluate import load_ruleset
 from glue_jobs.glue_dq import GlueRuleOutcome
 from ohlcv_core.envelope import encode_envelope
@@ -55,16 +56,24 @@ def _raw_zone(raw: Path) -> None:
         (folder / "part-0").write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records))
 
 
-def test_an_impossible_published_bar_is_withheld_and_the_quarantine_says_so(spark: Any, tmp_path: Path) -> None:
-    # GIVEN three published minutes over the ticks of the same minutes, the middle one impossible
-    raw, curated = tmp_path / "raw", tmp_path / "curated"
+@pytest.fixture(scope="module")
+def compacted(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, CompactionResult]:
+    """Three published minutes over the ticks of the same minutes, the middle one impossible, compacted."""
+    raw, curated = tmp_path_factory.mktemp("raw"), tmp_path_factory.mktemp("curated")
     _raw_zone(raw)
+    result = compact_bars.main([*template_defaults(), "--JOB_NAME", "compact", "--dates", "2023-08-24",
+                                "--raw_location", f"{raw}/kind=price/", "--raw_bars_location", f"{raw}/kind=bar/",
+                                "--curated_location", f"{curated}/"], spark=spark)
+    return raw, curated, result
+
+
+def test_an_impossible_published_bar_is_withheld_and_the_quarantine_says_so(
+        spark: Any, compacted: tuple[Path, Path, CompactionResult]) -> None:
+    # GIVEN three published minutes over the ticks of the same minutes, the middle one impossible
     # WHEN compaction runs
-    compacted = compact_bars.main([*template_defaults(), "--JOB_NAME", "compact", "--dates", "2023-08-24",
-                                   "--raw_location", f"{raw}/kind=price/", "--raw_bars_location", f"{raw}/kind=bar/",
-                                   "--curated_location", f"{curated}/"], spark=spark)
+    raw, curated, result = compacted
     # THEN the impossible bar is held back with the rule it failed, and its minute keeps the tick bar
-    assert compacted.bars_withheld == 1
+    assert result.bars_withheld == 1
     minutes = {r["bar_start"].strftime("%H:%M"): r for r in published_rows(curated)}
     assert {m: r["source"] for m, r in minutes.items()} == {"14:50": "rest", "14:51": "ticks", "14:52": "rest"}
     assert (minutes["14:51"]["open"], minutes["14:51"]["close"]) == (177.6, 178.1)
@@ -83,14 +92,11 @@ def test_an_impossible_published_bar_is_withheld_and_the_quarantine_says_so(spar
     assert quarantined[0]["reason"].startswith("the high is at least the open and the close")
 
 
-def test_on_glue_the_outcomes_of_record_are_glue_data_quality_s(spark: Any, tmp_path: Path) -> None:
+def test_on_glue_the_outcomes_of_record_are_glue_data_quality_s(
+        spark: Any, compacted: tuple[Path, Path, CompactionResult], tmp_path: Path) -> None:
     # GIVEN the same lake, and Glue Data Quality (as EvaluateDataQuality answers) passing every rule but
     # one, which it fails although the job's evaluator passes it
-    raw, curated = tmp_path / "raw", tmp_path / "curated"
-    _raw_zone(raw)
-    compact_bars.main([*template_defaults(), "--JOB_NAME", "compact", "--dates", "2023-08-24",
-                       "--raw_location", f"{raw}/kind=price/", "--raw_bars_location", f"{raw}/kind=bar/",
-                       "--curated_location", f"{curated}/"], spark=spark)
+    _, curated, _ = compacted
     ruleset = load_ruleset()
     judged: list[int] = []
 
@@ -101,14 +107,14 @@ def test_on_glue_the_outcomes_of_record_are_glue_data_quality_s(spark: Any, tmp_
 
     metrics: list[str] = []
     # WHEN the job runs with it
-    result = check_quality.check(spark, curated_location=f"{curated}/", quality_location=f"{curated}/quality/",
+    result = check_quality.check(spark, curated_location=f"{curated}/", quality_location=f"{tmp_path}/quality/",
                                  dates=["2023-08-24"], run_id="jr_glue", ruleset=ruleset, glue_dq=glue,
                                  metrics_out=metrics.append)
     # THEN Glue judged the frame the job judged, and its verdicts are the run's
     assert judged == [sum(len(published_rows(curated, t)) for t in BAR_TABLES) + 1]  # the withheld bar too
     assert result.judged_by == "glue" and result.failed == ["high_bounds_bar", "no_spikes"]
     assert [line.split(":")[0] for line in result.disagreements] == ["no_spikes"]
-    results = {r["rule"]: r for r in pq.read_table(curated / "quality" / "results").to_pylist()}
+    results = {r["rule"]: r for r in pq.read_table(tmp_path / "quality" / "results").to_pylist()}
     assert {r["judged_by"] for r in results.values()} == {"glue"}
     assert results["no_spikes"]["outcome"] == "Failed"
     assert results["no_spikes"]["message"].startswith("Glue Data Quality: Glue's reason; the job's evaluator: ")
