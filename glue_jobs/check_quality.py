@@ -133,15 +133,34 @@ def read_ticks(spark: SparkSession, raw_location: str, dates: Sequence[str], lat
     return minutes.select("symbol", "minute_ms", "close", "volume", first.alias("first_of_series"))
 
 
-def markets(bars: DataFrame) -> dict[str, str]:
-    """Each symbol's calendar, by the venue its bars name (ohlcv_core.calendars.market_of)."""
+@dataclass(frozen=True)
+class Coverage:
+    markets: dict[str, str]  # symbol -> its calendar, by the venue its bars name (ohlcv_core.calendars)
+    intraday: dict[str, tuple[date, date]]  # calendar -> the first and last dt with minute or hour bars
+
+
+def coverage(bars: DataFrame) -> Coverage:
+    """Each symbol's calendar, and the dates each calendar's minute and hour bars span: the session grid
+    holds minutes and hours for those only (a daily backfill of ten years has none to judge)."""
+    intraday = F.when(F.col("table_name").isin("bars_1m", "bars_1h"), F.col("dt"))
+    rows = bars.groupBy("symbol", "exchange").agg(F.min(intraday), F.max(intraday)).collect()
     found: dict[str, str] = {}
-    for symbol, exchange in sorted(bars.select("symbol", "exchange").distinct().collect(),
-                                   key=lambda row: (row[0], row[1] or "")):
+    by_symbol: dict[str, tuple[date, date]] = {}
+    for symbol, exchange, first, last in sorted(rows, key=lambda row: (row[0], row[1] or "")):
         market = market_of(symbol, exchange)
         if market is not None:
             found.setdefault(symbol, market)
-    return found
+        if first is not None:
+            by_symbol[symbol] = _widest(by_symbol.get(symbol), (date.fromisoformat(first), date.fromisoformat(last)))
+    spans: dict[str, tuple[date, date]] = {}
+    for symbol, market in found.items():  # (a symbol's bars are judged by its calendar, whatever venue each names)
+        if symbol in by_symbol:
+            spans[market] = _widest(spans.get(market), by_symbol[symbol])
+    return Coverage(found, spans)
+
+
+def _widest(known: tuple[date, date] | None, span: tuple[date, date]) -> tuple[date, date]:
+    return span if known is None else (min(known[0], span[0]), max(known[1], span[1]))
 
 
 # -- the run ---------------------------------------------------------------------------------------------
@@ -171,11 +190,13 @@ def primary_frame(spark: SparkSession, publisher: Publisher, *, dates: Sequence[
         bars = frame if bars is None else bars.unionByName(frame)
     assert bars is not None
     bars = _only(bars, symbols).cache()
-    found = markets(bars)
+    covered = coverage(bars)
+    found = covered.markets
     intraday = [date.fromisoformat(d) for d in context_dates(dates, "bars_1m", history_days)]
     daily = [date.fromisoformat(d) for d in context_dates(dates, "bars_1d", history_days)]
     # (built from a Python list: cached, or each of its three uses would ship it from Python again)
-    grid = quality_checks.session_grid(spark, found.values(), intraday, daily).cache()
+    grid = quality_checks.session_grid(spark, found.values(), intraday, daily,
+                                       intraday_spans=covered.intraday).cache()
     now_ms = int(now_s * 1000)
     open_now = {symbol: open_at(market, now_ms) for symbol, market in found.items()}
     today = datetime.fromtimestamp(now_s, tz=UTC).date().isoformat()
@@ -211,7 +232,7 @@ def result_rows(spark: SparkSession, evaluation: Evaluation, dates: Sequence[str
     return spark.createDataFrame(rows, spark_schema(QUALITY_RESULT_COLUMNS))
 
 
-def metric_lines(evaluation: Evaluation, timestamp_ms: int, disagreements: int = 0) -> list[str]:
+def metric_lines(evaluation: Evaluation, timestamp_ms: int, *, disagreements: int) -> list[str]:
     lines = [emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB},
                       {"Score": (evaluation.score, "None"),
                        "EvaluatorDisagreements": (float(disagreements), "Count"),
@@ -274,7 +295,7 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     results = result_rows(spark, evaluation, dates, run_id, checked_at, judged_by=reconciled.judged_by)
     results.coalesce(1).write.mode("append").parquet(
         f"{quality}/{RESULTS_FOLDER}/run_date={checked_at.date().isoformat()}")
-    for line in metric_lines(evaluation, int(now_s * 1000), len(reconciled.disagreements)):
+    for line in metric_lines(evaluation, int(now_s * 1000), disagreements=len(reconciled.disagreements)):
         (metrics_out or LOG.info)(line)
     failed = [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed"]
     return QualityResult(

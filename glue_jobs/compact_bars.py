@@ -25,7 +25,7 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date as date_type
 from datetime import timedelta
@@ -265,25 +265,35 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def trading_zone() -> Column:
-    """The venue's zone by the name the curated bars keep (`exchange`), for fresh minutes and published
-    ones alike (ohlcv_core.calendars). One SQL literal rather than a Column per entry: each Column is a
-    round trip to the JVM."""
-    venues = F.expr("map(" + ", ".join(f"{_sql_string(venue)}, {_sql_string(zone)}"
-                                       for venue, zone in VENUE_TIME_ZONES.items()) + ")")
-    return F.coalesce(venues[F.upper(F.col("exchange"))], F.lit("UTC"))
+def zoned(key_sql: str, zones: Mapping[str, str], of: Callable[[str], str]) -> Column:
+    """`of(zone)`, SQL over one zone literal, in each row's zone: the zone `zones` gives the row's
+    `key_sql`, UTC where it gives none. A CASE over literal zones, as one SQL expression: a zone read
+    from a column is parsed again for every row, and each Column is a round trip to the JVM."""
+    keys_of: dict[str, list[str]] = {}
+    for key, zone in sorted(zones.items()):
+        keys_of.setdefault(zone, []).append(key)
+    branches = " ".join(f"WHEN {key_sql} IN ({', '.join(map(_sql_string, keys))}) THEN {of(_sql_string(zone))}"
+                        for zone, keys in sorted(keys_of.items()))
+    utc = of(_sql_string("UTC"))
+    return F.expr(f"CASE {branches} ELSE {utc} END" if branches else utc)
+
+
+def _in_venue_zone(of: Callable[[str], str]) -> Column:
+    """`of(zone)` in the zone of the venue the curated bars name (`exchange`), for fresh minutes and
+    published ones alike (ohlcv_core.calendars); UTC for 24/7 instruments."""
+    return zoned("upper(exchange)", VENUE_TIME_ZONES, of)
 
 
 def trading_day() -> Column:
     """The date of `bar_start` in the venue's zone (UTC for 24/7 instruments)."""
-    return F.to_date(F.from_utc_timestamp("bar_start", trading_zone()))
+    return F.to_date(_in_venue_zone(lambda zone: f"from_utc_timestamp(bar_start, {zone})"))
 
 
 def rollup_daily(bars_1m: DataFrame) -> DataFrame:
     """Daily bars by trading day; bar_start is that day's midnight in the venue's zone, in UTC."""
-    day = trading_day()
-    midnight = F.to_utc_timestamp(F.to_timestamp(day), trading_zone())
-    return _rollup(bars_1m, midnight, F.date_format(day, "yyyy-MM-dd"))
+    midnight = _in_venue_zone(
+        lambda zone: f"to_utc_timestamp(to_timestamp(to_date(from_utc_timestamp(bar_start, {zone}))), {zone})")
+    return _rollup(bars_1m, midnight, F.date_format(trading_day(), "yyyy-MM-dd"))
 
 
 def with_official(rollup: DataFrame, rest: DataFrame, seconds: int, daily: bool) -> DataFrame:

@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
 from glue_jobs import sessions
-from glue_jobs.compact_bars import BAR_NAMES
+from glue_jobs.compact_bars import BAR_NAMES, zoned
 from ohlcv_core.calendars import ALWAYS, FOREX, VENUE_CALENDARS, VENUE_TIME_ZONES
 from ohlcv_core.schema import QUALITY_MEASURE_COLUMNS
 
@@ -98,13 +98,17 @@ def read_blocks(market: str, read: Iterable[date], *, intraday: bool) -> list[tu
     return [(first, last) for first, last in blocks]
 
 
-def grid_rows(markets: Iterable[str], intraday: Sequence[date], daily: Sequence[date]) -> list[GridRow]:
+def grid_rows(markets: Iterable[str], intraday: Sequence[date], daily: Sequence[date], *,
+              intraday_spans: Mapping[str, tuple[date, date]] | None = None) -> list[GridRow]:
     """Every session slot of each market on the dates read, numbered in order within each run of them
     (read_blocks), keyed as the bars are: minutes and hours (of the `intraday` dates) by their start
-    (epoch ms, as text), trading days (of the `daily` dates) by their date."""
+    (epoch ms, as text), trading days (of the `daily` dates) by their date. With `intraday_spans`, a
+    market's minutes and hours are those of its dates within its span only (none without one)."""
     rows: list[GridRow] = []
     for market in sorted(set(markets)):
-        for block, (first, last) in enumerate(read_blocks(market, intraday, intraday=True)):
+        span = intraday_spans.get(market) if intraday_spans is not None else None
+        read = intraday if intraday_spans is None else [d for d in intraday if span and span[0] <= d <= span[1]]
+        for block, (first, last) in enumerate(read_blocks(market, read, intraday=True)):
             minutes = sessions.session_minutes(market, first, last)
             hours = sessions.session_hours(market, first, last) or []
             rows += [(market, "bars_1m", str(m), block, n) for n, m in enumerate(minutes)]
@@ -114,9 +118,9 @@ def grid_rows(markets: Iterable[str], intraday: Sequence[date], daily: Sequence[
     return rows
 
 
-def session_grid(spark: SparkSession, markets: Iterable[str], intraday: Sequence[date],
-                 daily: Sequence[date]) -> DataFrame:
-    return spark.createDataFrame(grid_rows(markets, intraday, daily), GRID_SCHEMA)
+def session_grid(spark: SparkSession, markets: Iterable[str], intraday: Sequence[date], daily: Sequence[date], *,
+                 intraday_spans: Mapping[str, tuple[date, date]] | None = None) -> DataFrame:
+    return spark.createDataFrame(grid_rows(markets, intraday, daily, intraday_spans=intraday_spans), GRID_SCHEMA)
 
 
 def _slot() -> Column:
@@ -180,7 +184,7 @@ def with_day_check(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFr
                    .where(F.col("_market").isNotNull())
                    .withColumn("_slot", F.unix_millis("bar_start").cast("string"))
                    .join(F.broadcast(in_grid), on=["_market", "_slot"], how="left_semi")
-                   .withColumn("_day", _local_day(F.col("_market"), F.col("bar_start"), exchanges.values()))
+                   .withColumn("_day", _local_day("_market", "bar_start", exchanges.values()))
                    .groupBy("symbol", "_day")
                    .agg(F.count(F.lit(1)).alias("_minutes"), F.max("high").alias("_m_high"),
                         F.min("low").alias("_m_low"), F.max_by("close", "bar_start").alias("_m_close")))
@@ -198,20 +202,15 @@ def with_day_check(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFr
 
 def _expected_minutes(grid: DataFrame, markets: Iterable[str]) -> DataFrame:
     """Session minutes per market and trading day (the venue's date of the minutes)."""
-    minute = F.timestamp_millis(F.col("slot").cast("bigint"))
-    return (grid.where("table_name = 'bars_1m'").withColumn("_day", _local_day(F.col("market"), minute, markets))
+    minute = "timestamp_millis(cast(slot AS bigint))"
+    return (grid.where("table_name = 'bars_1m'").withColumn("_day", _local_day("market", minute, markets))
             .groupBy(F.col("market").alias("_market"), "_day").agg(F.count(F.lit(1)).alias("_expected")))
 
 
-def _local_day(market: Column, instant: Column, markets: Iterable[str]) -> Column:
-    """yyyy-MM-dd of an instant in its market's zone (UTC where none is known). One literal zone per
-    market: a zone given by a column is parsed again for every row."""
-    day: Column | None = None
-    for code in sorted(set(markets)):
-        local = F.date_format(F.from_utc_timestamp(instant, market_zone(code)), "yyyy-MM-dd")
-        day = F.when(market == code, local) if day is None else day.when(market == code, local)
-    utc = F.date_format(instant, "yyyy-MM-dd")
-    return utc if day is None else day.otherwise(utc)
+def _local_day(market_sql: str, instant_sql: str, markets: Iterable[str]) -> Column:
+    """yyyy-MM-dd of an instant in its market's zone (UTC where none is known)."""
+    return zoned(market_sql, {code: market_zone(code) for code in markets},
+                 lambda zone: f"date_format(from_utc_timestamp({instant_sql}, {zone}), 'yyyy-MM-dd')")
 
 
 @functools.cache

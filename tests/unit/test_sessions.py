@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from glue_jobs import sessions
-from glue_jobs.quality_checks import read_blocks
+from glue_jobs.quality_checks import grid_rows, read_blocks
 from ohlcv_core.calendars import ALWAYS, FOREX
 
 FRI, SAT, SUN, MON, TUE, WED = (date(2023, 8, d) for d in (18, 19, 20, 21, 22, 23))
@@ -38,3 +38,16 @@ def test_the_utc_dates_with_session_minutes_follow_each_market() -> None:
 def test_dates_read_form_runs_broken_only_by_unread_trading(market: str, read: list[date], intraday: bool,
                                                            blocks: list[tuple[date, date]]) -> None:
     assert read_blocks(market, read, intraday=intraday) == blocks
+
+
+def test_the_grid_holds_minutes_only_where_a_market_has_minute_or_hour_bars() -> None:
+    read = [MON, TUE, WED]
+    everything = grid_rows(["XNYS"], read, read)
+    spanned = grid_rows(["XNYS"], read, read, intraday_spans={"XNYS": (TUE, TUE)})
+    daily_only = grid_rows(["XNYS"], read, read, intraday_spans={})
+    minutes = {kind: [r for r in rows if r[1] == "bars_1m"] for kind, rows in
+               (("all", everything), ("tue", spanned), ("none", daily_only))}
+    assert len(minutes["all"]) == 3 * 390 and len(minutes["none"]) == 0
+    assert [r[2] for r in minutes["tue"]] == [str(m) for m in sessions.session_minutes("XNYS", TUE, TUE)]
+    # trading days are gridded whatever the spans
+    assert [r for r in daily_only if r[1] == "bars_1d"] == [r for r in everything if r[1] == "bars_1d"]
