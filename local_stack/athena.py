@@ -1,20 +1,24 @@
 """Athena stand-in: DuckDB over the lake's folders, tables from the template, views from sql/ (Athena
-dialect, transpiled with sqlglot). Partition columns come from the paths (hive layout), as partition
-projection derives them on AWS; a symlink table's partitions are the manifests in those paths, read as
-Hive's SymlinkTextInputFormat reads them."""
+dialect, run with Athena's semantics by local_stack.athena_dialect). Partition columns come from the
+paths (hive layout), as partition projection derives them on AWS; a symlink table's partitions are the
+manifests in those paths, read as Hive's SymlinkTextInputFormat reads them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from local_stack.athena_dialect import MACROS, SESSION_SETUP, UnsupportedSql, translate
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import parse_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
@@ -29,13 +33,55 @@ _DUCK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "tim
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    types: tuple[str, ...] = ()  # DuckDB's type of each column
 
 
-def to_duckdb(sql: str) -> list[str]:
-    try:
-        return [s for s in sqlglot.transpile(sql, read="athena", write="duckdb") if s.strip()]
-    except ParseError as exc:
-        raise ConfigError(f"not valid Athena SQL: {exc}") from exc
+def _in_zones(rows: list[tuple[Any, ...]], zones: Sequence[str | None]) -> list[tuple[Any, ...]]:
+    """A timestamp with time zone comes back in its own zone, as Athena returns it."""
+    targets = [(i, ZoneInfo(z)) for i, z in enumerate(zones) if z is not None]
+    if not targets:
+        return rows
+    out = []
+    for row in rows:
+        values = list(row)
+        for i, zone in targets:
+            if isinstance(values[i], datetime):
+                values[i] = values[i].astimezone(zone)
+        out.append(tuple(values))
+    return out
+
+
+_DUCK_TO_ATHENA = {"VARCHAR": "varchar", "BIGINT": "bigint", "DOUBLE": "double", "TIMESTAMP": "timestamp",
+                   "INTEGER": "integer", "DATE": "date", "BOOLEAN": "boolean",
+                   "TIMESTAMP WITH TIME ZONE": "timestamp with time zone"}
+_MISSING_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name (\w+) does not exist")
+_MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
+
+
+def catalog_schema(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str, str]]]:
+    """Every table and view of the connection, as sqlglot reads types: database -> table -> column -> type."""
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for database, table, column, kind in connection.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_catalog = current_database()").fetchall():
+        schema.setdefault(database, {}).setdefault(table, {})[column] = _DUCK_TO_ATHENA.get(kind, "varchar")
+    return schema
+
+
+def query_error(exc: duckdb.Error) -> Exception:
+    """DuckDB's error as the user of Athena SQL needs it: what in their query cannot run, and why."""
+    text = str(exc)
+    if (missing := _MISSING_FUNCTION.search(text)) is not None:
+        return UnsupportedSql(f"{missing.group(1)}: not a function the local engine runs (docs/sql.md lists "
+                              "the ones that do)")
+    if (table := _MISSING_TABLE.search(text)) is not None:
+        return ConfigError(f"table {table.group(1)} does not exist")
+    if "Division by zero" in text:
+        return PipelineError("Division by zero")
+    if "Unknown TimeZone" in text:
+        return UnsupportedSql("time zone: the local engine knows IANA zone names only "
+                              f"({text.splitlines()[0]})")
+    return PipelineError(f"query failed: {text.splitlines()[0]}")
 
 
 def _refuse_writes(sql: str) -> None:
@@ -130,6 +176,8 @@ class LocalAthena:
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         connection = duckdb.connect(":memory:")
+        for setting in (*SESSION_SETUP, *MACROS):
+            connection.execute(setting)
         databases = {t.database for t in self._template.tables()}
         for database in databases:
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
@@ -137,24 +185,35 @@ class LocalAthena:
             folder = self._s3.path_of(table.location)
             connection.execute(f"CREATE VIEW {_quote(table.database)}.{_quote(table.name)} AS "
                                f"{_table_sql(table, folder, self._local_path)}")
-        for view in sorted((self._sql_dir / "views").glob("*.sql")):
-            for statement in to_duckdb(view.read_text(encoding="utf-8")):
-                connection.execute(statement)
         if len(databases) == 1:
             connection.execute(f"SET schema = '{next(iter(databases))}'")
+        for view in sorted((self._sql_dir / "views").glob("*.sql")):
+            self._create_view(connection, view)
         return connection
+
+    @staticmethod
+    def _create_view(connection: duckdb.DuckDBPyConnection, view: Path) -> None:
+        statement = sqlglot.parse_one(view.read_text(encoding="utf-8"), read="athena")
+        target = statement.this if isinstance(statement, exp.Create) else None
+        if not isinstance(target, exp.Table):
+            raise ConfigError(f"{view}: a file in sql/views/ holds one CREATE VIEW")
+        try:
+            connection.execute(translate(view.read_text(encoding="utf-8"), catalog_schema(connection)).sql)
+        except duckdb.Error as exc:
+            raise PipelineError(f"{view.name}: {query_error(exc)}") from exc
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
         """One statement that reads: a query (SELECT, WITH, set operations) or DESCRIBE. The lake's
         folders are the tables' only copy (manifests included), so nothing run here may write."""
-        statements = to_duckdb(sql)
-        if len(statements) != 1:
-            raise ConfigError("give exactly one SQL statement")
         _refuse_writes(sql)
         with self.connect() as connection:
+            translation = translate(sql, catalog_schema(connection))
             try:
-                cursor = connection.execute(statements[0], parameters or [])
+                cursor = connection.execute(translation.sql, parameters or [])
+                rows = cursor.fetchall()
             except duckdb.Error as exc:
-                raise PipelineError(f"query failed: {exc}") from exc
+                raise query_error(exc) from exc
             columns = tuple(d[0] for d in cursor.description or ())
-            return QueryResult(columns, cursor.fetchall())
+            types = tuple(str(d[1]) for d in cursor.description or ())
+            zones = translation.zones if len(translation.zones) == len(columns) else ()
+            return QueryResult(columns, _in_zones(rows, zones), types)

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from job_trigger.events import touched_dates
-from local_stack.athena import LocalAthena, to_duckdb
+from local_stack.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import MANIFEST_NAME, render_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
@@ -75,9 +75,9 @@ def test_an_empty_lake_has_empty_typed_tables(tmp_path: Path) -> None:
     assert athena.query("SELECT * FROM symbol_summary").rows == []
 
 
-def test_invalid_sql_is_a_clear_error() -> None:
+def test_invalid_sql_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="Athena SQL"):
-        to_duckdb("SELECT FROM WHERE (")
+        LocalAthena(StackTemplate(), LocalS3(tmp_path)).query("SELECT FROM WHERE (")
 
 
 def test_the_real_eventbridge_sample_drives_the_trigger_unchanged() -> None:
