@@ -5,10 +5,12 @@ manifests in those paths, read as Hive's SymlinkTextInputFormat reads them."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,6 +36,47 @@ class QueryResult:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
     types: tuple[str, ...] = ()  # DuckDB's type of each column
+
+
+def _java_double(value: float) -> str:
+    """A double as Athena prints it (Java's Double.toString): plain between 1e-3 and 1e7, else d.dddEn."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0 or 1e-3 <= abs(value) < 1e7:
+        return repr(float(value))
+    sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
+    shown = "".join(map(str, digits))
+    scale = len(digits) - 1 + int(exponent)
+    return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{scale}"
+
+
+def athena_text(value: Any) -> str | None:
+    """A value as Athena's API returns it (every value as text, NULL as None): timestamps with
+    milliseconds, a zone's name after a zoned one, arrays as [a, b], maps as {k=v}."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _java_double(value)
+    if isinstance(value, datetime):
+        text = value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+        return f"{text} {getattr(value.tzinfo, 'key', 'UTC')}" if value.tzinfo is not None else text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        seconds = value.seconds + value.microseconds / 1e6
+        return f"{value.days} {int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(str(athena_text(v)) if v is not None else "null" for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{athena_text(k)}={athena_text(v) if v is not None else 'null'}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
 
 
 def _in_zones(rows: list[tuple[Any, ...]], zones: Sequence[str | None]) -> list[tuple[Any, ...]]:

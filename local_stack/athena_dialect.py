@@ -144,11 +144,12 @@ class _Rewriter:
         return self._is(node, DType.DOUBLE, DType.FLOAT)
 
     def _function(self, node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Anonymous):
-            name = node.name.lower()
+        if isinstance(node, exp.Func):
+            name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
             if name in REFUSED:
                 raise UnsupportedSql(f"{name}: {REFUSED[name]} (docs/sql.md, known differences)")
-            build = _ANONYMOUS.get(name)
+        if isinstance(node, exp.Anonymous):
+            build = _ANONYMOUS.get(node.name.lower())
             if build:
                 return build(self, node)
         for kind in _KEEPS_ZONE:
@@ -234,6 +235,8 @@ def _wall_field(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
 
 
 def _extract(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    if node.this.name.upper() in ("DOW", "DAY_OF_WEEK"):
+        node.set("this", exp.var("ISODOW"))  # Athena's day of week is ISO's: Monday 1 .. Sunday 7
     zone = _zone_of(node.expression)
     if zone is not None:
         unit = node.this.name.upper()
@@ -351,8 +354,38 @@ def _parse_datetime(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
     return _zoned(_fn("timezone", _string("UTC"), parsed), _string("UTC"))
 
 
+_CONVERSION = re.compile(r"%(?:%|[-#+ 0,(]*\d*(?:\.\d+)?([a-zA-Z]))")
+
+
 def _format(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
-    return _fn("printf", node.this, *node.expressions)
+    """Java's Formatter as printf: %s takes any value there, so each argument %s prints is cast to text."""
+    pattern = _literal_text(node.this, "format", "format string")
+    conversions = [m.group(1) for m in _CONVERSION.finditer(pattern) if m.group(1)]
+    if any(c not in "sdfxXoeEgGc" for c in conversions) or len(conversions) != len(node.expressions):
+        raise UnsupportedSql(f"format: the conversions of {pattern!r} are not available locally")
+    args = [exp.cast(arg, "VARCHAR") if conversion == "s" else arg
+            for conversion, arg in zip(conversions, node.expressions, strict=True)]
+    return _fn("printf", node.this, *args)
+
+
+def _approx_quantile(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    return _fn("approx_quantile", node.this, node.args["quantile"])
+
+
+def _slice(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    """slice(array, start, length): DuckDB's list_slice takes an end index instead of a length."""
+    start, length = node.args.get("start"), node.args.get("end")
+    if start is None or length is None:
+        return node
+    end = exp.Sub(this=exp.Add(this=start.copy(), expression=length.copy()), expression=exp.Literal.number(1))
+    return _fn("list_slice", node.this, start, end)
+
+
+def _size(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    value = node.this
+    if rw._is(value, DType.MAP) or isinstance(value, exp.Map | exp.VarMap | exp.MapFromEntries):
+        return _fn("cardinality", value)
+    return node
 
 
 def _array_distinct(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
@@ -416,7 +449,8 @@ _HANDLERS: dict[type[exp.Expr], Callable[[_Rewriter, exp.Expr], exp.Expr]] = {
     exp.Sub: _date_plus_interval, exp.DateDiff: _date_diff, exp.TimeToStr: _time_to_str,
     exp.ParseDatetime: _parse_datetime, exp.Format: _format, exp.ArrayDistinct: _array_distinct,
     exp.GenerateSeries: _sequence, exp.Reduce: _reduce, exp.WidthBucket: _width_bucket,
-    exp.CurrentTimezone: _constant("'UTC'"),
+    exp.CurrentTimezone: _constant("'UTC'"), exp.ApproxQuantile: _approx_quantile, exp.ArraySlice: _slice,
+    exp.ArraySize: _size,
     **{kind: _wall_field for kind in _WALL_FIELDS},
 }
 _ANONYMOUS: dict[str, Callable[[_Rewriter, exp.Expr], exp.Expr]] = {
@@ -424,6 +458,8 @@ _ANONYMOUS: dict[str, Callable[[_Rewriter, exp.Expr], exp.Expr]] = {
     "map_agg": _map_agg, "to_iso8601": _to_iso8601,
     "nan": _constant("CAST('NaN' AS DOUBLE)"), "infinity": _constant("CAST('Infinity' AS DOUBLE)"),
     "zip": lambda rw, node: _fn("list_zip", *node.expressions),
+    "is_infinite": lambda rw, node: _fn("isinf", *node.expressions),
+    "is_finite": lambda rw, node: _fn("isfinite", *node.expressions),
 }
 
 # Macros the translated SQL calls (created once per connection, with SESSION_SETUP).
