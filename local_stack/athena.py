@@ -52,30 +52,40 @@ def _java_double(value: float) -> str:
     return f"{'-' if sign else ''}{shown[0]}.{shown[1:] or '0'}E{scale}"
 
 
+def _timestamp_text(value: datetime) -> str:
+    text = value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+    return f"{text} {getattr(value.tzinfo, 'key', 'UTC')}" if value.tzinfo is not None else text
+
+
+def _interval_text(value: timedelta) -> str:
+    seconds = value.seconds + value.microseconds / 1e6
+    return f"{value.days} {int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+
+
+def _inner(value: Any) -> str:
+    return "null" if value is None else str(athena_text(value))
+
+
+# Checked in order: bool before int's relatives, datetime before date (a datetime is a date).
+_TEXT: tuple[tuple[type | tuple[type, ...], Callable[[Any], str]], ...] = (
+    (bool, lambda v: "true" if v else "false"),
+    (float, _java_double),
+    (datetime, _timestamp_text),
+    (date, lambda v: v.isoformat()),
+    (timedelta, _interval_text),
+    ((list, tuple), lambda v: "[" + ", ".join(_inner(x) for x in v) + "]"),
+    (dict, lambda v: "{" + ", ".join(f"{_inner(k)}={_inner(x)}" for k, x in v.items()) + "}"),
+)
+
+
 def athena_text(value: Any) -> str | None:
     """A value as Athena's API returns it (every value as text, NULL as None): timestamps with
     milliseconds, a zone's name after a zoned one, arrays as [a, b], maps as {k=v}."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return _java_double(value)
-    if isinstance(value, datetime):
-        text = value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-        return f"{text} {getattr(value.tzinfo, 'key', 'UTC')}" if value.tzinfo is not None else text
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        seconds = value.seconds + value.microseconds / 1e6
-        return f"{value.days} {int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(str(athena_text(v)) if v is not None else "null" for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{athena_text(k)}={athena_text(v) if v is not None else 'null'}"
-                               for k, v in value.items()) + "}"
-    if isinstance(value, Decimal):
-        return str(value)
+    for kind, text in _TEXT:
+        if isinstance(value, kind):
+            return text(value)
     return str(value)
 
 
