@@ -20,7 +20,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from local_stack.athena_dialect import MACROS, SESSION_SETUP, UnsupportedSql, translate
+from local_stack.athena_dialect import MACROS, SESSION_SETUP, UnsupportedSql, parse_error, translate
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import parse_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
@@ -141,7 +141,7 @@ def _refuse_writes(sql: str) -> None:
     try:
         statement = sqlglot.parse_one(sql, read="athena")
     except ParseError as exc:
-        raise ConfigError(f"not valid Athena SQL: {exc}") from exc
+        raise parse_error(exc) from None
     if not isinstance(statement, exp.Query | exp.Describe):
         raise ConfigError(f"only queries run here (SELECT, WITH, DESCRIBE); {type(statement).__name__.upper()} "
                           "could write into the lake")

@@ -560,12 +560,21 @@ def _typed(tree: exp.Expr, schema: Schema | None) -> tuple[exp.Expr, bool]:
         return tree, False
 
 
+def parse_error(exc: ParseError) -> ConfigError:
+    """sqlglot's parse error as one line: what it expected, and where."""
+    first = exc.errors[0] if exc.errors else {}
+    description = str(first.get("description") or exc).splitlines()[0]
+    description = re.sub(r"<Token token_type: TokenType\.(\w+)[^>]*>", lambda m: m.group(1).lower(), description)
+    where = f" (line {first['line']}, column {first['col']})" if first.get("line") else ""
+    return ConfigError(f"not valid Athena SQL: {description}{where}")
+
+
 def translate(sql: str, schema: Schema | None = None) -> Translation:
     """One Athena statement as DuckDB SQL with Athena's semantics; a query's output zones beside it."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except ParseError as exc:
-        raise ConfigError(f"not valid Athena SQL: {exc}") from exc
+        raise parse_error(exc) from None
     if len(statements) != 1:
         raise ConfigError("give exactly one SQL statement")
     tree = statements[0]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ohlcv_cli.query_args import add_query_parser
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError, OhlcvError
 
@@ -52,25 +53,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cell(value: Any) -> str:
-    return "NULL" if value is None else str(value)
-
-
 def cmd_query(args: argparse.Namespace) -> int:
-    from local_stack.athena import LocalAthena
-    from local_stack.s3 import LocalS3
-    from stack_tools.template import StackTemplate
+    from ohlcv_cli.query import run_query
 
-    lake = _lake(args)
-    result = LocalAthena(StackTemplate(), LocalS3(lake / "s3")).query(args.sql)
-    rows = [[_cell(v) for v in row] for row in result.rows]
-    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(result.columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
-    print(f"({len(rows)} rows)")
-    return 0
+    return run_query(args, _lake(args))
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -430,9 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stream from the Twelve Data stand-in (default) or replay the file into the producer")
     demo.set_defaults(func=cmd_demo)
 
-    query = sub.add_parser("query", help="run Athena SQL on the local lake (DuckDB)")
-    query.add_argument("sql")
-    query.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
+    query = add_query_parser(sub)
     query.set_defaults(func=cmd_query)
 
     _add_quality_parser(sub)

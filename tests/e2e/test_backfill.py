@@ -5,10 +5,12 @@ read one clock that a wait advances at once."""
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import datetime
 from typing import Any
 
+import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
 from local_stack.stack import LocalStack, prepare_lake
@@ -22,6 +24,7 @@ from producers.backfill import Backfill, BackfillReport, PartitionPacer
 from producers.checkpoints import FileCheckpoints
 from producers.firehose_sink import FirehoseSink
 from producers.rest import CreditLimiter, TwelveDataRest
+from stack_tools.queries import named_query
 
 pytestmark = pytest.mark.e2e
 BUDGET = 8  # credits a minute: Twelve Data's free plan
@@ -132,3 +135,69 @@ def test_a_stack_deployed_without_quality_after_compaction_starts_no_quality_run
     assert jobs == {stack.template.glue_job("CompactionJob").name}
     (rule,) = [r for r in stack.template.rules() if r.logical_id == "CompactionSucceededRule"]
     assert not rule.enabled
+
+
+# -- the analyses of sql/queries/ over the backfilled history, against pandas over the served bars ----------
+def _frame(loaded: dict[str, Any]) -> Any:
+    served = _served(loaded["stand_in"], "GOOG", "1day", datetime(2012, 1, 1), datetime(2012, 12, 31, 23))
+    frame = pd.DataFrame([(day, *values) for day, values in served.items()],
+                         columns=["day", "open", "high", "low", "close", "volume"]).sort_values("day")
+    return frame.reset_index(drop=True)
+
+
+def _named(stack: LocalStack, name: str) -> list[dict[str, Any]]:
+    query = named_query(name)
+    result = stack.athena.query(query.sql, query.bind({"symbols": "GOOG,NOPE", "from": "2012-01-01",
+                                                       "to": "2012-12-31"}))
+    return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+def _close(a: Any, b: Any) -> bool:
+    return bool((a is None and isinstance(b, float) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9))
+
+
+def test_the_daily_analyses_equal_pandas_over_the_published_bars(loaded: dict[str, Any]) -> None:
+    frame, stack = _frame(loaded), loaded["stack"]
+    (stats,) = _named(stack, "symbol_stats")
+    assert (stats["days"], stats["max_high"], stats["min_low"]) == (len(frame), frame.high.max(), frame.low.min())
+    assert all(_close(stats[k], v) for k, v in (("avg_open", frame.open.mean()), ("avg_close", frame.close.mean()),
+                                                ("total_volume", frame.volume.sum())))
+    (spread,) = _named(stack, "average_daily_range")
+    assert _close(spread["avg_range"], (frame.high - frame.low).mean())
+    assert _close(spread["avg_range_pct"], ((frame.high - frame.low) / frame.open * 100).mean())
+    assert [r["volume"] for r in _named(stack, "daily_volume")] == frame.volume.tolist()
+
+
+def test_the_daily_changes_and_returns_equal_pandas(loaded: dict[str, Any]) -> None:
+    frame, stack = _frame(loaded), loaded["stack"]
+    change = _named(stack, "daily_change")
+    expected_return = (frame.close.pct_change() * 100).tolist()
+    assert [r["day"] for r in change] == frame.day.tolist()
+    assert all(_close(r["change_pct"], v) for r, v in zip(change, ((frame.close - frame.open) / frame.open * 100),
+                                                          strict=True))
+    assert change[0]["return_pct"] is None
+    assert all(_close(r["return_pct"], v) for r, v in zip(change[1:], expected_return[1:], strict=True))
+    scatter = _named(stack, "price_vs_volume")
+    assert all(_close(r["return_pct"], v) for r, v in zip(scatter[1:], expected_return[1:], strict=True))
+
+
+def test_the_monthly_extreme_correlation_and_summary_analyses_equal_pandas(loaded: dict[str, Any]) -> None:
+    frame, stack = _frame(loaded), loaded["stack"]
+    monthly = _named(stack, "monthly_volume")
+    by_month = frame.groupby(frame.day.str[:7]).volume.agg(["count", "sum"])
+    assert [(r["month"], r["days"], r["total_volume"]) for r in monthly] == [
+        (month, row["count"], row["sum"]) for month, row in by_month.iterrows()]
+    (extremes,) = _named(stack, "extreme_closes")
+    assert (extremes["highest_close"], extremes["highest_close_day"]) == (frame.close.max(),
+                                                                          frame.day[frame.close.idxmax()])
+    assert (extremes["lowest_close"], extremes["lowest_close_day"]) == (frame.close.min(),
+                                                                        frame.day[frame.close.idxmin()])
+    (correlation,) = _named(stack, "price_volume_correlation")
+    returns = frame.close.pct_change()
+    assert correlation["returns"] == len(frame) - 1
+    assert _close(correlation["return_volume_corr"], returns.corr(frame.volume))
+    assert _close(correlation["abs_return_volume_corr"], returns.abs().corr(frame.volume))
+    (summary,) = _named(stack, "symbol_summary")
+    assert (summary["first_day"], summary["last_day"], summary["first_open"], summary["last_close"]) == (
+        frame.day.iloc[0], frame.day.iloc[-1], frame.open.iloc[0], frame.close.iloc[-1])
+    assert summary["final_days"] == len(frame)

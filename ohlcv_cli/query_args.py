@@ -1,0 +1,23 @@
+"""`ohlcv query`'s arguments (apart from ohlcv_cli.query, so building the parser imports no engine)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def add_query_parser(sub: Any) -> argparse.ArgumentParser:
+    query: argparse.ArgumentParser = sub.add_parser(
+        "query", help="run Athena SQL or a named query of sql/queries/ on the local lake",
+        description="Run a named query (ohlcv query daily_change --symbols AAPL --from 2024-01-02 --to 2024-01-31) "
+                    "or ad-hoc Athena SQL, with Athena's semantics, on the lake.")
+    query.add_argument("sql", nargs="?", help="a named query of sql/queries/ or a SQL statement")
+    query.add_argument("--list", action="store_true", help="list the named queries and their parameters")
+    query.add_argument("--symbols", "--symbol", dest="symbols", help="comma-separated symbols (named queries)")
+    query.add_argument("--from", dest="start", help="first day, yyyy-mm-dd (named queries)")
+    query.add_argument("--to", dest="end", help="last day, yyyy-mm-dd (named queries)")
+    query.add_argument("--format", choices=("table", "csv", "jsonl", "parquet"), default="table")
+    query.add_argument("--out", type=Path, help="write here instead of standard output (required for parquet)")
+    query.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
+    return query

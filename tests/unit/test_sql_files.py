@@ -1,0 +1,57 @@
+"""Every file in sql/ is Athena SQL; every named query declares its parameters, binds exactly them and
+reads only the partitions it is asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from ohlcv_core.errors import ConfigError
+from stack_tools.queries import SQL_QUERIES, named_queries, placeholders, read_query
+
+SQL = SQL_QUERIES.parent
+FILES = sorted(SQL.rglob("*.sql"))
+QUERIES = named_queries()
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.relative_to(SQL).as_posix() for p in FILES])
+def test_every_file_parses_as_athena_sql(path: Path) -> None:
+    statements = [s for s in sqlglot.parse(path.read_text(encoding="utf-8"), read="athena") if s is not None]
+    assert len(statements) == 1
+
+
+def test_the_analyses_users_came_for_are_there() -> None:
+    assert {"symbol_stats", "daily_stats", "average_daily_range", "daily_change", "daily_volume", "extreme_closes",
+            "monthly_volume", "price_vs_volume", "price_volume_correlation", "symbol_summary",
+            "intraday_candles"} <= set(QUERIES)
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+def test_a_named_query_binds_its_parameters_and_filters_on_the_partition(name: str) -> None:
+    query = QUERIES[name]
+    assert placeholders(query.sql) == len(query.parameters)
+    tree = sqlglot.parse_one(query.sql, read="athena")
+    filtered = {c.name for where in tree.find_all(exp.Where) for c in where.find_all(exp.Column)}
+    assert "dt" in filtered
+
+
+def test_a_query_file_without_its_header_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "oops.sql"
+    bad.write_text("SELECT 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="begins '-- oops: <what it answers>'"):
+        read_query(bad)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"symbols": "AAPL", "from": "2024-02-01", "to": "2024-01-01"}, "is after"),
+    ({"symbols": "AAPL", "from": "2024-13-01", "to": "2024-01-01"}, "is not a day"),
+    ({"symbols": "AAPL", "from": "1990-01-01", "to": "2024-01-01"}, "spans more than"),
+    ({"symbols": "'; DROP", "from": "2024-01-01", "to": "2024-01-02"}, "give symbols such as"),
+    ({"symbols": "AAPL"}, "needs --from --to"),
+])
+def test_bad_parameters_are_one_clear_error(values: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        QUERIES["daily_change"].bind(values)
