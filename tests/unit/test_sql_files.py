@@ -11,6 +11,7 @@ from sqlglot import exp
 
 from ohlcv_core.errors import ConfigError
 from stack_tools.queries import SQL_QUERIES, named_queries, placeholders, read_query
+from stack_tools.template import StackTemplate
 
 SQL = SQL_QUERIES.parent
 FILES = sorted(SQL.rglob("*.sql"))
@@ -55,3 +56,20 @@ def test_a_query_file_without_its_header_is_refused(tmp_path: Path) -> None:
 def test_bad_parameters_are_one_clear_error(values: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         QUERIES["daily_change"].bind(values)
+
+
+def test_the_stack_deploys_each_named_query_as_its_file_in_its_workgroup() -> None:
+    template = StackTemplate()
+    deployed = {r["Properties"]["Name"]: r["Properties"] for r in template.body["Resources"].values()
+                if r["Type"] == "AWS::Athena::NamedQuery"}
+    assert set(deployed) == set(QUERIES)
+    for name, query in QUERIES.items():
+        assert deployed[name]["QueryString"] == query.sql, \
+            f"cloudformation/template.yaml's named query {name} must be sql/queries/{name}.sql, indented"
+        assert deployed[name]["WorkGroup"] == {"Ref": "AnalyticsWorkGroup"}
+    (workgroup,) = [r for r in template.body["Resources"].values() if r["Type"] == "AWS::Athena::WorkGroup"]
+    settings = workgroup["Properties"]["WorkGroupConfiguration"]
+    assert settings["EnforceWorkGroupConfiguration"] is True
+    assert settings["EngineVersion"]["SelectedEngineVersion"] == "Athena engine version 3"
+    assert settings["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+    assert settings["BytesScannedCutoffPerQuery"] == {"Ref": "QueryBytesScannedCutoff"}
