@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = {
     "ohlcv_core": 0,
-    "producers": 1, "firehose_transform": 1, "job_trigger": 1, "glue_jobs": 1,
+    "producers": 1, "firehose_transform": 1, "job_trigger": 1, "athena_views": 1, "glue_jobs": 1,
     "stack_tools": 2, "local_stack": 2,
     "ohlcv_cli": 3, "benchmarks": 3,
     "chaos": 4,
