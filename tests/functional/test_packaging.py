@@ -27,6 +27,7 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     jobs = template.glue_jobs()
     keys = sorted(p.relative_to(tmp_path / "one").as_posix() for p in first)
     assert keys == sorted({template.parameters["TransformCodeKey"], template.parameters["TriggerCodeKey"],
+                           template.parameters["ViewsCodeKey"],
                            *(job.script_location.split("/", 3)[3] for job in jobs),
                            *(job.default_arguments["--extra-py-files"].split("/", 3)[3] for job in jobs)})
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # reproducible
@@ -36,6 +37,7 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     assert not any("__pycache__" in n for n in transform)
     assert "glue_jobs/publish.py" in names["packages.zip"] and "ohlcv_core/curated.py" in names["packages.zip"]
     assert "glue_jobs/ruleset.dqdl" in names["packages.zip"]  # the quality job reads it from its package
+    assert "athena_views/handler.py" in names["athena_views.zip"]
 
 
 def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pyproject() -> None:
@@ -43,7 +45,8 @@ def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pypr
     zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
     assert {key: (b.python_version, b.requirements) for key, b in zips.items()} == {
         "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "orjson", "tzdata")),
-        "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson"))}
+        "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson")),
+        "lambda/athena_views.zip": ("3.11", ())}  # boto3 is in the runtime; it needs nothing else
     # every distribution a bundle ships is one the project declares, so its version has one source
     for bundle in zips.values():
         pinned(bundle.requirements)
