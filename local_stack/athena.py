@@ -5,6 +5,8 @@ manifests in those paths, read as Hive's SymlinkTextInputFormat reads them."""
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -20,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from local_stack.athena_dialect import MACROS, SESSION_SETUP, UnsupportedSql, parse_error, translate
+from local_stack.athena_dialect import MACROS, SESSION_SETUP, Translation, UnsupportedSql, parse_error, translate
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import parse_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
@@ -109,6 +111,23 @@ _DUCK_TO_ATHENA = {"VARCHAR": "varchar", "BIGINT": "bigint", "DOUBLE": "double",
                    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone"}
 _MISSING_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name (\w+) does not exist")
 _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
+
+
+@functools.lru_cache(maxsize=256)
+def _translate_cached(sql: str, schema_json: str) -> Translation:
+    return translate(sql, json.loads(schema_json))
+
+
+def translated(sql: str, schema: dict[str, dict[str, dict[str, str]]]) -> Translation:
+    """translate(), remembered: a dashboard runs the same few statements over the same catalog again and
+    again, and sqlglot's parse, qualify and type pass cost more than DuckDB's answer for small ones."""
+    return _translate_cached(sql, json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _creates_a_view(sql: str) -> bool:
+    statement = sqlglot.parse_one(sql, read="athena")
+    return isinstance(statement, exp.Create) and statement.kind == "VIEW"
 
 
 def catalog_schema(connection: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str, str]]]:
@@ -246,12 +265,11 @@ class LocalAthena:
 
     @staticmethod
     def _create_view(connection: duckdb.DuckDBPyConnection, view: Path) -> None:
-        statement = sqlglot.parse_one(view.read_text(encoding="utf-8"), read="athena")
-        target = statement.this if isinstance(statement, exp.Create) else None
-        if not isinstance(target, exp.Table):
+        text = view.read_text(encoding="utf-8")
+        if not _creates_a_view(text):
             raise ConfigError(f"{view}: a file in sql/views/ holds one CREATE VIEW")
         try:
-            connection.execute(translate(view.read_text(encoding="utf-8"), catalog_schema(connection)).sql)
+            connection.execute(translated(text, catalog_schema(connection)).sql)
         except duckdb.Error as exc:
             raise PipelineError(f"{view.name}: {query_error(exc)}") from exc
 
@@ -260,7 +278,7 @@ class LocalAthena:
         folders are the tables' only copy (manifests included), so nothing run here may write."""
         _refuse_writes(sql)
         with self.connect() as connection:
-            translation = translate(sql, catalog_schema(connection))
+            translation = translated(sql, catalog_schema(connection))
             try:
                 cursor = connection.execute(translation.sql, parameters or [])
                 rows = cursor.fetchall()
