@@ -24,6 +24,7 @@ from local_stack.feeds import DEMO_FEED
 from local_stack.s3 import LocalS3
 from ohlcv_cli.demo import DemoResult, format_report, run_demo
 from ohlcv_core.schema import BAR_TABLES
+from stack_tools.queries import named_query
 from stack_tools.template import StackTemplate
 from tests.curated import published_rows
 
@@ -187,3 +188,35 @@ def test_compaction_triggers_a_quality_run_whose_results_are_queryable(demo: Dem
     assert athena.query("SELECT count(*) FROM quality_quarantine WHERE dt = '2023-08-24'").rows == [(0,)]
     report = format_report(demo)
     assert f"quality run {demo.quality_run.id}: SUCCEEDED" in report and "score 1.00" in report
+
+
+def test_the_intraday_and_daily_queries_equal_the_recordings_bars(demo: DemoResult) -> None:
+    # GIVEN the bars computed from the recording without the pipeline (REST minutes over ticks, as above)
+    expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
+    for symbol, response in _recorded_rest().items():
+        for values in response["values"]:
+            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=ZoneInfo(response["meta"].get("exchange_timezone") or "UTC")).astimezone(UTC)
+            if (symbol, start) in expected:
+                expected[(symbol, start)].update({k: float(values[k]) for k in ("open", "high", "low", "close")},
+                                                 volume=float(values["volume"]) if "volume" in values else None)
+    athena = LocalAthena(StackTemplate(), LocalS3(demo.zones.logs.parent / "s3"))
+    symbols = sorted({symbol for symbol, _ in expected})
+    window = {"symbols": ",".join(symbols), "from": "2023-08-24", "to": "2023-08-24"}
+    # WHEN the candles and the daily statistics are asked for through sql/queries/
+    candles = named_query("intraday_candles")
+    rows = athena.query(candles.sql, candles.bind(window)).rows
+    # THEN each minute is the recording's, once, compacted
+    assert {(r[0], r[1].replace(tzinfo=UTC)): (r[2], r[3], r[4], r[5], r[6]) for r in rows} == {
+        key: (b["open"], b["high"], b["low"], b["close"], b["volume"]) for key, b in expected.items()}
+    assert len(rows) == len(expected) and {r[-1] for r in rows} == {True}
+    stats = named_query("daily_stats")
+    daily = {r[0]: r[2:] for r in athena.query(stats.sql, stats.bind(window)).rows}
+    for symbol in symbols:
+        bars = [b for (s, _), b in sorted(expected.items()) if s == symbol]
+        volumes = [b["volume"] for b in bars if b["volume"] is not None]
+        assert daily[symbol][0] == len(bars)
+        assert daily[symbol][1] == pytest.approx(sum(b["open"] for b in bars) / len(bars), rel=1e-12)
+        assert daily[symbol][2] == pytest.approx(sum(b["close"] for b in bars) / len(bars), rel=1e-12)
+        assert daily[symbol][3:5] == (max(b["high"] for b in bars), min(b["low"] for b in bars))
+        assert daily[symbol][5] == (sum(volumes) if volumes else None)
