@@ -29,7 +29,7 @@ from ohlcv_core.curated import MANIFEST_NAME, render_manifest
 from stack_tools.queries import named_queries
 from stack_tools.template import StackTemplate
 
-SESSION_MINUTES, TICKS, ROUNDS = 390, 4, 7
+SESSION_MINUTES, TICKS, ROUNDS = 390, 2, 5
 OPEN_UTC_MINUTE = 14 * 60 + 30  # a New York session in UTC (summer)
 FIRST_DAY = "2024-06-03"
 DAILY_FROM_RAW = ("(SELECT symbol, max(exchange) AS exchange, min(bar_start) AS bar_start, "

@@ -9,6 +9,7 @@ import functools
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -156,6 +157,7 @@ def query_error(exc: duckdb.Error) -> Exception:
     return PipelineError(f"query failed: {text.splitlines()[0]}")
 
 
+@functools.lru_cache(maxsize=256)
 def _refuse_writes(sql: str) -> None:
     try:
         statement = sqlglot.parse_one(sql, read="athena")
@@ -236,11 +238,27 @@ def _table_sql(table: TableSettings, folder: Path, resolve: Callable[[str], Path
     return f"SELECT {select} FROM {source}"
 
 
+def _has_visible_file(folder: Path) -> bool:
+    if not folder.exists():
+        return False
+    return any(p.is_file() and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+               for p in folder.rglob("*"))
+
+
+Signature = tuple[object, ...]
+
+
 class LocalAthena:
+    """The catalog is one DuckDB database kept open: rebuilt only when what its views bake in changes (a
+    symlink table's manifests, a table's first file, a view's text), so a query pays for its own work,
+    not for re-reading the catalog. Each query runs on a cursor of its own (safe across threads)."""
+
     def __init__(self, template: StackTemplate, s3: LocalS3, sql_dir: Path = SQL_DIR) -> None:
         self._template = template
         self._s3 = s3
         self._sql_dir = sql_dir
+        self._lock = threading.Lock()
+        self._catalog: tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, dict[str, str]]], Signature] | None = None
 
     def _local_path(self, uri: str) -> Path:
         """A manifest's line: an s3:// URI (as on AWS) or the absolute path the local job wrote."""
@@ -273,12 +291,39 @@ class LocalAthena:
         except duckdb.Error as exc:
             raise PipelineError(f"{view.name}: {query_error(exc)}") from exc
 
+    def _signature(self) -> Signature:
+        parts: list[object] = []
+        for table in self._template.tables():
+            folder = self._s3.path_of(table.location)
+            if table.symlink:
+                parts.append(tuple((p.as_posix(), p.stat().st_mtime_ns, p.stat().st_size)
+                                   for p in _visible_files(folder)))
+            else:
+                parts.append(_has_visible_file(folder))
+        parts.append(tuple((p.name, p.stat().st_mtime_ns) for p in sorted((self._sql_dir / "views").glob("*.sql"))))
+        return tuple(parts)
+
+    def _open(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, dict[str, str]]]]:
+        """A cursor on the current catalog, and its schema; the catalog rebuilt first if the lake moved on.
+        (A catalog replaced while another thread reads it is closed when its last cursor goes.)"""
+        signature = self._signature()
+        with self._lock:
+            if self._catalog is None or self._catalog[2] != signature:
+                connection = self.connect()
+                self._catalog = (connection, catalog_schema(connection), signature)
+            cursor = self._catalog[0].cursor()
+        databases = {t.database for t in self._template.tables()}
+        if len(databases) == 1:  # a cursor starts from the database's defaults: the search path again
+            cursor.execute(f"SET schema = '{next(iter(databases))}'")
+        return cursor, self._catalog[1]
+
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
         """One statement that reads: a query (SELECT, WITH, set operations) or DESCRIBE. The lake's
         folders are the tables' only copy (manifests included), so nothing run here may write."""
         _refuse_writes(sql)
-        with self.connect() as connection:
-            translation = translated(sql, catalog_schema(connection))
+        connection, schema = self._open()
+        with connection:
+            translation = translated(sql, schema)
             try:
                 cursor = connection.execute(translation.sql, parameters or [])
                 rows = cursor.fetchall()

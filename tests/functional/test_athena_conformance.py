@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +76,12 @@ def test_the_session_zone_is_utc_whatever_the_machines(tmp_path: Path) -> None:
 def test_a_function_the_local_engine_lacks_is_named_in_the_error(athena: LocalAthena) -> None:
     with pytest.raises(UnsupportedSql, match=r"^human_readable_seconds: not a function the local engine runs"):
         athena.query("SELECT human_readable_seconds(96)")
+
+
+def test_threads_share_one_catalog_and_each_gets_its_own_answer(athena: LocalAthena) -> None:
+    def ask(n: int) -> list[tuple[Any, ...]]:
+        return athena.query(f"SELECT {n} / 2, current_timezone(), count(*) FROM raw_prices").rows
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(ask, range(64)))
+    assert answers == [[(n // 2, "UTC", 0)] for n in range(64)]
