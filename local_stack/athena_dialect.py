@@ -50,10 +50,9 @@ REFUSED: dict[str, str] = {
     "merge": "HyperLogLog sketches do not exist locally",
     "qdigest_agg": "quantile digests do not exist locally",
     "tdigest_agg": "t-digests do not exist locally",
-    "current_timezone_hour": "not available locally",
 }
 _DAY_UNITS = {"DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
-# Joda letters -> strftime, longest run first (docs/sql.md lists them).
+# A run of one Joda letter -> strftime (docs/sql.md lists them); any other run is refused.
 _JODA = {"yyyy": "%Y", "yy": "%y", "y": "%Y", "MMMM": "%B", "MMM": "%b", "MM": "%m", "M": "%-m",
          "dd": "%d", "d": "%-d", "HH": "%H", "H": "%-H", "hh": "%I", "h": "%-I", "mm": "%M", "m": "%-M",
          "ss": "%S", "s": "%-S", "SSSSSS": "%f", "SSS": "%g", "a": "%p", "EEEE": "%A", "EEE": "%a",
@@ -121,6 +120,13 @@ _KEEPS_ZONE = (exp.Paren, exp.Alias, exp.Max, exp.Min, exp.AnyValue, exp.ArgMax,
 _INSTANT_SAFE = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In, exp.Ordered,
                  exp.Count, exp.Distinct, exp.Group, exp.Is, exp.Not, exp.TimeToUnix, exp.Sub, exp.NullSafeEQ,
                  exp.NullSafeNEQ, exp.Coalesce, exp.If, exp.Case, exp.PartitionedByProperty, exp.Tuple)
+# Expressions whose value is one of their branches: zoned if their zoned branches agree on the zone.
+_BRANCHES: dict[type[exp.Expr], Callable[[exp.Expr], list[exp.Expr]]] = {
+    exp.Coalesce: lambda n: [n.this, *n.expressions],
+    exp.If: lambda n: [v for v in (n.args.get("true"), n.args.get("false")) if v is not None],
+    exp.Case: lambda n: [*(i.args["true"] for i in n.args.get("ifs") or []),
+                         *([n.args["default"]] if n.args.get("default") is not None else [])],
+}
 
 
 class _Rewriter:
@@ -131,6 +137,8 @@ class _Rewriter:
         handler = _HANDLERS.get(type(node))
         new = handler(self, node) if handler else self._function(node)
         if new is node:
+            if type(node) in _BRANCHES:
+                self._branch_zone(node)
             self._check_zoned_arguments(node)
         return new
 
@@ -158,6 +166,18 @@ class _Rewriter:
                 if zone is not None:
                     node.meta["zone"] = zone
         return node
+
+    @staticmethod
+    def _branch_zone(node: exp.Expr) -> None:
+        """CASE, IF, COALESCE of zoned values keep their zone when the branches agree; else refused."""
+        branches = [b for b in _BRANCHES[type(node)](node) if not isinstance(b, exp.Null)]
+        zones = [_zone_of(b) for b in branches]
+        if all(z is None for z in zones):
+            return
+        if any(z is None for z in zones) or any(z != zones[0] for z in zones):
+            raise UnsupportedSql(f"{node.sql('athena')[:60]}: its branches are timestamps of different zones "
+                                 "(or some without one); the local engine cannot give Athena's answer")
+        node.meta["zone"] = zones[0]
 
     def _check_zoned_arguments(self, node: exp.Expr) -> None:
         """A zoned value reaching a function that would read it in UTC: refused, not answered wrongly."""
