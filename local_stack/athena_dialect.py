@@ -120,6 +120,7 @@ _KEEPS_ZONE = (exp.Paren, exp.Alias, exp.Max, exp.Min, exp.AnyValue, exp.ArgMax,
 _INSTANT_SAFE = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In, exp.Ordered,
                  exp.Count, exp.Distinct, exp.Group, exp.Is, exp.Not, exp.TimeToUnix, exp.Sub, exp.NullSafeEQ,
                  exp.NullSafeNEQ, exp.Coalesce, exp.If, exp.Case, exp.PartitionedByProperty, exp.Tuple)
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 # Expressions whose value is one of their branches: zoned if their zoned branches agree on the zone.
 _BRANCHES: dict[type[exp.Expr], Callable[[exp.Expr], list[exp.Expr]]] = {
     exp.Coalesce: lambda n: [n.this, *n.expressions],
@@ -134,6 +135,8 @@ class _Rewriter:
         self._types_known = types_known
 
     def node(self, node: exp.Expr) -> exp.Expr:
+        if isinstance(node, _COMPARISONS):
+            self._no_string_to_temporal(node)
         handler = _HANDLERS.get(type(node))
         new = handler(self, node) if handler else self._function(node)
         if new is node:
@@ -166,6 +169,19 @@ class _Rewriter:
                 if zone is not None:
                     node.meta["zone"] = zone
         return node
+
+    def _no_string_to_temporal(self, node: exp.Expr) -> None:
+        """Athena does not turn a string into a date or timestamp to compare them (DuckDB does): a query
+        that would run here and fail there is refused here, with the fix."""
+        sides = [node.this, *([node.expression] if node.args.get("expression") is not None else []),
+                 *(node.args.get(k) for k in ("low", "high") if node.args.get(k) is not None)]
+        temporal = [side for side in sides if self._is(side, DType.DATE, DType.TIMESTAMP, DType.TIMESTAMPTZ)
+                    or _zone_of(side) is not None]
+        strings = [side for side in sides if isinstance(side, exp.Literal) and side.is_string]
+        if temporal and strings:
+            kind = "date" if self._is(temporal[0], DType.DATE) else "timestamp"
+            raise ConfigError(f"{node.sql('athena')[:60]}: Athena cannot compare a {kind} with a string; "
+                              f"write {kind.upper()} '{strings[0].name}'")
 
     @staticmethod
     def _branch_zone(node: exp.Expr) -> None:
