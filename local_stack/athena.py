@@ -38,7 +38,6 @@ _DUCK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "tim
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
-    types: tuple[str, ...] = ()  # DuckDB's type of each column
 
 
 def _java_double(value: float) -> str:
@@ -330,6 +329,5 @@ class LocalAthena:
             except duckdb.Error as exc:
                 raise query_error(exc) from exc
             columns = tuple(d[0] for d in cursor.description or ())
-            types = tuple(str(d[1]) for d in cursor.description or ())
             zones = translation.zones if len(translation.zones) == len(columns) else ()
-            return QueryResult(columns, _in_zones(rows, zones), types)
+            return QueryResult(columns, _in_zones(rows, zones))
