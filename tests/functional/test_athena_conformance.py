@@ -35,6 +35,8 @@ def athena(tmp_path_factory: pytest.TempPathFactory) -> LocalAthena:
 
 def test_the_suite_is_large_and_every_case_names_its_source() -> None:
     assert len(CASES) >= 60
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "sql.md").read_text(encoding="utf-8")
+    assert f"runs {len(CASES)} queries" in docs, "docs/sql.md gives the number of conformance cases"
     assert len({c["id"] for c in CASES}) == len(CASES)
     assert all(c["source"].startswith("http") and ("expect" in c) + ("error" in c) + ("refused" in c) == 1
                for c in CASES)
