@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test bench chaos soak package lint typecheck cfn-lint checkov unit functional e2e check-java check-python clean
+.PHONY: demo test bench chaos soak package lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
 
-test: $(STAMP) lint typecheck cfn-lint checkov
+test: $(STAMP) browser lint typecheck cfn-lint checkov
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
@@ -53,13 +53,21 @@ unit: $(STAMP)
 functional: $(STAMP)
 	$(BIN)/python -m pytest tests/functional
 
-e2e: check-java $(STAMP)
+e2e: check-java browser $(STAMP)
 	$(BIN)/python -m pytest tests/e2e
 
 check-python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11 and retry."; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else 1)' || \
 		{ echo "Python 3.11 or 3.12 is required (Glue 5 runs 3.11); found $$($(PYTHON) --version)."; exit 1; }
+
+# The dashboard's browser test drives Debian's Chromium (Playwright cannot download browsers offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+			{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+		else echo "Chromium was not found: the dashboard's browser test needs it (Debian/Ubuntu: sudo apt-get install chromium)."; exit 1; fi; }
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; } || { \

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ohlcv_cli.query_args import add_query_parser
+from ohlcv_cli.lake_args import add_dashboard_parser, add_query_parser
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError, OhlcvError
 
@@ -51,6 +51,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     result = run_demo(recording, _lake(args), spark=_spark_factory(), speed=args.speed, via=args.via)
     print(format_report(result))
     return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from ohlcv_cli.dashboard import serve_dashboard
+
+    return serve_dashboard(_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -418,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = add_query_parser(sub)
     query.set_defaults(func=cmd_query)
+
+    add_dashboard_parser(sub).set_defaults(func=cmd_dashboard)
 
     _add_quality_parser(sub)
 

@@ -109,3 +109,11 @@ def test_quality_with_a_bad_now_says_what_it_takes(tmp_path: Path) -> None:
     (tmp_path / "s3").mkdir()
     _one_clear_line(_ohlcv("quality", "--lake", str(tmp_path), "--from", "2023-08-24", "--to", "2023-08-24",
                            "--now", "yesterday"), "--now must be epoch seconds or an ISO time")
+
+
+def test_dashboard_without_a_lake_or_on_a_busy_port_is_one_line(tmp_path: Path, busy_port: int) -> None:
+    _one_clear_line(_ohlcv("dashboard", "--lake", str(tmp_path / "nowhere")), "no lake at", "make demo")
+    (tmp_path / "lake" / "s3").mkdir(parents=True)
+    _one_clear_line(_ohlcv("dashboard", "--lake", str(tmp_path / "lake"), "--port", str(busy_port)),
+                    "ohlcv dashboard:")
+    _one_clear_line(_ohlcv("dashboard", "--lake", str(tmp_path / "lake"), "--refresh-s", "0"), "--refresh-s")

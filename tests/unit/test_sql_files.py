@@ -36,7 +36,10 @@ def test_a_named_query_binds_its_parameters_and_filters_on_the_partition(name: s
     assert placeholders(query.sql) == len(query.parameters)
     tree = sqlglot.parse_one(query.sql, read="athena")
     filtered = {c.name for where in tree.find_all(exp.Where) for c in where.find_all(exp.Column)}
-    assert "dt" in filtered
+    partitions = {t.name: {k.name for k in t.partition_keys} for t in StackTemplate().tables()}
+    partitions |= {view.stem: {"dt"} for view in (SQL / "views").glob("*.sql")}  # the views keep dt
+    for table in {t.name for t in tree.find_all(exp.Table)} & set(partitions):
+        assert partitions[table] & filtered, f"{name} reads {table} without filtering on its partition"
 
 
 def test_a_query_file_without_its_header_is_refused(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`ohlcv query`'s arguments (apart from ohlcv_cli.query, so building the parser imports no engine)."""
+"""The arguments of the commands that read the lake, `ohlcv query` and `ohlcv dashboard` (apart from
+their modules, so that building the parser imports no engine)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,14 @@ def add_query_parser(sub: Any) -> argparse.ArgumentParser:
     query.add_argument("--out", type=Path, help="write here instead of standard output (required for parquet)")
     query.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
     return query
+
+
+def add_dashboard_parser(sub: Any) -> argparse.ArgumentParser:
+    board: argparse.ArgumentParser = sub.add_parser(
+        "dashboard", help="serve the dashboards over the local lake (Ctrl-C stops it)")
+    board.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
+    board.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    board.add_argument("--port", type=int, default=8050)
+    board.add_argument("--refresh-s", dest="refresh_s", type=float, default=5.0,
+                       help="how often the live parts of the page refresh")
+    return board

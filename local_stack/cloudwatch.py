@@ -1,0 +1,114 @@
+"""What CloudWatch would make of the local stack's logs (`<lake>/cloudwatch/`): the EMF metric lines the
+producer, the transform and the triggers write, the transform's reasons for the records it refused, and
+the Glue runs with their states and durations. Only the tail of each file is read (TAIL_BYTES), so a
+dashboard refreshing over a long-lived lake reads a bounded amount."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+TAIL_BYTES = 4 * 1024 * 1024
+_GLUE_END = re.compile(r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) INFO local_stack\.glue: run (?P<id>\S+) "
+                       r"(?P<state>[A-Z]+) in (?P<seconds>[\d.]+) s$")
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    service: str
+    name: str
+    value: float
+    unit: str
+    timestamp_ms: int
+    dimensions: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class GlueRun:
+    job: str
+    run_id: str
+    state: str
+    seconds: float
+    ended_at: datetime
+
+
+def _tail_lines(path: Path, limit: int = TAIL_BYTES) -> list[bytes]:
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - limit))
+        data = handle.read()
+    lines = data.split(b"\n")
+    return lines[1:] if size > limit else lines  # the first line of a tail may be cut
+
+
+def _json(line: bytes) -> dict[str, Any] | None:
+    if not line.startswith(b"{"):
+        return None
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _function_logs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.log") if p.is_file()) if folder.is_dir() else []
+
+
+def emf_points(record: dict[str, Any]) -> list[MetricPoint]:
+    """The metrics one EMF line declares, each with the line's dimension values."""
+    meta = record.get("_aws")
+    if not isinstance(meta, dict):
+        return []
+    points = []
+    for directive in meta.get("CloudWatchMetrics") or []:
+        names = {name for group in directive.get("Dimensions") or [] for name in group}
+        dimensions = tuple(sorted((name, str(record.get(name, ""))) for name in names))
+        for metric in directive.get("Metrics") or []:
+            raw = record.get(metric.get("Name"))
+            for value in raw if isinstance(raw, list) else [raw]:
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    points.append(MetricPoint(str(record.get("service", "")), str(metric["Name"]), float(value),
+                                              str(metric.get("Unit", "None")), int(meta.get("Timestamp", 0)),
+                                              dimensions))
+    return points
+
+
+def read_metrics(folder: Path) -> list[MetricPoint]:
+    return [point for path in _function_logs(folder) for line in _tail_lines(path)
+            if (record := _json(line)) is not None for point in emf_points(record)]
+
+
+def refusal_reasons(folder: Path) -> Counter[str]:
+    """Records the transform refused (failed: kept in the error zone) or dropped, by reason code."""
+    reasons: Counter[str] = Counter()
+    for path in _function_logs(folder):
+        for line in _tail_lines(path):
+            record = _json(line)
+            if record is None or record.get("message") != "batch transformed":
+                continue
+            for kind in ("failed", "dropped"):
+                for reason, count in (record.get(kind) or {}).items():
+                    reasons[f"{kind}: {reason}"] += int(count)
+    return reasons
+
+
+def glue_runs(folder: Path) -> list[GlueRun]:
+    """Every finished run in the Glue logs (`<folder>/glue/<job>/<run>.log`), oldest first."""
+    runs = []
+    glue = folder / "glue"
+    for path in sorted(glue.glob("*/*.log")) if glue.is_dir() else []:
+        for line in _tail_lines(path):
+            match = _GLUE_END.match(line.decode("utf-8", "replace"))
+            if match:
+                # logging's asctime is the machine's local time: read it as such
+                ended = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S").replace(
+                    microsecond=int(match["ms"]) * 1000).astimezone(UTC)
+                runs.append(GlueRun(path.parent.name, match["id"], match["state"], float(match["seconds"]), ended))
+    return sorted(runs, key=lambda r: r.ended_at)

@@ -1,0 +1,208 @@
+"""The local dashboard (QuickSight's stand-in): a Dash app over DashboardSources. The seed's four charts
+for a symbol and a range of days, live 1-minute candles refreshed on a timer without reloading the page,
+the pipeline's figures and the data quality of the range. Every callback turns a bad input or an empty
+lake into a message on the page, never a server error."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, dcc, html
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from local_stack.dashboard import figures
+from local_stack.dashboard.sources import DashboardSources, Pipeline, Table
+from ohlcv_core.errors import ConfigError, OhlcvError
+
+REFRESH_MS = 5_000
+QUALITY_DAYS = 30
+CHARTS = ("daily-change", "daily-volume", "monthly-volume", "price-volume")
+
+
+def _card(label: str, value: str, test_id: str) -> html.Div:
+    return html.Div([html.Div(label, className="label"), html.Div(value, className="value", id=test_id)],
+                    className="card", style={"display": "inline-block", "padding": "8px 14px", "margin": "4px",
+                                             "border": "1px solid #ddd", "borderRadius": "6px", "minWidth": "140px"})
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    return f"{value:%Y-%m-%d %H:%M:%S}" if isinstance(value, datetime) else str(value)
+
+
+def _table(table: Table, table_id: str, limit: int = 50) -> html.Table:
+    """A plain HTML table (the first `limit` rows): readable on the page and by the browser test."""
+    style = {"border": "1px solid #ddd", "padding": "3px 8px", "fontSize": "12px", "textAlign": "left"}
+    head = html.Thead(html.Tr([html.Th(c, style=style) for c in table.columns]))
+    body = html.Tbody([html.Tr([html.Td(_cell(v), style=style) for v in row]) for row in table.rows[:limit]]
+                      or [html.Tr(html.Td("none", colSpan=max(1, len(table.columns)), style=style))])
+    return html.Table([head, body], id=table_id, style={"borderCollapse": "collapse", "margin": "4px 0 12px"})
+
+
+@dataclass
+class Dashboard:
+    sources: DashboardSources
+    refresh_ms: int = REFRESH_MS
+
+    # -- callbacks (plain methods: the tests call them as the page does) -------------------------------
+    def charts(self, symbol: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
+        """The four charts of the seed for one symbol and range, and the message above them."""
+        if not symbol:
+            message = "No symbol yet: the lake holds no daily bars. Run `make demo`, or `ohlcv backfill`."
+            return (*(figures.empty(name, "a symbol") for name in CHARTS), message)
+        try:
+            window = {"symbols": symbol, "start": start or "", "end": end or ""}
+            change = self.sources.query("daily_change", **window)
+            daily = self.sources.query("daily_volume", **window)
+            monthly = self.sources.query("monthly_volume", **window)
+            scatter = self.sources.query("price_vs_volume", **window)
+        except OhlcvError as exc:
+            return (*(figures.empty(name, f"{symbol} (the query was refused)") for name in CHARTS), str(exc))
+        message = "" if change.rows else f"No daily bars for {symbol} between {start} and {end}."
+        return (figures.daily_change(change, symbol), figures.daily_volume(daily, symbol),
+                figures.monthly_volume(monthly, symbol), figures.price_vs_volume(scatter, symbol), message)
+
+    def candles(self, _ticks: int, symbol: str | None, end: str | None) -> tuple[go.Figure, str]:
+        """The live candles of the range's last day, from the live view; and the newest minute shown."""
+        day = end or self.sources.today().isoformat()
+        if not symbol:
+            return figures.empty("Live candles", "a symbol"), ""
+        try:
+            table = self.sources.query("intraday_candles", symbols=symbol, start=day, end=day)
+        except OhlcvError as exc:
+            return figures.empty("Live candles", f"{symbol} (the query was refused)"), str(exc)
+        newest = max((r[1] for r in table.rows), default=None)
+        shown = f"newest minute {newest:%H:%M} UTC, {len(table.rows)} minutes" if newest else "no minutes yet"
+        return figures.candles(table, symbol, day), shown
+
+    def pipeline(self, _ticks: int, start: str | None, end: str | None) -> list[Any]:
+        try:
+            figures_now = self.sources.pipeline()
+            symbols = self.sources.query("symbols", start=start or "", end=end or "")
+            names = ",".join(str(r[0]) for r in symbols.rows)
+            fresh = self.sources.query("freshness", symbols=names, start=end or "", end=end or "") if names else None
+        except OhlcvError as exc:
+            return [html.Div(str(exc), className="error")]
+        return self._pipeline_children(figures_now, fresh)
+
+    def _pipeline_children(self, p: Pipeline, fresh: Table | None) -> list[Any]:
+        def runs(job_part: str) -> str:
+            latest = [r for job, r in p.last_runs.items() if job_part in job]
+            if not latest:
+                return "none yet"
+            run = max(latest, key=lambda r: r.ended_at)
+            return f"{run.state} in {run.seconds:.1f} s, {run.ended_at:%H:%M:%S} UTC"
+
+        now = datetime.now(tz=UTC)
+        freshness = Table(("symbol", "newest minute", "minutes behind"), [
+            (r[0], f"{r[1]:%Y-%m-%d %H:%M}", round((now - r[1].replace(tzinfo=UTC)).total_seconds() / 60, 1))
+            for r in (fresh.rows if fresh else []) if r[1] is not None])
+        refused = Table(("reason", "records"), sorted(p.refused.items(), key=lambda kv: -kv[1]))
+        return [
+            _card("quotes/s in", f"{p.quotes_per_second:,.1f}" if p.quotes_per_second is not None else "-",
+                  "quotes-per-second"),
+            _card("messages received", f"{p.messages_received:,}", "messages-received"),
+            _card("records delivered", f"{p.records_delivered:,}", "records-delivered"),
+            _card("records refused", f"{sum(p.refused.values()):,}", "records-refused"),
+            _card("Firehose buffered", f"{p.buffered_bytes:,} B" if p.buffered_bytes is not None
+                  else "no stack running here", "buffered-bytes"),
+            _card("reconnects", f"{p.reconnects:,}", "reconnects"),
+            _card("gaps repaired", f"{p.gaps_repaired:,}", "gaps-repaired"),
+            _card("last compaction", runs("compact"), "last-compaction"),
+            _card("last quality run", runs("quality"), "last-quality"),
+            html.H4("Refused records by reason"), _table(refused, "refused-table"),
+            html.H4("Freshness"), _table(freshness, "freshness-table"),
+        ]
+
+    def quality(self, symbol: str | None, start: str | None, end: str | None) -> tuple[go.Figure, list[Any]]:
+        """Runs made in the last QUALITY_DAYS (runs are dated by when they ran); quarantine of the range."""
+        today = self.sources.today()
+        ran = {"start": (today - timedelta(days=QUALITY_DAYS)).isoformat(), "end": today.isoformat()}
+        try:
+            runs = self.sources.query("quality_runs", **ran)
+            rules = self.sources.query("quality_rules", **ran)
+            quarantined = (self.sources.query("quarantined_rows", symbols=symbol, start=start or "", end=end or "")
+                           if symbol else Table(("symbol",), []))
+        except OhlcvError as exc:
+            return figures.empty("Quality score by run", "quality runs"), [html.Div(str(exc), className="error")]
+        latest = runs.records()[-1] if runs.rows else None
+        summary = (f"score {latest['score']:.2f}: {latest['passed']} rules passed, {latest['failed']} failed "
+                   f"({latest['blocking_failed']} blocking), run {latest['run_id']}" if latest
+                   else f"No quality run in the last {QUALITY_DAYS} days: they follow each compaction "
+                        "(or run `ohlcv quality`).")
+        return figures.quality_trend(runs), [html.Div(summary, id="quality-summary"),
+                                             html.H4("Rules of the latest run"), _table(rules, "rules-table"),
+                                             html.H4("Quarantined bars"), _table(quarantined, "quarantine-table")]
+
+    # -- the page ----------------------------------------------------------------------------------------
+    def app(self) -> Dash:
+        start, end = self.sources.default_range()
+        symbols = self.sources.query("symbols", start=start, end=end).rows
+        options = [{"label": str(r[0]), "value": str(r[0])} for r in symbols]
+        app = Dash(__name__, title="OHLCV engine", serve_locally=True)
+        app.layout = html.Div([
+            html.H2("OHLCV engine: market data dashboard"),
+            html.Div([
+                dcc.Dropdown(id="symbol", options=options, value=options[0]["value"] if options else None,
+                             clearable=False, style={"width": "220px", "display": "inline-block"}),
+                dcc.DatePickerRange(id="range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
+                                    style={"display": "inline-block", "marginLeft": "12px"}),
+            ]),
+            html.Div(id="message", style={"color": "#b35806", "margin": "6px 0"}),
+            html.Div([dcc.Graph(id=name, style={"width": "50%", "display": "inline-block"})
+                      for name in CHARTS]),
+            html.H3("Live"), html.Div(id="candles-status"),
+            dcc.Graph(id="candles"),
+            dcc.Interval(id="tick", interval=self.refresh_ms),
+            html.H3("Pipeline"), html.Div(id="pipeline"),
+            html.H3("Data quality"), dcc.Graph(id="quality-trend"), html.Div(id="quality"),
+        ], style={"fontFamily": "sans-serif", "maxWidth": "1400px", "margin": "0 auto"})
+        app.callback([Output(name, "figure") for name in CHARTS] + [Output("message", "children")],
+                     Input("symbol", "value"), Input("range", "start_date"), Input("range", "end_date"))(self.charts)
+        app.callback(Output("candles", "figure"), Output("candles-status", "children"),
+                     Input("tick", "n_intervals"), Input("symbol", "value"), Input("range", "end_date"))(self.candles)
+        app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), Input("range", "start_date"),
+                     Input("range", "end_date"))(self.pipeline)
+        app.callback(Output("quality-trend", "figure"), Output("quality", "children"), Input("symbol", "value"),
+                     Input("range", "start_date"), Input("range", "end_date"))(self.quality)
+        return app
+
+
+class DashboardServer:
+    """The app on a real HTTP server in a thread of its own: `url` once started, `stop()` ends it."""
+
+    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 8050) -> None:
+        app = dashboard.app().server
+        # Bound here, not by werkzeug (which prints and exits when it cannot): one clear error instead.
+        listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((host, port))
+            listener.listen(128)
+        except OSError as exc:
+            listener.close()
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        with listener:
+            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.host}:{self._server.port}/"
+
+    def start(self) -> DashboardServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

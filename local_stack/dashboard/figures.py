@@ -1,0 +1,100 @@
+"""The dashboard's charts from query results, without I/O: each takes a Table and returns a Plotly figure;
+an empty table gives a figure that says what is missing and how to get it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from local_stack.dashboard.sources import Table
+
+UP, DOWN, NEUTRAL = "#1a9850", "#d73027", "#4575b4"
+NO_DATA = "No data for {what} yet: run `make demo`, or `ohlcv backfill` for history, then refresh."
+
+
+def _layout(figure: go.Figure, title: str, **axes: Any) -> go.Figure:
+    figure.update_layout(title={"text": title, "x": 0.01}, margin={"l": 50, "r": 20, "t": 40, "b": 40},
+                         height=320, template="plotly_white", uirevision="keep", **axes)
+    return figure
+
+
+def empty(title: str, what: str) -> go.Figure:
+    figure = go.Figure()
+    figure.add_annotation(text=NO_DATA.format(what=what), showarrow=False, x=0.5, y=0.5, xref="paper",
+                          yref="paper", font={"size": 13})
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    return _layout(figure, title)
+
+
+def daily_change(table: Table, symbol: str) -> go.Figure:
+    title = f"{symbol}: daily price change (close vs open, %)"
+    rows = table.records()
+    if not rows:
+        return empty(title, f"{symbol} in this range")
+    changes = [r["change_pct"] for r in rows]
+    figure = go.Figure(go.Bar(x=[r["day"] for r in rows], y=changes, name="change %",
+                              marker_color=[UP if (c or 0) >= 0 else DOWN for c in changes]))
+    return _layout(figure, title, yaxis_title="%")
+
+
+def daily_volume(table: Table, symbol: str) -> go.Figure:
+    title = f"{symbol}: daily volume"
+    rows = table.records()
+    if not rows or all(r["volume"] is None for r in rows):
+        return empty(title, f"{symbol}'s volume in this range (forex publishes none)")
+    figure = go.Figure(go.Bar(x=[r["day"] for r in rows], y=[r["volume"] for r in rows], name="volume",
+                              marker_color=NEUTRAL))
+    return _layout(figure, title, yaxis_title="shares")
+
+
+def monthly_volume(table: Table, symbol: str) -> go.Figure:
+    title = f"{symbol}: monthly volume"
+    rows = table.records()
+    if not rows or all(r["total_volume"] is None for r in rows):
+        return empty(title, f"{symbol}'s volume in this range")
+    figure = go.Figure(go.Bar(x=[r["month"] for r in rows], y=[r["total_volume"] for r in rows], name="volume",
+                              marker_color=NEUTRAL, text=[f"{r['days']} days" for r in rows]))
+    return _layout(figure, title, yaxis_title="shares")
+
+
+def price_vs_volume(table: Table, symbol: str) -> go.Figure:
+    title = f"{symbol}: daily return vs volume"
+    rows = [r for r in table.records() if r["return_pct"] is not None and r["volume"] is not None]
+    if not rows:
+        return empty(title, f"{symbol}: two days with volume in this range")
+    figure = go.Figure(go.Scatter(x=[r["volume"] for r in rows], y=[r["return_pct"] for r in rows],
+                                  mode="markers", text=[r["day"] for r in rows], name="days",
+                                  marker={"color": [UP if r["return_pct"] >= 0 else DOWN for r in rows]}))
+    return _layout(figure, title, xaxis_title="volume", yaxis_title="return %")
+
+
+def candles(table: Table, symbol: str, day: str) -> go.Figure:
+    title = f"{symbol}: 1-minute candles, {day} (UTC), live"
+    rows = table.records()
+    if not rows:
+        return empty(title, f"{symbol} on {day}")
+    figure = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.03)
+    starts = [r["bar_start"] for r in rows]
+    figure.add_trace(go.Candlestick(x=starts, open=[r["open"] for r in rows], high=[r["high"] for r in rows],
+                                    low=[r["low"] for r in rows], close=[r["close"] for r in rows], name=symbol,
+                                    increasing_line_color=UP, decreasing_line_color=DOWN), row=1, col=1)
+    figure.add_trace(go.Bar(x=starts, y=[r["volume"] for r in rows], name="volume", marker_color=NEUTRAL),
+                     row=2, col=1)
+    figure.update_xaxes(rangeslider_visible=False)
+    figure = _layout(figure, title, showlegend=False)
+    figure.update_layout(height=460)
+    return figure
+
+
+def quality_trend(table: Table) -> go.Figure:
+    title = "Quality score by run"
+    rows = table.records()
+    if not rows:
+        return empty(title, "quality runs in this range (they follow each compaction)")
+    figure = go.Figure(go.Scatter(x=[r["checked_at"] for r in rows], y=[r["score"] for r in rows],
+                                  mode="lines+markers", name="score",
+                                  text=[f"{r['passed']}/{r['rules']} rules passed" for r in rows]))
+    return _layout(figure, title, yaxis={"range": [0, 1.05], "title": "rules passed"})

@@ -1,0 +1,91 @@
+"""What the dashboard shows, read the way QuickSight reads it on AWS: the named queries of sql/queries/
+on the lake's catalog (kept open by LocalAthena), and the pipeline's figures from its CloudWatch stand-in
+(local_stack.cloudwatch) plus, when a stack runs in the same process, its live status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from local_stack.athena import LocalAthena
+from local_stack.cloudwatch import GlueRun, glue_runs, read_metrics, refusal_reasons
+from stack_tools.queries import NamedQuery, named_queries
+
+PRODUCER, TRANSFORM = "producer", "firehose_transform"
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    quotes_per_second: float | None
+    messages_received: int
+    records_delivered: int
+    refused: dict[str, int]
+    reconnects: int
+    gaps_repaired: int
+    buffered_bytes: int | None  # None: no Firehose runs in this process
+    last_runs: dict[str, GlueRun] = field(default_factory=dict)  # job -> its latest run
+
+
+class DashboardSources:
+    def __init__(self, athena: LocalAthena, logs: Path, *, live_status: Callable[[], dict[str, Any]] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._athena = athena
+        self._logs = logs
+        self._live_status = live_status
+        self._clock = clock
+        self._queries: dict[str, NamedQuery] = named_queries()
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self._clock(), tz=UTC).date()
+
+    def query(self, name: str, *, symbols: str = "", start: str = "", end: str = "") -> Table:
+        """A named query with its parameters checked (ConfigError with the reason when one is bad)."""
+        query = self._queries[name]
+        result = self._athena.query(query.sql, query.bind({"symbols": symbols, "from": start, "to": end}))
+        return Table(result.columns, result.rows)
+
+    def default_range(self) -> tuple[str, str]:
+        """The last 90 days of data there is (ending today when there is none)."""
+        end = self.today()
+        known = self.query("symbols", start=(end - timedelta(days=3650)).isoformat(), end=end.isoformat())
+        if known.rows:
+            end = date.fromisoformat(max(str(r[2]) for r in known.rows))
+        return (end - timedelta(days=89)).isoformat(), end.isoformat()
+
+    def pipeline(self) -> Pipeline:
+        points = read_metrics(self._logs)
+        producer = [p for p in points if p.service == PRODUCER and not p.dimensions[1:]]
+
+        def total(service: str, name: str) -> int:
+            return int(sum(p.value for p in points if p.service == service and p.name == name
+                           and dict(p.dimensions).get("symbol") is None))
+
+        received = [p for p in producer if p.name == "MessagesReceived"]
+        rate = None
+        if len(received) >= 2:
+            span_s = (received[-1].timestamp_ms - received[0].timestamp_ms) / 1000
+            rate = sum(p.value for p in received[1:]) / span_s if span_s > 0 else None
+        buffered = None
+        if self._live_status is not None:
+            streams = self._live_status().get("streams") or []
+            buffered = int(sum(s.get("buffered_bytes", 0) for s in streams))
+        runs: dict[str, GlueRun] = {}
+        for run in glue_runs(self._logs):
+            runs[run.job] = run
+        return Pipeline(quotes_per_second=rate, messages_received=total(PRODUCER, "MessagesReceived"),
+                        records_delivered=total(TRANSFORM, "RowsOut"), refused=dict(refusal_reasons(self._logs)),
+                        reconnects=total(PRODUCER, "Reconnects"), gaps_repaired=total(PRODUCER, "GapsRepaired"),
+                        buffered_bytes=buffered, last_runs=runs)

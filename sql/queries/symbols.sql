@@ -1,0 +1,13 @@
+-- symbols: every symbol with daily bars in the range of days, its first and last day and its last close
+-- (the dashboards' symbol picker).
+-- parameters: from, to
+SELECT
+    symbol,
+    min(dt) AS first_day,
+    max(dt) AS last_day,
+    count(*) AS days,
+    max_by(close, dt) AS last_close
+FROM ohlcv.bars_1d
+WHERE dt BETWEEN ? AND ?
+GROUP BY symbol
+ORDER BY symbol

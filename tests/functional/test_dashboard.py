@@ -1,0 +1,122 @@
+"""The dashboard's callbacks and HTTP endpoints over a real lake (raw zone written as the transform
+writes it, curated tables published by manifest): the numbers each chart shows are the SQL's, and bad
+parameters are messages on the page, never a server error."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.sql import FIRST_DAY, _locations, publish_curated, write_raw
+from local_stack.athena import LocalAthena
+from local_stack.dashboard.app import Dashboard, DashboardServer
+from local_stack.dashboard.sources import DashboardSources
+from local_stack.s3 import LocalS3
+from stack_tools.template import StackTemplate
+
+LAST_DAY = "2024-06-05"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory: pytest.TempPathFactory) -> DashboardSources:
+    lake = tmp_path_factory.mktemp("lake")
+    write_raw(_locations(lake / "s3")["raw_prices"], symbols=2, days=3)
+    athena = LocalAthena(StackTemplate(), LocalS3(lake / "s3"))
+    publish_curated(athena, _locations(lake / "s3"))
+    return DashboardSources(athena, lake / "cloudwatch")
+
+
+def _sql(sources: DashboardSources, name: str, symbol: str = "SYM01") -> list[dict[str, Any]]:
+    return sources.query(name, symbols=symbol, start=FIRST_DAY, end=LAST_DAY).records()
+
+
+def test_each_chart_shows_the_numbers_of_its_query(sources: DashboardSources) -> None:
+    change, volume, monthly, scatter, message = Dashboard(sources).charts("SYM01", FIRST_DAY, LAST_DAY)
+    assert message == ""
+    assert list(change.data[0].y) == [r["change_pct"] for r in _sql(sources, "daily_change")]
+    assert list(volume.data[0].y) == [r["volume"] for r in _sql(sources, "daily_volume")]
+    assert list(monthly.data[0].y) == [r["total_volume"] for r in _sql(sources, "monthly_volume")]
+    expected = [r for r in _sql(sources, "price_vs_volume") if r["return_pct"] is not None]
+    assert list(scatter.data[0].y) == [r["return_pct"] for r in expected] and len(expected) == 2
+
+
+def test_the_candles_are_the_live_views_minutes_of_the_last_day(sources: DashboardSources) -> None:
+    figure, status = Dashboard(sources).candles(0, "SYM00", LAST_DAY)
+    rows = sources.query("intraday_candles", symbols="SYM00", start=LAST_DAY, end=LAST_DAY).records()
+    assert list(figure.data[0].close) == [r["close"] for r in rows] and len(rows) == 390
+    assert status == f"newest minute {rows[-1]['bar_start']:%H:%M} UTC, 390 minutes"
+
+
+@pytest.mark.parametrize(("symbol", "start", "end", "message"), [
+    ("SYM01", LAST_DAY, FIRST_DAY, "is after"),
+    ("SYM01", "1990-01-01", LAST_DAY, "spans more than"),
+    ("SYM01", "June", LAST_DAY, "is not a day"),
+    ("NOPE", FIRST_DAY, LAST_DAY, "No daily bars for NOPE"),
+    (None, FIRST_DAY, LAST_DAY, "No symbol yet"),
+])
+def test_bad_parameters_are_a_message_and_empty_charts(sources: DashboardSources, symbol: str | None, start: str,
+                                                       end: str, message: str) -> None:
+    *charts, shown = Dashboard(sources).charts(symbol, start, end)
+    assert message in shown
+    if "No daily bars" not in shown:
+        assert all(not chart.data and chart.layout.annotations for chart in charts)
+
+
+@pytest.fixture
+def server(sources: DashboardSources) -> Iterator[DashboardServer]:
+    running = DashboardServer(Dashboard(sources, refresh_ms=1000), port=0).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _update(server: DashboardServer, symbol: str, start: str, end: str) -> dict[str, Any]:
+    body = {"output": "..daily-change.figure...daily-volume.figure...monthly-volume.figure...price-volume.figure"
+                      "...message.children..",
+            "outputs": [{"id": i, "property": "figure"} for i in
+                        ("daily-change", "daily-volume", "monthly-volume", "price-volume")]
+            + [{"id": "message", "property": "children"}],
+            "inputs": [{"id": "symbol", "property": "value", "value": symbol},
+                       {"id": "range", "property": "start_date", "value": start},
+                       {"id": "range", "property": "end_date", "value": end}],
+            "changedPropIds": ["symbol.value"], "state": []}
+    request = urllib.request.Request(server.url + "_dash-update-component", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+        result: dict[str, Any] = json.loads(answer.read())
+    return result
+
+
+def test_the_page_and_its_update_endpoint_answer_over_http(server: DashboardServer) -> None:
+    with urllib.request.urlopen(server.url, timeout=30) as page:
+        assert page.status == 200 and b"_dash-config" in page.read()
+    good = _update(server, "SYM01", FIRST_DAY, LAST_DAY)["response"]
+    assert len(good["daily-change"]["figure"]["data"][0]["y"]) == 3 and good["message"]["children"] == ""
+    inverted = _update(server, "SYM01", LAST_DAY, FIRST_DAY)["response"]
+    assert "is after" in inverted["message"]["children"]
+    huge = _update(server, "SYM01", "1900-01-01", LAST_DAY)["response"]
+    assert "spans more than" in huge["message"]["children"]
+
+
+def test_the_page_serves_its_scripts_from_the_installed_packages(server: DashboardServer) -> None:
+    with urllib.request.urlopen(server.url, timeout=30) as page:
+        html = page.read().decode()
+    scripts = [part.split('"')[0] for part in html.split('src="')[1:]]
+    assert scripts and all(s.startswith("/") for s in scripts)  # nothing from a CDN: the machine may be offline
+    with urllib.request.urlopen(server.url.rstrip("/") + scripts[-1], timeout=30) as script:
+        assert script.status == 200
+
+
+def test_an_empty_lake_says_what_is_missing(tmp_path: Path) -> None:
+    empty = DashboardSources(LocalAthena(StackTemplate(), LocalS3(tmp_path / "s3")), tmp_path / "cloudwatch")
+    *_, message = Dashboard(empty).charts(None, "2024-01-01", "2024-01-31")
+    assert "make demo" in message
+    figure, children = Dashboard(empty).quality(None, "2024-01-01", "2024-01-31")
+    assert "No quality run" in str(children[0]) and not figure.data
