@@ -20,6 +20,7 @@ from local_stack.firehose.delivery import StreamStats
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
 from local_stack.stack import LocalStack, prepare_lake
+from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.backfill import requested_span
 from ohlcv_core.config import DEFAULT_REGION
@@ -39,6 +40,9 @@ LOG = logging.getLogger(__name__)
 # with the transform's age window for streamed prices opened up (a template parameter).
 REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000"}
 # The units the demo reports on, by their logical ids in the template.
+# Daily history the demo loads beside the recording (when backtesting.py's published bars are installed, as
+# `make` installs them), so the daily and monthly charts have months to show.
+HISTORY = ("GOOG", "1day", "2012-01-01", "2012-12-31")
 COMPACTION_JOB = "CompactionJob"
 QUALITY_JOB = "QualityJob"
 
@@ -106,6 +110,7 @@ class DemoResult:
     rest_records: int = 0  # the records they were sent in
     quality_run: JobRun | None = None
     quality_failures: list[tuple[str, int]] = field(default_factory=list)  # (rule, rows) from quality_results
+    history_bars: dict[str, int] = field(default_factory=dict)  # daily history loaded (HISTORY), by symbol
 
 
 def _rest_minutes(stand_in: TwelveDataStandIn, stack: LocalStack, symbols: tuple[str, ...]) -> BackfillReport | None:
@@ -124,9 +129,26 @@ def _rest_minutes(stand_in: TwelveDataStandIn, stack: LocalStack, symbols: tuple
     return backfill.run(backfill.plan(symbols, "1min", span))
 
 
-def _via_websocket(recording: Recording, stack: LocalStack, speed: float
-                   ) -> tuple[ProducerStats, FirehoseSink, BackfillReport | None]:
-    with running_in_thread(TwelveDataStandIn(recording, speed=speed)) as stand_in:
+def _daily_history(stand_in: TwelveDataStandIn, stack: LocalStack) -> BackfillReport:
+    """HISTORY through the backfill path: the stand-in's REST answers from the published bars."""
+    symbol, interval, first, last = HISTORY
+    backfill = Backfill(TwelveDataRest(stand_in.rest_url, None),
+                        FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name),
+                        FileCheckpoints(stack.lake / "backfill-checkpoints"))
+    return backfill.run(backfill.plan((symbol,), interval, requested_span(first, last, interval)))
+
+
+def _history_series() -> list[Any]:
+    return [read_series(f) for f in published_history()
+            if (f.meta["symbol"], f.meta["interval"]) == HISTORY[:2]]
+
+
+Loaded = tuple[ProducerStats, FirehoseSink, BackfillReport | None, BackfillReport | None]
+
+
+def _via_websocket(recording: Recording, stack: LocalStack, speed: float, history: bool) -> Loaded:
+    series = _history_series() if history else []
+    with running_in_thread(TwelveDataStandIn(recording, speed=speed, history=series)) as stand_in:
         settings = ProducerSettings.resolve(
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
             stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region=DEFAULT_REGION,
@@ -135,29 +157,30 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float
         with metrics_log.open("a", encoding="utf-8") as log:
             stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
                                               metrics_out=lambda line: print(line, file=log)))
-        return stats, sink, _rest_minutes(stand_in, stack, recording.header.symbols)
+        minutes = _rest_minutes(stand_in, stack, recording.header.symbols)
+        return stats, sink, minutes, _daily_history(stand_in, stack) if series else None
 
 
-def _via_file(recording: Recording, stack: LocalStack, speed: float
-              ) -> tuple[ProducerStats, FirehoseSink, BackfillReport | None]:
-    """The recording's REST responses are replayed with its frames."""
+def _via_file(recording: Recording, stack: LocalStack, speed: float, history: bool) -> Loaded:
+    """The recording's REST responses are replayed with its frames (no stand-in: no history)."""
     client = firehose_client(DEFAULT_REGION, stack.firehose.url)
     stats, sink = asyncio.run(replay(recording, stack.stream_settings.name, client, speed=speed))
-    return stats, sink, None
+    return stats, sink, None, None
 
 
 def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], speed: float = 0.0,
              fresh: bool = True, via: Literal["websocket", "file"] = "websocket",
-             checks_quality: bool = True) -> DemoResult:
+             checks_quality: bool = True, history: bool = False) -> DemoResult:
     """`via="websocket"`: the stand-in serves the recording and the producer streams it, as from Twelve
     Data; `via="file"`: the recording is replayed straight into the producer (`ohlcv replay`), REST
     responses included, every connection of it as it was recorded. `checks_quality=False` deploys the
-    stack with QualityAfterCompaction off."""
+    stack with QualityAfterCompaction off; `history=True` also loads HISTORY through the backfill path."""
     recording = read_recording(recording_path)
     parameters = {**REPLAY_PARAMETERS, "QualityAfterCompaction": str(checks_quality).lower()}
     stack = LocalStack(prepare_lake(lake, fresh=fresh), spark, parameters=parameters).start()
     try:
-        stats, sink, rest = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed)
+        stats, sink, rest, daily = (_via_websocket if via == "websocket" else _via_file)(recording, stack, speed,
+                                                                                        history)
         stack.close_intake()
         stack.settle()  # every buffer delivered, every Object Created event compacted
     finally:
@@ -180,7 +203,7 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
         symbols=summaries, rejected=rejected,
         firehose=stack.streams[stack.stream_settings.name].stats,
         rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0,
-        quality_run=quality_run, quality_failures=failures)
+        quality_run=quality_run, quality_failures=failures, history_bars=daily.bars_by_symbol if daily else {})
 
 
 def _fmt(value: Any) -> str:
@@ -206,6 +229,9 @@ def format_report(result: DemoResult) -> str:
     if result.rest_bars:
         lines.append("published 1-minute bars loaded (they replace tick bars): "
                      + ", ".join(f"{symbol} {count}" for symbol, count in sorted(result.rest_bars.items())))
+    if result.history_bars:
+        lines.append(f"daily history loaded through the backfill path ({HISTORY[2]} to {HISTORY[3]}): "
+                     + ", ".join(f"{symbol} {count} days" for symbol, count in sorted(result.history_bars.items())))
     if result.run is not None:
         r = result.run.result
         lines.append(f"compaction run {result.run.id}: {result.run.state} in {result.run.execution_time_s} s; "

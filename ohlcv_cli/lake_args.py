@@ -1,5 +1,5 @@
-"""The arguments of the commands that read the lake, `ohlcv query` and `ohlcv dashboard` (apart from
-their modules, so that building the parser imports no engine)."""
+"""The arguments of the commands about the lake, `ohlcv demo`, `ohlcv query` and `ohlcv dashboard` (apart
+from their modules, so that building the parser imports no engine)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,17 @@ def add_dashboard_parser(sub: Any) -> argparse.ArgumentParser:
     board.add_argument("--refresh-s", dest="refresh_s", type=float, default=5.0,
                        help="how often the live parts of the page refresh")
     return board
+
+
+def add_demo_parser(sub: Any) -> argparse.ArgumentParser:
+    demo: argparse.ArgumentParser = sub.add_parser("demo", help="run the whole pipeline locally on a recording")
+    demo.add_argument("--recording", type=Path, help="recording file (default: the bundled demo feed)")
+    demo.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); cleared first")
+    demo.add_argument("--speed", type=float, default=0.0, help="replay speed factor; 0 = as fast as possible")
+    demo.add_argument("--no-serve", action="store_true", help="print the report and exit (default: then serve the "
+                                                              "dashboards until Ctrl-C)")
+    demo.add_argument("--no-history", action="store_true", help="skip the daily history the demo loads for the charts")
+    demo.add_argument("--port", type=int, default=8050, help="the dashboards' port on 127.0.0.1")
+    demo.add_argument("--via", choices=["websocket", "file"], default="websocket",
+                      help="stream from the Twelve Data stand-in (default) or replay the file into the producer")
+    return demo

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ohlcv_cli.lake_args import add_dashboard_parser, add_query_parser
+from ohlcv_cli.lake_args import add_dashboard_parser, add_demo_parser, add_query_parser
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError, OhlcvError
 
@@ -48,9 +48,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     require_java()
     recording = config.resolve(args.recording, os.environ, config.ENV_RECORDING, DEMO_FEED, Path)
     print(f"replaying {recording} through the local stack (lake: {_lake(args)}) ...", flush=True)
-    result = run_demo(recording, _lake(args), spark=_spark_factory(), speed=args.speed, via=args.via)
-    print(format_report(result))
-    return 0
+    result = run_demo(recording, _lake(args), spark=_spark_factory(), speed=args.speed, via=args.via,
+                      history=not args.no_history)
+    print(format_report(result), flush=True)
+    if args.no_serve:
+        return 0
+    from ohlcv_cli.dashboard import serve_dashboard
+
+    return serve_dashboard(_lake(args), host="127.0.0.1", port=args.port, refresh_s=5.0)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -414,16 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the whole pipeline locally on a recording")
-    demo.add_argument("--recording", type=Path, help="recording file (default: the bundled demo feed)")
-    demo.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake); cleared first")
-    demo.add_argument("--speed", type=float, default=0.0, help="replay speed factor; 0 = as fast as possible")
-    demo.add_argument("--via", choices=["websocket", "file"], default="websocket",
-                      help="stream from the Twelve Data stand-in (default) or replay the file into the producer")
-    demo.set_defaults(func=cmd_demo)
+    add_demo_parser(sub).set_defaults(func=cmd_demo)
 
-    query = add_query_parser(sub)
-    query.set_defaults(func=cmd_query)
+    add_query_parser(sub).set_defaults(func=cmd_query)
 
     add_dashboard_parser(sub).set_defaults(func=cmd_dashboard)
 

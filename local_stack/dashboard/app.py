@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html
@@ -22,6 +23,13 @@ from ohlcv_core.errors import ConfigError, OhlcvError
 REFRESH_MS = 5_000
 QUALITY_DAYS = 30
 CHARTS = ("daily-change", "daily-volume", "monthly-volume", "price-volume")
+
+
+def _behind(seconds: float) -> str:
+    for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:,.1f} {unit}"
+    return f"{max(seconds, 0):.0f} s"
 
 
 def _card(label: str, value: str, test_id: str) -> html.Div:
@@ -51,6 +59,7 @@ def _table(table: Table, table_id: str, limit: int = 50) -> html.Table:
 class Dashboard:
     sources: DashboardSources
     refresh_ms: int = REFRESH_MS
+    _first_symbol: str | None = None
 
     # -- callbacks (plain methods: the tests call them as the page does) -------------------------------
     def charts(self, symbol: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
@@ -102,8 +111,8 @@ class Dashboard:
             return f"{run.state} in {run.seconds:.1f} s, {run.ended_at:%H:%M:%S} UTC"
 
         now = datetime.now(tz=UTC)
-        freshness = Table(("symbol", "newest minute", "minutes behind"), [
-            (r[0], f"{r[1]:%Y-%m-%d %H:%M}", round((now - r[1].replace(tzinfo=UTC)).total_seconds() / 60, 1))
+        freshness = Table(("symbol", "newest minute (UTC)", "behind now"), [
+            (r[0], f"{r[1]:%Y-%m-%d %H:%M}", _behind((now - r[1].replace(tzinfo=UTC)).total_seconds()))
             for r in (fresh.rows if fresh else []) if r[1] is not None])
         refused = Table(("reason", "records"), sorted(p.refused.items(), key=lambda kv: -kv[1]))
         return [
@@ -142,13 +151,21 @@ class Dashboard:
                                              html.H4("Rules of the latest run"), _table(rules, "rules-table"),
                                              html.H4("Quarantined bars"), _table(quarantined, "quarantine-table")]
 
+    def from_url(self, search: str | None) -> tuple[str | None, str, str]:
+        """A link may name the view: ?symbol=GOOG&from=2012-01-01&to=2012-12-31 (missing ones: defaults)."""
+        asked = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+        start, end = self.sources.default_range()
+        return asked.get("symbol", self._first_symbol), asked.get("from", start), asked.get("to", end)
+
     # -- the page ----------------------------------------------------------------------------------------
     def app(self) -> Dash:
         start, end = self.sources.default_range()
-        symbols = self.sources.query("symbols", start=start, end=end).rows
+        symbols = self.sources.symbols().rows
         options = [{"label": str(r[0]), "value": str(r[0])} for r in symbols]
+        self._first_symbol = options[0]["value"] if options else None
         app = Dash(__name__, title="OHLCV engine", serve_locally=True)
         app.layout = html.Div([
+            dcc.Location(id="url", refresh=False),
             html.H2("OHLCV engine: market data dashboard"),
             html.Div([
                 dcc.Dropdown(id="symbol", options=options, value=options[0]["value"] if options else None,
@@ -165,6 +182,8 @@ class Dashboard:
             html.H3("Pipeline"), html.Div(id="pipeline"),
             html.H3("Data quality"), dcc.Graph(id="quality-trend"), html.Div(id="quality"),
         ], style={"fontFamily": "sans-serif", "maxWidth": "1400px", "margin": "0 auto"})
+        app.callback(Output("symbol", "value"), Output("range", "start_date"), Output("range", "end_date"),
+                     Input("url", "search"))(self.from_url)
         app.callback([Output(name, "figure") for name in CHARTS] + [Output("message", "children")],
                      Input("symbol", "value"), Input("range", "start_date"), Input("range", "end_date"))(self.charts)
         app.callback(Output("candles", "figure"), Output("candles-status", "children"),

@@ -57,12 +57,17 @@ class DashboardSources:
         result = self._athena.query(query.sql, query.bind({"symbols": symbols, "from": start, "to": end}))
         return Table(result.columns, result.rows)
 
+    def symbols(self) -> Table:
+        """Every symbol with daily bars, whenever they are (the picker's list): the `symbols` query over all
+        days, which the ten-year cap on what a user asks for does not apply to."""
+        query = self._queries["symbols"]
+        result = self._athena.query(query.sql, ["1970-01-01", self.today().isoformat()])
+        return Table(result.columns, result.rows)
+
     def default_range(self) -> tuple[str, str]:
         """The last 90 days of data there is (ending today when there is none)."""
-        end = self.today()
-        known = self.query("symbols", start=(end - timedelta(days=3650)).isoformat(), end=end.isoformat())
-        if known.rows:
-            end = date.fromisoformat(max(str(r[2]) for r in known.rows))
+        known = self.symbols()
+        end = date.fromisoformat(max(str(r[2]) for r in known.rows)) if known.rows else self.today()
         return (end - timedelta(days=89)).isoformat(), end.isoformat()
 
     def pipeline(self) -> Pipeline:

@@ -335,6 +335,10 @@ class FirehoseEndpoint:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
+    def status(self) -> dict[str, Any]:
+        """What the endpoint's status path answers: streams (buffered bytes included), API, stack."""
+        return self._server.status()
+
     def start(self) -> FirehoseEndpoint:
         for thread in self._threads:
             thread.start()

@@ -5,6 +5,9 @@ parameters are messages on the page, never a server error."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,3 +123,26 @@ def test_an_empty_lake_says_what_is_missing(tmp_path: Path) -> None:
     assert "make demo" in message
     figure, children = Dashboard(empty).quality(None, "2024-01-01", "2024-01-31")
     assert "No quality run" in str(children[0]) and not figure.data
+
+
+def test_ctrl_c_stops_the_served_dashboard_cleanly(tmp_path: Path) -> None:
+    # GIVEN `ohlcv dashboard` serving a lake, in its own process, as a person runs it
+    lake = tmp_path / "lake"
+    (lake / "s3").mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-m", "ohlcv_cli", "dashboard", "--lake", str(lake), "--port", "0"],
+                               cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("dashboard: http://127.0.0.1:"), line
+        url = line.split()[1]
+        with urllib.request.urlopen(url, timeout=30) as page:
+            assert page.status == 200
+        # WHEN it gets Ctrl-C THEN it stops at once, cleanly: exit 0, no traceback
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0 and "Traceback" not in err, err
+    assert "stopping the dashboard" in out

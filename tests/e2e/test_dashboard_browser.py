@@ -1,0 +1,128 @@
+"""The dashboards in a real browser (Playwright driving Debian's Chromium, headless) over a lake the demo
+filled: the recording through the local stack, and a year of GOOG's published daily bars through the
+backfill path. Every chart has data, its numbers are its query's, and a minute that Firehose delivers
+while the page is open appears on the live candles without a reload. The screenshots it takes are the
+ones docs/assets/dashboards/ holds."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from local_stack.feeds import DEMO_FEED
+from local_stack.stack import LocalStack, prepare_lake
+from ohlcv_cli.dashboard import start_dashboard
+from ohlcv_cli.demo import REPLAY_PARAMETERS, DemoResult, run_demo
+from ohlcv_core.config import DEFAULT_REGION
+from ohlcv_core.envelope import encode_envelope
+from producers.aws import firehose_client
+from producers.firehose_sink import FirehoseSink
+from stack_tools.queries import named_query
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "dashboards"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+DAY = "2023-08-24"
+
+
+@pytest.fixture(scope="module")
+def demo(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult]:
+    lake = tmp_path_factory.mktemp("lake")
+    return lake, run_demo(DEMO_FEED, lake, spark=lambda: spark, speed=0, history=True)
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    assert Path(CHROMIUM).exists(), "the browser test needs Debian's Chromium: `make test` installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        yield context.new_page()
+        browser.close()
+
+
+def _trace(page: Page, graph: str, field: str, index: int = 0) -> list[Any]:
+    values: list[Any] = page.evaluate(
+        "([graph, field, index]) => { const g = document.querySelector(`#${graph} .js-plotly-plot`);"
+        " return g && g.data && g.data[index] ? Array.from(g.data[index][field] || []) : []; }",
+        [graph, field, index])
+    return values
+
+
+def _wait_for_data(page: Page, graph: str, timeout_ms: int = 60_000) -> None:
+    page.wait_for_function(
+        "(graph) => { const g = document.querySelector(`#${graph} .js-plotly-plot`);"
+        " return g && g.data && g.data.length > 0 && (g.data[0].y || g.data[0].close || []).length > 0; }",
+        arg=graph, timeout=timeout_ms)
+
+
+def _minute(symbol: str, ts: int, price: float, day_volume: int) -> bytes:
+    frame = {"event": "price", "symbol": symbol, "timestamp": ts, "price": price, "day_volume": day_volume,
+             "exchange": "NASDAQ", "type": "Common Stock", "currency": "USD"}
+    return encode_envelope(orjson.dumps(frame).decode(), ts * 1000 + 120, "twelvedata.ws")
+
+
+def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
+        spark: Any, demo: tuple[Path, DemoResult], page: Page) -> None:
+    lake, result = demo
+    assert result.history_bars == {"GOOG": 250}
+    stack = LocalStack(prepare_lake(lake, fresh=False), lambda: spark,
+                       parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
+    server = start_dashboard(lake, refresh_s=1.0, live_status=stack.firehose.status)
+    try:
+        # GIVEN a year of GOOG's daily bars: the four charts of the seed, each with its query's numbers
+        page.goto(f"{server.url}?symbol=GOOG&from=2012-01-01&to=2012-12-31")
+        for graph in ("daily-change", "daily-volume", "monthly-volume", "price-volume"):
+            _wait_for_data(page, graph)
+        athena = stack.athena
+        window = ["GOOG", "2012-01-01", "2012-12-31"]
+
+        def rows(name: str) -> list[tuple[Any, ...]]:
+            query = named_query(name)
+            return athena.query(query.sql, query.bind(dict(zip(("symbols", "from", "to"), window, strict=True)))).rows
+
+        assert _trace(page, "daily-change", "y") == pytest.approx([r[4] for r in rows("daily_change")])
+        assert _trace(page, "daily-volume", "y") == [r[2] for r in rows("daily_volume")]
+        assert _trace(page, "monthly-volume", "y") == [r[3] for r in rows("monthly_volume")]
+        assert len(_trace(page, "monthly-volume", "x")) == 12
+        assert len(_trace(page, "price-volume", "y")) == 249  # every day but the first has a return
+        assert page.locator("#symbol").inner_text().strip() == "GOOG"
+        page.wait_for_selector("#quality-summary")
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "daily.png"), full_page=False)
+        # WHEN AAPL's recorded day is shown, THEN its candles are the live view's minutes
+        page.goto(f"{server.url}?symbol=AAPL&from={DAY}&to={DAY}")
+        _wait_for_data(page, "candles")
+        before = _trace(page, "candles", "x")
+        assert len(before) == len(athena.query(
+            f"SELECT * FROM bars_1m_live WHERE symbol = 'AAPL' AND dt = '{DAY}'").rows)
+        # WHEN Firehose delivers a new minute while the page is open
+        ((last, volume, close),) = athena.query(
+            "SELECT to_unixtime(max(bar_start)), max(day_volume), max_by(price, event_time_ms) FROM raw_prices "
+            f"CROSS JOIN (SELECT max(bar_start) AS bar_start FROM bars_1m_live WHERE symbol = 'AAPL' AND dt = '{DAY}') "
+            f"WHERE symbol = 'AAPL' AND dt = '{DAY}'").rows
+        new_minute = int(last) + 60
+        sink = FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name)
+        sink.send([_minute("AAPL", new_minute + s, close + s / 1000, volume + s * 100) for s in (5, 25, 45)])
+        stack.firehose.drain()
+        # THEN it appears on the candles without a reload
+        page.wait_for_function(
+            "(n) => { const g = document.querySelector('#candles .js-plotly-plot');"
+            " return g && g.data && g.data[0] && g.data[0].x.length > n; }", arg=len(before), timeout=30_000)
+        assert len(_trace(page, "candles", "x")) == len(before) + 1
+        page.locator("#candles").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "live.png"), full_page=False)
+        page.locator("#pipeline").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "pipeline-and-quality.png"), full_page=False)
+        assert page.locator("#records-delivered").inner_text() != "0"
+    finally:
+        server.stop()
+        stack.stop()
