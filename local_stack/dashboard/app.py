@@ -168,9 +168,9 @@ class Dashboard:
             dcc.Location(id="url", refresh=False),
             html.H2("OHLCV engine: market data dashboard"),
             html.Div([
-                dcc.Dropdown(id="symbol", options=options, value=options[0]["value"] if options else None,
+                dcc.Dropdown(id="symbol-picker", options=options, value=options[0]["value"] if options else None,
                              clearable=False, style={"width": "220px", "display": "inline-block"}),
-                dcc.DatePickerRange(id="range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
+                dcc.DatePickerRange(id="day-range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
                                     style={"display": "inline-block", "marginLeft": "12px"}),
             ]),
             html.Div(id="message", style={"color": "#b35806", "margin": "6px 0"}),
@@ -182,16 +182,16 @@ class Dashboard:
             html.H3("Pipeline"), html.Div(id="pipeline"),
             html.H3("Data quality"), dcc.Graph(id="quality-trend"), html.Div(id="quality"),
         ], style={"fontFamily": "sans-serif", "maxWidth": "1400px", "margin": "0 auto"})
-        app.callback(Output("symbol", "value"), Output("range", "start_date"), Output("range", "end_date"),
+        app.callback(Output("symbol-picker", "value"), Output("day-range", "start_date"), Output("day-range", "end_date"),
                      Input("url", "search"))(self.from_url)
         app.callback([Output(name, "figure") for name in CHARTS] + [Output("message", "children")],
-                     Input("symbol", "value"), Input("range", "start_date"), Input("range", "end_date"))(self.charts)
+                     Input("symbol-picker", "value"), Input("day-range", "start_date"), Input("day-range", "end_date"))(self.charts)
         app.callback(Output("candles", "figure"), Output("candles-status", "children"),
-                     Input("tick", "n_intervals"), Input("symbol", "value"), Input("range", "end_date"))(self.candles)
-        app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), Input("range", "start_date"),
-                     Input("range", "end_date"))(self.pipeline)
-        app.callback(Output("quality-trend", "figure"), Output("quality", "children"), Input("symbol", "value"),
-                     Input("range", "start_date"), Input("range", "end_date"))(self.quality)
+                     Input("tick", "n_intervals"), Input("symbol-picker", "value"), Input("day-range", "end_date"))(self.candles)
+        app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), Input("day-range", "start_date"),
+                     Input("day-range", "end_date"))(self.pipeline)
+        app.callback(Output("quality-trend", "figure"), Output("quality", "children"), Input("symbol-picker", "value"),
+                     Input("day-range", "start_date"), Input("day-range", "end_date"))(self.quality)
         return app
 
 

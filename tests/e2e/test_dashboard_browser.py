@@ -94,7 +94,7 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
         assert _trace(page, "monthly-volume", "y") == [r[3] for r in rows("monthly_volume")]
         assert len(_trace(page, "monthly-volume", "x")) == 12
         assert len(_trace(page, "price-volume", "y")) == 249  # every day but the first has a return
-        assert page.locator("#symbol").inner_text().strip() == "GOOG"
+        assert page.locator("button#symbol-picker").inner_text().strip() == "GOOG"
         page.wait_for_selector("#quality-summary")
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "daily.png"), full_page=False)

@@ -85,10 +85,10 @@ def _update(server: DashboardServer, symbol: str, start: str, end: str) -> dict[
             "outputs": [{"id": i, "property": "figure"} for i in
                         ("daily-change", "daily-volume", "monthly-volume", "price-volume")]
             + [{"id": "message", "property": "children"}],
-            "inputs": [{"id": "symbol", "property": "value", "value": symbol},
-                       {"id": "range", "property": "start_date", "value": start},
-                       {"id": "range", "property": "end_date", "value": end}],
-            "changedPropIds": ["symbol.value"], "state": []}
+            "inputs": [{"id": "symbol-picker", "property": "value", "value": symbol},
+                       {"id": "day-range", "property": "start_date", "value": start},
+                       {"id": "day-range", "property": "end_date", "value": end}],
+            "changedPropIds": ["symbol-picker.value"], "state": []}
     request = urllib.request.Request(server.url + "_dash-update-component", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=30) as answer:
