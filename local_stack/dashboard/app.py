@@ -182,16 +182,17 @@ class Dashboard:
             html.H3("Pipeline"), html.Div(id="pipeline"),
             html.H3("Data quality"), dcc.Graph(id="quality-trend"), html.Div(id="quality"),
         ], style={"fontFamily": "sans-serif", "maxWidth": "1400px", "margin": "0 auto"})
-        app.callback(Output("symbol-picker", "value"), Output("day-range", "start_date"), Output("day-range", "end_date"),
-                     Input("url", "search"))(self.from_url)
+        symbol = Input("symbol-picker", "value")
+        first, last = Input("day-range", "start_date"), Input("day-range", "end_date")
+        app.callback(Output("symbol-picker", "value"), Output("day-range", "start_date"),
+                     Output("day-range", "end_date"), Input("url", "search"))(self.from_url)
         app.callback([Output(name, "figure") for name in CHARTS] + [Output("message", "children")],
-                     Input("symbol-picker", "value"), Input("day-range", "start_date"), Input("day-range", "end_date"))(self.charts)
+                     symbol, first, last)(self.charts)
         app.callback(Output("candles", "figure"), Output("candles-status", "children"),
-                     Input("tick", "n_intervals"), Input("symbol-picker", "value"), Input("day-range", "end_date"))(self.candles)
-        app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), Input("day-range", "start_date"),
-                     Input("day-range", "end_date"))(self.pipeline)
-        app.callback(Output("quality-trend", "figure"), Output("quality", "children"), Input("symbol-picker", "value"),
-                     Input("day-range", "start_date"), Input("day-range", "end_date"))(self.quality)
+                     Input("tick", "n_intervals"), symbol, last)(self.candles)
+        app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), first, last)(self.pipeline)
+        app.callback(Output("quality-trend", "figure"), Output("quality", "children"), symbol, first,
+                     last)(self.quality)
         return app
 
 
