@@ -18,7 +18,7 @@ demo: check-java $(STAMP)
 test: $(STAMP) browser lint typecheck cfn-lint checkov
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks
 
 chaos: check-java $(STAMP)

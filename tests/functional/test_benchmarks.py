@@ -29,14 +29,15 @@ def test_the_registry_names_every_benchmark_module() -> None:
     assert set(REGISTRY) == modules
 
 
-def test_the_transform_producer_backfill_and_sql_benchmarks_run_tiny_through_the_runner(tmp_path: Path,
+def test_the_benchmarks_without_spark_run_tiny_through_the_runner(tmp_path: Path,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "results.json"
-    assert main(["--tiny", "--out", str(out), "transform", "producer", "backfill", "sql"]) == 0
+    assert main(["--tiny", "--out", str(out), "transform", "producer", "backfill", "sql", "dashboard"]) == 0
     results = json.loads(out.read_text())
     assert results["tiny"] is True
     _sane([Measurement(**{k: v for k, v in m.items() if k != "ratio"}) for m in results["measurements"]])
-    assert {m["benchmark"] for m in results["measurements"]} == {"transform", "producer", "backfill", "sql"}
+    assert {m["benchmark"] for m in results["measurements"]} == {"transform", "producer", "backfill", "sql",
+                                                                 "dashboard"}
     assert "ratio" in capsys.readouterr().out  # the table is printed
 
 
