@@ -38,6 +38,7 @@ _DUCK_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "tim
 class QueryResult:
     columns: tuple[str, ...]
     rows: list[tuple[Any, ...]]
+    types: tuple[str, ...] = ()  # DuckDB's type of each column (stack_tools.quicksight reads them)
 
 
 def _java_double(value: float) -> str:
@@ -329,5 +330,6 @@ class LocalAthena:
             except duckdb.Error as exc:
                 raise query_error(exc) from exc
             columns = tuple(d[0] for d in cursor.description or ())
+            types = tuple(str(d[1]) for d in cursor.description or ())
             zones = translation.zones if len(translation.zones) == len(columns) else ()
-            return QueryResult(columns, _in_zones(rows, zones))
+            return QueryResult(columns, _in_zones(rows, zones), types)
