@@ -111,6 +111,7 @@ class DemoResult:
     quality_run: JobRun | None = None
     quality_failures: list[tuple[str, int]] = field(default_factory=list)  # (rule, rows) from quality_results
     history_bars: dict[str, int] = field(default_factory=dict)  # daily history loaded (HISTORY), by symbol
+    history_skipped: str = ""  # why history was asked for and not loaded
 
 
 def _rest_minutes(stand_in: TwelveDataStandIn, stack: LocalStack, symbols: tuple[str, ...]) -> BackfillReport | None:
@@ -136,6 +137,15 @@ def _daily_history(stand_in: TwelveDataStandIn, stack: LocalStack) -> BackfillRe
                         FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name),
                         FileCheckpoints(stack.lake / "backfill-checkpoints"))
     return backfill.run(backfill.plan((symbol,), interval, requested_span(first, last, interval)))
+
+
+def _history_skipped(asked: bool, via: str, loaded: bool) -> str:
+    if not asked or loaded:
+        return ""
+    if via != "websocket":
+        return "daily history is loaded through the stand-in's REST, which --via file does not start"
+    return ("daily history not loaded: backtesting.py's published bars are not installed "
+            "(pip install --no-deps -r tools/test-data-requirements.txt, as make does)")
 
 
 def _history_series() -> list[Any]:
@@ -203,7 +213,8 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
         symbols=summaries, rejected=rejected,
         firehose=stack.streams[stack.stream_settings.name].stats,
         rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0,
-        quality_run=quality_run, quality_failures=failures, history_bars=daily.bars_by_symbol if daily else {})
+        quality_run=quality_run, quality_failures=failures, history_bars=daily.bars_by_symbol if daily else {},
+        history_skipped=_history_skipped(history, via, daily is not None))
 
 
 def _fmt(value: Any) -> str:
@@ -229,6 +240,8 @@ def format_report(result: DemoResult) -> str:
     if result.rest_bars:
         lines.append("published 1-minute bars loaded (they replace tick bars): "
                      + ", ".join(f"{symbol} {count}" for symbol, count in sorted(result.rest_bars.items())))
+    if result.history_skipped:
+        lines.append(result.history_skipped)
     if result.history_bars:
         lines.append(f"daily history loaded through the backfill path ({HISTORY[2]} to {HISTORY[3]}): "
                      + ", ".join(f"{symbol} {count} days" for symbol, count in sorted(result.history_bars.items())))
