@@ -37,8 +37,9 @@ from producers.settings import ProducerSettings
 
 LOG = logging.getLogger(__name__)
 # A recording is old by the time it is replayed: deploy the local stack as a replay stack would be,
-# with the transform's age window for streamed prices opened up (a template parameter).
-REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000"}
+# with the transform's age window for streamed prices opened up (a template parameter), and larger
+# compaction batches for the history it loads (a partition an object: fewer runs).
+REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000", "CompactionBatchSize": "1000"}
 # The units the demo reports on, by their logical ids in the template.
 # Daily history the demo loads beside the recording (when backtesting.py's published bars are installed, as
 # `make` installs them), so the daily and monthly charts have months to show.

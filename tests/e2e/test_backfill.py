@@ -65,9 +65,10 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     clock = CompressedClock(datetime(2026, 1, 5, 12).timestamp())
     stand_in = TwelveDataStandIn(Recording(Header(("GOOG",)), ()), speed=0, credits=CreditLimit(BUDGET),
                                  wall_clock=clock.time, history=history.values())
-    # (quality over backfilled history is tests/e2e/test_quality_history.py's: not run again here)
+    # (quality over backfilled history is tests/e2e/test_quality_history.py's: not run again here; a backfill
+    # deploys with larger compaction batches, as docs/backfill.md advises: fewer, cheaper runs)
     stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark,
-                       parameters={"QualityAfterCompaction": "false"}).start()
+                       parameters={"QualityAfterCompaction": "false", "CompactionBatchSize": "1000"}).start()
     reports: list[BackfillReport] = []
     try:
         with running_in_thread(stand_in):

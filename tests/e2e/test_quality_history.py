@@ -76,7 +76,8 @@ def checked(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     clock = CompressedClock(datetime(2026, 1, 5, 12).timestamp())
     stand_in = TwelveDataStandIn(Recording(Header(("GOOG",)), ()), speed=0, wall_clock=clock.time,
                                  history=history.values())
-    stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark).start()
+    stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark,
+                       parameters={"CompactionBatchSize": "1000"}).start()  # a backfill's deployment
     try:
         with running_in_thread(stand_in):
             sink = FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name)
