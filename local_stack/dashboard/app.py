@@ -5,6 +5,7 @@ lake into a message on the page, never a server error."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 from dataclasses import dataclass
@@ -212,6 +213,7 @@ class DashboardServer:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         with listener:
             self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, fd=listener.fileno())
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request is noise on a terminal
         self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
 
     @property
