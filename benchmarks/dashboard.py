@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from benchmarks.report import Measurement
-from benchmarks.sql import _locations, publish_curated, write_raw
+from benchmarks.sql import lake_locations, publish_curated, write_raw
 from local_stack.athena import LocalAthena
 from local_stack.dashboard.app import CHARTS, Dashboard, DashboardServer
 from local_stack.dashboard.sources import DashboardSources
@@ -68,9 +68,9 @@ def run(*, tiny: bool = False) -> list[Measurement]:
     rounds = 2 if tiny else ROUNDS
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-dashboard-"))
     try:
-        write_raw(_locations(work / "s3")["raw_prices"], symbols=symbols, days=days)
+        write_raw(lake_locations(work / "s3")["raw_prices"], symbols=symbols, days=days)
         athena = LocalAthena(StackTemplate(), LocalS3(work / "s3"))
-        publish_curated(athena, _locations(work / "s3"))
+        publish_curated(athena, lake_locations(work / "s3"))
         sources = DashboardSources(athena, work / "cloudwatch")
         start, end = sources.default_range()
         names = [f"SYM{s:02d}" for s in range(symbols)]

@@ -39,7 +39,7 @@ DAILY_FROM_RAW = ("(SELECT symbol, max(exchange) AS exchange, min(bar_start) AS 
                   "'ticks' AS source, false AS final, dt FROM ohlcv.bars_1m_live GROUP BY symbol, dt) AS bars_1d")
 
 
-def _locations(root: Path) -> dict[str, Path]:
+def lake_locations(root: Path) -> dict[str, Path]:
     s3 = LocalS3(root)
     return {t.name: s3.path_of(t.location) for t in StackTemplate().tables()}
 
@@ -113,12 +113,12 @@ def run(*, tiny: bool = False) -> list[Measurement]:
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-sql-"))
     try:
         raw_only, curated = work / "raw-only", work / "curated"
-        records = write_raw(_locations(raw_only)["raw_prices"], symbols=symbols, days=days)
+        records = write_raw(lake_locations(raw_only)["raw_prices"], symbols=symbols, days=days)
         shutil.copytree(raw_only, curated)
         template = StackTemplate()
         raw_athena = LocalAthena(template, LocalS3(raw_only))
         curated_athena = LocalAthena(template, LocalS3(curated))
-        bars = publish_curated(curated_athena, _locations(curated))
+        bars = publish_curated(curated_athena, lake_locations(curated))
         last_day = (date.fromisoformat(FIRST_DAY) + timedelta(days=days - 1)).isoformat()
         everyone = ",".join(f"SYM{s:02d}" for s in range(symbols))
         measurements = []

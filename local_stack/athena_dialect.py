@@ -119,7 +119,7 @@ _KEEPS_ZONE = (exp.Paren, exp.Alias, exp.Max, exp.Min, exp.AnyValue, exp.ArgMax,
                exp.LastValue, exp.Lag, exp.Lead, exp.Window, exp.NthValue)
 _INSTANT_SAFE = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between, exp.In, exp.Ordered,
                  exp.Count, exp.Distinct, exp.Group, exp.Is, exp.Not, exp.TimeToUnix, exp.Sub, exp.NullSafeEQ,
-                 exp.NullSafeNEQ, exp.Coalesce, exp.If, exp.Case, exp.PartitionedByProperty, exp.Tuple)
+                 exp.NullSafeNEQ, exp.Coalesce, exp.If, exp.Case, exp.Tuple)
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
 # Expressions whose value is one of their branches: zoned if their zoned branches agree on the zone.
 _BRANCHES: dict[type[exp.Expr], Callable[[exp.Expr], list[exp.Expr]]] = {

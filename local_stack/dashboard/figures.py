@@ -40,24 +40,24 @@ def daily_change(table: Table, symbol: str) -> go.Figure:
     return _layout(figure, title, yaxis_title="%")
 
 
-def daily_volume(table: Table, symbol: str) -> go.Figure:
-    title = f"{symbol}: daily volume"
+def _volume_bars(table: Table, title: str, x: str, y: str, missing: str, *, text: list[str] | None = None
+                 ) -> go.Figure:
     rows = table.records()
-    if not rows or all(r["volume"] is None for r in rows):
-        return empty(title, f"{symbol}'s volume in this range (forex publishes none)")
-    figure = go.Figure(go.Bar(x=[r["day"] for r in rows], y=[r["volume"] for r in rows], name="volume",
-                              marker_color=NEUTRAL))
+    if not rows or all(r[y] is None for r in rows):
+        return empty(title, missing)
+    figure = go.Figure(go.Bar(x=[r[x] for r in rows], y=[r[y] for r in rows], name="volume", marker_color=NEUTRAL,
+                              text=text))
     return _layout(figure, title, yaxis_title="shares")
+
+
+def daily_volume(table: Table, symbol: str) -> go.Figure:
+    return _volume_bars(table, f"{symbol}: daily volume", "day", "volume",
+                        f"{symbol}'s volume in this range (forex publishes none)")
 
 
 def monthly_volume(table: Table, symbol: str) -> go.Figure:
-    title = f"{symbol}: monthly volume"
-    rows = table.records()
-    if not rows or all(r["total_volume"] is None for r in rows):
-        return empty(title, f"{symbol}'s volume in this range")
-    figure = go.Figure(go.Bar(x=[r["month"] for r in rows], y=[r["total_volume"] for r in rows], name="volume",
-                              marker_color=NEUTRAL, text=[f"{r['days']} days" for r in rows]))
-    return _layout(figure, title, yaxis_title="shares")
+    return _volume_bars(table, f"{symbol}: monthly volume", "month", "total_volume",
+                        f"{symbol}'s volume in this range", text=[f"{r['days']} days" for r in table.records()])
 
 
 def price_vs_volume(table: Table, symbol: str) -> go.Figure:

@@ -78,6 +78,20 @@ def _expected_bars(events: list[dict[str, Any]]) -> dict[tuple[str, datetime], d
     return bars
 
 
+def _expected_with_rest() -> dict[tuple[str, datetime], dict[str, Any]]:
+    """The recording's bars computed without the pipeline; the published 1-minute bars the demo loads
+    replace the tick bars of their minutes (tick counts kept)."""
+    expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
+    for symbol, response in _recorded_rest().items():
+        for values in response["values"]:
+            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=ZoneInfo(response["meta"].get("exchange_timezone") or "UTC")).astimezone(UTC)
+            if (symbol, start) in expected:
+                expected[(symbol, start)].update({k: float(values[k]) for k in ("open", "high", "low", "close")},
+                                                 volume=float(values["volume"]) if "volume" in values else None)
+    return expected
+
+
 @pytest.fixture(scope="module")
 def demo(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     return run_demo(DEMO_FEED, tmp_path_factory.mktemp("lake"), spark=lambda: spark, speed=0)
@@ -104,15 +118,7 @@ def test_every_price_event_lands_in_the_raw_zone_exactly_once(demo: DemoResult) 
 
 
 def test_curated_bars_equal_an_independent_computation(demo: DemoResult) -> None:
-    expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
-    # the published 1-minute bars the demo loads replace the tick bars of their minutes (tick counts kept)
-    for symbol, response in _recorded_rest().items():
-        for values in response["values"]:
-            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=ZoneInfo(response["meta"].get("exchange_timezone") or "UTC")).astimezone(UTC)
-            if (symbol, start) in expected:
-                expected[(symbol, start)].update({k: float(values[k]) for k in ("open", "high", "low", "close")},
-                                                 volume=float(values["volume"]) if "volume" in values else None)
+    expected = _expected_with_rest()
     rows = published_rows(demo.zones.curated)
     got = {(r["symbol"], r["bar_start"]): {k: r[k] for k in ("open", "high", "low", "close", "volume", "tick_count")}
            for r in rows}
@@ -192,14 +198,7 @@ def test_compaction_triggers_a_quality_run_whose_results_are_queryable(demo: Dem
 
 def test_the_intraday_and_daily_queries_equal_the_recordings_bars(demo: DemoResult) -> None:
     # GIVEN the bars computed from the recording without the pipeline (REST minutes over ticks, as above)
-    expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
-    for symbol, response in _recorded_rest().items():
-        for values in response["values"]:
-            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=ZoneInfo(response["meta"].get("exchange_timezone") or "UTC")).astimezone(UTC)
-            if (symbol, start) in expected:
-                expected[(symbol, start)].update({k: float(values[k]) for k in ("open", "high", "low", "close")},
-                                                 volume=float(values["volume"]) if "volume" in values else None)
+    expected = _expected_with_rest()
     athena = LocalAthena(StackTemplate(), LocalS3(demo.zones.logs.parent / "s3"))
     symbols = sorted({symbol for symbol, _ in expected})
     window = {"symbols": ",".join(symbols), "from": "2023-08-24", "to": "2023-08-24"}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.sql import FIRST_DAY, _locations, publish_curated, write_raw
+from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
 from local_stack.athena import LocalAthena
 from local_stack.dashboard.app import Dashboard, DashboardServer
 from local_stack.dashboard.sources import DashboardSources
@@ -28,9 +28,9 @@ LAST_DAY = "2024-06-05"
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory: pytest.TempPathFactory) -> DashboardSources:
     lake = tmp_path_factory.mktemp("lake")
-    write_raw(_locations(lake / "s3")["raw_prices"], symbols=2, days=3)
+    write_raw(lake_locations(lake / "s3")["raw_prices"], symbols=2, days=3)
     athena = LocalAthena(StackTemplate(), LocalS3(lake / "s3"))
-    publish_curated(athena, _locations(lake / "s3"))
+    publish_curated(athena, lake_locations(lake / "s3"))
     return DashboardSources(athena, lake / "cloudwatch")
 
 
