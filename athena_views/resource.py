@@ -88,7 +88,9 @@ def parse_request(event: dict[str, Any]) -> ViewRequest:
                           sql=_text(properties, "ViewSql"))
     if not _NAME.fullmatch(request.database) or not _NAME.fullmatch(request.view):
         raise ViewError(f"{request.view_id}: database and view names are lower-case letters, digits and _")
-    creates = re.search(r"CREATE\s+OR\s+REPLACE\s+VIEW\s+\"?(\w+)\"?\.\"?(\w+)\"?\s", request.sql, re.I)
-    if creates is None or (creates.group(1).lower(), creates.group(2).lower()) != (request.database, request.view):
+    # Unqualified, the view is made in the query's database (the execution context the handler sets).
+    creates = re.search(r"CREATE\s+OR\s+REPLACE\s+VIEW\s+(?:\"?(\w+)\"?\.)?\"?(\w+)\"?\s", request.sql, re.I)
+    if creates is None or ((creates.group(1) or request.database).lower(),
+                           creates.group(2).lower()) != (request.database, request.view):
         raise ViewError(f"ViewSql must be one CREATE OR REPLACE VIEW {request.view_id} AS ...")
     return request

@@ -36,7 +36,7 @@ FIRST_DAY = "2024-06-03"
 DAILY_FROM_RAW = ("(SELECT symbol, max(exchange) AS exchange, min(bar_start) AS bar_start, "
                   "min_by(open, bar_start) AS open, max(high) AS high, min(low) AS low, "
                   "max_by(close, bar_start) AS close, sum(volume) AS volume, sum(tick_count) AS tick_count, "
-                  "'ticks' AS source, false AS final, dt FROM ohlcv.bars_1m_live GROUP BY symbol, dt) AS bars_1d")
+                  "'ticks' AS source, false AS final, dt FROM bars_1m_live GROUP BY symbol, dt) AS bars_1d")
 
 
 def lake_locations(root: Path) -> dict[str, Path]:
@@ -72,8 +72,8 @@ def publish_curated(athena: LocalAthena, tables: dict[str, Path]) -> int:
     file and one manifest per table and dt, as compaction publishes them."""
     bars = 0
     with athena.connect() as connection:
-        for table, sql in (("bars_1m", "SELECT * EXCLUDE (compacted) FROM ohlcv.bars_1m_live"),
-                           ("bars_1d", "SELECT * FROM " + DAILY_FROM_RAW.replace("ohlcv.", ""))):
+        for table, sql in (("bars_1m", "SELECT * EXCLUDE (compacted) FROM bars_1m_live"),
+                           ("bars_1d", "SELECT * FROM " + DAILY_FROM_RAW)):
             frame = f"_{table}"
             connection.execute(f"CREATE TEMP TABLE {frame} AS {sql}")
             for (dt,) in connection.execute(f"SELECT DISTINCT dt FROM {frame} ORDER BY dt").fetchall():
@@ -91,8 +91,8 @@ def publish_curated(athena: LocalAthena, tables: dict[str, Path]) -> int:
 
 def from_raw(sql: str) -> str:
     """The query with its curated tables replaced by their computation from the raw zone."""
-    return sql.replace("FROM ohlcv.bars_1d", "FROM " + DAILY_FROM_RAW).replace("FROM ohlcv.bars_1m\n",
-                                                                               "FROM ohlcv.bars_1m_live\n")
+    return sql.replace("FROM bars_1d", "FROM " + DAILY_FROM_RAW).replace("FROM bars_1m\n",
+                                                                               "FROM bars_1m_live\n")
 
 
 def _p95(athena: LocalAthena, sql: str, parameters: list[str], rounds: int) -> tuple[float, int]:

@@ -115,14 +115,14 @@ _MISSING_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
 @functools.lru_cache(maxsize=256)
-def _translate_cached(sql: str, schema_json: str) -> Translation:
-    return translate(sql, json.loads(schema_json))
+def _translate_cached(sql: str, schema_json: str, database: str | None) -> Translation:
+    return translate(sql, json.loads(schema_json), database)
 
 
-def translated(sql: str, schema: dict[str, dict[str, dict[str, str]]]) -> Translation:
+def translated(sql: str, schema: dict[str, dict[str, dict[str, str]]], database: str | None = None) -> Translation:
     """translate(), remembered: a dashboard runs the same few statements over the same catalog again and
     again, and sqlglot's parse, qualify and type pass cost more than DuckDB's answer for small ones."""
-    return _translate_cached(sql, json.dumps(schema, sort_keys=True))
+    return _translate_cached(sql, json.dumps(schema, sort_keys=True), database)
 
 
 @functools.lru_cache(maxsize=64)
@@ -259,6 +259,9 @@ class LocalAthena:
         self._sql_dir = sql_dir
         self._lock = threading.Lock()
         self._catalog: tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, dict[str, str]]], Signature] | None = None
+        # Unqualified names are read in the stack's database, as in Athena's query execution context.
+        databases = {t.database for t in template.tables()}
+        self.database = next(iter(databases)) if len(databases) == 1 else None
 
     def _local_path(self, uri: str) -> Path:
         """A manifest's line: an s3:// URI (as on AWS) or the absolute path the local job wrote."""
@@ -269,25 +272,24 @@ class LocalAthena:
         for setting in (*SESSION_SETUP, *MACROS):
             connection.execute(setting)
         databases = {t.database for t in self._template.tables()}
-        for database in databases:
-            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
+        for name in databases:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(name)}")
         for table in self._template.tables():
             folder = self._s3.path_of(table.location)
             connection.execute(f"CREATE VIEW {_quote(table.database)}.{_quote(table.name)} AS "
                                f"{_table_sql(table, folder, self._local_path)}")
-        if len(databases) == 1:
-            connection.execute(f"SET schema = '{next(iter(databases))}'")
+        if self.database is not None:
+            connection.execute(f"SET schema = '{self.database}'")
         for view in sorted((self._sql_dir / "views").glob("*.sql")):
             self._create_view(connection, view)
         return connection
 
-    @staticmethod
-    def _create_view(connection: duckdb.DuckDBPyConnection, view: Path) -> None:
+    def _create_view(self, connection: duckdb.DuckDBPyConnection, view: Path) -> None:
         text = view.read_text(encoding="utf-8")
         if not _creates_a_view(text):
             raise ConfigError(f"{view}: a file in sql/views/ holds one CREATE VIEW")
         try:
-            connection.execute(translated(text, catalog_schema(connection)).sql)
+            connection.execute(translated(text, catalog_schema(connection), self.database).sql)
         except duckdb.Error as exc:
             raise PipelineError(f"{view.name}: {query_error(exc)}") from exc
 
@@ -312,9 +314,8 @@ class LocalAthena:
                 connection = self.connect()
                 self._catalog = (connection, catalog_schema(connection), signature)
             cursor = self._catalog[0].cursor()
-        databases = {t.database for t in self._template.tables()}
-        if len(databases) == 1:  # a cursor starts from the database's defaults: the search path again
-            cursor.execute(f"SET schema = '{next(iter(databases))}'")
+        if self.database is not None:  # a cursor starts from the database's defaults: the search path again
+            cursor.execute(f"SET schema = '{self.database}'")
         return cursor, self._catalog[1]
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
@@ -323,7 +324,7 @@ class LocalAthena:
         _refuse_writes(sql)
         connection, schema = self._open()
         with connection:
-            translation = translated(sql, schema)
+            translation = translated(sql, schema, self.database)
             try:
                 cursor = connection.execute(translation.sql, parameters or [])
                 rows = cursor.fetchall()

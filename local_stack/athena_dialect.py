@@ -587,10 +587,10 @@ def _name_columns(query: exp.Query) -> None:
             projection.replace(exp.alias_(projection.copy(), f"_col{i}"))
 
 
-def _typed(tree: exp.Expr, schema: Schema | None) -> tuple[exp.Expr, bool]:
+def _typed(tree: exp.Expr, schema: Schema | None, database: str | None) -> tuple[exp.Expr, bool]:
     try:
-        qualified = qualify(tree.copy(), schema=dict(schema or {}), dialect="athena", validate_qualify_columns=False,
-                            quote_identifiers=False, identify=False)
+        qualified = qualify(tree.copy(), db=database, schema=dict(schema or {}), dialect="athena",
+                            validate_qualify_columns=False, quote_identifiers=False, identify=False)
         return annotate_types(qualified, schema=dict(schema or {}), dialect="athena"), True
     except (OptimizeError, SqlglotError, KeyError, ValueError):
         return tree, False
@@ -605,8 +605,9 @@ def parse_error(exc: ParseError) -> ConfigError:
     return ConfigError(f"not valid Athena SQL: {description}{where}")
 
 
-def translate(sql: str, schema: Schema | None = None) -> Translation:
-    """One Athena statement as DuckDB SQL with Athena's semantics; a query's output zones beside it."""
+def translate(sql: str, schema: Schema | None = None, database: str | None = None) -> Translation:
+    """One Athena statement as DuckDB SQL with Athena's semantics; a query's output zones beside it.
+    Unqualified tables are the `database`'s, as in Athena's query execution context."""
     try:
         statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except ParseError as exc:
@@ -618,7 +619,7 @@ def translate(sql: str, schema: Schema | None = None) -> Translation:
     output: Zones = []
     if isinstance(query, exp.Query):
         _name_columns(query)
-        typed, types_known = _typed(query, schema)
+        typed, types_known = _typed(query, schema, database)
         if query is tree:
             tree = typed
         else:

@@ -1,6 +1,7 @@
 """The optional QuickSight resources of the stack, derived from sql/queries/: each dashboard dataset's
 custom SQL is its query file with the `?` placeholders (Athena's execution parameters) written as
-QuickSight's dataset parameters, `<<$name>>`, in the same order; its columns and their types are what
+QuickSight's dataset parameters, `<<$name>>`, in the same order, and its tables qualified with the
+stack's database (custom SQL has no execution context to name it); its columns and their types are what
 the query returns. A test holds the template's datasets equal to this derivation."""
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+import sqlglot
+from sqlglot import exp
 
 from stack_tools.queries import NamedQuery
 
@@ -20,12 +24,23 @@ _TYPES = {"VARCHAR": "STRING", "BIGINT": "INTEGER", "INTEGER": "INTEGER", "DOUBL
           "DECIMAL": "DECIMAL", "TIMESTAMP": "DATETIME", "DATE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 
 
+DATABASE = '"${GlueDatabase}"'  # the stack's database, written in by Fn::Sub
+
+
 def dataset_sql(query: NamedQuery) -> str:
-    """The query's text, each placeholder outside comment lines replaced by its QuickSight parameter."""
+    """The query's text, each placeholder outside comment lines replaced by its QuickSight parameter, and
+    each table it reads (its own CTEs aside) qualified by DATABASE."""
+    tree = sqlglot.parse_one(query.sql, read="athena")
+    tables = {t.name for t in tree.find_all(exp.Table) if not t.db} - {c.alias for c in tree.find_all(exp.CTE)}
+    reads = re.compile(rf"\b(FROM|JOIN)(\s+)({'|'.join(sorted(tables))})\b") if tables else None
     names = iter(query.parameters)
-    lines = [line if line.lstrip().startswith("--") else
-             re.sub(r"\?", lambda _: f"<<${QS_PARAMETERS[next(names)]}>>", line)
-             for line in query.sql.splitlines()]
+    lines = []
+    for line in query.sql.splitlines():
+        text = line
+        if not line.lstrip().startswith("--"):
+            text = re.sub(r"\?", lambda _: f"<<${QS_PARAMETERS[next(names)]}>>", text)
+            text = reads.sub(rf"\1\2{DATABASE}.\3", text) if reads else text
+        lines.append(text)
     return "\n".join(lines) + ("\n" if query.sql.endswith("\n") else "")
 
 
@@ -80,7 +95,7 @@ def dataset(query: NamedQuery, columns: Sequence[dict[str, Any]]) -> dict[str, A
         "ImportMode": "DIRECT_QUERY",
         "PhysicalTableMap": {"query": {"CustomSql": {
             "DataSourceArn": {"Fn::GetAtt": [SOURCE, "Arn"]}, "Name": query.name,
-            "SqlQuery": dataset_sql(query), "Columns": list(columns)}}},
+            "SqlQuery": _sub(dataset_sql(query)), "Columns": list(columns)}}},
         "DatasetParameters": [{"StringDatasetParameter": {
             "Id": f"{query.name.replace('_', '-')}-{QS_PARAMETERS[p].lower()}", "Name": QS_PARAMETERS[p],
             "ValueType": "SINGLE_VALUED", "DefaultValues": {"StaticValues": [DEFAULTS[p]]}}}

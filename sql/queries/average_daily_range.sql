@@ -6,7 +6,7 @@ SELECT
     count(*) AS days,
     avg(high - low) AS avg_range,
     avg((high - low) / open * 100) AS avg_range_pct
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol

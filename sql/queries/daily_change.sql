@@ -9,7 +9,7 @@ SELECT
     (close - open) / open * 100 AS change_pct,
     (close - lag(close) OVER (PARTITION BY symbol ORDER BY dt)) / lag(close) OVER (PARTITION BY symbol ORDER BY dt)
         * 100 AS return_pct
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 ORDER BY symbol, day

@@ -10,7 +10,7 @@ SELECT
     max(high) AS max_high,
     min(low) AS min_low,
     sum(volume) AS total_volume
-FROM ohlcv.bars_1m
+FROM bars_1m
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol, dt

@@ -4,7 +4,7 @@ SELECT
     symbol,
     dt AS day,
     volume
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 ORDER BY symbol, day

@@ -7,7 +7,7 @@ SELECT
     min_by(dt, ROW(-close, dt)) AS highest_close_day,
     min(close) AS lowest_close,
     min_by(dt, ROW(close, dt)) AS lowest_close_day
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol

@@ -6,7 +6,7 @@ SELECT
     max(bar_start) AS newest_minute,
     max(CASE WHEN compacted THEN bar_start END) AS newest_compacted_minute,
     count(*) AS minutes
-FROM ohlcv.bars_1m_live
+FROM bars_1m_live
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol

@@ -12,7 +12,7 @@ SELECT
     tick_count,
     source,
     compacted
-FROM ohlcv.bars_1m_live
+FROM bars_1m_live
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 ORDER BY symbol, bar_start

@@ -5,7 +5,7 @@ SELECT
     substr(dt, 1, 7) AS month,
     count(*) AS days,
     sum(volume) AS total_volume
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol, substr(dt, 1, 7)

@@ -7,7 +7,7 @@ WITH daily AS (
         volume,
         (close - lag(close) OVER (PARTITION BY symbol ORDER BY dt)) / lag(close) OVER (PARTITION BY symbol ORDER BY dt)
             AS daily_return
-    FROM ohlcv.bars_1d
+    FROM bars_1d
     WHERE contains(split(?, ','), symbol)
       AND dt BETWEEN ? AND ?
 )

@@ -8,7 +8,7 @@ SELECT
     volume,
     (close - lag(close) OVER (PARTITION BY symbol ORDER BY dt)) / lag(close) OVER (PARTITION BY symbol ORDER BY dt)
         * 100 AS return_pct
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 ORDER BY symbol, day

@@ -3,7 +3,7 @@
 -- parameters: from, to
 WITH runs AS (
     SELECT *
-    FROM ohlcv.quality_results
+    FROM quality_results
     WHERE run_date BETWEEN ? AND ?
 )
 SELECT

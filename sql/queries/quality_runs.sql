@@ -11,7 +11,7 @@ SELECT
     count_if(outcome <> 'Passed') AS failed,
     count_if(outcome <> 'Passed' AND blocking) AS blocking_failed,
     CAST(count_if(outcome = 'Passed') AS double) / count(*) AS score
-FROM ohlcv.quality_results
+FROM quality_results
 WHERE run_date BETWEEN ? AND ?
 GROUP BY run_id
 ORDER BY checked_at

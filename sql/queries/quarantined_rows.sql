@@ -7,7 +7,7 @@ SELECT
     action,
     count(*) AS bars,
     max_by(reason, checked_at) AS latest_reason
-FROM ohlcv.quality_quarantine
+FROM quality_quarantine
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol, rule, action

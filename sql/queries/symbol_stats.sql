@@ -8,7 +8,7 @@ SELECT
     max(high) AS max_high,
     min(low) AS min_low,
     sum(volume) AS total_volume
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol

@@ -10,7 +10,7 @@ SELECT
     max_by(close, dt) AS last_close,
     (max_by(close, dt) - min_by(open, dt)) / min_by(open, dt) * 100 AS return_pct,
     count_if(final) AS final_days
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE contains(split(?, ','), symbol)
   AND dt BETWEEN ? AND ?
 GROUP BY symbol

@@ -7,7 +7,7 @@ SELECT
     max(dt) AS last_day,
     count(*) AS days,
     max_by(close, dt) AS last_close
-FROM ohlcv.bars_1d
+FROM bars_1d
 WHERE dt BETWEEN ? AND ?
 GROUP BY symbol
 ORDER BY symbol

@@ -5,12 +5,12 @@
 -- Filter on dt (the minute's UTC day) as on bars_1m: the filter reaches the raw zone's partitions too.
 -- Provisional minutes differ from what compaction will publish in two ways (docs/sql.md): the first
 -- minute of a UTC day has no increment from the day before, and withheld REST bars are not yet withheld.
-CREATE OR REPLACE VIEW ohlcv.bars_1m_live AS
+CREATE OR REPLACE VIEW bars_1m_live AS
 WITH prices AS (
     SELECT
         symbol, exchange, event_time_ms, price, day_volume, idempotency_key, dt,
         row_number() OVER (PARTITION BY dt, idempotency_key ORDER BY received_at_ms, arrival_ms, source) AS copy
-    FROM ohlcv.raw_prices
+    FROM raw_prices
 ),
 ordered AS (
     SELECT
@@ -46,7 +46,7 @@ rest AS (
             symbol, exchange, event_time_ms AS minute_ms, dt, open, high, low, close, volume,
             row_number() OVER (PARTITION BY dt, symbol, event_time_ms
                                ORDER BY received_at_ms DESC, arrival_ms DESC, idempotency_key) AS version
-        FROM ohlcv.raw_bars
+        FROM raw_bars
         WHERE "interval" = '1min'
     )
     WHERE version = 1
@@ -70,12 +70,12 @@ fresh AS (
         ON r.dt = t.dt AND r.symbol = t.symbol AND r.minute_ms = t.minute_ms
 )
 SELECT symbol, exchange, bar_start, open, high, low, close, volume, tick_count, source, final, true AS compacted, dt
-FROM ohlcv.bars_1m
+FROM bars_1m
 UNION ALL
 SELECT f.symbol, f.exchange, f.bar_start, f.open, f.high, f.low, f.close, f.volume, f.tick_count, f.source, f.final,
        false AS compacted, f.dt
 FROM fresh AS f
 WHERE NOT EXISTS (
-    SELECT 1 FROM ohlcv.bars_1m AS c
+    SELECT 1 FROM bars_1m AS c
     WHERE c.dt = f.dt AND c.symbol = f.symbol AND c.bar_start = f.bar_start
 )

@@ -1,5 +1,5 @@
 -- One row per symbol: how many 1-minute bars the curated zone holds, their span and the latest close.
-CREATE OR REPLACE VIEW ohlcv.symbol_summary AS
+CREATE OR REPLACE VIEW symbol_summary AS
 SELECT
     symbol,
     count(*) AS bars,
@@ -8,5 +8,5 @@ SELECT
     max_by(close, bar_start) AS last_close,
     sum(volume) AS volume,
     sum(tick_count) AS ticks
-FROM ohlcv.bars_1m
+FROM bars_1m
 GROUP BY symbol

@@ -44,7 +44,7 @@ def test_views_from_sql_run_over_the_curated_zone(tmp_path: Path) -> None:
     s3 = LocalS3(tmp_path)
     _write_bars(s3, "2023-08-24", [_bar("AAPL", 50, 177.0), _bar("AAPL", 51, 178.0), _bar("MSFT", 50, 320.0)])
     athena = LocalAthena(StackTemplate(), s3)
-    result = athena.query("SELECT symbol, bars, last_close FROM ohlcv.symbol_summary ORDER BY symbol")
+    result = athena.query("SELECT symbol, bars, last_close FROM symbol_summary ORDER BY symbol")
     assert result.columns == ("symbol", "bars", "last_close")
     assert result.rows == [("AAPL", 2, 178.0), ("MSFT", 1, 320.0)]
     # Athena's dialect (date_format with %i) works because it is transpiled

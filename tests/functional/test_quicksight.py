@@ -45,10 +45,13 @@ def test_each_datasets_sql_is_its_query_file(athena: LocalAthena) -> None:
     body = StackTemplate().body
     for query in QUERIES:
         table = body["Resources"][qs.logical_id(query.name)]["Properties"]["PhysicalTableMap"]["query"]
-        sql = table["CustomSql"]["SqlQuery"]
-        assert re.sub(r"<<\$\w+>>", "?", sql) == Path(query.path).read_text(encoding="utf-8")
-        # with QuickSight's parameter values written in, the dataset answers as the named query does
-        literal = sql
+        sql = table["CustomSql"]["SqlQuery"]["Fn::Sub"]
+        unqualified = sql.replace(f"{qs.DATABASE}.", "")
+        assert re.sub(r"<<\$\w+>>", "?", unqualified) == Path(query.path).read_text(encoding="utf-8")
+        assert qs.DATABASE in sql
+        # with the stack's database and QuickSight's parameter values written in, the dataset answers as
+        # the named query does
+        literal = sql.replace(qs.DATABASE, f'"{athena.database}"')
         for parameter in query.parameters:
             literal = literal.replace(f"<<${qs.QS_PARAMETERS[parameter]}>>", f"'{qs.DEFAULTS[parameter]}'")
         expected = athena.query(query.sql, query.bind(qs.DEFAULTS))
