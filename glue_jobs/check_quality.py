@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -49,6 +50,7 @@ from glue_jobs.compact_bars import (
 )
 from glue_jobs.evaluate import Evaluation, evaluate, ruleset_text
 from glue_jobs.glue_dq import GlueEvaluator, JudgedBy, glue_evaluator, reconcile
+from glue_jobs.job_metrics import MetricPublisher, publisher_from
 from glue_jobs.publish import Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.sessions import open_at
@@ -232,15 +234,16 @@ def result_rows(spark: SparkSession, evaluation: Evaluation, dates: Sequence[str
     return spark.createDataFrame(rows, spark_schema(QUALITY_RESULT_COLUMNS))
 
 
-def metric_lines(evaluation: Evaluation, timestamp_ms: int, *, disagreements: int) -> list[str]:
-    lines = [emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB},
-                      {"Score": (evaluation.score, "None"),
+def metric_lines(evaluation: Evaluation, timestamp_ms: int, *, disagreements: int, run_seconds: float,
+                 namespace: str = config.DEFAULT_METRICS_NAMESPACE) -> list[str]:
+    lines = [emf_line(namespace, timestamp_ms, {"Job": JOB},
+                      {"Score": (evaluation.score, "None"), "RunSeconds": (round(run_seconds, 3), "Seconds"),
                        "EvaluatorDisagreements": (float(disagreements), "Count"),
                        "RulesFailed": (sum(o.outcome == "Failed" for o in evaluation.outcomes), "Count"),
                        "BlockingRulesFailed": (sum(o.outcome == "Failed" and o.rule.blocking
                                                    for o in evaluation.outcomes), "Count")})]
     for outcome in evaluation.outcomes:
-        lines.append(emf_line(config.DEFAULT_METRICS_NAMESPACE, timestamp_ms, {"Job": JOB, "Rule": outcome.rule.name},
+        lines.append(emf_line(namespace, timestamp_ms, {"Job": JOB, "Rule": outcome.rule.name},
                               {"RuleFailed": (float(outcome.outcome == "Failed"), "Count"),
                                "RowsFailed": (float(outcome.rows_failed), "Count")}))
     return lines
@@ -251,7 +254,8 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
           target_file_mb: float = 128.0, row_group_mb: float = 16.0, keep_superseded_s: float = 3600.0,
           store: ObjectStore | None = None, clock: Callable[[], float] = time.time,
           metrics_out: Callable[[str], None] | None = None, symbols: Sequence[str] | None = None,
-          glue_dq: GlueEvaluator | None = None) -> QualityResult:
+          glue_dq: GlueEvaluator | None = None, metrics_namespace: str = config.DEFAULT_METRICS_NAMESPACE,
+          metrics_publisher: MetricPublisher | None = None) -> QualityResult:
     """`glue_dq` (on Glue: glue_dq.glue_evaluator) judges the same frame with the same ruleset; its
     outcomes are then the run's (glue_jobs/glue_dq.py)."""
     started = time.monotonic()
@@ -295,8 +299,12 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     results = result_rows(spark, evaluation, dates, run_id, checked_at, judged_by=reconciled.judged_by)
     results.coalesce(1).write.mode("append").parquet(
         f"{quality}/{RESULTS_FOLDER}/run_date={checked_at.date().isoformat()}")
-    for line in metric_lines(evaluation, int(now_s * 1000), disagreements=len(reconciled.disagreements)):
+    lines = metric_lines(evaluation, int(now_s * 1000), disagreements=len(reconciled.disagreements),
+                         run_seconds=time.monotonic() - started, namespace=metrics_namespace)
+    for line in lines:
         (metrics_out or LOG.info)(line)
+    if metrics_publisher is not None:
+        metrics_publisher.put(lines)
     failed = [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed"]
     return QualityResult(
         run_id, tuple(dates), round(evaluation.score, 4), len(evaluation.outcomes), failed,
@@ -323,7 +331,9 @@ def now_option(options: dict[str, str]) -> Callable[[], float]:
     return lambda: value
 
 
-def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> QualityResult:
+def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
+         cloudwatch: Any | None = None) -> QualityResult:
+    """`cloudwatch`: the client `--publish_metrics true` puts the run's metrics with (default: Glue's own)."""
     options = resolve_options(sys.argv[1:] if argv is None else argv, REQUIRED)
     dates = dates_option(options, "dates")
     source = ruleset_text(options.get("ruleset"))
@@ -339,7 +349,9 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                    row_group_mb=number_option(options, "row_group_mb", minimum=0.01),
                    keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options),
                    symbols=[x.strip() for x in options.get("symbols", "").split(",") if x.strip()] or None,
-                   glue_dq=glue_evaluator(options.get("JOB_NAME") or JOB, source))
+                   glue_dq=glue_evaluator(options.get("JOB_NAME") or JOB, source),
+                   metrics_namespace=options.get("metrics_namespace") or config.DEFAULT_METRICS_NAMESPACE,
+                   metrics_publisher=publisher_from(options, cloudwatch))
     LOG.info("quality finished %s", json.dumps(asdict(result), default=str))
     return result
 

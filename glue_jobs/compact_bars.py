@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date as date_type
 from datetime import timedelta
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window, WindowSpec
 from pyspark.sql import functions as F
@@ -36,17 +37,21 @@ from pyspark.sql.types import StructType
 
 from glue_jobs.arguments import dates_option, number_option, resolve_options
 from glue_jobs.evaluate import first_failed, load_ruleset, withhold_rules
+from glue_jobs.job_metrics import publisher_from
 from glue_jobs.publish import CrashInjected, Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
+from ohlcv_core import config
 from ohlcv_core.bars import MINUTE_MS
 from ohlcv_core.calendars import VENUE_TIME_ZONES
 from ohlcv_core.dqdl import Rule, Ruleset
+from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import BAR_COLUMNS, RAW_BAR_COLUMNS, RAW_PRICE_COLUMNS
 
 LOG = logging.getLogger(__name__)
+JOB = "compaction"  # the metrics' Job dimension
 REQUIRED = ("raw_location", "curated_location", "dates")
 BYTES_PER_ROW = 64  # a curated bar row in snappy Parquet, about: sizes target files by record count
 MIB = 1024 * 1024
@@ -482,7 +487,22 @@ def run_tallies(bars_1m: DataFrame) -> dict[str, int]:
     return {name: int(value or 0) for name, value in row.asDict().items()}
 
 
-def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> CompactionResult:
+def metric_lines(result: CompactionResult, timestamp_ms: int,
+                 namespace: str = config.DEFAULT_METRICS_NAMESPACE) -> list[str]:
+    """The run's figures, as the dashboard and alarms read them (Job: compaction)."""
+    return [emf_line(namespace, timestamp_ms, {"Job": JOB}, {
+        "RawObjects": (float(result.objects_in), "Count"), "RawRows": (float(result.rows_in), "Count"),
+        "DuplicatesRemoved": (float(result.duplicates_removed), "Count"),
+        "LateRows": (float(result.late_rows), "Count"), "RestConflicts": (float(result.rest_conflicts), "Count"),
+        "BarsPublished": (float(sum(result.bars_out.values())), "Count"),
+        "BarsWithheld": (float(result.bars_withheld), "Count"),
+        "PartitionsPublished": (float(result.partitions_published), "Count"),
+        "RunSeconds": (result.duration_s, "Seconds")})]
+
+
+def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
+         cloudwatch: Any | None = None) -> CompactionResult:
+    """`cloudwatch`: the client `--publish_metrics true` puts the run's metrics with (default: Glue's own)."""
     options = resolve_options(sys.argv[1:] if argv is None else argv, REQUIRED)
     dates = dates_option(options, "dates")
     session = spark or SparkSession.builder.getOrCreate()
@@ -496,6 +516,13 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
                      keep_superseded_s=number_option(options, "keep_superseded_s"),
                      crash_at=options.get("crash_at"), ruleset=load_ruleset(options.get("ruleset")))
     LOG.info("compaction finished %s", json.dumps(asdict(result)))
+    lines = metric_lines(result, int(time.time() * 1000),
+                         options.get("metrics_namespace") or config.DEFAULT_METRICS_NAMESPACE)
+    for line in lines:
+        LOG.info(line)
+    publisher = publisher_from(options, cloudwatch)
+    if publisher is not None:
+        publisher.put(lines)
     return result
 
 

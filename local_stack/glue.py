@@ -151,7 +151,8 @@ class LocalGlue:
         return run
 
     def _local_arguments(self, job: GlueJobSettings, arguments: dict[str, str]) -> dict[str, str]:
-        merged = {**job.default_arguments, **arguments}
+        # The local CloudWatch is the EMF lines in the runs' logs: nothing is put to an API.
+        merged = {**job.default_arguments, **arguments, "--publish_metrics": "false"}
         # Plain absolute paths: Hadoop reads them from the local file system (a file: URI would be
         # percent-encoded, and "dt=" partition folders would not be found).
         return {k: (self._s3.path_of(v).as_posix() + ("/" if v.endswith("/") else "")) if v.startswith("s3://") else v

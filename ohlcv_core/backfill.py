@@ -14,9 +14,10 @@ length is that many of the interval's shortest step: 24/7 instruments fill it, s
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from ohlcv_core.limits import TWELVEDATA_MAX_BATCH_SYMBOLS, TWELVEDATA_MAX_OUTPUTSIZE
 from ohlcv_core.timeseries import DATE_FORMAT, DATETIME_FORMAT
@@ -59,8 +60,17 @@ class Span:
         return cls(parse_bound(pair[0]), parse_bound(pair[1]))
 
 
-def parse_bound(text: str) -> datetime:
+# `today` or `today-N`: UTC days counted back from the day the run starts (a scheduled top-up's bounds).
+_RELATIVE_DAY = re.compile(r"today(?:-(\d{1,5}))?")
+
+
+def parse_bound(text: str, today: date | None = None) -> datetime:
     text = text.strip()
+    relative = _RELATIVE_DAY.fullmatch(text)
+    if relative is not None:
+        if today is None:
+            raise PlanError(f"{text!r} needs the day the run starts")
+        return datetime.combine(today - timedelta(days=int(relative.group(1) or 0)), datetime.min.time())
     if len(text) in (10, 19) and text[4:5] == "-" and text[7:8] == "-" and "+" not in text:  # without strptime
         try:
             return datetime.fromisoformat(text)
@@ -78,15 +88,16 @@ def format_bound(moment: datetime, daily: bool) -> str:
     return moment.strftime(DATE_FORMAT if daily else DATETIME_FORMAT)
 
 
-def requested_span(start: str, end: str, interval: str) -> Span:
-    """`--start`/`--end` as given: both included. An end date means through that whole day; daily
-    intervals count whole days."""
+def requested_span(start: str, end: str, interval: str, today: date | None = None) -> Span:
+    """`--start`/`--end` as given: both included. An end date (or `today-N`) means through that whole
+    day; daily intervals count whole days."""
     if interval not in BACKFILL_INTERVALS:
         raise PlanError(f"interval {interval!r} is not one of {', '.join(BACKFILL_INTERVALS)}")
-    first, last = parse_bound(start), parse_bound(end)
+    first, last = parse_bound(start, today), parse_bound(end, today)
     if is_daily(interval):
         first, last = first.replace(hour=0, minute=0, second=0), last.replace(hour=0, minute=0, second=0)
-    end_is_date = is_daily(interval) or len(end.strip()) == len("2000-01-01")
+    end_is_date = (is_daily(interval) or len(end.strip()) == len("2000-01-01")
+                   or _RELATIVE_DAY.fullmatch(end.strip()) is not None)
     stop = last + (timedelta(days=1) if end_is_date else timedelta(seconds=1))
     if last < first:
         raise PlanError(f"--start {start} is after --end {end}")

@@ -18,3 +18,17 @@ def emf_line(namespace: str, timestamp_ms: int, dimensions: Mapping[str, str],
             "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()]}]},
         **dimensions, **{name: value for name, (value, _) in metrics.items()}}
     return orjson.dumps(document).decode()
+
+
+def metric_data(line: str) -> tuple[str, list[dict[str, Any]]]:
+    """An EMF line as PutMetricData's namespace and MetricData: what CloudWatch would extract from it."""
+    document = orjson.loads(line)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    timestamp_s = document["_aws"]["Timestamp"] / 1000
+    data = []
+    for dimension_set in directive["Dimensions"]:
+        dimensions = [{"Name": name, "Value": str(document[name])} for name in dimension_set]
+        for metric in directive["Metrics"]:
+            data.append({"MetricName": metric["Name"], "Dimensions": dimensions, "Timestamp": timestamp_s,
+                         "Value": float(document[metric["Name"]]), "Unit": metric.get("Unit", "None")})
+    return str(directive["Namespace"]), data

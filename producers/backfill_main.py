@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -57,7 +58,9 @@ class BackfillSettings:
                 f"stream_name={self.stream_name!r}, checkpoints={self.checkpoints!r}, api_key=***)")
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str]) -> BackfillSettings:
+    def from_args(cls, args: argparse.Namespace, environ: Mapping[str, str],
+                  today: date | None = None) -> BackfillSettings:
+        """`today` (default: the UTC date now) anchors `today-N` bounds."""
         if args.symbols_file is not None:
             symbols = tuple(parse_symbols_file(args.symbols_file.read_text(encoding="utf-8")))
             if not symbols:
@@ -66,7 +69,7 @@ class BackfillSettings:
         else:
             symbols = config.symbols_setting(args.symbols, environ)
         try:
-            span = requested_span(args.start, args.end, args.interval)
+            span = requested_span(args.start, args.end, args.interval, today or datetime.now(UTC).date())
         except PlanError as exc:
             raise ConfigError(str(exc)) from None
         if not 1 <= args.bars_per_call <= TWELVEDATA_MAX_OUTPUTSIZE:
@@ -102,7 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--symbols", help="comma list (env OHLCV_SYMBOLS)")
     which.add_argument("--symbols-file", type=Path, help="one symbol a line (# comments)")
     parser.add_argument("--interval", required=True, choices=BACKFILL_INTERVALS)
-    parser.add_argument("--start", required=True, help="first day (YYYY-MM-DD) or instant (YYYY-MM-DD HH:MM:SS)")
+    parser.add_argument("--start", required=True, help="first day (YYYY-MM-DD), instant (YYYY-MM-DD HH:MM:SS), or "
+                                                       "today-N (N UTC days before the run's, for a schedule)")
     parser.add_argument("--end", required=True, help="last day or instant, included; UTC for intraday "
                                                      "intervals, the exchange's days for 1day and longer")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its credits, fetch nothing")

@@ -110,7 +110,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         overrun(max(unconfirmed, 0))
 
     stats = ProducerStats()
-    metrics = ProducerMetrics()
+    metrics = ProducerMetrics(namespace=settings.metrics_namespace)
     report = Reporter(settings, metrics, stats=stats, live=live_stats, sink=sink, sender=sender, out=metrics_out,
                       kept=kept)
     watcher = asyncio.create_task(on_stop())

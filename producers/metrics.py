@@ -11,13 +11,8 @@ from collections.abc import Callable, Mapping
 from ohlcv_core import config
 from ohlcv_core.emf import emf_line
 
-NAMESPACE = config.DEFAULT_METRICS_NAMESPACE  # the stack passes the same name to the Lambdas
 SERVICE = "producer"
 RESERVOIR = 10_000
-
-
-def _emf(timestamp_ms: int, dimensions: dict[str, str], metrics: Mapping[str, tuple[float, str]]) -> str:
-    return emf_line(NAMESPACE, timestamp_ms, dimensions, metrics)
 
 
 class LatencySample:
@@ -49,8 +44,10 @@ class LatencySample:
 
 
 class ProducerMetrics:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time,
+                 namespace: str = config.DEFAULT_METRICS_NAMESPACE) -> None:
         self._clock = clock
+        self._namespace = namespace
         self._previous: dict[str, float] = {}
         self._previous_by_symbol: dict[str, int] = {}
         self.latency = LatencySample()
@@ -68,9 +65,10 @@ class ProducerMetrics:
                 metrics[name] = (value, "Milliseconds")
         self._previous = dict(counters)
         self.latency.reset()
-        out = [_emf(now_ms, {"service": SERVICE}, metrics)]
+        out = [emf_line(self._namespace, now_ms, {"service": SERVICE}, metrics)]
         for symbol, count in sorted(by_symbol.items()):
             delta = count - self._previous_by_symbol.get(symbol, 0)
-            out.append(_emf(now_ms, {"service": SERVICE, "symbol": symbol}, {"Messages": (delta, "Count")}))
+            out.append(emf_line(self._namespace, now_ms, {"service": SERVICE, "symbol": symbol},
+                                {"Messages": (delta, "Count")}))
         self._previous_by_symbol = dict(by_symbol)
         return out

@@ -39,6 +39,7 @@ class ProducerSettings:
     credits_per_minute: int
     repair_every_s: float
     api_key_secret_id: str | None  # on AWS: Secrets Manager, read at start
+    metrics_namespace: str = config.DEFAULT_METRICS_NAMESPACE
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -82,4 +83,6 @@ class ProducerSettings:
                                                  minimum=0),
             api_key_secret_id=config.resolve_optional(api_key_secret_id or None, env, config.ENV_API_KEY_SECRET_ID,
                                                       str),
+            metrics_namespace=config.resolve(None, env, config.ENV_METRICS_NAMESPACE, config.DEFAULT_METRICS_NAMESPACE,
+                                             str),
         )

@@ -54,7 +54,8 @@ def render(template: StackTemplate, *, placeholders: bool) -> dict[str, str]:
     """File name -> DDL text, one file per table."""
     header = ("-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.\n"
               + ("-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl "
-                 "--stack-name … --account-id …`);\n-- ${dt} and ${hour} are partition projection's own.\n"
+                 "--stack-name … --account-id …`);\n-- the database is the stack's name with _ for -; "
+                 "${dt} and ${hour} are partition projection's own.\n"
                  if placeholders else ""))
     return {f"{table.name}.sql": header + table_ddl(table) for table in template.tables()}
 

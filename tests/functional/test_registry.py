@@ -23,7 +23,7 @@ ADDED_UNITS = """
     Type: AWS::Glue::Job
     Properties:
       Name: !Sub "${AWS::StackName}-count-bars"
-      Role: !GetAtt GlueJobRole.Arn
+      Role: !GetAtt QualityJobRole.Arn
       GlueVersion: "5.0"
       Command:
         Name: glueetl
