@@ -8,6 +8,7 @@ functions are resolved by `stack_tools.intrinsics`; nothing here knows one unit 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,11 +174,12 @@ class GlueJobSettings:
     timeout_min: int = 2880
 
     def tuning_argv(self) -> list[str]:
-        """The job's own DefaultArguments (snake_case; Glue's are hyphenated, like `--enable-metrics`) that
-        are not locations, as `--name value` pairs: for running the script's `main()` outside a job run."""
+        """The job's own numeric DefaultArguments (snake_case; Glue's are hyphenated, like `--enable-metrics`),
+        as `--name value` pairs: for running the script's `main()` outside a job run (where locations are
+        the caller's, and metrics are not published)."""
         argv: list[str] = []
         for name, value in self.default_arguments.items():
-            if "_" in name and not value.startswith("s3://"):
+            if "_" in name and re.fullmatch(r"-?\d+(\.\d+)?", value):
                 argv += [name, value]
         return argv
 
