@@ -173,9 +173,12 @@ class BusStats:
 
 class LocalEventBus:
     def __init__(self, rules: list[RuleSettings], *, queues: Mapping[str, Any], functions: Mapping[str, Invoke],
+                 tasks: Mapping[str, Callable[[], object]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """`tasks`: ECS task definition (logical id) -> what starts it, for rules whose target runs one."""
         self._queues = queues
         self._functions = functions
+        self._tasks = tasks or {}
         self._clock = clock
         self._rules: list[_Rule] = []
         for rule in rules:
@@ -229,6 +232,9 @@ class LocalEventBus:
             elif target.kind == "lambda" and lid is not None and lid in self._functions:
                 self._start_worker()
                 self._async.put((lid, payload))
+            elif target.kind == "ecs" and target.task_definition is not None \
+                    and target.task_definition in self._tasks:
+                self._tasks[target.task_definition]()
             else:
                 self.stats.skipped[target.kind] = self.stats.skipped.get(target.kind, 0) + 1
                 LOG.warning("rule %s: target %s (%s) is not run by the local stack; event %s skipped",

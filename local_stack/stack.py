@@ -8,6 +8,7 @@ functions reach it through `AWS_ENDPOINT_URL`, as they reach AWS's on AWS.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -26,6 +27,8 @@ from local_stack.glue import GlueApi, GlueFaults, LocalGlue
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
 from local_stack.sqs import LocalEventSource, LocalQueue
+from local_stack.tasks import LocalTasks
+from ohlcv_core import config
 from ohlcv_core.errors import ConfigError, PipelineError
 from stack_tools.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, StackTemplate
 
@@ -89,8 +92,12 @@ class LocalStack:
         self.mappings = [
             LocalEventSource(m, self.queues[m.queue.logical_id], self.functions[m.function.logical_id].invoke)
             for m in self.template.event_source_mappings()]
+        self.tasks = LocalTasks(self.template.task_definitions(), lake=lake, s3=self.s3,
+                                endpoints={config.ENV_FIREHOSE_ENDPOINT: self.firehose.url})
         self.bus = LocalEventBus(self.template.rules(), queues=self.queues,
-                                 functions={lid: f.invoke for lid, f in self.functions.items()})
+                                 functions={lid: f.invoke for lid, f in self.functions.items()},
+                                 tasks={lid: functools.partial(self.tasks.run, lid)
+                                        for lid in (d.logical_id for d in self.template.task_definitions())})
         notifying = {b.name for b in self.template.buckets() if b.eventbridge}
         self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)
         self.glue.on_state_change(self.bus.put)
@@ -158,7 +165,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Close intake, deliver every buffer, let started runs and invocations finish, stop the sandboxes.
-        Events still queued stay queued (`settle` first to carry them through)."""
+        Events still queued stay queued (`settle` first to carry them through). Tasks stop first: they
+        send to the intake."""
+        self.tasks.stop()
         self.close_intake()
         try:
             self.firehose.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shlex
 import shutil
 import signal
 import threading
@@ -19,6 +20,7 @@ from typing import Any
 
 from local_stack.stack import LocalFaults, LocalStack, prepare_lake
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
+from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.recording import Recording
 
@@ -47,8 +49,14 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: floa
             if twelvedata is not None:
                 stand_in = services.enter_context(_stand_in(twelvedata, twelvedata_port))
                 announce(f"Twelve Data stand-in: {stand_in.ws_url}  REST {stand_in.rest_url}/time_series")
+                stack.tasks.endpoints.update({config.ENV_WS_URL: stand_in.ws_url,
+                                              config.ENV_REST_URL: stand_in.rest_url})
             for name in stack.streams:
                 announce(f"Firehose endpoint:    {stack.firehose.url}  stream {name}")
+            for task in stack.template.task_definitions():
+                environment = " ".join(f"{k}={shlex.quote(v)}"
+                                       for k, v in stack.tasks.environment(task.logical_id).items())
+                announce(f"task {task.family}: {environment} {shlex.join(stack.tasks.command(task.logical_id))}")
             announce(f"status:               ohlcv local status --port {stack.firehose.url.rsplit(':', 1)[1]}")
             announce(f"lake:                 {stack.lake}")
             while not stop.wait(poll_every_s):

@@ -117,6 +117,7 @@ class RuleTarget:
     kind: TargetKind
     logical_id: str | None  # the target resource, when the template declares it
     input: str | None = None  # the rule's constant Input (JSON text), else the event itself
+    task_definition: str | None = None  # an ECS target's task definition (logical id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,9 @@ class ContainerSettings:
     environment: Mapping[str, str]
     secrets: Mapping[str, str]  # variable -> secret ARN (or ARN:json-key::)
     essential: bool = True
+    mounts: Mapping[str, str] = field(default_factory=dict)  # container path -> volume name
+    health_check: tuple[str, ...] = ()  # the command after CMD
+    stop_timeout_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,8 +409,10 @@ class StackTemplate:
                                         "AWS::ECS::Cluster": "ecs"}
         kind = kinds.get(self.cfn.kind(logical_id), "other") if logical_id else "other"
         constant = raw.get("Input")
+        task = raw.get("EcsParameters", {}).get("TaskDefinitionArn")
         return RuleTarget(id=str(raw.get("Id", "")), kind=kind, logical_id=logical_id,
-                          input=str(self.resolve(constant)) if constant is not None else None)
+                          input=str(self.resolve(constant)) if constant is not None else None,
+                          task_definition=self.cfn.logical_id_of(task) if task is not None else None)
 
     def rules(self) -> list[RuleSettings]:
         rules = []
@@ -435,7 +441,11 @@ class StackTemplate:
                 name=str(c["Name"]), image=str(c["Image"]), command=tuple(str(a) for a in c.get("Command", [])),
                 environment={str(e["Name"]): str(e["Value"]) for e in c.get("Environment", [])},
                 secrets={str(s["Name"]): str(s["ValueFrom"]) for s in c.get("Secrets", [])},
-                essential=bool(c.get("Essential", True))) for c in props.get("ContainerDefinitions", []))
+                essential=bool(c.get("Essential", True)),
+                mounts={str(m["ContainerPath"]): str(m["SourceVolume"]) for m in c.get("MountPoints", [])},
+                health_check=tuple(str(a) for a in c.get("HealthCheck", {}).get("Command", [])[1:]),
+                stop_timeout_s=int(c["StopTimeout"]) if "StopTimeout" in c else None)
+                for c in props.get("ContainerDefinitions", []))
             definitions.append(TaskDefinitionSettings(lid, str(props.get("Family", self.cfn.name(lid))),
                                                       str(props.get("Cpu", "")), str(props.get("Memory", "")),
                                                       containers))
