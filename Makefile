@@ -1,6 +1,6 @@
 # The project's interface: `make demo` runs the pipeline locally, `make test` runs every check,
 # `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the artifacts the
-# stack deploys.
+# stack deploys, `make deploy` / `make destroy` put the stack on AWS and take it off.
 # Each target installs what it needs into .venv first (only when pyproject.toml changed).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test bench chaos soak package lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
+.PHONY: demo test bench chaos soak package deploy destroy lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -29,6 +29,16 @@ soak: $(STAMP)
 
 package: $(STAMP)
 	$(BIN)/ohlcv package --out dist
+
+# `make deploy STACK=ohlcv-prod BUCKET=my-artifacts [PARAMS="ProducerDesiredCount=1 AlarmEmail=me@example.com"]`
+deploy: $(STAMP)
+	@test -n "$(STACK)" -a -n "$(BUCKET)" || { echo "usage: make deploy STACK=<stack name> BUCKET=<artifact bucket> [PARAMS=\"Name=value ...\"]"; exit 2; }
+	$(BIN)/ohlcv deploy --stack "$(STACK)" --bucket "$(BUCKET)" $(foreach p,$(PARAMS),--parameter "$(p)")
+
+# `make destroy STACK=ohlcv-prod`: empties the stack's buckets and deletes it.
+destroy: $(STAMP)
+	@test -n "$(STACK)" || { echo "usage: make destroy STACK=<stack name>"; exit 2; }
+	$(BIN)/ohlcv destroy --stack "$(STACK)" --yes
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -317,6 +317,48 @@ def cmd_package(args: argparse.Namespace) -> int:
     return 0
 
 
+def _aws_clients(region: str) -> tuple[Any, Any]:
+    """CloudFormation and S3 for deploy/destroy: bounded timeouts and retries (AWS_ENDPOINT_URL, if set,
+    points both elsewhere, as the deploy test points them at moto's server)."""
+    import boto3
+    from botocore.config import Config
+
+    settings = Config(region_name=region, connect_timeout=10, read_timeout=60,
+                      retries={"max_attempts": 5, "mode": "standard"})
+    return boto3.client("cloudformation", config=settings), boto3.client("s3", config=settings)
+
+
+def _aws_errors(call: Callable[[], object]) -> int:
+    """An AWS refusal or missing credentials is the user's to fix: one line, exit 2."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        call()
+    except (ClientError, BotoCoreError) as exc:
+        raise ConfigError(f"AWS said: {exc}") from None
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from stack_tools.deploy import DeployRequest, deploy, parse_parameters
+
+    region = config.resolve_region(args.region, os.environ)
+    request = DeployRequest(args.stack, args.bucket, region, parse_parameters(args.parameter or []),
+                            with_dependencies=not args.no_dependencies)
+    request.check()  # a bad name or parameter says so before any AWS call
+    cloudformation, s3 = _aws_clients(region)
+    return _aws_errors(lambda: deploy(request, cloudformation=cloudformation, s3=s3))
+
+
+def cmd_destroy(args: argparse.Namespace) -> int:
+    from stack_tools.deploy import destroy
+
+    if not args.yes:
+        raise ConfigError(f"destroy deletes stack {args.stack} and every object in its buckets: add --yes")
+    cloudformation, s3 = _aws_clients(config.resolve_region(args.region, os.environ))
+    return _aws_errors(lambda: destroy(args.stack, cloudformation=cloudformation, s3=s3))
+
+
 Subparsers = Any  # argparse's _SubParsersAction is private
 
 
@@ -414,6 +456,24 @@ def _add_quality_parser(sub: Subparsers) -> None:
     quality.set_defaults(func=cmd_quality)
 
 
+def _add_stack_parsers(sub: Subparsers) -> None:
+    """`ohlcv deploy` and `ohlcv destroy`."""
+    deploying = sub.add_parser("deploy", help="package, upload and deploy the stack through a change set")
+    deploying.add_argument("--stack", required=True, help="stack name (lower case; names its buckets and database)")
+    deploying.add_argument("--bucket", required=True, help="an existing bucket for the artifacts and the template")
+    deploying.add_argument("--region", help=f"AWS region (env AWS_REGION, default {config.DEFAULT_REGION})")
+    deploying.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                           help="a stack parameter (repeatable)")
+    deploying.add_argument("--no-dependencies", action="store_true", help="leave the Lambdas' PyPI packages out")
+    deploying.set_defaults(func=cmd_deploy)
+
+    down = sub.add_parser("destroy", help="empty the stack's buckets and delete the stack")
+    down.add_argument("--stack", required=True)
+    down.add_argument("--region", help=f"AWS region (env AWS_REGION, default {config.DEFAULT_REGION})")
+    down.add_argument("--yes", action="store_true", help="yes, delete the stack and its data")
+    down.set_defaults(func=cmd_destroy)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohlcv", description="Streaming OHLCV data engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -468,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     package.add_argument("--out", type=Path, default=Path("dist"), help="laid out as the artifact bucket")
     package.add_argument("--no-dependencies", action="store_true", help="leave the Lambdas' PyPI packages out")
     package.set_defaults(func=cmd_package)
+
+    _add_stack_parsers(sub)
 
     gen = sub.add_parser("generate-demo-feed", help="regenerate the bundled demo recording (seeded)")
     gen.add_argument("--out", help="output path (default: the bundled file)")
