@@ -68,7 +68,8 @@ def sandbox_credentials(endpoint_url: str) -> dict[str, str]:
 class LocalStack:
     def __init__(self, lake: Path, spark: Callable[[], Any], *, template_path: Path = DEFAULT_TEMPLATE,
                  port: int = 0, parameters: Mapping[str, str] | None = None,
-                 faults: LocalFaults | None = None) -> None:
+                 faults: LocalFaults | None = None, clock: Callable[[], float] = time.time) -> None:
+        """`clock` is the schedules' (EventBridge's) time."""
         self.lake = lake
         faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
@@ -97,7 +98,8 @@ class LocalStack:
         self.bus = LocalEventBus(self.template.rules(), queues=self.queues,
                                  functions={lid: f.invoke for lid, f in self.functions.items()},
                                  tasks={lid: functools.partial(self.tasks.run, lid)
-                                        for lid in (d.logical_id for d in self.template.task_definitions())})
+                                        for lid in (d.logical_id for d in self.template.task_definitions())},
+                                 clock=clock)
         notifying = {b.name for b in self.template.buckets() if b.eventbridge}
         self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)
         self.glue.on_state_change(self.bus.put)

@@ -71,14 +71,16 @@ class LocalTasks:
             if name == config.ENV_API_KEY_SECRET_ID:
                 env[config.ENV_API_KEY] = LOCAL_API_KEY
                 continue
-            local = value
-            if local.startswith("s3://"):
-                local = self._s3.path_of(local).as_posix() + ("/" if local.endswith("/") else "")
-            for path, folder in volumes.items():
-                if local == path or local.startswith(path.rstrip("/") + "/"):
-                    local = (folder / local[len(path):].lstrip("/")).as_posix()
-            env[name] = local
+            env[name] = self._local_value(value, volumes)
         return {**env, **self.endpoints}
+
+    def _local_value(self, value: str, volumes: Mapping[str, Path]) -> str:
+        if value.startswith("s3://"):
+            return self._s3.path_of(value).as_posix() + ("/" if value.endswith("/") else "")
+        for path, folder in sorted(volumes.items(), key=lambda item: -len(item[0])):  # the deepest mount
+            if value == path or value.startswith(path.rstrip("/") + "/"):
+                return (folder / value[len(path):].lstrip("/")).as_posix()
+        return value
 
     def command(self, logical_id: str) -> list[str]:
         _, container = self._container(logical_id)

@@ -37,9 +37,18 @@ def test_an_end_date_means_through_that_day_and_daily_spans_are_whole_days() -> 
     assert requested_span("2004-08-19", "2013-03-01", "1day") == Span(_d("2004-08-19"), _d("2013-03-02"))
 
 
+def test_today_minus_n_counts_utc_days_back_from_the_run_and_the_end_day_is_whole() -> None:
+    today = datetime(2026, 12, 7).date()
+    assert requested_span("today-5", "today-1", "1min", today) == Span(_d("2026-12-02"), _d("2026-12-07"))
+    assert requested_span("today-3", "today", "1day", today) == Span(_d("2026-12-04"), _d("2026-12-08"))
+    with pytest.raises(PlanError, match="needs the day the run starts"):
+        requested_span("today-5", "today-1", "1min")
+
+
 @pytest.mark.parametrize(("start", "end", "interval", "message"), [
     ("2024-02-01", "2024-01-01", "1day", "after --end"),
     ("yesterday", "2024-01-01", "1day", "is not a date"),
+    ("today+1", "2024-01-01", "1day", "is not a date"),
     ("2024-01-01", "2024-01-02", "3min", "is not one of"),
 ])
 def test_bad_bounds_and_intervals_are_refused_with_a_reason(start: str, end: str, interval: str, message: str) -> None:
