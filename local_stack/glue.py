@@ -83,6 +83,16 @@ class JobRun:
         return described
 
 
+def local_arguments(job: GlueJobSettings, s3: LocalS3, arguments: dict[str, str] | None = None) -> dict[str, str]:
+    """A run's arguments as the local Glue gives them: the job's DefaultArguments merged with the run's,
+    `s3://` URLs as plain absolute paths (Hadoop reads them from the local file system; a file: URI would
+    be percent-encoded, and "dt=" partition folders would not be found), and no metrics put to an API (the
+    local CloudWatch is the EMF lines in the runs' logs)."""
+    merged = {**job.default_arguments, **(arguments or {}), "--publish_metrics": "false"}
+    return {k: (s3.path_of(v).as_posix() + ("/" if v.endswith("/") else "")) if v.startswith("s3://") else v
+            for k, v in merged.items()}
+
+
 def script_module(script_location: str) -> str:
     """`s3://bucket/glue_jobs/compact_bars.py` -> `glue_jobs.compact_bars` (the same file, importable)."""
     path = script_location.split("://", 1)[-1].split("/", 1)[-1]
@@ -146,17 +156,9 @@ class LocalGlue:
     # -- the worker --------------------------------------------------------------------------------------
     def _new_run(self, job: GlueJobSettings, requested: dict[str, str], attempt: int) -> JobRun:
         run = JobRun(id=f"jr_{next(self._ids):04d}_{uuid.uuid4().hex[:16]}", job_name=job.name, attempt=attempt,
-                     arguments=self._local_arguments(job, requested), requested=requested)
+                     arguments=local_arguments(job, self._s3, requested), requested=requested)
         self.runs.append(run)
         return run
-
-    def _local_arguments(self, job: GlueJobSettings, arguments: dict[str, str]) -> dict[str, str]:
-        # The local CloudWatch is the EMF lines in the runs' logs: nothing is put to an API.
-        merged = {**job.default_arguments, **arguments, "--publish_metrics": "false"}
-        # Plain absolute paths: Hadoop reads them from the local file system (a file: URI would be
-        # percent-encoded, and "dt=" partition folders would not be found).
-        return {k: (self._s3.path_of(v).as_posix() + ("/" if v.endswith("/") else "")) if v.startswith("s3://") else v
-                for k, v in merged.items()}
 
     def _work(self) -> None:
         while (run := self._pending.get()) is not None:

@@ -13,6 +13,7 @@ from botocore.config import Config
 
 from glue_jobs.check_quality import QualityResult, main, now_option
 from glue_jobs.evaluate import load_ruleset
+from local_stack.glue import local_arguments
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate
@@ -33,17 +34,10 @@ def date_range(first: str, last: str) -> list[str]:
     return [(start + timedelta(days=k)).isoformat() for k in range((end - start).days + 1)]
 
 
-def local_arguments(lake: Path, template: StackTemplate | None = None) -> list[str]:
-    """The quality job's DefaultArguments from the template, every s3:// URL mapped into the lake (as the
-    local Glue maps them)."""
+def job_argv(lake: Path, template: StackTemplate | None = None) -> list[str]:
+    """The quality job's arguments as the local Glue gives them (local_stack.glue.local_arguments)."""
     job = (template or StackTemplate()).glue_job(QUALITY_JOB)
-    s3 = LocalS3(lake / "s3")
-    argv: list[str] = []
-    for key, value in job.default_arguments.items():
-        local = s3.path_of(value).as_posix() + ("/" if value.endswith("/") else "") if value.startswith("s3://") \
-            else value
-        argv += [key, local]
-    return argv
+    return [part for pair in local_arguments(job, LocalS3(lake / "s3")).items() for part in pair]
 
 
 def run_local(lake: Path, dates: Sequence[str], spark: Callable[[], Any], *, symbols: Sequence[str] = (),
@@ -54,7 +48,7 @@ def run_local(lake: Path, dates: Sequence[str], spark: Callable[[], Any], *, sym
     now_option({"now": now} if now else {})
     if ruleset:
         load_ruleset(str(ruleset))
-    argv = [*local_arguments(lake), "--dates", ",".join(dates)]
+    argv = [*job_argv(lake), "--dates", ",".join(dates)]
     if symbols:
         argv += ["--symbols", ",".join(symbols)]
     if now:
