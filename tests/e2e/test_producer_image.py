@@ -35,7 +35,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 shutil.copy2(path, app / source)
     subprocess.run([sys.executable, "-m", "venv", str(build / "venv")], check=True)
     python = build / "venv" / "bin" / "python"
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-cache-dir", "."], cwd=app,
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "."], cwd=app,
                                capture_output=True, text=True, timeout=600, check=False)
     assert installed.returncode == 0, installed.stderr[-2000:]
     return python
