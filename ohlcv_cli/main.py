@@ -345,8 +345,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     region = config.resolve_region(args.region, os.environ)
     request = DeployRequest(args.stack, args.bucket, region, parse_parameters(args.parameter or []),
                             with_dependencies=not args.no_dependencies)
-    request.check()  # a bad name or parameter says so before any AWS call
-    cloudformation, s3 = _aws_clients(region)
+    cloudformation, s3 = _aws_clients(region)  # (no call yet: deploy checks the request first)
     return _aws_errors(lambda: deploy(request, cloudformation=cloudformation, s3=s3))
 
 

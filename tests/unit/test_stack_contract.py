@@ -8,6 +8,7 @@ import argparse
 import json
 import re
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,6 @@ def test_the_backfill_task_runs_the_daily_top_up_with_settings_it_reads() -> Non
     backfill_main.add_arguments(parser)
     args = parser.parse_args(list(container.command[1:]))
     env = ReadLog(container.environment)
-    from datetime import date
-
     settings = backfill_main.BackfillSettings.from_args(args, env, today=date(2026, 12, 7))  # a Monday
     assert set(container.environment) <= set(config.ALL_VARIABLES) and set(container.environment) <= env.read
     assert settings.checkpoints == f"s3://{STACK}-raw-{ACCOUNT}/backfill-checkpoints/"
