@@ -208,7 +208,12 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     stop_on_signals(stop)
     faults = LocalFaults(FirehoseFaults(args.throttle_rate, args.partial_failure_rate, args.seed),
                          args.lambda_error_rate)
-    parameters = dict(REPLAY_PARAMETERS) if args.replay_window else {}
+    from stack_tools.deploy import parse_parameters
+    from stack_tools.template import StackTemplate
+
+    # the stack's parameters, as `ohlcv deploy --parameter` gives them, checked before a lake is made
+    parameters = {**(REPLAY_PARAMETERS if args.replay_window else {}), **parse_parameters(args.parameter or [])}
+    StackTemplate(parameters=parameters)
     serve(_lake(args), _spark_factory(), port=args.port, poll_every_s=args.poll_every, parameters=parameters,
           faults=faults, twelvedata=read_recording(args.twelvedata) if args.twelvedata else None,
           twelvedata_port=args.twelvedata_port, stop=stop)
@@ -430,6 +435,8 @@ def _add_local_parsers(sub: Subparsers) -> None:
                     help="seconds between checks of the trigger's batch (size and window from the template)")
     up.add_argument("--replay-window", action="store_true",
                     help="accept old event times (deploy the transform as a replay stack)")
+    up.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                    help="a stack parameter, as `ohlcv deploy` takes it (repeatable), e.g. DailyTopUp=true")
     up.add_argument("--twelvedata", type=Path, help="also serve this recording as a Twelve Data stand-in")
     up.add_argument("--twelvedata-port", type=_port, default=8765)
     up.add_argument("--throttle-rate", type=float, default=0.0, help="fault: share of Put calls throttled")

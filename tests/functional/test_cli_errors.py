@@ -45,6 +45,15 @@ def test_local_up_on_a_busy_port_says_so_and_leaves_no_lake(tmp_path: Path, busy
     assert not (tmp_path / "lake").exists()
 
 
+@pytest.mark.parametrize(("parameter", "expected"), [
+    ("ProducerDesiredCount=3", "ProducerDesiredCount"), ("NoSuchThing=1", "no parameter 'NoSuchThing'"),
+    ("DailyTopUp", "is not Name=value")])
+def test_local_up_refuses_a_bad_stack_parameter_before_making_a_lake(tmp_path: Path, parameter: str,
+                                                                     expected: str) -> None:
+    _one_clear_line(_ohlcv("local", "up", "--lake", str(tmp_path / "lake"), "--parameter", parameter), expected)
+    assert not (tmp_path / "lake").exists()
+
+
 def test_the_stand_in_on_a_busy_port_says_so(busy_port: int) -> None:
     _one_clear_line(_ohlcv("serve-twelvedata", "--port", str(busy_port)), f":{busy_port}", "in use")
 
