@@ -50,7 +50,7 @@ from glue_jobs.compact_bars import (
 )
 from glue_jobs.evaluate import Evaluation, evaluate, ruleset_text
 from glue_jobs.glue_dq import GlueEvaluator, JudgedBy, glue_evaluator, reconcile
-from glue_jobs.job_metrics import MetricPublisher, publisher_from
+from glue_jobs.job_metrics import MetricPublisher, emit, namespace_from, publisher_from
 from glue_jobs.publish import Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.sessions import open_at
@@ -299,12 +299,9 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     results = result_rows(spark, evaluation, dates, run_id, checked_at, judged_by=reconciled.judged_by)
     results.coalesce(1).write.mode("append").parquet(
         f"{quality}/{RESULTS_FOLDER}/run_date={checked_at.date().isoformat()}")
-    lines = metric_lines(evaluation, int(now_s * 1000), disagreements=len(reconciled.disagreements),
-                         run_seconds=time.monotonic() - started, namespace=metrics_namespace)
-    for line in lines:
-        (metrics_out or LOG.info)(line)
-    if metrics_publisher is not None:
-        metrics_publisher.put(lines)
+    emit(metric_lines(evaluation, int(now_s * 1000), disagreements=len(reconciled.disagreements),
+                      run_seconds=time.monotonic() - started, namespace=metrics_namespace),
+         metrics_out or LOG.info, metrics_publisher)
     failed = [o.rule.name for o in evaluation.outcomes if o.outcome == "Failed"]
     return QualityResult(
         run_id, tuple(dates), round(evaluation.score, 4), len(evaluation.outcomes), failed,
@@ -350,7 +347,7 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
                    keep_superseded_s=number_option(options, "keep_superseded_s"), clock=now_option(options),
                    symbols=[x.strip() for x in options.get("symbols", "").split(",") if x.strip()] or None,
                    glue_dq=glue_evaluator(options.get("JOB_NAME") or JOB, source),
-                   metrics_namespace=options.get("metrics_namespace") or config.DEFAULT_METRICS_NAMESPACE,
+                   metrics_namespace=namespace_from(options),
                    metrics_publisher=publisher_from(options, cloudwatch))
     LOG.info("quality finished %s", json.dumps(asdict(result), default=str))
     return result

@@ -37,7 +37,7 @@ from pyspark.sql.types import StructType
 
 from glue_jobs.arguments import dates_option, number_option, resolve_options
 from glue_jobs.evaluate import first_failed, load_ruleset, withhold_rules
-from glue_jobs.job_metrics import publisher_from
+from glue_jobs.job_metrics import emit, namespace_from, publisher_from
 from glue_jobs.publish import CrashInjected, Publisher
 from glue_jobs.session import apply_job_conf
 from glue_jobs.spark_schema import spark_schema
@@ -516,13 +516,8 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
                      keep_superseded_s=number_option(options, "keep_superseded_s"),
                      crash_at=options.get("crash_at"), ruleset=load_ruleset(options.get("ruleset")))
     LOG.info("compaction finished %s", json.dumps(asdict(result)))
-    lines = metric_lines(result, int(time.time() * 1000),
-                         options.get("metrics_namespace") or config.DEFAULT_METRICS_NAMESPACE)
-    for line in lines:
-        LOG.info(line)
-    publisher = publisher_from(options, cloudwatch)
-    if publisher is not None:
-        publisher.put(lines)
+    emit(metric_lines(result, int(time.time() * 1000), namespace_from(options)), LOG.info,
+         publisher_from(options, cloudwatch))
     return result
 
 

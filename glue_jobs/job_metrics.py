@@ -5,11 +5,12 @@ prefixes its log lines and CloudWatch extracts metrics only from lines that are 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import boto3
 
+from ohlcv_core import config
 from ohlcv_core.emf import metric_data
 
 LOG = logging.getLogger(__name__)
@@ -43,3 +44,16 @@ def publisher_from(options: dict[str, str], client: Any | None) -> MetricPublish
     if options.get("publish_metrics", "false") != "true":
         return None
     return MetricPublisher(client if client is not None else boto3.client("cloudwatch"))
+
+
+def namespace_from(options: dict[str, str]) -> str:
+    """`--metrics_namespace` (the stack's MetricsNamespace), else the project's default."""
+    return options.get("metrics_namespace") or config.DEFAULT_METRICS_NAMESPACE
+
+
+def emit(lines: Sequence[str], log: Callable[[str], None], publisher: MetricPublisher | None) -> None:
+    """A run's EMF lines to its log, and to CloudWatch when a publisher is given."""
+    for line in lines:
+        log(line)
+    if publisher is not None:
+        publisher.put(lines)

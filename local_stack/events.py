@@ -234,7 +234,12 @@ class LocalEventBus:
                 self._async.put((lid, payload))
             elif target.kind == "ecs" and target.task_definition is not None \
                     and target.task_definition in self._tasks:
-                self._tasks[target.task_definition]()
+                try:
+                    self._tasks[target.task_definition]()
+                except Exception as exc:  # noqa: BLE001 - a RunTask that fails is counted, as EventBridge counts it
+                    self.stats.invocation_failures += 1
+                    LOG.error("rule %s: task %s did not start: %s", rule.name, target.task_definition, exc)
+                    continue
             else:
                 self.stats.skipped[target.kind] = self.stats.skipped.get(target.kind, 0) + 1
                 LOG.warning("rule %s: target %s (%s) is not run by the local stack; event %s skipped",

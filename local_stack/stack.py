@@ -97,8 +97,7 @@ class LocalStack:
                                 endpoints={config.ENV_FIREHOSE_ENDPOINT: self.firehose.url})
         self.bus = LocalEventBus(self.template.rules(), queues=self.queues,
                                  functions={lid: f.invoke for lid, f in self.functions.items()},
-                                 tasks={lid: functools.partial(self.tasks.run, lid)
-                                        for lid in (d.logical_id for d in self.template.task_definitions())},
+                                 tasks={lid: functools.partial(self.tasks.run, lid) for lid in self.tasks.definitions},
                                  clock=clock)
         notifying = {b.name for b in self.template.buckets() if b.eventbridge}
         self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)

@@ -44,7 +44,7 @@ class TaskRun:
 class LocalTasks:
     def __init__(self, definitions: list[TaskDefinitionSettings], *, lake: Path, s3: LocalS3,
                  endpoints: Mapping[str, str] | None = None, python: str = sys.executable) -> None:
-        self._definitions = {d.logical_id: d for d in definitions}
+        self.definitions = {d.logical_id: d for d in definitions}
         self._lake = lake
         self._s3 = s3
         self._python = python
@@ -53,9 +53,9 @@ class LocalTasks:
         self._lock = threading.Lock()
 
     def _container(self, logical_id: str) -> tuple[TaskDefinitionSettings, ContainerSettings]:
-        if logical_id not in self._definitions:
-            raise ConfigError(f"no task definition {logical_id!r} (have {sorted(self._definitions)})")
-        definition = self._definitions[logical_id]
+        if logical_id not in self.definitions:
+            raise ConfigError(f"no task definition {logical_id!r} (have {sorted(self.definitions)})")
+        definition = self.definitions[logical_id]
         essential = [c for c in definition.containers if c.essential]
         if len(essential) != 1:
             raise ConfigError(f"{logical_id}: the local stack runs tasks of one essential container")

@@ -53,7 +53,7 @@ def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: floa
                                               config.ENV_REST_URL: stand_in.rest_url})
             for name in stack.streams:
                 announce(f"Firehose endpoint:    {stack.firehose.url}  stream {name}")
-            for task in stack.template.task_definitions():
+            for task in stack.tasks.definitions.values():
                 environment = " ".join(f"{k}={shlex.quote(v)}"
                                        for k, v in stack.tasks.environment(task.logical_id).items())
                 announce(f"task {task.family}: {environment} {shlex.join(stack.tasks.command(task.logical_id))}")

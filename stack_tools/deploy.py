@@ -54,7 +54,8 @@ class DeployRequest:
     template_path: Path = DEFAULT_TEMPLATE
     with_dependencies: bool = True
 
-    def check(self) -> None:
+    def check(self) -> StackTemplate:
+        """The template, for this stack and these parameters; a bad name or value is one clear error."""
         if not _STACK_NAME.match(self.stack):
             raise ConfigError(f"stack name {self.stack!r}: lower-case letters, digits and -, starting with a letter, "
                               "at most 35 (the stack's bucket names are made from it)")
@@ -63,8 +64,8 @@ class DeployRequest:
         if "ArtifactBucketName" in self.parameters:
             raise ConfigError("ArtifactBucketName is the --bucket given, not a parameter")
         # every value checked as CloudFormation will check it, before anything is uploaded
-        StackTemplate(self.template_path, stack_name=self.stack,
-                      parameters={**self.parameters, "ArtifactBucketName": self.bucket})
+        return StackTemplate(self.template_path, stack_name=self.stack,
+                             parameters={**self.parameters, "ArtifactBucketName": self.bucket})
 
 
 def parse_parameters(items: list[str]) -> dict[str, str]:
@@ -88,11 +89,11 @@ def _stack_status(cloudformation: Any, stack: str) -> str | None:
     return str(found["StackStatus"])
 
 
-def _upload(s3: Any, request: DeployRequest, out: Callable[[str], None]) -> str:
+def _upload(s3: Any, request: DeployRequest, template: StackTemplate, out: Callable[[str], None]) -> str:
     """The artifacts and the template into the bucket; the template's URL."""
     with tempfile.TemporaryDirectory(prefix="ohlcv-deploy-") as folder:
         for path in build(Path(folder), with_dependencies=request.with_dependencies,
-                          template=StackTemplate(request.template_path)):
+                          template=template):
             key = path.relative_to(folder).as_posix()
             s3.upload_file(str(path), request.bucket, key)
             out(f"uploaded s3://{request.bucket}/{key}")
@@ -125,20 +126,20 @@ def deploy(request: DeployRequest, *, cloudformation: Any, s3: Any, out: Callabl
            waiting: Waiting | None = None) -> dict[str, str]:
     """Package, upload, apply through a change set; the stack's outputs."""
     waiting = waiting or Waiting()
-    request.check()
+    template = request.check()
     status = _stack_status(cloudformation, request.stack)
     if status is not None and status.endswith("_IN_PROGRESS") and status != "REVIEW_IN_PROGRESS":
         raise ConfigError(f"stack {request.stack} is {status}: wait for it to finish, then deploy again")
     if status == "ROLLBACK_COMPLETE":
         raise ConfigError(f"stack {request.stack} failed to create (ROLLBACK_COMPLETE): `ohlcv destroy` it first")
     creating = status in (None, "REVIEW_IN_PROGRESS")
-    url = _upload(s3, request, out)
+    url = _upload(s3, request, template, out)
     given = {**request.parameters, "ArtifactBucketName": request.bucket}
     parameters: list[dict[str, str | bool]] = [{"ParameterKey": k, "ParameterValue": v}
                                                for k, v in sorted(given.items())]
     if not creating:
-        declared = StackTemplate(request.template_path).cfn.parameters
-        parameters += [{"ParameterKey": k, "UsePreviousValue": True} for k in sorted(declared) if k not in given]
+        parameters += [{"ParameterKey": k, "UsePreviousValue": True}
+                       for k in sorted(template.cfn.parameters) if k not in given]
     name = f"ohlcv-{int(time.time())}"
     cloudformation.create_change_set(
         StackName=request.stack, ChangeSetName=name, ChangeSetType="CREATE" if creating else "UPDATE",

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import boto3
 import orjson
 import pyarrow.parquet as pq
 import pytest
+from moto import mock_aws
 
 from glue_jobs.compact_bars import main, ordered_events
 from ohlcv_core.bars import volume_increment
@@ -220,7 +222,13 @@ def test_a_run_with_nothing_to_compact_finishes_and_says_so(spark: Any, tmp_path
     # GIVEN a date the raw zone holds nothing for (every table's counts are observed while Spark writes:
     # an empty input must report zeros, not leave the run waiting for metrics that never come)
     (tmp_path / "raw").mkdir()
-    result = main(_args(tmp_path / "raw", tmp_path / "curated"), spark=spark)
+    with mock_aws():  # AND the stack's arguments that publish the run's figures (moto's CloudWatch)
+        cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+        result = main([*_args(tmp_path / "raw", tmp_path / "curated"), "--publish_metrics", "true",
+                       "--metrics_namespace", "Mine"], spark=spark, cloudwatch=cloudwatch)
+        published = {(m["MetricName"], m["Dimensions"][0]["Value"])
+                     for m in cloudwatch.list_metrics(Namespace="Mine")["Metrics"]}
+    assert ("BarsPublished", "compaction") in published and ("RunSeconds", "compaction") in published
     assert (result.objects_in, result.rows_in, result.rest_bars_in) == (0, 0, 0)
     assert result.bars_out == {"bars_1m": 0, "bars_5m": 0, "bars_1h": 0, "bars_1d": 0}
     assert not (tmp_path / "curated" / "bars_1m").exists()  # no partition made, not even an empty one

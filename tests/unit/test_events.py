@@ -99,3 +99,19 @@ def test_a_lambda_target_is_invoked_asynchronously_and_an_unrun_target_is_counte
     bus.close()  # waits for the invocations already queued
     assert invoked == [{"source": "aws.glue", "id": "1"}]
     assert bus.stats.skipped == {"ecs": 1} and bus.stats.delivered == 1
+
+
+def test_an_ecs_target_starts_its_task_and_one_that_cannot_start_is_counted() -> None:
+    started: list[str] = []
+
+    def refuse() -> None:
+        raise ConfigError("no such image")
+
+    rules = [RuleSettings("R", "r", {"source": ["aws.glue"]}, None,
+                          (RuleTarget("a", "ecs", "Cluster", task_definition="Backfill"),
+                           RuleTarget("b", "ecs", "Cluster", task_definition="Broken")))]
+    bus = LocalEventBus(rules, queues={}, functions={},
+                        tasks={"Backfill": lambda: started.append("Backfill"), "Broken": refuse})
+    bus.put({"source": "aws.glue", "id": "1"})  # the failed start neither raises nor stops the other target
+    assert started == ["Backfill"]
+    assert bus.stats.delivered == 1 and bus.stats.invocation_failures == 1
