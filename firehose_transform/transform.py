@@ -120,6 +120,7 @@ class _Response:
         self._room -= size
         self._tally.ok += 1
         self._tally.rows_out += len(records)
+        self._tally.dropped.update(outcome.dropped)
         if arrival_ms:
             self.lags.append(arrival_ms - records[-1]["event_time_ms"])
         # The partition dict is made fresh for each outcome: it can be handed over as it is.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from ohlcv_core.envelope import decode_envelope
+from ohlcv_core.envelope import decode_envelopes
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.twelvedata import salvage_symbol
 
@@ -40,8 +40,9 @@ def _transform_reasons(log_dir: Path) -> dict[str, tuple[str, str]]:
 
 
 def _payload_of(raw: bytes) -> str:
+    """The record's payloads, one per line (a pack holds several)."""
     try:
-        return decode_envelope(raw)["payload"].decode("utf-8", "replace")
+        return "\n".join(e["payload"].decode("utf-8", "replace") for e in decode_envelopes(raw))
     except RecordRejected:
         return raw.decode("utf-8", "replace")
 

@@ -2,7 +2,7 @@
 
 Sources, for the hours [from, to) of the objects' own time folders:
 - `errors`: what Firehose kept under the error prefix (`errors/<type>/yyyy/MM/dd/HH/`), each record's
-  original data in `rawData`;
+  original data in `rawData` (a record that packs several envelopes is unpacked: each is decided alone);
 - `backup`: the source-record backup (`source/yyyy/MM/dd/HH/`, GZIP), the producer's envelopes as they
   arrived; records are found by their envelope headers (Firehose concatenates records as they are).
 
@@ -31,7 +31,7 @@ import orjson
 
 from firehose_transform.transform import transform_records
 from glue_jobs.store import ObjectStore
-from ohlcv_core.envelope import decode_envelope
+from ohlcv_core.envelope import decode_envelope, envelope_pieces
 from ohlcv_core.errors import ConfigError, RecordRejected
 from ohlcv_core.window import TimeWindow
 from producers.firehose_sink import DeliveryIncomplete, FirehoseSink
@@ -82,11 +82,18 @@ def _in_range(key: str, start: datetime, end: datetime) -> bool:
 
 
 def _error_records(body: bytes, report: RedriveReport) -> Iterator[bytes]:
+    """Each failed record's envelopes, one by one: a pack failed whole for one bad envelope, and its
+    others pass on their own."""
     for line in body.splitlines():
         try:
-            yield base64.b64decode(orjson.loads(line)["rawData"], validate=True)
+            data = base64.b64decode(orjson.loads(line)["rawData"], validate=True)
         except (orjson.JSONDecodeError, KeyError, TypeError, binascii.Error):
             report.unreadable += 1
+            continue
+        try:
+            yield from envelope_pieces(data)
+        except RecordRejected:
+            yield data  # not envelopes: the transform says why again
 
 
 def _backup_records(body: bytes, report: RedriveReport) -> Iterator[bytes]:

@@ -41,6 +41,8 @@ ENV_SPOOL_DIR = "OHLCV_SPOOL_DIR"
 ENV_SPOOL_MAX_MB = "OHLCV_SPOOL_MAX_MB"
 ENV_SHUTDOWN_DEADLINE_S = "OHLCV_SHUTDOWN_DEADLINE_S"
 ENV_HEALTH_FILE = "OHLCV_HEALTH_FILE"
+ENV_LINGER_MS = "OHLCV_LINGER_MS"
+ENV_PACK_KB = "OHLCV_PACK_KB"
 ENV_TRIGGER_JOB = "OHLCV_TRIGGER_JOB"
 ENV_AFTER_JOB = "OHLCV_AFTER_JOB"
 ENV_RAW_BUCKET = "OHLCV_RAW_BUCKET"
@@ -52,7 +54,7 @@ ALL_VARIABLES: tuple[str, ...] = (
     ENV_LAKE_DIR, ENV_RECORDING, ENV_WS_URL, ENV_SYMBOLS, ENV_API_KEY,
     ENV_FIREHOSE_ENDPOINT, ENV_FIREHOSE_STREAM, ENV_AWS_REGION,
     ENV_MAX_FUTURE_S, ENV_MAX_PRICE_AGE_S, ENV_MAX_BAR_AGE_S, ENV_TRIGGER_JOB, ENV_AFTER_JOB, ENV_RAW_BUCKET,
-    ENV_SPOOL_DIR, ENV_SPOOL_MAX_MB, ENV_SHUTDOWN_DEADLINE_S, ENV_HEALTH_FILE, ENV_REST_URL,
+    ENV_SPOOL_DIR, ENV_SPOOL_MAX_MB, ENV_SHUTDOWN_DEADLINE_S, ENV_HEALTH_FILE, ENV_LINGER_MS, ENV_PACK_KB, ENV_REST_URL,
     ENV_CREDITS_PER_MINUTE, ENV_REPAIR_EVERY_S, ENV_API_KEY_SECRET_ID, ENV_BACKFILL_CHECKPOINTS,
     ENV_METRICS_NAMESPACE,
 )
@@ -109,12 +111,15 @@ def symbols_setting(argument: str | None, environ: Mapping[str, str]) -> tuple[s
 
 
 def resolve_number(argument: float | None, environ: Mapping[str, str], name: str, default: float, *,
-                   minimum: float, inclusive: bool = True, parse: Callable[[str], float] = float) -> float:
-    """As `resolve`, for a number within its range: NaN, infinities and values below the minimum are
-    refused, whether the argument or the variable gave them."""
+                   minimum: float, inclusive: bool = True, maximum: float = math.inf,
+                   parse: Callable[[str], float] = float) -> float:
+    """As `resolve`, for a number within its range: NaN, infinities and values outside [minimum,
+    maximum] are refused, whether the argument or the variable gave them."""
     value = resolve(argument, environ, name, default, parse)
-    if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum)):
+    if not (math.isfinite(value) and (value >= minimum if inclusive else value > minimum) and value <= maximum):
         bound = f"at least {minimum:g}" if inclusive else f"above {minimum:g}"
+        if math.isfinite(maximum):
+            bound += f" and at most {maximum:g}"
         raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
     return value
 

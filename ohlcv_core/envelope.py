@@ -7,6 +7,15 @@ Wire form: one line of JSON header, a newline, then the payload exactly as recei
 The payload is not re-encoded (no JSON escaping), so a frame we cannot parse, even one that is not
 UTF-8, is kept byte for byte and can be replayed once the parser is fixed; records are also smaller
 and the transform parses each frame once. The header never contains a newline (compact JSON).
+
+A Firehose record may pack several envelopes (Firehose bills each record rounded up to 5 KB, and a
+quote's envelope is about 240 bytes). Each packed envelope's header then carries `size`, its payload's
+length in bytes, and the next envelope starts right after the payload:
+
+    {"v":1,"source":"twelvedata.ws","received_at_ms":1692888600123,"size":187}\n{"event":"price",...}{"v":1,...
+
+A header without `size` is the record's last (or only) envelope: its payload runs to the end, so a
+record of one unsized envelope reads exactly as before packing existed.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class Header(TypedDict):
     source: Source
     received_at_ms: int
     request: NotRequired[dict[str, str]]  # REST only: the request's parameters, secrets removed
+    size: NotRequired[int]  # packed envelopes only: the payload's length in bytes
 
 
 class Envelope(TypedDict):
@@ -50,23 +60,60 @@ _PREFIXES = {source: f'{{"v":{ENVELOPE_VERSION},"source":"{source}","received_at
 
 
 def encode_envelope(payload: str | bytes, received_at_ms: int, source: Source,
-                    request: Mapping[str, str] | None = None) -> bytes:
+                    request: Mapping[str, str] | None = None, *, sized: bool = False) -> bytes:
+    """One envelope; `sized` ones (with the payload's length in the header) can be packed."""
     body = payload.encode("utf-8") if isinstance(payload, str) else payload
     if request is None and received_at_ms.__class__ is int:
         # Every streamed frame comes through here: the header is spelled out rather than serialized
         # (the same bytes orjson writes for it; a test holds them equal).
-        return b"".join((_PREFIXES[source], str(received_at_ms).encode(), b"}\n", body))
+        tail = b',"size":%d}\n' % len(body) if sized else b"}\n"
+        return b"".join((_PREFIXES[source], str(received_at_ms).encode(), tail, body))
     header: Header = {"v": ENVELOPE_VERSION, "source": source, "received_at_ms": received_at_ms}
     if request is not None:
         header["request"] = public_params(request)
+    if sized:
+        header["size"] = len(body)
     return orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + body
 
 
 def decode_envelope(data: bytes) -> Envelope:
-    """Split and check an envelope; raise RecordRejected with a reason code if it is not one."""
-    head, newline, payload = data.partition(b"\n")
-    if not newline:
+    """Check a record of exactly one envelope; raise RecordRejected with a reason code if it is not."""
+    envelope, end = _decode_at(data, 0)
+    if end != len(data):
+        raise RecordRejected("bad_envelope", "more than one envelope where one was expected")
+    return envelope
+
+
+def decode_envelopes(data: bytes) -> list[Envelope]:
+    """Every envelope a record packs, in order; RecordRejected if any is not one (the record is whole or
+    nothing: its envelopes were sent together)."""
+    envelopes: list[Envelope] = []
+    start = 0
+    while True:
+        envelope, start = _decode_at(data, start)
+        envelopes.append(envelope)
+        if start == len(data):
+            return envelopes
+
+
+def envelope_pieces(data: bytes) -> list[bytes]:
+    """The record's envelopes as bytes, each a record of one envelope (to resend them one by one)."""
+    pieces: list[bytes] = []
+    start = 0
+    while True:
+        _, end = _decode_at(data, start)
+        pieces.append(data[start:end])
+        if end == len(data):
+            return pieces
+        start = end
+
+
+def _decode_at(data: bytes, start: int) -> tuple[Envelope, int]:
+    """The envelope that starts at `start`, and where the next one starts (`len(data)`: none)."""
+    newline = data.find(b"\n", start)
+    if newline < 0:
         raise RecordRejected("bad_envelope", "not an envelope: no header line")
+    head = data[start:newline]
     try:
         obj = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
@@ -88,5 +135,13 @@ def decode_envelope(data: bytes) -> Envelope:
         if request.__class__ is not dict or not all(isinstance(v, str) for v in request.values()):
             raise RecordRejected("bad_envelope", "request must be an object of string parameters")
         obj["request"] = public_params(request)
-    obj["payload"] = payload
-    return obj  # type: ignore[return-value]  # checked above: the Envelope fields, plus the payload
+    size = obj.pop("size", None)
+    if size is None:
+        end = len(data)
+    elif size.__class__ is not int or not 0 <= size <= len(data) - newline - 1:
+        raise RecordRejected("bad_envelope", f"size {size!r:.40} does not fit the {len(data) - newline - 1} "
+                                             "bytes left in the record")
+    else:
+        end = newline + 1 + size
+    obj["payload"] = data[newline + 1:end]
+    return obj, end  # type: ignore[return-value]  # checked above: the Envelope fields, plus the payload

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import orjson
 
-from ohlcv_core.envelope import Envelope, decode_envelope
+from ohlcv_core.envelope import Envelope, decode_envelopes
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.keys import PartitionKeys, bar_idempotency_key, partition_keys, price_idempotency_key
 from ohlcv_core.limits import FIREHOSE_MAX_RECORD_BYTES
@@ -25,6 +25,7 @@ class Accepted(NamedTuple):
 
     records: tuple[RawRecord, ...]
     partition: PartitionKeys
+    dropped: tuple[str, ...] = ()  # events of a packed record that carried no market data
 
     def to_json_lines(self) -> bytes:
         return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in self.records)
@@ -84,11 +85,53 @@ def _bars(envelope: Envelope, arrival_ms: int, window: TimeWindow, reference_ms:
     return Accepted(records=tuple(_bar_record(b, envelope, arrival_ms) for b in bars), partition=partition)
 
 
+def pack_hour(frame: str | bytes) -> int | None:
+    """The UTC hour (since the epoch) whose partition a streamed frame's record would be filed under,
+    if it is a price event the transform accepts on its content; None for anything else. The producer
+    packs only frames of one hour together, so a pack is filed whole and fails only on its time window
+    (which its quotes share) or a frame this check let through."""
+    try:
+        event, obj = load_frame(frame)
+        return price_values(obj)[1] // 3600 if event == "price" else None
+    except RecordRejected:
+        return None
+
+
 def normalize(data: bytes, arrival_ms: int, window: TimeWindow = DEFAULT_WINDOW) -> Outcome:
-    """Decide one Firehose record. Raises RecordRejected (with a reason code) for what cannot be used."""
+    """Decide one Firehose record. Raises RecordRejected (with a reason code) for what cannot be used.
+
+    A record packing several envelopes is decided whole: its rows are filed under one partition, and
+    one envelope that cannot be used fails the record (Firehose keeps it under the error prefix, and
+    `ohlcv redrive` resends its envelopes one by one)."""
     if len(data) > MAX_RECORD_BYTES:
         raise RecordRejected("record_too_large", f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
-    envelope = decode_envelope(data)
+    envelopes = decode_envelopes(data)
+    if len(envelopes) == 1:
+        return _one(envelopes[0], arrival_ms, window)
+    records: list[RawRecord] = []
+    dropped: list[str] = []
+    partition: PartitionKeys | None = None
+    for index, envelope in enumerate(envelopes):
+        try:
+            outcome = _one(envelope, arrival_ms, window)
+        except RecordRejected as rejected:
+            raise RecordRejected(rejected.code, f"envelope {index + 1} of {len(envelopes)}: {rejected.message}"
+                                 ) from rejected
+        if isinstance(outcome, Dropped):
+            dropped.append(outcome.event)
+            continue
+        if partition is None:
+            partition = outcome.partition
+        elif outcome.partition != partition:
+            raise RecordRejected("spans_partitions", f"envelope {index + 1} of {len(envelopes)} falls in another "
+                                                     "partition than the first: pack one UTC hour's quotes")
+        records += outcome.records
+    if partition is None:
+        return Dropped(dropped[0])
+    return Accepted(tuple(records), partition, tuple(dropped))
+
+
+def _one(envelope: Envelope, arrival_ms: int, window: TimeWindow) -> Outcome:
     reference_ms = arrival_ms if arrival_ms > 0 else envelope["received_at_ms"]
     if envelope["source"] != "twelvedata.ws":
         return _bars(envelope, arrival_ms, window, reference_ms)

@@ -1,4 +1,5 @@
-"""PutRecordBatch limits: 500 records, 4 MiB per request, 1,000 KiB per record (before base64)."""
+"""PutRecordBatch limits: 500 records, 4 MiB per request, 1,000 KiB per record (before base64); and the
+packing of quotes into records."""
 
 from __future__ import annotations
 
@@ -40,3 +41,39 @@ class BatchBuilder:
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+Packed = tuple[bytes, list[int]]  # a record, and when each of its frames was received (ms)
+
+
+@dataclass
+class Packer:
+    """Packs sized envelopes of one UTC hour into records of up to `pack_bytes` (Firehose bills each
+    record rounded up to 5 KB; one quote is about 240 bytes). Packs of different hours stay apart: the
+    transform files a record under one partition. Pure bookkeeping; the caller decides when to close."""
+
+    pack_bytes: int
+    _open: dict[int, tuple[list[bytes], list[int]]] = field(default_factory=dict)
+    _sizes: dict[int, int] = field(default_factory=dict)
+
+    def add(self, envelope: bytes, hour: int, received_ms: int) -> Packed | None:
+        """Add an envelope; return the pack of its hour that had to close to make room, if any."""
+        completed = None
+        size = self._sizes.get(hour, 0)
+        if size and size + len(envelope) > self.pack_bytes:
+            completed = self._close(hour)
+            size = 0
+        envelopes, times = self._open.setdefault(hour, ([], []))
+        envelopes.append(envelope)
+        times.append(received_ms)
+        self._sizes[hour] = size + len(envelope)
+        return completed
+
+    def take(self) -> list[Packed]:
+        """Close every open pack, oldest hour first."""
+        return [self._close(hour) for hour in sorted(self._open)]
+
+    def _close(self, hour: int) -> Packed:
+        envelopes, times = self._open.pop(hour)
+        del self._sizes[hour]
+        return b"".join(envelopes), times

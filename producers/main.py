@@ -32,8 +32,12 @@ from producers.sender import SpoolingSender
 from producers.service import ProducerStats, run_producer
 from producers.settings import (
     DEFAULT_CREDITS_PER_MINUTE,
+    DEFAULT_LINGER_MS,
+    DEFAULT_PACK_KB,
     DEFAULT_SHUTDOWN_DEADLINE_S,
     DEFAULT_SPOOL_MAX_MB,
+    MAX_LINGER_MS,
+    MAX_PACK_KB,
     ProducerSettings,
 )
 from producers.spool import Spool
@@ -105,7 +109,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         await asyncio.sleep(settings.shutdown_deadline_s * 0.2)
         # Still here at the deadline: a call to Firehose that never answers (a network that drops
         # packets) holds a thread no one can interrupt. Leave anyway, saying what is unconfirmed.
-        unconfirmed = (stats.records_queued - sink.stats.records_sent - sender.stats.records_spooled
+        unconfirmed = (stats.records_made - sink.stats.records_sent - sender.stats.records_spooled
                        - sender.stats.records_not_kept)
         overrun(max(unconfirmed, 0))
 
@@ -116,7 +120,8 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     watcher = asyncio.create_task(on_stop())
     reporter = asyncio.create_task(report.run())
     try:
-        await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent, drain_s=drain_s + 0.5)
+        await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent, drain_s=drain_s + 0.5,
+                           linger_s=settings.linger_ms / 1000, pack_bytes=settings.pack_kb * 1024)
         await sender.drain(force=True)
     finally:
         watcher.cancel()
@@ -214,6 +219,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_SHUTDOWN_DEADLINE_S:g})")
     parser.add_argument("--spool-max-mb", type=float,
                         help=f"spool bound (env OHLCV_SPOOL_MAX_MB, default {DEFAULT_SPOOL_MAX_MB:g})")
+    parser.add_argument("--linger-ms", type=float,
+                        help=f"longest a batch waits for more frames before it is sent (env OHLCV_LINGER_MS, "
+                             f"default {DEFAULT_LINGER_MS:g}, at most {MAX_LINGER_MS:g})")
+    parser.add_argument("--pack-kb", type=int,
+                        help=f"quotes are packed into Firehose records of up to this size; 0: one per record "
+                             f"(env OHLCV_PACK_KB, default {DEFAULT_PACK_KB}, at most {MAX_PACK_KB})")
     parser.add_argument("--exit-on-close", action="store_true",
                         help="stop when the server closes the stream normally (a finite replay) "
                              "instead of reconnecting")
@@ -226,7 +237,7 @@ def settings_from(args: argparse.Namespace) -> ProducerSettings:
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
         rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,
         health_file=args.health_file, api_key_secret_id=args.api_key_secret_id,
-        shutdown_deadline_s=args.shutdown_deadline)
+        shutdown_deadline_s=args.shutdown_deadline, linger_ms=args.linger_ms, pack_kb=args.pack_kb)
 
 
 def _with_secret_key(settings: ProducerSettings) -> ProducerSettings:

@@ -10,22 +10,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ohlcv_core.envelope import Source, encode_envelope
+from ohlcv_core.normalize import pack_hour
 from ohlcv_core.timeseries import split_time_series
-from producers.batching import BatchBuilder
+from producers.batching import BatchBuilder, Packer
 from producers.firehose_sink import FirehoseSink
 from producers.replay import ReceivedRest
 from producers.sender import SpoolingSender
+from producers.settings import DEFAULT_LINGER_MS, DEFAULT_PACK_KB
 from producers.tasks import cancel_and_settle
 from producers.twelvedata_ws import ReceivedFrame
 
 LOG = logging.getLogger(__name__)
-POLL_S = 0.01
+POLL_S = 0.005
 
 
 @dataclass
 class ProducerStats:
     frames_received: int = 0
-    records_queued: int = 0
+    envelopes_queued: int = 0
+    records_made: int = 0  # Firehose records: packs of envelopes, or one alone
     oversize_rejected: int = 0
     stopped_by_signal: bool = False
     queue: asyncio.Queue[Any] | None = field(default=None, repr=False)
@@ -45,23 +48,27 @@ def _poll(queue: asyncio.Queue[Queued | None]) -> object:
         return _NOTHING
 
 
-Queued = tuple[bytes, int]  # an envelope and when its frame was received (ms)
+# An envelope, when its frame was received (ms), and the UTC hour it packs into (None: sent alone).
+Queued = tuple[bytes, int, int | None]
 OnSent = Callable[[list[int]], None]
 
 
 class _Batches:
-    """The batch builder, with the receive times of the records it holds (for latency), and up to
-    `in_flight` PutRecordBatch calls under way at once: while Firehose answers one, the next is built.
-    (Batches in flight may land in any order; Firehose promises no order, the lake needs none.)"""
+    """Packs, then the batch builder, with the receive times of the frames each record holds (for
+    latency), and up to `in_flight` PutRecordBatch calls under way at once: while Firehose answers one,
+    the next is built. (Batches in flight may land in any order; Firehose promises no order, the lake
+    needs none.)"""
 
-    def __init__(self, builder: BatchBuilder, sender: SpoolingSender, on_sent: OnSent | None,
-                 in_flight: int = 3) -> None:
+    def __init__(self, builder: BatchBuilder, packer: Packer | None, sender: SpoolingSender,
+                 on_sent: OnSent | None, stats: ProducerStats, *, in_flight: int = 3) -> None:
         self._builder = builder
+        self._stats = stats
+        self._packer = packer
         self._sender = sender
         self._on_sent = on_sent
         self._in_flight = in_flight
         self._tasks: set[asyncio.Task[None]] = set()
-        self._times: list[int] = []
+        self._times: list[list[int]] = []  # one list per record in the builder
 
     async def _send_one(self, records: list[bytes], times: list[int]) -> None:
         await self._sender.send(records)
@@ -78,17 +85,29 @@ class _Batches:
     async def _send(self, records: list[bytes]) -> None:
         if not records:
             return
-        times, self._times = self._times[:len(records)], self._times[len(records):]
+        held, self._times = self._times[:len(records)], self._times[len(records):]
         await self._settle(self._in_flight - 1)
-        self._tasks.add(asyncio.create_task(self._send_one(records, times)))
+        self._tasks.add(asyncio.create_task(self._send_one(records, [t for times in held for t in times])))
 
-    async def add(self, item: Queued) -> None:
-        self._times.append(item[1])
-        closed = self._builder.add(item[0])
+    async def _record(self, record: bytes, times: list[int]) -> None:
+        self._times.append(times)
+        self._stats.records_made += 1
+        closed = self._builder.add(record)
         if closed:
             await self._send(closed)
 
+    async def add(self, item: Queued) -> None:
+        envelope, received_ms, hour = item
+        if hour is None or self._packer is None:
+            await self._record(envelope, [received_ms])
+            return
+        packed = self._packer.add(envelope, hour, received_ms)
+        if packed is not None:
+            await self._record(*packed)
+
     async def flush(self) -> None:
+        for packed in self._packer.take() if self._packer is not None else []:
+            await self._record(*packed)
         await self._send(self._builder.take())
         await self._settle(0)
 
@@ -100,7 +119,8 @@ class _Batches:
 
 async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, batches: _Batches,
                   linger_s: float) -> None:
-    """Batches what is queued, waiting at most `linger_s` for more before sending a partial batch.
+    """Batches what is queued, waiting at most `linger_s` after a batch's first frame for more before
+    sending (a full batch goes at once).
 
     Only `get()` and `get_nowait()` touch the queue: a timeout around `get()` could drop an item that
     arrives just as the timeout fires.
@@ -112,8 +132,8 @@ async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, b
         while isinstance(item, tuple):
             await batches.add(item)
             item = _poll(queue)
-            while item is _NOTHING and loop.time() < deadline:
-                await asyncio.sleep(POLL_S)
+            while item is _NOTHING and (left := deadline - loop.time()) > 0:
+                await asyncio.sleep(min(POLL_S, left))
                 item = _poll(queue)
         await batches.flush()
         await sender.drain()
@@ -121,25 +141,30 @@ async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, b
             return
 
 
-def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source) -> list[bytes]:
-    """A frame is one envelope; a REST response is one per symbol and UTC hour (the transform's contract)."""
+def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source, *, pack: bool = False
+                 ) -> list[tuple[bytes, int | None]]:
+    """A frame is one envelope (sized, with the hour it packs into, when it can be packed); a REST
+    response is one per symbol and UTC hour (the transform's contract), each sent alone."""
     if isinstance(item, ReceivedFrame):
-        return [encode_envelope(item.text, item.received_at_ms, source)]
+        hour = pack_hour(item.text) if pack else None
+        return [(encode_envelope(item.text, item.received_at_ms, source, sized=hour is not None), hour)]
     try:
         parts = split_time_series(item.body, item.request)
     except Exception:  # noqa: BLE001 - not splittable: send it whole, the transform fails it with a reason
         LOG.warning("REST response could not be split by hour; sent whole")
         parts = [(item.body, item.request)]
-    return [encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r) for p, r in parts]
+    return [(encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r), None) for p, r in parts]
 
 
 async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink | SpoolingSender,
-                       *, source: Source = "twelvedata.ws", queue_size: int = 10_000, linger_s: float = 0.25,
+                       *, source: Source = "twelvedata.ws", queue_size: int = 10_000,
+                       linger_s: float = DEFAULT_LINGER_MS / 1000, pack_bytes: int = DEFAULT_PACK_KB * 1024,
                        stop: asyncio.Event | None = None, on_sent: OnSent | None = None,
                        stats: ProducerStats | None = None, drain_s: float = 0.0) -> ProducerStats:
     """Run until the source ends or `stop` is set; every accepted frame is sent, or spooled, before this
     returns (a stop closes intake first, then the queue is flushed). A source that stops on `stop` itself
-    (the live stream: it reads up to the service's last frame) is given `drain_s` to end on its own."""
+    (the live stream: it reads up to the service's last frame) is given `drain_s` to end on its own.
+    Price frames are packed into records of up to `pack_bytes` (0: one frame per record)."""
     sender = sink if isinstance(sink, SpoolingSender) else SpoolingSender(sink, None)
     stats = stats or ProducerStats()
     queue: asyncio.Queue[Queued | None] = asyncio.Queue(maxsize=queue_size)
@@ -150,13 +175,13 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
         try:
             async for item in frames:
                 stats.frames_received += 1
-                for envelope in envelopes_of(item, source):
+                for envelope, hour in envelopes_of(item, source, pack=pack_bytes > 0):
                     if not builder.fits(envelope):
                         stats.oversize_rejected += 1
                         LOG.error("record of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
                         continue
-                    await queue.put((envelope, item.received_at_ms))  # waits when full: backpressure
-                    stats.records_queued += 1
+                    await queue.put((envelope, item.received_at_ms, hour))  # waits when full: backpressure
+                    stats.envelopes_queued += 1
         except Exception:
             await queue.put(None)  # the source failed: send what it gave, then re-raise
             raise
@@ -177,7 +202,7 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
 
     reader = asyncio.create_task(read())
     watcher = asyncio.create_task(stop_intake()) if stop is not None else None
-    batches = _Batches(builder, sender, on_sent)
+    batches = _Batches(builder, Packer(pack_bytes) if pack_bytes > 0 else None, sender, on_sent, stats)
     try:
         await _sender(queue, sender, batches, linger_s)
     except BaseException:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.limits import FIREHOSE_MAX_RECORD_BYTES
 
 # The producer's defaults, each written once (the command line's help quotes them from here).
 DEFAULT_WS_URL = "wss://ws.twelvedata.com/v1/quotes/price"
@@ -18,6 +19,12 @@ DEFAULT_SPOOL_MAX_MB = 1024.0
 DEFAULT_SHUTDOWN_DEADLINE_S = 20.0
 DEFAULT_CREDITS_PER_MINUTE = 8  # Twelve Data's free plan
 DEFAULT_REPAIR_EVERY_S = 900.0
+# A batch goes when full or this long after its first frame: short, since Firehose buffers anyway.
+DEFAULT_LINGER_MS = 20.0
+MAX_LINGER_MS = 60_000.0
+# Quotes packed per Firehose record, up to this size: Firehose bills records rounded up to 5 KB.
+DEFAULT_PACK_KB = 64
+MAX_PACK_KB = FIREHOSE_MAX_RECORD_BYTES // 1024
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,8 @@ class ProducerSettings:
     repair_every_s: float
     api_key_secret_id: str | None  # on AWS: Secrets Manager, read at start
     metrics_namespace: str = config.DEFAULT_METRICS_NAMESPACE
+    linger_ms: float = DEFAULT_LINGER_MS
+    pack_kb: int = DEFAULT_PACK_KB  # 0: one frame per record
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -54,6 +63,7 @@ class ProducerSettings:
                 shutdown_deadline_s: float | None = None, health_file: Path | None = None,
                 rest_url: str | None = None, no_repair: bool = False, credits_per_minute: int | None = None,
                 repair_every_s: float | None = None, api_key_secret_id: str | None = None,
+                linger_ms: float | None = None, pack_kb: int | None = None,
                 environ: Mapping[str, str] | None = None) -> ProducerSettings:
         env = os.environ if environ is None else environ
         url = config.resolve(ws_url, env, config.ENV_WS_URL, DEFAULT_WS_URL, str)
@@ -85,4 +95,8 @@ class ProducerSettings:
                                                       str),
             metrics_namespace=config.resolve(None, env, config.ENV_METRICS_NAMESPACE, config.DEFAULT_METRICS_NAMESPACE,
                                              str),
+            linger_ms=config.resolve_number(linger_ms, env, config.ENV_LINGER_MS, DEFAULT_LINGER_MS, minimum=0,
+                                            maximum=MAX_LINGER_MS),
+            pack_kb=int(config.resolve_number(pack_kb, env, config.ENV_PACK_KB, DEFAULT_PACK_KB, minimum=0,
+                                              maximum=MAX_PACK_KB, parse=int)),
         )

@@ -18,7 +18,7 @@ from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_core import config
-from ohlcv_core.envelope import decode_envelope
+from ohlcv_core.envelope import decode_envelopes
 from ohlcv_core.recording import read_recording
 from producers.spool import Spool
 from tests.doubles import CapturingLambda
@@ -110,9 +110,9 @@ def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_an
     assert took < 4 + 3, output[-3000:]
     assert process.returncode == 2, output[-3000:]
     (not_kept,) = [int(n) for n in re.findall(r"(\d+) records were neither delivered nor spooled before", output)]
-    queued = int(re.findall(r"records_queued=(\d+)", output)[-1])
+    made = int(re.findall(r"records_made=(\d+)", output)[-1])
     spooled = sum(len(records) for _, records in Spool(spool_dir, 1 << 30).batches())
-    assert not_kept > 0 and spooled > 0 and spooled + not_kept == queued, output[-3000:]
+    assert not_kept > 0 and spooled > 0 and spooled + not_kept == made, output[-3000:]
     assert "Traceback" not in output
 
 
@@ -131,7 +131,7 @@ def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path
                 took.append(seconds)
                 # THEN it ends cleanly within its deadline, every time
                 assert process.returncode == 0, output[-3000:]
-                assert int(re.findall(r"records_queued=(\d+)", output)[-1]) > 1000, output[-3000:]
+                assert int(re.findall(r"envelopes_queued=(\d+)", output)[-1]) > 1000, output[-3000:]
     finally:
         endpoint.stop()
     assert max(took) < 5 + 2, took
@@ -191,7 +191,7 @@ def test_a_stopping_producer_forwards_every_frame_the_server_sent_before_its_res
         endpoint.stop()
     # THEN it asked the service to stop sending, read up to the reply, and forwarded every frame sent before
     assert process.returncode == 0, output[-3000:]
-    replayed = [decode_envelope(r)["payload"] for r in capture.records]
+    replayed = [e["payload"] for r in capture.records for e in decode_envelopes(r)]
     prices = [p for p in replayed if b'"event":"price"' in p or b"timestamp" in p]
     assert stand_in.stats.frames_sent > 300, output[-3000:]
     assert len(prices) == stand_in.stats.frames_sent, output[-3000:]

@@ -23,11 +23,14 @@ from producers.firehose_sink import FirehoseSink
 START = 1_692_888_600  # 2023-08-24 14:50 UTC: older than a default stack's price window (7 days)
 
 
-def _envelopes() -> list[bytes]:
+def _records() -> list[bytes]:
+    """20 envelopes in 12 records: 10 alone, and two packs of five, the second holding a bad price."""
     prices = [orjson.dumps({"event": "price", "symbol": "AAPL", "exchange": "NASDAQ", "timestamp": START + 10 * i,
                             "price": 177.0 + i / 100, "day_volume": 1_000 + i}).decode() for i in range(18)]
     bad = ['{"event":"price","symbol":"MSFT","timestamp":1692888600,"price":0}', '{"event":"price","symbol":"BT']
-    return [encode_envelope(f, (START + i) * 1000, "twelvedata.ws") for i, f in enumerate([*prices, *bad])]
+    envelopes = [encode_envelope(f, (START + i) * 1000, "twelvedata.ws", sized=i < 10)
+                 for i, f in enumerate([*prices[:9], bad[0], *prices[9:], bad[1]])]
+    return [b"".join(envelopes[:5]), b"".join(envelopes[5:10]), *envelopes[10:]]
 
 
 def _hours() -> tuple[datetime, datetime]:
@@ -54,16 +57,16 @@ def _bars(stack: LocalStack) -> list[tuple[Any, ...]]:
 def test_refused_records_pass_once_the_transform_takes_them_and_a_second_redrive_changes_nothing(
         spark: Any, tmp_path: Path) -> None:
     lake = prepare_lake(tmp_path / "lake", fresh=True)
-    # GIVEN a stack whose transform refused old prices: all 20 records are under the error prefix
+    # GIVEN a stack whose transform refused old prices: all 12 records are under the error prefix
     stack = LocalStack(lake, lambda: spark).start()
     try:
         firehose_client(DEFAULT_REGION, stack.firehose.url).put_record_batch(
-            DeliveryStreamName=stack.stream_settings.name, Records=[{"Data": e} for e in _envelopes()])
+            DeliveryStreamName=stack.stream_settings.name, Records=[{"Data": r} for r in _records()])
         stack.close_intake()
         stack.settle()
     finally:
         stack.stop()
-    assert stack.streams[stack.stream_settings.name].stats.failed == 20
+    assert stack.streams[stack.stream_settings.name].stats.failed == 12
     # WHEN the stack is redeployed with the window opened, and the errors are redriven
     stack = LocalStack(lake, lambda: spark, parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
     try:
@@ -77,8 +80,9 @@ def test_refused_records_pass_once_the_transform_takes_them_and_a_second_redrive
         backup = _redrive(stack, source="backup", dry_run=True)
     finally:
         stack.stop()
-    # THEN what now passes was sent and compacted, what still fails says why, and a second re-drive (sent
-    # again, at-least-once) leaves the tables exactly as they were
+    # THEN what now passes was sent and compacted (the packs unpacked: the good prices of the pack with a bad
+    # one pass), what still fails says why, and a second re-drive (sent again, at-least-once) leaves the
+    # tables exactly as they were
     assert (dry.found, dry.sent) == (20, 18)
     assert (first.found, first.sent, first.unreadable) == (20, 18, 0)
     assert first.still_failing == {"invalid_price": 1, "not_json": 1}
@@ -103,7 +107,7 @@ def test_against_a_deployed_stack_it_reads_s3_and_takes_the_window_from_the_func
 
     hour = datetime.now(UTC).strftime("%Y/%m/%d/%H")
     lines = b"".join(orjson.dumps({"errorCode": "Lambda.ProcessingFailed", "rawData": base64.b64encode(e).decode()})
-                     + b"\n" for e in _envelopes())
+                     + b"\n" for e in _records())
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("handler.py", "def lambda_handler(event, context):\n    return event\n")
