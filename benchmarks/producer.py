@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import os
 import tempfile
 import threading
@@ -36,11 +37,13 @@ from producers.metrics import LatencySample
 from producers.replay import Replayed, replay_items
 from producers.service import run_producer
 from producers.settings import DEFAULT_LINGER_MS, DEFAULT_PACK_KB
+from producers.twelvedata_ws import ReceivedFrame
 
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
 
 REPEAT = 35
+ROUNDS = 3
 
 def repeated(recording: Recording, times: int) -> Recording:
     frames = [e for e in recording.inbound_frames() if '"event":"price"' in e.frame]
@@ -52,7 +55,9 @@ def repeated(recording: Recording, times: int) -> Recording:
 async def _stamped_on_arrival(items: AsyncIterator[Replayed]) -> AsyncIterator[Replayed]:
     """As a live source stamps frames: the receive time is when the frame comes out of the source."""
     async for item in items:
-        yield dataclasses.replace(item, received_at_ms=int(time.time() * 1000))
+        now_ms = int(time.time() * 1000)
+        yield (item._replace(received_at_ms=now_ms) if isinstance(item, ReceivedFrame)
+               else dataclasses.replace(item, received_at_ms=now_ms))
 
 
 async def _produce(recording: Recording, endpoint: str, speed: float, latency: LatencySample | None,
@@ -121,23 +126,31 @@ def peak_resident_growth() -> Iterator[list[int]]:
         peak[0] = max(peak[0], _resident_bytes() - start)
 
 
-def _throughput(recording: Recording, endpoint: str, pack_bytes: int) -> tuple[float, float, float, int]:
-    """(quotes/s, bare-loop quotes/s, CPU s, peak resident growth) for one way of making records."""
+def _throughput(recording: Recording, endpoint: str, pack_bytes: int, rounds: int) -> tuple[float, float, float, int]:
+    """(quotes/s, bare-loop quotes/s, CPU s per quote, peak resident growth) for one way of making
+    records: the best of `rounds`, the producer and its baseline taking turns (this machine is shared)."""
     quotes = sum(1 for _ in recording.inbound_frames())
-    baseline = quotes / _bare_loop(firehose_client(DEFAULT_REGION, endpoint), records_of(recording, pack_bytes))
-    with peak_resident_growth() as peak:
-        cpu, wall = time.process_time(), time.perf_counter()
-        sent = asyncio.run(_produce(recording, endpoint, 0, None, pack_bytes))
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return sent / wall, baseline, cpu / sent, peak[0]
+    records = records_of(recording, pack_bytes)
+    client = firehose_client(DEFAULT_REGION, endpoint)
+    best_wall, best_cpu, best_bare, peak_growth = math.inf, math.inf, math.inf, 0
+    for _ in range(rounds):
+        best_bare = min(best_bare, _bare_loop(client, records))
+        with peak_resident_growth() as peak:
+            cpu, wall = time.process_time(), time.perf_counter()
+            sent = asyncio.run(_produce(recording, endpoint, 0, None, pack_bytes))
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        best_wall, best_cpu, peak_growth = min(best_wall, wall), min(best_cpu, cpu), max(peak_growth, peak[0])
+    assert sent == quotes, f"{sent} of {quotes} quotes queued"
+    return quotes / best_wall, quotes / best_bare, best_cpu / quotes, peak_growth
 
 
 def run(*, tiny: bool = False) -> list[Measurement]:
     recording = repeated(read_recording(DEMO_FEED), 1 if tiny else REPEAT)
     quotes = len(recording.entries)
     with tempfile.TemporaryDirectory(prefix="ohlcv-bench-") as folder, firehose_process(Path(folder)) as endpoint:
-        rate, baseline, cpu_per_quote, peak = _throughput(recording, endpoint, DEFAULT_PACK_KB * 1024)
-        single_rate, single_baseline, single_cpu, _ = _throughput(recording, endpoint, 0)
+        rounds = 1 if tiny else ROUNDS
+        rate, baseline, cpu_per_quote, peak = _throughput(recording, endpoint, DEFAULT_PACK_KB * 1024, rounds)
+        single_rate, single_baseline, single_cpu, _ = _throughput(recording, endpoint, 0, rounds)
         latency = LatencySample()
         realistic = repeated(read_recording(DEMO_FEED), 1 if tiny else 4)
         speed = 2000 / (len(realistic.entries) / ((realistic.entries[-1].recv_us - realistic.entries[0].recv_us) / 1e6))

@@ -66,8 +66,9 @@ def encode_envelope(payload: str | bytes, received_at_ms: int, source: Source,
     if request is None and received_at_ms.__class__ is int:
         # Every streamed frame comes through here: the header is spelled out rather than serialized
         # (the same bytes orjson writes for it; a test holds them equal).
-        tail = b',"size":%d}\n' % len(body) if sized else b"}\n"
-        return b"".join((_PREFIXES[source], str(received_at_ms).encode(), tail, body))
+        if sized:
+            return b'%s%d,"size":%d}\n%s' % (_PREFIXES[source], received_at_ms, len(body), body)
+        return b"%s%d}\n%s" % (_PREFIXES[source], received_at_ms, body)
     header: Header = {"v": ENVELOPE_VERSION, "source": source, "received_at_ms": received_at_ms}
     if request is not None:
         header["request"] = public_params(request)

@@ -7,7 +7,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 
@@ -70,6 +70,10 @@ def canonical_symbol(value: object) -> str:
     return symbol
 
 
+# Raw symbol -> canonical symbol, for those seen valid: a feed streams a few thousand symbols at most.
+_KNOWN_SYMBOLS: dict[str, str] = {}
+_KNOWN_SYMBOLS_MAX = 65_536
+
 # The checks below run for every streamed price. Each tests the valid case first, in one comparison
 # (`0 < v < inf` is False for NaN, infinities, zero and negatives), and explains only the failures.
 _NUMBER = (int, float)
@@ -124,13 +128,27 @@ def load_frame(payload: str | bytes) -> tuple[str, dict[str, Any]]:
 def price_values(obj: dict[str, Any]) -> PriceValues:
     """The checked values of a price event, in PriceEvent's field order."""
     get = obj.get
-    bid, ask = get("bid"), get("ask")
+    symbol, timestamp, price = get("symbol"), get("timestamp"), get("price")
+    bid, ask, volume = get("bid"), get("ask"), get("day_volume")
     exchange, mic, currency = get("exchange"), get("mic_code"), get("currency")
     base, quote, kind = get("currency_base"), get("currency_quote"), get("type")
+    known = _KNOWN_SYMBOLS.get(symbol) if symbol.__class__ is str else None
+    # The producer and the transform run this for every streamed price: the usual event is checked in
+    # one expression, and only an unusual one goes through the checks that explain what is wrong.
+    if not (known is not None and timestamp.__class__ is int and MIN_EPOCH_S <= timestamp < MAX_EPOCH_S
+            and price.__class__ in _NUMBER and 0 < price < math.inf
+            and (bid is None or (bid.__class__ in _NUMBER and 0 < bid < math.inf))
+            and (ask is None or (ask.__class__ in _NUMBER and 0 < ask < math.inf))
+            and (volume is None or (volume.__class__ is int and volume >= 0))):
+        known, timestamp, price = canonical_symbol(symbol), _timestamp(timestamp), _positive_price(price, "price")
+        bid = None if bid is None else _positive_price(bid, "bid")
+        ask = None if ask is None else _positive_price(ask, "ask")
+        volume = _day_volume(volume)
+        if len(_KNOWN_SYMBOLS) < _KNOWN_SYMBOLS_MAX:
+            _KNOWN_SYMBOLS[cast("str", symbol)] = known  # canonical_symbol took it: a str
     return (
-        canonical_symbol(get("symbol")), _timestamp(get("timestamp")), _positive_price(get("price"), "price"),
-        None if bid is None else _positive_price(bid, "bid"), None if ask is None else _positive_price(ask, "ask"),
-        _day_volume(get("day_volume")),
+        known, timestamp, float(price), None if bid is None else float(bid), None if ask is None else float(ask),
+        volume,
         exchange if exchange.__class__ is str and exchange else None,
         mic if mic.__class__ is str and mic else None,
         currency if currency.__class__ is str and currency else None,

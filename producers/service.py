@@ -82,33 +82,32 @@ class _Batches:
             for task in done:
                 task.result()  # a failure surfaces here
 
-    async def _send(self, records: list[bytes]) -> None:
+    async def send(self, records: list[bytes]) -> None:
         if not records:
             return
         held, self._times = self._times[:len(records)], self._times[len(records):]
         await self._settle(self._in_flight - 1)
         self._tasks.add(asyncio.create_task(self._send_one(records, [t for times in held for t in times])))
 
-    async def _record(self, record: bytes, times: list[int]) -> None:
+    def _record(self, record: bytes, times: list[int]) -> list[bytes] | None:
         self._times.append(times)
         self._stats.records_made += 1
-        closed = self._builder.add(record)
-        if closed:
-            await self._send(closed)
+        return self._builder.add(record)
 
-    async def add(self, item: Queued) -> None:
+    def add(self, item: Queued) -> list[bytes] | None:
+        """Take one envelope; return the batch that had to close to make room for it, if any (the
+        caller sends it: every quote goes through here, so only a closed batch costs an await)."""
         envelope, received_ms, hour = item
         if hour is None or self._packer is None:
-            await self._record(envelope, [received_ms])
-            return
+            return self._record(envelope, [received_ms])
         packed = self._packer.add(envelope, hour, received_ms)
-        if packed is not None:
-            await self._record(*packed)
+        return None if packed is None else self._record(*packed)
 
     async def flush(self) -> None:
         for packed in self._packer.take() if self._packer is not None else []:
-            await self._record(*packed)
-        await self._send(self._builder.take())
+            if closed := self._record(*packed):
+                await self.send(closed)
+        await self.send(self._builder.take())
         await self._settle(0)
 
     async def abandon(self) -> None:
@@ -130,7 +129,8 @@ async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, b
         item: object = await queue.get()
         deadline = loop.time() + linger_s
         while isinstance(item, tuple):
-            await batches.add(item)
+            if closed := batches.add(item):
+                await batches.send(closed)
             item = _poll(queue)
             while item is _NOTHING and (left := deadline - loop.time()) > 0:
                 await asyncio.sleep(min(POLL_S, left))
@@ -180,7 +180,10 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
                         stats.oversize_rejected += 1
                         LOG.error("record of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
                         continue
-                    await queue.put((envelope, item.received_at_ms, hour))  # waits when full: backpressure
+                    if queue.full():
+                        await queue.put((envelope, item.received_at_ms, hour))  # waits: backpressure
+                    else:
+                        queue.put_nowait((envelope, item.received_at_ms, hour))  # no await: the usual case
                     stats.envelopes_queued += 1
         except Exception:
             await queue.put(None)  # the source failed: send what it gave, then re-raise
