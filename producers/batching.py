@@ -4,6 +4,7 @@ packing of quotes into records."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ohlcv_core.limits import FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_BATCH_RECORDS, FIREHOSE_MAX_RECORD_BYTES
 
@@ -53,27 +54,26 @@ class Packer:
     transform files a record under one partition. Pure bookkeeping; the caller decides when to close."""
 
     pack_bytes: int
-    _open: dict[int, tuple[list[bytes], list[int]]] = field(default_factory=dict)
-    _sizes: dict[int, int] = field(default_factory=dict)
+    # hour -> [envelopes, receive times, bytes so far]: one lookup per quote
+    _open: dict[int, list[Any]] = field(default_factory=dict)
 
     def add(self, envelope: bytes, hour: int, received_ms: int) -> Packed | None:
         """Add an envelope; return the pack of its hour that had to close to make room, if any."""
-        completed = None
-        size = self._sizes.get(hour, 0)
-        if size and size + len(envelope) > self.pack_bytes:
-            completed = self._close(hour)
-            size = 0
-        envelopes, times = self._open.setdefault(hour, ([], []))
-        envelopes.append(envelope)
-        times.append(received_ms)
-        self._sizes[hour] = size + len(envelope)
-        return completed
+        pack = self._open.get(hour)
+        if pack is None:
+            self._open[hour] = [[envelope], [received_ms], len(envelope)]
+            return None
+        size = pack[2] + len(envelope)
+        if size > self.pack_bytes:
+            self._open[hour] = [[envelope], [received_ms], len(envelope)]
+            return b"".join(pack[0]), pack[1]
+        pack[0].append(envelope)
+        pack[1].append(received_ms)
+        pack[2] = size
+        return None
 
     def take(self) -> list[Packed]:
         """Close every open pack, oldest hour first."""
-        return [self._close(hour) for hour in sorted(self._open)]
-
-    def _close(self, hour: int) -> Packed:
-        envelopes, times = self._open.pop(hour)
-        del self._sizes[hour]
-        return b"".join(envelopes), times
+        packs = [(b"".join(self._open[hour][0]), self._open[hour][1]) for hour in sorted(self._open)]
+        self._open.clear()
+        return packs
