@@ -28,7 +28,7 @@ class Accepted(NamedTuple):
     dropped: tuple[str, ...] = ()  # events of a packed record that carried no market data
 
     def to_json_lines(self) -> bytes:
-        return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in self.records)
+        return b"\n".join(map(orjson.dumps, self.records)) + b"\n"
 
 
 class Dropped(NamedTuple):
@@ -72,7 +72,8 @@ def _bar_record(bar: Bar, envelope: Envelope, arrival_ms: int) -> RawBarRecord:
     }
 
 
-def _bars(envelope: Envelope, arrival_ms: int, window: TimeWindow, reference_ms: int) -> Outcome:
+def _bars(envelope: Envelope, arrival_ms: int, window: TimeWindow) -> Outcome:
+    reference_ms = arrival_ms if arrival_ms > 0 else envelope["received_at_ms"]
     bars, empty_reason = parse_time_series(envelope["payload"], envelope.get("request", {}))
     if empty_reason is not None:
         return Dropped(event=empty_reason)
@@ -110,36 +111,54 @@ def normalize(data: bytes, arrival_ms: int, window: TimeWindow = DEFAULT_WINDOW)
         return _one(envelopes[0], arrival_ms, window)
     records: list[RawRecord] = []
     dropped: list[str] = []
-    partition: PartitionKeys | None = None
+    first: tuple[int, PartitionKeys | None] | None = None  # the record's partition: (price hour, None) or (0, bars')
     for index, envelope in enumerate(envelopes):
         try:
-            outcome = _one(envelope, arrival_ms, window)
+            if envelope["source"] == "twelvedata.ws":
+                price = _price(envelope, arrival_ms, window)
+                if isinstance(price, str):
+                    dropped.append(price)
+                    continue
+                rows: tuple[RawRecord, ...] = (price,)
+                partition: tuple[int, PartitionKeys | None] = (price["event_time_ms"] // 3_600_000, None)
+            else:
+                outcome = _bars(envelope, arrival_ms, window)
+                if isinstance(outcome, Dropped):
+                    dropped.append(outcome.event)
+                    continue
+                rows, partition = outcome.records, (0, outcome.partition)
         except RecordRejected as rejected:
             raise RecordRejected(rejected.code, f"envelope {index + 1} of {len(envelopes)}: {rejected.message}"
                                  ) from rejected
-        if isinstance(outcome, Dropped):
-            dropped.append(outcome.event)
-            continue
-        if partition is None:
-            partition = outcome.partition
-        elif outcome.partition != partition:
+        if first is None:
+            first = partition
+        elif partition != first:
             raise RecordRejected("spans_partitions", f"envelope {index + 1} of {len(envelopes)} falls in another "
                                                      "partition than the first: pack one UTC hour's quotes")
-        records += outcome.records
-    if partition is None:
+        records += rows
+    if first is None:
         return Dropped(dropped[0])
-    return Accepted(tuple(records), partition, tuple(dropped))
+    keys = first[1] or partition_keys("price", first[0] * 3_600_000)
+    return Accepted(tuple(records), keys, tuple(dropped))
 
 
 def _one(envelope: Envelope, arrival_ms: int, window: TimeWindow) -> Outcome:
-    reference_ms = arrival_ms if arrival_ms > 0 else envelope["received_at_ms"]
     if envelope["source"] != "twelvedata.ws":
-        return _bars(envelope, arrival_ms, window, reference_ms)
+        return _bars(envelope, arrival_ms, window)
+    price = _price(envelope, arrival_ms, window)
+    if isinstance(price, str):
+        return Dropped(price)
+    return Accepted((price,), partition_keys("price", price["event_time_ms"]))
+
+
+def _price(envelope: Envelope, arrival_ms: int, window: TimeWindow) -> RawPriceRecord | str:
+    """A streamed frame's raw-zone record, or the name of its event when it is no price."""
     event, obj = load_frame(envelope["payload"])
     if event != "price":
-        return Dropped(event)
+        return event
     record = _price_record(price_values(obj), envelope, arrival_ms)
     event_ms = record["event_time_ms"]
+    reference_ms = arrival_ms if arrival_ms > 0 else envelope["received_at_ms"]
     if not window.admits_price(event_ms, reference_ms):
         window.check("price", event_ms, reference_ms)
-    return Accepted((record,), partition_keys("price", event_ms))
+    return record
