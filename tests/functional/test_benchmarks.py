@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import compaction, quality
+from benchmarks import compaction, freshness, quality
 from benchmarks.__main__ import REGISTRY, main
 from benchmarks.report import Measurement
 
@@ -54,3 +54,11 @@ def test_the_quality_benchmark_runs_tiny_and_both_engines_find_the_same_failures
     (measurement,) = quality.run(tiny=True, spark=spark)
     _sane([measurement])
     assert measurement.baseline and "failures" in measurement.metric
+
+
+@pytest.mark.spark
+def test_the_freshness_benchmark_runs_tiny_through_the_local_stack(spark: Any) -> None:
+    measurements = freshness.run(tiny=True, spark=spark)
+    _sane(measurements)
+    live_p95 = measurements[1]
+    assert "quotes" in live_p95.metric and not live_p95.metric.startswith("receive→live p95 s (0 ")

@@ -106,3 +106,44 @@ def test_a_sink_failure_stops_the_producer_with_the_error(tmp_path: Path) -> Non
             asyncio.run(run_producer(_frames(50_000), sink, queue_size=10))
     finally:
         endpoint.stop()
+
+
+def test_quotes_of_an_hour_go_packed_within_the_linger_while_the_source_stays_open(tmp_path: Path) -> None:
+    # GIVEN a source that gives three prices of one hour, a heartbeat and a price of the next hour, then
+    # stays open until the producer has sent them
+    s3 = LocalS3(tmp_path / "s3")
+    settings = template_stream(destination={"prefix": "landing/"}, dynamic_partitioning=False)
+    capture = CapturingLambda()
+    endpoint = FirehoseEndpoint({settings.name: DeliveryStream(settings, s3, invoke=capture)}).start()
+    sent: list[int] = []
+    all_sent = asyncio.Event()
+
+    def price(second: int) -> str:
+        return orjson.dumps({"event": "price", "symbol": "AAPL", "timestamp": 1692888600 + second,
+                             "price": 177.5}).decode()
+
+    async def source() -> AsyncIterator[ReceivedFrame]:
+        for index, text in enumerate([price(0), price(1), '{"event":"heartbeat","status":"ok"}', price(2),
+                                      price(3600)]):
+            yield ReceivedFrame(index, text)
+        await all_sent.wait()
+
+    def on_sent(received: list[int]) -> None:
+        sent.extend(received)
+        if len(sent) == 5:
+            all_sent.set()
+
+    async def produce() -> None:
+        sink = FirehoseSink(firehose_client("us-east-1", endpoint.url), settings.name)
+        await asyncio.wait_for(run_producer(source(), sink, linger_s=0.05, on_sent=on_sent), timeout=30)
+
+    try:
+        # WHEN the producer runs with a 50 ms linger
+        asyncio.run(produce())
+    finally:
+        endpoint.stop()
+    # THEN everything went before the source ended (the linger closed the packs), the hour's prices as one
+    # record, the next hour's price and the heartbeat each as a record of their own
+    packs = sorted([[e["payload"] for e in decode_envelopes(r)] for r in capture.records], key=len)
+    assert packs == [[b'{"event":"heartbeat","status":"ok"}'], [price(3600).encode()],
+                     [price(0).encode(), price(1).encode(), price(2).encode()]]

@@ -52,7 +52,9 @@ BASE = {config.ENV_SYMBOLS: "AAPL", config.ENV_FIREHOSE_STREAM: "s"}
     (config.ENV_SHUTDOWN_DEADLINE_S, "NaN"), (config.ENV_REPAIR_EVERY_S, "-1"), (config.ENV_REPAIR_EVERY_S, "inf"),
     (config.ENV_CREDITS_PER_MINUTE, "0"), (config.ENV_CREDITS_PER_MINUTE, "-8"), (config.ENV_AWS_REGION, "us east 1"),
     (config.ENV_AWS_REGION, "moon-1"), (config.ENV_SYMBOLS, ","), (config.ENV_SYMBOLS, "AAPL,,MSFT"),
-    (config.ENV_SYMBOLS, "AAPL;DROP"), (config.ENV_SYMBOLS, "AAPL:"),
+    (config.ENV_SYMBOLS, "AAPL;DROP"), (config.ENV_SYMBOLS, "AAPL:"), (config.ENV_LINGER_MS, "-1"),
+    (config.ENV_LINGER_MS, "60001"), (config.ENV_LINGER_MS, "inf"), (config.ENV_PACK_KB, "-1"),
+    (config.ENV_PACK_KB, "1001"), (config.ENV_PACK_KB, "64.5"),
 ])
 def test_out_of_range_settings_stop_at_start_with_the_variables_name(variable: str, value: str) -> None:
     with pytest.raises(ConfigError, match=variable):
@@ -66,5 +68,9 @@ def test_the_same_checks_hold_for_arguments() -> None:
         ProducerSettings.resolve(symbols=("",), environ=BASE)
     with pytest.raises(ConfigError, match=config.ENV_AWS_REGION):
         ProducerSettings.resolve(region="Frankfurt", environ=BASE)
+    with pytest.raises(ConfigError, match=f"{config.ENV_PACK_KB} must be a finite number at least 0 and at most 1000"):
+        ProducerSettings.resolve(pack_kb=4096, environ=BASE)
+    assert ProducerSettings.resolve(linger_ms=0, pack_kb=0, environ=BASE).pack_kb == 0
+    assert ProducerSettings.resolve(environ={**BASE, config.ENV_LINGER_MS: "250"}).linger_ms == 250
     good = ProducerSettings.resolve(symbols=("RY:TSX", "EUR/USD", "BRK.B"), region="us-gov-west-1", environ=BASE)
     assert good.symbols == ("RY:TSX", "EUR/USD", "BRK.B") and good.region == "us-gov-west-1"

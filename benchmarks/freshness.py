@@ -1,0 +1,171 @@
+"""End-to-end freshness through the local stack, at a realistic rate.
+
+A producer (the real one: envelopes, packs, linger, PutRecordBatch) sends quotes of 200 symbols at 2,000
+a second, each stamped with its receive time, for `SECONDS`, into the local stack built from the template
+(the transform, the delivery stream's two buffers, the compaction trigger, the compaction job on Spark).
+Then nothing is forced: the stack runs as it would until every quote has been delivered.
+
+- **Receive to live**: when the object holding a quote is in the raw zone, the live view (`bars_1m_live`)
+  returns it to the next query, which reads the raw zone as it is then. Reported as p50/p95 beside the
+  delivery stream's buffer interval, the wait the stream is configured to allow (target: p95 at most 1 s
+  above it); the live view's own query time is reported too.
+- **Receive to curated**: when the first compaction run that started after the quote's object was
+  delivered has published: the trigger's batching window plus the job.
+
+`tiny`: 200 quotes/s for 3 s, then the stack is settled (buffers forced out); figures not comparable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+import orjson
+
+from benchmarks.report import Measurement
+from glue_jobs.session import local_session
+from local_stack.stack import LocalStack, prepare_lake
+from ohlcv_cli.demo import COMPACTION_JOB, REPLAY_PARAMETERS, job_runs
+from ohlcv_core.config import DEFAULT_REGION
+from ohlcv_core.keys import RAW_PREFIX
+from producers.aws import firehose_client
+from producers.firehose_sink import FirehoseSink
+from producers.service import run_producer
+from producers.twelvedata_ws import ReceivedFrame
+
+SECONDS = 75.0
+RATE = 2000
+SYMBOLS = 200
+POLL_S = 0.2  # how often the stack's event machinery turns, as `ohlcv local up` turns it
+
+
+async def quotes(rate: float, seconds: float, rng: random.Random) -> AsyncIterator[ReceivedFrame]:
+    """Price frames of SYMBOLS symbols at `rate` a second, stamped with their time as they come out."""
+    prices = [100.0 + s for s in range(SYMBOLS)]
+    volumes = [1_000_000] * SYMBOLS
+    started = time.monotonic()
+    sent = 0
+    while (elapsed := time.monotonic() - started) < seconds:
+        due = int(elapsed * rate)
+        for _ in range(due - sent):
+            s = rng.randrange(SYMBOLS)
+            prices[s] = round(prices[s] * (1 + rng.gauss(0, 0.0002)), 4)
+            volumes[s] += rng.randint(1, 500)
+            now = time.time()
+            frame = orjson.dumps({"event": "price", "symbol": f"S{s:03d}", "exchange": "NASDAQ",
+                                  "mic_code": "XNGS", "timestamp": int(now), "price": prices[s],
+                                  "day_volume": volumes[s]}).decode()
+            yield ReceivedFrame(int(now * 1000), frame)
+        sent = due
+        await asyncio.sleep(0.005)
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else 0.0
+
+
+def _delivered(stack: LocalStack) -> Callable[[], list[tuple[float, Path]]]:
+    """Records when each raw-zone object is written; returns a reader of (time, path) so far."""
+    seen: list[tuple[float, Path]] = []
+    lock = threading.Lock()
+
+    def on_created(event: dict[str, Any]) -> None:  # EventBridge's Object Created
+        key = unquote_plus(event["detail"]["object"]["key"])  # S3 events URL-encode keys
+        if key.startswith(RAW_PREFIX):
+            with lock:
+                seen.append((time.time(), stack.s3.bucket_path(event["detail"]["bucket"]["name"]) / key))
+
+    stack.s3.subscribe(on_created)
+
+    def read() -> list[tuple[float, Path]]:
+        with lock:
+            return list(seen)
+    return read
+
+
+def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
+    rate, seconds = (200, 3.0) if tiny else (RATE, SECONDS)
+    session = spark or local_session("ohlcv-bench", shuffle_partitions=4)
+    work = Path(tempfile.mkdtemp(prefix="ohlcv-freshness-"))
+    stack = LocalStack(prepare_lake(work / "lake", fresh=True), lambda: session,
+                       parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
+    stop = threading.Event()
+
+    def turn() -> None:
+        while not stop.wait(POLL_S):
+            stack.poll()
+
+    turner = threading.Thread(target=turn, daemon=True)
+    try:
+        objects = _delivered(stack)
+        turner.start()
+        settings = stack.stream_settings
+        interval_s = settings.destination.buffer_interval_s
+        sink = FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), settings.name)
+        sent = asyncio.run(run_producer(quotes(rate, seconds, random.Random(3)), sink)).envelopes_queued
+        if tiny:
+            stop.set()
+            turner.join()
+            stack.close_intake()
+            stack.settle()
+        else:  # as deployed: the buffers deliver on their own, then the trigger's window ends and the job runs
+            deadline = time.monotonic() + 3 * interval_s + 600
+            while _rows(objects()) < sent and time.monotonic() < deadline:
+                time.sleep(0.5)
+            last_written = max(written for written, _ in objects())
+            while not any(started >= last_written for started, _ in _compactions(stack)) \
+                    and time.monotonic() < deadline:
+                time.sleep(0.5)
+        started = time.perf_counter()
+        stack.athena.query("SELECT count(*) FROM bars_1m_live")
+        live_query_s = time.perf_counter() - started
+        runs = _compactions(stack)
+    finally:
+        stop.set()
+        stack.stop()
+    live, curated = _latencies(objects(), runs)
+    shutil.rmtree(work, ignore_errors=True)
+    p50, p95 = _percentile(live, 0.5) / 1000, _percentile(live, 0.95) / 1000
+    return [
+        Measurement("freshness", "receive→live p50 s (baseline: buffer interval)", p50, "s", interval_s),
+        Measurement("freshness", f"receive→live p95 s ({len(live):,} quotes)", p95, "s", interval_s,
+                    f"≤ interval + 1 s ({interval_s + 1} s)", None if tiny else p95 <= interval_s + 1),
+        Measurement("freshness", "live view query over the run's raw zone", live_query_s, "s"),
+        Measurement("freshness", "receive→curated p50 s", _percentile(curated, 0.5) / 1000, "s"),
+        Measurement("freshness", f"receive→curated p95 s ({len(curated):,} quotes)", _percentile(curated, 0.95) / 1000,
+                    "s"),
+    ]
+
+
+def _compactions(stack: LocalStack) -> list[tuple[float, float]]:
+    """(started, completed) of the compaction runs that succeeded so far."""
+    return [(r.started_on, r.completed_on) for r in job_runs(stack, COMPACTION_JOB)
+            if r.state == "SUCCEEDED" and r.completed_on is not None]
+
+
+def _rows(objects: list[tuple[float, Path]]) -> int:
+    return sum(path.read_bytes().count(b"\n") for _, path in objects if path.exists())
+
+
+def _latencies(objects: list[tuple[float, Path]], runs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """(receive→live, receive→curated) in ms, one per quote; a quote is curated by the first run that
+    started after its object was written."""
+    live: list[float] = []
+    curated: list[float] = []
+    for written, path in objects:
+        received = [orjson.loads(line)["received_at_ms"] for line in path.read_bytes().splitlines()]
+        live += [written * 1000 - r for r in received]
+        published = [completed for started, completed in runs if started >= written]
+        if published:
+            curated += [min(published) * 1000 - r for r in received]
+    return live, curated
+
