@@ -33,7 +33,6 @@ import orjson
 from benchmarks.report import Measurement
 from glue_jobs.session import local_session
 from local_stack.stack import LocalStack, prepare_lake
-from ohlcv_cli.demo import COMPACTION_JOB, REPLAY_PARAMETERS, job_runs
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.keys import RAW_PREFIX
 from producers.aws import firehose_client
@@ -45,6 +44,7 @@ SECONDS = 75.0
 RATE = 2000
 SYMBOLS = 200
 POLL_S = 0.2  # how often the stack's event machinery turns, as `ohlcv local up` turns it
+COMPACTION_JOB = "CompactionJob"  # its logical id in the template
 
 
 async def quotes(rate: float, seconds: float, rng: random.Random) -> AsyncIterator[ReceivedFrame]:
@@ -96,8 +96,9 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     rate, seconds = (200, 3.0) if tiny else (RATE, SECONDS)
     session = spark or local_session("ohlcv-bench", shuffle_partitions=4)
     work = Path(tempfile.mkdtemp(prefix="ohlcv-freshness-"))
+    # The template's defaults, as deployed; the quality job is not what is measured.
     stack = LocalStack(prepare_lake(work / "lake", fresh=True), lambda: session,
-                       parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
+                       parameters={"QualityAfterCompaction": "false"}).start()
     stop = threading.Event()
 
     def turn() -> None:
@@ -148,8 +149,9 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
 
 def _compactions(stack: LocalStack) -> list[tuple[float, float]]:
     """(started, completed) of the compaction runs that succeeded so far."""
-    return [(r.started_on, r.completed_on) for r in job_runs(stack, COMPACTION_JOB)
-            if r.state == "SUCCEEDED" and r.completed_on is not None]
+    name = stack.template.glue_job(COMPACTION_JOB).name
+    return [(r.started_on, r.completed_on) for r in list(stack.glue.runs)
+            if r.job_name == name and r.state == "SUCCEEDED" and r.completed_on is not None]
 
 
 def _rows(objects: list[tuple[float, Path]]) -> int:

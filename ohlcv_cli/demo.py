@@ -102,7 +102,8 @@ class SymbolSummary:
 class DemoResult:
     zones: Zones
     frames_received: int
-    records_sent: int
+    envelopes_sent: int  # one per frame
+    records_sent: int  # Firehose records: a pack of quotes is one
     run: JobRun | None
     symbols: list[SymbolSummary]
     rejected: list[Rejected] = field(default_factory=list)
@@ -210,7 +211,8 @@ def run_demo(recording_path: Path, lake: Path, *, spark: Callable[[], Any], spee
         f"SELECT rule, rows_failed FROM quality_results WHERE run_id = '{quality_run.id}' AND outcome = 'Failed' "
         "ORDER BY rule").rows]
     return DemoResult(
-        zones=zones, frames_received=stats.frames_received, records_sent=sink.stats.records_sent, run=run,
+        zones=zones, frames_received=stats.frames_received, envelopes_sent=stats.envelopes_queued,
+        records_sent=sink.stats.records_sent, run=run,
         symbols=summaries, rejected=rejected,
         firehose=stack.streams[stack.stream_settings.name].stats,
         rest_bars=rest.bars_by_symbol if rest else {}, rest_records=rest.records if rest else 0,
@@ -234,7 +236,7 @@ def format_report(result: DemoResult) -> str:
     fh = result.firehose
     lines += [
         "",
-        f"frames received {result.frames_received}, records sent {result.records_sent}; Firehose: "
+        f"frames received {result.frames_received}, in {result.records_sent} records; Firehose: "
         f"{fh.delivered} delivered, {fh.dropped} dropped (heartbeats, status), {fh.failed} failed, "
         f"{fh.objects} objects, {fh.invocations} transform invocations",
     ]

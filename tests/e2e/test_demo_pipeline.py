@@ -155,9 +155,10 @@ def test_nothing_else_is_lost(demo: DemoResult) -> None:
     control = sum(1 for f in frames if _valid_price(f) is None and '"event":"price"' not in f)
     prices = sum(1 for f in frames if _valid_price(f))
     fh = demo.firehose
-    assert demo.records_sent == demo.frames_received == fh.records_in - demo.rest_records
+    assert demo.envelopes_sent == demo.frames_received and demo.records_sent == fh.records_in - demo.rest_records
     assert fh.delivered + fh.dropped + fh.failed == fh.records_in
-    assert fh.delivered == prices + demo.rest_records and fh.failed == 2
+    # the prices went packed, each broken frame alone: only those two records failed
+    assert prices > fh.delivered - demo.rest_records > 0 and fh.failed == 2
     # the stand-in answers the subscription itself; recorded replies to the recorder are not replayed
     assert fh.dropped == 1 and control >= 1
 
