@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     measurements: list[Measurement] = []
     for name in args.names or list(REGISTRY):
         print(f"running {name} ...", file=sys.stderr, flush=True)
+        started = time.monotonic()
         measurements += importlib.import_module(f"benchmarks.{name}").run(tiny=args.tiny)
+        print(f"{name} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     print(format_table(measurements))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({

@@ -6,8 +6,8 @@
    cores the job's time fell run after run until about the sixth, 35 s to 7.5-8.2 s), they take turns
    ROUNDS times and each side's best is reported.
 2. Incremental cost: compacting one new hour with 1 day, then 30 days, of history already in the lake.
-`tiny`: an hour of two symbols, no warm-up, one round, 3 days of history (the smoke test in `make test`,
-on the test run's Spark session).
+`tiny`: an hour of two symbols, no warm-up, one round, 3 days of sparse history (the smoke test in
+`make test`, on the test run's Spark session).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def _spark_once(spark: Any, tuning: list[str], raw: Path, curated: Path, dates: 
 def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     tuning = StackTemplate().glue_job("CompactionJob").tuning_argv()  # as the deployed job runs
     spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
-    warm_up, rounds, history_days = (0, 1, 3) if tiny else (WARM_UP, ROUNDS, 30)
+    warm_up, rounds, history_days, history_every_s = (0, 1, 3, 600) if tiny else (WARM_UP, ROUNDS, 30, 20)
     symbols, every_s, hours = (2, 60, range(13, 14)) if tiny else (50, 2, range(13, 21))
     rng = random.Random(7)
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-"))
@@ -140,14 +140,14 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
         spark_s, duck_s = min(spark_runs), min(duck_runs)
 
         history, history_curated = work / "history", work / "h-curated"
-        write_day(history, 0, symbols=5, every_s=20, rng=rng)
+        write_day(history, 0, symbols=5, every_s=history_every_s, rng=rng)
         _spark_once(spark, tuning, history, history_curated, _date(0))
-        write_day(history, 1, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
+        write_day(history, 1, symbols=5, every_s=history_every_s, rng=rng, hours=range(0, 1))  # one new hour
         one_day = min(_spark_once(spark, tuning, history, history_curated, _date(1)) for _ in range(2))
         for day in range(1, history_days):
-            write_day(history, day, symbols=5, every_s=20, rng=rng)
+            write_day(history, day, symbols=5, every_s=history_every_s, rng=rng)
         _spark_once(spark, tuning, history, history_curated, ",".join(_date(d) for d in range(1, history_days)))
-        write_day(history, history_days, symbols=5, every_s=20, rng=rng, hours=range(0, 1))  # one new hour
+        write_day(history, history_days, symbols=5, every_s=history_every_s, rng=rng, hours=range(0, 1))  # one new hour
         thirty_days = min(_spark_once(spark, tuning, history, history_curated, _date(history_days)) for _ in range(2))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -130,10 +130,13 @@ def run(*, tiny: bool = False) -> list[Measurement]:
             if fast_rows != slow_rows:
                 raise AssertionError(f"{name}: {fast_rows} rows curated, {slow_rows} from the raw zone")
             live = name == "intraday_candles"
+            # A query of the live view or of the quality tables reads the same either way: no target.
+            compared = not live and from_raw(query.sql) != query.sql
+            label = " (live view)" if live else "" if compared else " (no curated bars read)"
             measurements.append(Measurement(
-                "sql", f"{name} p95 ms, curated{' (live view)' if live else ''}", fast, "ms", slow,
-                "" if live else "curated >= 10x faster than the raw zone",
-                None if live else slow / fast >= 10))
+                "sql", f"{name} p95 ms, curated{label}", fast, "ms", slow,
+                "curated >= 10x faster than the raw zone" if compared else "",
+                slow / fast >= 10 if compared else None))
         measurements.append(Measurement("sql", f"lake: {records:,} raw prices, {bars:,} minutes", float(bars), "bars"))
         return measurements
     finally:
