@@ -82,6 +82,16 @@ def test_a_spool_folder_under_a_file_is_refused_before_anything_streams(tmp_path
     _one_clear_line(done, "spool folder", "cannot be written")
 
 
+@pytest.mark.parametrize(("flag", "value", "expected"), [
+    ("--pack-kb", "4096", "OHLCV_PACK_KB must be a finite number at least 0 and at most 1000"),
+    ("--linger-ms", "-5", "OHLCV_LINGER_MS must be a finite number at least 0 and at most 60000"),
+])
+def test_packing_and_linger_flags_are_checked_before_anything_streams(flag: str, value: str, expected: str) -> None:
+    done = _ohlcv("produce", "--symbols", "AAPL", "--stream", "s", "--ws-url", "ws://127.0.0.1:9/", "--no-repair",
+                  flag, value)
+    _one_clear_line(done, expected)
+
+
 def test_redrive_arguments_are_checked_before_anything_is_read(tmp_path: Path) -> None:
     _one_clear_line(_ohlcv("redrive", "--from", "yesterday", "--to", "2026-12-02T10"), "is not an hour")
     _one_clear_line(_ohlcv("redrive", "--from", "2026-12-02T10", "--to", "2026-12-02T09", "--lake", str(tmp_path)),
