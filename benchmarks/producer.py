@@ -27,15 +27,13 @@ from benchmarks.report import Measurement
 from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.standalone import STREAM, firehose_process
 from ohlcv_core.config import DEFAULT_REGION
-from ohlcv_core.envelope import encode_envelope
-from ohlcv_core.normalize import pack_hour
 from ohlcv_core.recording import Recording, read_recording
 from producers.aws import firehose_client
 from producers.batching import BatchBuilder, Packer
 from producers.firehose_sink import FirehoseSink
 from producers.metrics import LatencySample
 from producers.replay import Replayed, replay_items
-from producers.service import run_producer
+from producers.service import envelopes_of, run_producer
 from producers.settings import DEFAULT_LINGER_MS, DEFAULT_PACK_KB
 from producers.twelvedata_ws import ReceivedFrame
 
@@ -82,12 +80,12 @@ def records_of(recording: Recording, pack_bytes: int) -> list[bytes]:
     packer = Packer(pack_bytes) if pack_bytes else None
     records: list[bytes] = []
     for entry in recording.inbound_frames():
-        hour = pack_hour(entry.frame) if packer is not None else None
-        envelope = encode_envelope(entry.frame, entry.recv_us // 1000, "twelvedata.ws", sized=hour is not None)
-        if packer is None or hour is None:
-            records.append(envelope)
-        elif (packed := packer.add(envelope, hour, 0)) is not None:
-            records.append(packed[0])
+        frame = ReceivedFrame(entry.recv_us // 1000, entry.frame)
+        for envelope, hour in envelopes_of(frame, "twelvedata.ws", pack=packer is not None):
+            if packer is None or hour is None:
+                records.append(envelope)
+            elif (packed := packer.add(envelope, hour, 0)) is not None:
+                records.append(packed[0])
     return records + [packed for packed, _ in packer.take()] if packer is not None else records
 
 

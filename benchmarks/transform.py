@@ -22,14 +22,15 @@ import orjson
 from benchmarks.report import Measurement
 from firehose_transform.transform import transform_records
 from local_stack.feeds import DEMO_FEED
-from ohlcv_core.envelope import decode_envelopes, encode_envelope
+from ohlcv_core.envelope import decode_envelopes
 from ohlcv_core.errors import RecordRejected
-from ohlcv_core.normalize import pack_hour
 from ohlcv_core.recording import read_recording
 from ohlcv_core.twelvedata import PriceEvent, parse_frame
 from ohlcv_core.window import TimeWindow
 from producers.batching import Packer
+from producers.service import envelopes_of
 from producers.settings import DEFAULT_PACK_KB
+from producers.twelvedata_ws import ReceivedFrame
 
 REPLAY_WINDOW = TimeWindow(max_price_age_s=10**10)
 ROUNDS = 15
@@ -61,11 +62,12 @@ def firehose_records(target_bytes: int, pack_bytes: int = 0) -> list[dict[str, A
         frame = frames[index % len(frames)]
         index += 1
         arrival = frame.recv_us // 1000 + 250
-        envelope = encode_envelope(frame.frame, frame.recv_us // 1000, "twelvedata.ws", sized=packer is not None)
-        if packer is None:
-            add(envelope, arrival)
-        elif (closed := packer.add(envelope, pack_hour(frame.frame) or 0, arrival)) is not None:
-            add(closed[0], max(closed[1]))
+        received = ReceivedFrame(frame.recv_us // 1000, frame.frame)
+        for envelope, hour in envelopes_of(received, "twelvedata.ws", pack=packer is not None):
+            if packer is None or hour is None:
+                add(envelope, arrival)
+            elif (closed := packer.add(envelope, hour, arrival)) is not None:
+                add(closed[0], max(closed[1]))
     for data, arrivals in packer.take() if packer is not None else []:
         add(data, max(arrivals))
     return records

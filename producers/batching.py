@@ -60,17 +60,16 @@ class Packer:
     def add(self, envelope: bytes, hour: int, received_ms: int) -> Packed | None:
         """Add an envelope; return the pack of its hour that had to close to make room, if any."""
         pack = self._open.get(hour)
+        completed: Packed | None = None
+        if pack is not None and pack[2] + len(envelope) > self.pack_bytes:
+            completed, pack = (b"".join(pack[0]), pack[1]), None
         if pack is None:
             self._open[hour] = [[envelope], [received_ms], len(envelope)]
-            return None
-        size = pack[2] + len(envelope)
-        if size > self.pack_bytes:
-            self._open[hour] = [[envelope], [received_ms], len(envelope)]
-            return b"".join(pack[0]), pack[1]
-        pack[0].append(envelope)
-        pack[1].append(received_ms)
-        pack[2] = size
-        return None
+        else:
+            pack[0].append(envelope)
+            pack[1].append(received_ms)
+            pack[2] += len(envelope)
+        return completed
 
     def take(self) -> list[Packed]:
         """Close every open pack, oldest hour first."""
