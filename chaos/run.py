@@ -118,8 +118,10 @@ class _Run:
         self.service: StackService | None = None
         self.producer: ProducerProcess | None = None
 
-    def note(self, kind: str, detail: str) -> None:
-        self.injected.append(Injected(kind, round(time.time() - self.started, 1), detail))
+    def note(self, kind: str, detail: str, *, began: float | None = None) -> None:
+        """`began`: when a fault that lasts (a restart) started, by the wall clock; else now."""
+        at = time.time() if began is None else began
+        self.injected.append(Injected(kind, round(at - self.started, 1), detail))
         LOG.info("chaos: %s: %s", kind, detail)
 
     def on_sent(self, connection: int, frame: ReplayFrame) -> None:
@@ -224,10 +226,10 @@ def _apply(run: _Run, step: Step) -> bool:
         time.sleep(step.seconds)
         producer.start()
     elif step.kind == "stack_restart":
-        began = time.monotonic()
+        began, wall = time.monotonic(), time.time()
         service.restart()
         run.note(step.kind, f"local up stopped (intake closed, buffers delivered) and started again in "
-                            f"{time.monotonic() - began:.1f} s")
+                            f"{time.monotonic() - began:.1f} s", began=wall)
     elif step.kind == "s3_events_again":
         announced = _announce_again(stack, run.rng)
         if not announced:
