@@ -18,9 +18,7 @@ from chaos.harness import ProducerProcess, producer_env, wait_for
 from local_stack.firehose.server import FirehoseFaults
 from local_stack.firehose.standalone import STREAM, firehose_process
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
-
-# How every envelope of the producer's starts (each of a pack's too): what Firehose wrote is counted by it.
-ENVELOPE_START = b'{"v":1,"source":"twelvedata.'
+from ohlcv_core.envelope import envelope_starts
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,7 @@ def run_soak(settings: SoakSettings, workdir: Path) -> SoakReport:
             report.records_in = sum(s["records_in"] for s in status["streams"])
             report.seconds = round(time.time() - started, 1)
         # the endpoint has stopped: every buffer it held is written
-        report.quotes_in = sum(path.read_bytes().count(ENVELOPE_START) for path in Path(folder).rglob("*")
+        report.quotes_in = sum(len(envelope_starts(path.read_bytes())) for path in Path(folder).rglob("*")
                                if path.is_file())
     return report
 

@@ -31,7 +31,7 @@ import orjson
 
 from firehose_transform.transform import transform_records
 from glue_jobs.store import ObjectStore
-from ohlcv_core.envelope import decode_envelope, envelope_pieces
+from ohlcv_core.envelope import decode_envelope, envelope_pieces, envelope_starts
 from ohlcv_core.errors import ConfigError, RecordRejected
 from ohlcv_core.window import TimeWindow
 from producers.firehose_sink import DeliveryIncomplete, FirehoseSink
@@ -39,7 +39,6 @@ from producers.firehose_sink import DeliveryIncomplete, FirehoseSink
 Source = Literal["errors", "backup"]
 PREFIXES: dict[Source, str] = {"errors": "errors/", "backup": "source/"}
 _HOUR_FOLDER = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
-_ENVELOPE_START = re.compile(rb'\{"v":\d+,"source":"twelvedata\.')
 BATCH = 500  # PutRecordBatch's record limit
 TRANSFORM_BATCH = 2_000
 
@@ -101,7 +100,7 @@ def _backup_records(body: bytes, report: RedriveReport) -> Iterator[bytes]:
         data = gzip.decompress(body)
     except (OSError, EOFError, zlib.error):
         data = body  # a backup written uncompressed
-    starts = [m.start() for m in _ENVELOPE_START.finditer(data)]
+    starts = envelope_starts(data)
     if not starts or starts[0] != 0:
         report.unreadable += 1
     for begin, end in zip(starts, [*starts[1:], len(data)], strict=True):

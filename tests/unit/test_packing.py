@@ -9,7 +9,13 @@ import orjson
 import pytest
 
 from firehose_transform.transform import transform_records
-from ohlcv_core.envelope import decode_envelope, decode_envelopes, encode_envelope, envelope_pieces
+from ohlcv_core.envelope import (
+    decode_envelope,
+    decode_envelopes,
+    encode_envelope,
+    envelope_pieces,
+    envelope_starts,
+)
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.normalize import Accepted, Dropped, normalize, pack_hour
 from ohlcv_core.window import TimeWindow
@@ -45,6 +51,17 @@ def test_a_pack_decodes_into_its_envelopes_in_order_and_splits_into_records_of_o
     # an unsized envelope ends the record, as every record did before packing
     tail = encode_envelope(b"last", 9, "twelvedata.ws")
     assert [e["payload"] for e in decode_envelopes(pack + tail)][-1] == b"last"
+
+
+def test_where_envelopes_start_is_found_for_every_header_the_producer_writes() -> None:
+    # GIVEN records as the producer writes them, run together without sizes (as a source backup holds them)
+    rest = encode_envelope(b'{"values":[]}', 5, "twelvedata.rest.time_series", {"symbol": "AAPL", "apikey": "k"})
+    records = [encode_envelope(b'{"a":1}', 1, "twelvedata.ws", sized=True) + encode_envelope(b"x", 2, "twelvedata.ws"),
+               rest, encode_envelope(b"\xff", 3, "twelvedata.ws")]
+    data = b"".join(records)
+    # THEN every envelope's start is found, the pack's second one too, and nothing else
+    pack, lone = len(records[0]), len(records[0]) + len(rest)
+    assert envelope_starts(data) == [0, data.index(b'{"v":1', 1), pack, lone]
 
 
 @pytest.mark.parametrize("data", [
