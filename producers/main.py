@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ohlcv_core import config
 from ohlcv_core.errors import OhlcvError, PipelineError
 from ohlcv_core.recording import Recording
-from producers import backfill_main
+from producers import backfill_main, early_signals
 from producers.aws import api_key_or_secret, firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
@@ -250,6 +250,10 @@ async def _run_until_signalled(settings: ProducerSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # an ECS stop sends SIGTERM, then SIGKILL after a grace period
         loop.add_signal_handler(signum, stop.set)
+    held = early_signals.take_over()
+    if held is not None:
+        LOG.info("%s arrived while the producer was starting: stopping at once", signal.Signals(held).name)
+        stop.set()
     await produce(settings, firehose_client(settings.region, settings.firehose_endpoint), stop)
 
 
@@ -269,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="producers backfill", description=backfill_main.__doc__)
         backfill_main.add_arguments(parser)
         argv, runner = argv[1:], backfill_main.run
+        early_signals.release()  # the backfill keeps checkpoints and no handlers: a signal ends it as before
     else:
         parser = argparse.ArgumentParser(prog="producers", description=__doc__)
         add_arguments(parser)

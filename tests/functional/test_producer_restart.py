@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from local_stack.feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
@@ -135,6 +137,48 @@ def test_sigterm_while_frames_flow_fast_always_ends_within_the_deadline(tmp_path
     finally:
         endpoint.stop()
     assert max(took) < 5 + 2, took
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for the signal yet (the kernel's SigCgt mask)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("command", [[], ["backfill"]], ids=["stream", "backfill"])
+def test_a_sigterm_while_the_producer_is_still_starting_is_a_stop_not_a_crash(tmp_path: Path,
+                                                                               command: list[str]) -> None:
+    # GIVEN a producer process the moment it holds SIGTERM: its first line, a second of imports before
+    # the service is ready
+    endpoint, _, _ = _firehose(tmp_path / "s3")
+    try:
+        with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), speed=0)) as stand_in:
+            options = (["--rest-url", stand_in.rest_url, "--symbols", "AAPL", "--interval", "1day",
+                        "--start", "2023-08-24", "--end", "2023-08-24", "--stream", STREAM,
+                        "--firehose-endpoint", endpoint.url, "--checkpoints", str(tmp_path / "checkpoints")]
+                       if command else ["--ws-url", stand_in.ws_url, "--symbols", "AAPL", "--stream", STREAM,
+                                        "--firehose-endpoint", endpoint.url, "--no-repair"])
+            process = subprocess.Popen([sys.executable, "-m", "producers", *command, *options],
+                                       env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True)
+            deadline = time.monotonic() + 30
+            while not _catches(process.pid, signal.SIGTERM) and time.monotonic() < deadline:
+                pass  # polled without a pause: the signal must land inside the start-up second
+            # WHEN ECS stops it there
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+    finally:
+        endpoint.stop()
+    if command:
+        # THEN the backfill, which keeps checkpoints and no handlers, ends by the signal as it always has
+        assert process.returncode == -signal.SIGTERM, output
+    else:
+        # THEN the stream starts, sees the stop, and ends as every stop ends: exit 0, and says why
+        assert process.returncode == 0, output
+        assert "SIGTERM arrived while the producer was starting: stopping at once" in output, output
+        assert "producer finished:" in output, output
 
 
 def test_sigterm_with_a_firehose_call_that_never_answers_still_ends_at_the_deadline(tmp_path: Path) -> None:
