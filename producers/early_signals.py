@@ -19,7 +19,8 @@ _previous: dict[int, object] = {}
 
 
 def _record(signum: int, frame: FrameType | None) -> None:
-    _received.append(signum)
+    if not _received:  # the first is the one acted on
+        _received.append(signum)
 
 
 def hold() -> None:
