@@ -82,10 +82,10 @@ def records_of(recording: Recording, pack_bytes: int) -> list[bytes]:
     for entry in recording.inbound_frames():
         frame = ReceivedFrame(entry.recv_us // 1000, entry.frame)
         for envelope, hour in envelopes_of(frame, "twelvedata.ws", pack=packer is not None):
-            if packer is None or hour is None:
+            if packer is None:
                 records.append(envelope)
-            elif (packed := packer.add(envelope, hour, 0)) is not None:
-                records.append(packed[0])
+            elif (ready := packer.add(envelope, hour, 0)) is not None:
+                records.append(ready[0])
     return records + [packed for packed, _ in packer.take()] if packer is not None else records
 
 

@@ -64,10 +64,10 @@ def firehose_records(target_bytes: int, pack_bytes: int = 0) -> list[dict[str, A
         arrival = frame.recv_us // 1000 + 250
         received = ReceivedFrame(frame.recv_us // 1000, frame.frame)
         for envelope, hour in envelopes_of(received, "twelvedata.ws", pack=packer is not None):
-            if packer is None or hour is None:
+            if packer is None:
                 add(envelope, arrival)
-            elif (closed := packer.add(envelope, hour, arrival)) is not None:
-                add(closed[0], max(closed[1]))
+            elif (ready := packer.add(envelope, hour, arrival)) is not None:
+                add(ready[0], max(ready[1]))
     for data, arrivals in packer.take() if packer is not None else []:
         add(data, max(arrivals))
     return records

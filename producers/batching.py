@@ -57,8 +57,11 @@ class Packer:
     # hour -> [envelopes, receive times, bytes so far]: one lookup per quote
     _open: dict[int, list[Any]] = field(default_factory=dict)
 
-    def add(self, envelope: bytes, hour: int, received_ms: int) -> Packed | None:
-        """Add an envelope; return the pack of its hour that had to close to make room, if any."""
+    def add(self, envelope: bytes, hour: int | None, received_ms: int) -> Packed | None:
+        """Take an envelope; return what is ready to send: the envelope alone when it has no hour (it
+        cannot be packed), else the pack of its hour that had to close to make room, if any."""
+        if hour is None:
+            return envelope, [received_ms]
         pack = self._open.get(hour)
         completed: Packed | None = None
         if pack is not None and pack[2] + len(envelope) > self.pack_bytes:

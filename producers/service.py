@@ -98,10 +98,10 @@ class _Batches:
         """Take one envelope; return the batch that had to close to make room for it, if any (the
         caller sends it: every quote goes through here, so only a closed batch costs an await)."""
         envelope, received_ms, hour = item
-        if hour is None or self._packer is None:
+        if self._packer is None:
             return self._record(envelope, [received_ms])
-        packed = self._packer.add(envelope, hour, received_ms)
-        return None if packed is None else self._record(*packed)
+        ready = self._packer.add(envelope, hour, received_ms)
+        return None if ready is None else self._record(*ready)
 
     async def flush(self) -> None:
         for packed in self._packer.take() if self._packer is not None else []:

@@ -97,6 +97,7 @@ def test_the_packer_keeps_hours_apart_and_closes_a_pack_before_it_outgrows_its_s
     assert packer.add(b"c" * 30, 10, 3) is None
     closed = packer.add(b"d" * 20, 10, 4)
     assert closed == (b"a" * 60 + b"c" * 30, [1, 3])
+    assert packer.add(b"rest", None, 5) == (b"rest", [5])  # no hour: it goes alone, the packs stay open
     assert packer.take() == [(b"d" * 20, [4]), (b"b" * 30, [2])]
     assert packer.take() == []
     big = Packer(pack_bytes=10)
