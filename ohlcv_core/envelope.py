@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
+import msgspec
 import orjson
 
 from ohlcv_core.errors import RecordRejected
+from ohlcv_core.limits import INT64_MAX
 
 ENVELOPE_VERSION = 1
 
@@ -121,12 +123,53 @@ def envelope_pieces(data: bytes) -> list[bytes]:
         start = end
 
 
+class _StreamHeader(msgspec.Struct, forbid_unknown_fields=True):
+    """A header with no request: every streamed frame's. Decoded by type in one pass (the transform reads
+    one per quote); any other header goes through `_checked_header`, which decides and explains."""
+
+    v: Literal[1]  # ENVELOPE_VERSION (a test holds them equal)
+    source: Source
+    received_at_ms: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+    size: Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)] | None = None
+
+
+_decode_stream_header = msgspec.json.Decoder(_StreamHeader).decode
+
+
+def usual_header(head: bytes) -> _StreamHeader | None:
+    """The header line if it is a streamed frame's, checked; None for any other (then `_checked_header`)."""
+    try:
+        return _decode_stream_header(head)
+    except msgspec.DecodeError:  # ValidationError is one
+        return None
+
+
 def _decode_at(data: bytes, start: int) -> tuple[Envelope, int]:
     """The envelope that starts at `start`, and where the next one starts (`len(data)`: none)."""
     newline = data.find(b"\n", start)
     if newline < 0:
         raise RecordRejected("bad_envelope", "not an envelope: no header line")
     head = data[start:newline]
+    usual = usual_header(head)
+    if usual is not None:
+        size = usual.size
+        obj: dict[str, Any] = {"v": usual.v, "source": usual.source, "received_at_ms": usual.received_at_ms}
+    else:
+        obj = _checked_header(head)
+        size = obj.pop("size", None)
+    if size is None:
+        end = len(data)
+    elif size.__class__ is not int or not 0 <= size <= len(data) - newline - 1:
+        raise RecordRejected("bad_envelope", f"size {size!r:.40} does not fit the {len(data) - newline - 1} "
+                                             "bytes left in the record")
+    else:
+        end = newline + 1 + size
+    obj["payload"] = data[newline + 1:end]
+    return obj, end  # type: ignore[return-value]  # checked: the Envelope fields, plus the payload
+
+
+def _checked_header(head: bytes) -> dict[str, Any]:
+    """Any header, checked field by field: what is wrong with one is said here."""
     try:
         obj = orjson.loads(head)
     except orjson.JSONDecodeError as exc:
@@ -148,13 +191,4 @@ def _decode_at(data: bytes, start: int) -> tuple[Envelope, int]:
         if request.__class__ is not dict or not all(isinstance(v, str) for v in request.values()):
             raise RecordRejected("bad_envelope", "request must be an object of string parameters")
         obj["request"] = public_params(request)
-    size = obj.pop("size", None)
-    if size is None:
-        end = len(data)
-    elif size.__class__ is not int or not 0 <= size <= len(data) - newline - 1:
-        raise RecordRejected("bad_envelope", f"size {size!r:.40} does not fit the {len(data) - newline - 1} "
-                                             "bytes left in the record")
-    else:
-        end = newline + 1 + size
-    obj["payload"] = data[newline + 1:end]
-    return obj, end  # type: ignore[return-value]  # checked above: the Envelope fields, plus the payload
+    return obj

@@ -20,3 +20,7 @@ LAMBDA_PAYLOAD_BYTES = 6 * MIB
 TWELVEDATA_MAX_BATCH_SYMBOLS = 120
 # Twelve Data REST: bars in one time_series answer (per symbol)
 TWELVEDATA_MAX_OUTPUTSIZE = 5000
+
+# The largest integer a typed decoder (msgspec) takes for an int field: JSON integers beyond it are no
+# count or time this engine uses.
+INT64_MAX = 2**63 - 1

@@ -73,6 +73,9 @@ def canonical_symbol(value: object) -> str:
 # Raw symbol -> canonical symbol, for those seen valid: a feed streams a few thousand symbols at most.
 _KNOWN_SYMBOLS: dict[str, str] = {}
 _KNOWN_SYMBOLS_MAX = 65_536
+# A symbol already checked, canonical (None: not seen yet, or not valid): for the typed fast path, which
+# takes only symbols this module has checked.
+known_symbol = _KNOWN_SYMBOLS.get
 
 # The checks below run for every streamed price. Each tests the valid case first, in one comparison
 # (`0 < v < inf` is False for NaN, infinities, zero and negatives), and explains only the failures.

@@ -44,7 +44,7 @@ def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pypr
     assert pinned(["orjson", "aws-lambda-powertools"]) == ["orjson>=3.10,<4", "aws-lambda-powertools>=3.0,<4"]
     zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
     assert {key: (b.python_version, b.requirements) for key, b in zips.items()} == {
-        "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "orjson", "tzdata")),
+        "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "msgspec", "orjson", "tzdata")),
         "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson")),
         "lambda/athena_views.zip": ("3.11", ())}  # boto3 is in the runtime; it needs nothing else
     # every distribution a bundle ships is one the project declares, so its version has one source
