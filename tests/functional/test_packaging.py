@@ -18,6 +18,30 @@ from stack_tools.template import StackTemplate
 from tests.curated import published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
+from tests.unit.test_layering import ROOT, _imports
+
+LAMBDA_RUNTIME = {"boto3", "botocore"}  # in every Python runtime of Lambda
+
+
+def third_party_reached(packages: tuple[str, ...]) -> set[str]:
+    """The top-level modules from outside the bundle that the unit's own package (the first) imports,
+    directly or through the bundle's other modules it reaches; lazy imports count too."""
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+               for package in packages for path in (ROOT / package).rglob("*.py")}
+    to_visit = [module for module in modules if module.split(".")[0] == packages[0]]
+    seen: set[str] = set()
+    outside: set[str] = set()
+    while to_visit:
+        module = to_visit.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for name in _imports(modules[module], module):
+            if name in modules:
+                to_visit.append(name)
+            elif name.split(".")[0] not in packages:
+                outside.add(name.split(".")[0])
+    return outside - set(sys.stdlib_module_names)
 
 
 def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp_path: Path) -> None:
@@ -50,6 +74,16 @@ def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pypr
     # every distribution a bundle ships is one the project declares, so its version has one source
     for bundle in zips.values():
         pinned(bundle.requirements)
+
+
+def test_each_lambda_bundle_ships_every_distribution_its_code_imports() -> None:
+    bundles = [a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version]
+    reached = {bundle.key: third_party_reached(bundle.packages) for bundle in bundles}
+    assert {"msgspec", "orjson", "aws_lambda_powertools"} <= reached["lambda/firehose_transform.zip"]
+    assert "msgspec" not in reached["lambda/job_trigger.zip"]  # the walk follows imports, not the whole core
+    for bundle in bundles:
+        shipped = {name.replace("-", "_") for name in bundle.requirements} | LAMBDA_RUNTIME
+        assert reached[bundle.key] - shipped == set(), f"{bundle.key} does not ship what its code imports"
 
 
 @pytest.mark.spark
