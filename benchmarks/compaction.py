@@ -4,10 +4,12 @@
    from day_volume differences, 1-minute bars, 5-minute, 1-hour and trading-day rollups, Parquet out),
    both warm: after WARM_UP runs of each (the JVM compiles Spark's hot paths over the first few: on two
    cores the job's time fell run after run until about the sixth, 35 s to 7.5-8.2 s), they take turns
-   ROUNDS times and each side's best is reported. Two days: a QUIET one and a BUSY one eight times its
-   size, because the ratio depends on it: Spark pays a few seconds a run whatever the day holds
-   (planning, tasks, four writes, manifests), which a quiet day does not amortise. The busy day is
-   written by two processes while the quiet day's warm-up runs, so the benchmark stays within budget.
+   ROUNDS times and each side's best is reported, once their bars are shown to be the same in every
+   table, value for value (`same_bars`: otherwise the times are not of the same work). Two days: a
+   QUIET one and a BUSY one eight times its size, because the ratio depends on it: Spark pays a few
+   seconds a run whatever the day holds (planning, tasks, four writes, manifests), which a quiet day
+   does not amortise. The busy day is written by two processes while the quiet day's warm-up runs, so
+   the benchmark stays within budget.
 2. Incremental cost: compacting one new hour with 1 day, then 30 days, of history already in the lake.
 3. What a Parquet raw zone would save: Spark reading the job's columns of the same raw day as JSON lines
    (as the raw zone is) and as Parquet (as Firehose's record format conversion would write it), every
@@ -33,8 +35,10 @@ from pyspark.sql import functions as F
 
 from benchmarks.report import Measurement
 from glue_jobs.compact_bars import PRICE_COLUMNS_USED, main
+from glue_jobs.publish import Publisher
 from glue_jobs.session import local_session
 from glue_jobs.spark_schema import spark_schema
+from glue_jobs.store import LocalStore
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
 from ohlcv_core.schema import RAW_PRICE_COLUMNS
@@ -45,7 +49,7 @@ DAY0 = 1692835200  # 2023-08-24 00:00 UTC
 WARM_UP, ROUNDS, BUSY_ROUNDS = 6, 3, 2
 TRADING_HOURS = range(13, 21)
 # (symbols, seconds between one symbol's quotes) over TRADING_HOURS: 720,000 and 5,760,000 events. The
-# busy day is still quiet beside the demo recording, whose symbols quote about ten times a second.
+# quiet day's symbols quote as often as the demo recording's (about every 2 s), the busy day's twice as often.
 QUIET, BUSY = (50, 2), (200, 1)
 WIDE = TimeWindow(max_future_s=10**10, max_price_age_s=10**10)
 
@@ -117,7 +121,8 @@ COPY (SELECT symbol, max(exchange) exchange, {bucket} AS bar_start,
 """
 ROLLUP_BUCKETS = {"bars_5m": "time_bucket(INTERVAL 5 MINUTE, bar_start)",
                   "bars_1h": "time_bucket(INTERVAL 1 HOUR, bar_start)",
-                  "bars_1d": "CAST(CAST(bar_start - INTERVAL 4 HOUR AS DATE) AS TIMESTAMP)"}
+                  "bars_1d": "CAST(CAST(bar_start - INTERVAL 4 HOUR AS DATE) AS TIMESTAMP) + INTERVAL 4 HOUR"}
+BAR_VALUES = "symbol, exchange, epoch_ms(bar_start) AS bar_start_ms, open, high, low, close, volume, tick_count"
 
 
 def _date(day: int) -> str:
@@ -142,12 +147,40 @@ def _spark_once(spark: Any, tuning: list[str], raw: Path, curated: Path, dates: 
 
 
 def _best_of(rounds: int, spark: Any, tuning: list[str], raw: Path, work: Path) -> tuple[float, float]:
-    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, taken alternately."""
+    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, taken alternately, once both
+    are shown to have done the same work."""
     spark_runs, duck_runs = [], []
     for _ in range(rounds):
         spark_runs.append(_spark_once(spark, tuning, raw, work / f"spark-{raw.name}", "2023-08-24"))
         duck_runs.append(_duckdb_once(raw, work / f"duck-{raw.name}"))
+    same_bars(work / f"spark-{raw.name}", work / f"duck-{raw.name}", "2023-08-24")
     return min(spark_runs), min(duck_runs)
+
+
+def _count(connection: duckdb.DuckDBPyConnection, query: str) -> int:
+    row = connection.execute(f"SELECT count(*) FROM ({query})").fetchone()
+    return int(row[0]) if row else 0
+
+
+def same_bars(curated: Path, duck_out: Path, date: str) -> int:
+    """The bars of every table the job published for `date` are DuckDB's, value for value: the two
+    engines did the same work. Returns how many were compared; raises where they differ."""
+    publisher = Publisher(LocalStore(), str(curated), keep_superseded_s=0)
+    compared = 0
+    with duckdb.connect() as connection:
+        for table in ("bars_1m", *ROLLUP_BUCKETS):
+            files = publisher.files(table, [date])
+            duck_bars = f"SELECT {BAR_VALUES} FROM read_parquet('{duck_out.as_posix()}/{table}/dt={date}/*.parquet')"
+            job_bars = f"SELECT {BAR_VALUES} FROM read_parquet({files!r})" if files else duck_bars + " WHERE false"
+            extra = _count(connection, f"{job_bars} EXCEPT ALL {duck_bars}")
+            missing = _count(connection, f"{duck_bars} EXCEPT ALL {job_bars}")
+            if extra or missing:
+                raise RuntimeError(f"{table} of {date}: {extra} of Spark's bars are not DuckDB's, "
+                                   f"{missing} of DuckDB's not Spark's")
+            compared += _count(connection, job_bars)
+    if not compared:
+        raise RuntimeError(f"no bars published for {date}: nothing to compare")
+    return compared
 
 
 def _scan_seconds(spark: Any, raw: Path, work: Path, rounds: int) -> tuple[float, float]:
