@@ -146,20 +146,18 @@ def _spark_once(spark: Any, tuning: list[str], raw: Path, curated: Path, dates: 
     return time.perf_counter() - started
 
 
+def _turn(spark: Any, tuning: list[str], raw: Path, work: Path) -> tuple[float, float]:
+    """(Spark, DuckDB): one run of each on the raw day, each into its own folder beside it."""
+    return (_spark_once(spark, tuning, raw, work / f"spark-{raw.name}", _date(0)),
+            _duckdb_once(raw, work / f"duck-{raw.name}"))
+
+
 def _best_of(rounds: int, spark: Any, tuning: list[str], raw: Path, work: Path) -> tuple[float, float]:
-    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, taken alternately, once both
-    are shown to have done the same work."""
-    spark_runs, duck_runs = [], []
-    for _ in range(rounds):
-        spark_runs.append(_spark_once(spark, tuning, raw, work / f"spark-{raw.name}", "2023-08-24"))
-        duck_runs.append(_duckdb_once(raw, work / f"duck-{raw.name}"))
-    same_bars(work / f"spark-{raw.name}", work / f"duck-{raw.name}", "2023-08-24")
+    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, once both are shown to have
+    done the same work."""
+    spark_runs, duck_runs = zip(*(_turn(spark, tuning, raw, work) for _ in range(rounds)), strict=True)
+    same_bars(work / f"spark-{raw.name}", work / f"duck-{raw.name}", _date(0))
     return min(spark_runs), min(duck_runs)
-
-
-def _count(connection: duckdb.DuckDBPyConnection, query: str) -> int:
-    row = connection.execute(f"SELECT count(*) FROM ({query})").fetchone()
-    return int(row[0]) if row else 0
 
 
 def same_bars(curated: Path, duck_out: Path, date: str) -> int:
@@ -169,15 +167,22 @@ def same_bars(curated: Path, duck_out: Path, date: str) -> int:
     compared = 0
     with duckdb.connect() as connection:
         for table in ("bars_1m", *ROLLUP_BUCKETS):
-            files = publisher.files(table, [date])
-            duck_bars = f"SELECT {BAR_VALUES} FROM read_parquet('{duck_out.as_posix()}/{table}/dt={date}/*.parquet')"
-            job_bars = f"SELECT {BAR_VALUES} FROM read_parquet({files!r})" if files else duck_bars + " WHERE false"
-            extra = _count(connection, f"{job_bars} EXCEPT ALL {duck_bars}")
-            missing = _count(connection, f"{duck_bars} EXCEPT ALL {job_bars}")
+            files = publisher.files(table, [date])  # none: the job published no bars there
+            connection.execute(f"CREATE OR REPLACE TEMP TABLE duck AS SELECT {BAR_VALUES} FROM read_parquet(?)",
+                               [f"{duck_out.as_posix()}/{table}/dt={date}/*.parquet"])
+            if files:
+                connection.execute(f"CREATE OR REPLACE TEMP TABLE job AS SELECT {BAR_VALUES} FROM read_parquet(?)",
+                                   [files])
+            else:
+                connection.execute("CREATE OR REPLACE TEMP TABLE job AS FROM duck WHERE false")
+            row = connection.execute("SELECT (SELECT count(*) FROM (FROM job EXCEPT ALL FROM duck)), "
+                                     "(SELECT count(*) FROM (FROM duck EXCEPT ALL FROM job)), "
+                                     "(SELECT count(*) FROM job)").fetchone()
+            extra, missing, count = row or (0, 0, 0)
             if extra or missing:
                 raise RuntimeError(f"{table} of {date}: {extra} of Spark's bars are not DuckDB's, "
                                    f"{missing} of DuckDB's not Spark's")
-            compared += _count(connection, job_bars)
+            compared += count
     if not compared:
         raise RuntimeError(f"no bars published for {date}: nothing to compare")
     return compared
@@ -221,8 +226,7 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
             busy_hours = [pool.submit(_write_hour, busy, busy_symbols, busy_every_s, hour) for hour in hours]
             rows = write_day(raw, 0, symbols=symbols, every_s=every_s, rng=rng, hours=hours)  # a trading day
             for _ in range(warm_up):
-                _spark_once(spark, tuning, raw, work / f"spark-{raw.name}", "2023-08-24")
-                _duckdb_once(raw, work / f"duck-{raw.name}")
+                _turn(spark, tuning, raw, work)
             busy_rows = sum(hour.result() for hour in busy_hours)
         spark_s, duck_s = _best_of(rounds, spark, tuning, raw, work)
         busy_spark_s, busy_duck_s = _best_of(busy_rounds, spark, tuning, busy, work)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ import pytest
 from benchmarks import compaction, freshness, quality
 from benchmarks.__main__ import REGISTRY, main
 from benchmarks.report import Measurement
-from ohlcv_core.curated import manifest_url, render_manifest, written_url
+from glue_jobs.publish import Publisher
+from glue_jobs.store import LocalStore
+from ohlcv_core.curated import written_url
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -51,43 +54,43 @@ def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) ->
     assert all(m.baseline for m in measurements)  # each against its baseline of the same run
 
 
-def _published_copy(duck_out: Path, curated: Path, date: str) -> dict[str, Path]:
-    """DuckDB's tables published as the job publishes its own: a run's files, a manifest per partition."""
+def _publish(duck_out: Path, curated: Path, date: str, tables: tuple[str, ...]) -> dict[str, Path]:
+    """DuckDB's files of `tables`, published by the job's own Publisher as one run's Spark write."""
+    publisher = Publisher(LocalStore(), curated.as_posix(), keep_superseded_s=0)
+    publisher.begin("copy", {table: [date] for table in tables})
     copies = {}
-    for table in ("bars_1m", *compaction.ROLLUP_BUCKETS):
-        folder = Path(written_url(curated.as_posix(), "copy", table, date))
-        folder.mkdir(parents=True)
-        copies[table] = folder / "part-0.parquet"
-        with duckdb.connect() as connection:
-            connection.execute(f"COPY (SELECT * FROM read_parquet('{duck_out}/{table}/dt={date}/*.parquet')) "
-                               f"TO '{copies[table]}' (FORMAT PARQUET)")
-        manifest = Path(manifest_url(curated.as_posix(), table, date))
-        manifest.parent.mkdir(parents=True)
-        manifest.write_bytes(render_manifest([copies[table].as_posix()]))
+    for table in tables:
+        (made,) = (duck_out / table / f"dt={date}").glob("*.parquet")
+        copies[table] = Path(written_url(curated.as_posix(), "copy", table, date)) / "part-0.parquet"
+        copies[table].parent.mkdir(parents=True)
+        shutil.copyfile(made, copies[table])
+    written = publisher.written("copy")
+    for table in tables:
+        publisher.publish(table, [date], written)
     return copies
 
 
 def test_the_compaction_benchmark_stops_when_the_engines_disagree_on_a_bar(tmp_path: Path) -> None:
     # GIVEN DuckDB's bars of a raw hour, and the same bars published the way the job publishes
+    date, tables = compaction._date(0), ("bars_1m", *compaction.ROLLUP_BUCKETS)
     compaction.write_day(tmp_path / "raw", 0, symbols=2, every_s=60, rng=random.Random(3), hours=range(13, 14))
     compaction._duckdb_once(tmp_path / "raw", tmp_path / "duck")
-    copies = _published_copy(tmp_path / "duck", tmp_path / "curated", "2023-08-24")
+    copies = _publish(tmp_path / "duck", tmp_path / "curated", date, tables)
     # THEN they agree, bar for bar: 2 symbols x 60 minutes, 12 five-minute bars each, 1 hour, 1 day
-    assert compaction.same_bars(tmp_path / "curated", tmp_path / "duck", "2023-08-24") == 2 * (60 + 12 + 1 + 1)
+    assert compaction.same_bars(tmp_path / "curated", tmp_path / "duck", date) == 2 * (60 + 12 + 1 + 1)
     # WHEN one published 5-minute bar closes a cent higher
     with duckdb.connect() as connection:
-        connection.execute(f"COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 7 THEN close + 0.01 "
+        connection.execute("COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 7 THEN close + 0.01 "
                            f"ELSE close END AS close) FROM read_parquet('{copies['bars_5m']}')) "
                            f"TO '{tmp_path / 'changed.parquet'}' (FORMAT PARQUET)")
     (tmp_path / "changed.parquet").replace(copies["bars_5m"])
     # THEN the benchmark refuses to compare their times, and says where
-    with pytest.raises(RuntimeError, match="bars_5m of 2023-08-24: 1 of Spark's bars are not DuckDB's, 1 of DuckDB's"):
-        compaction.same_bars(tmp_path / "curated", tmp_path / "duck", "2023-08-24")
+    with pytest.raises(RuntimeError, match=f"bars_5m of {date}: 1 of Spark's bars are not DuckDB's, 1 of DuckDB's"):
+        compaction.same_bars(tmp_path / "curated", tmp_path / "duck", date)
     # AND WHEN the job published no daily bars at all, THEN that is a disagreement too
-    _published_copy(tmp_path / "duck", tmp_path / "again", "2023-08-24")
-    Path(manifest_url((tmp_path / "again").as_posix(), "bars_1d", "2023-08-24")).unlink()
-    with pytest.raises(RuntimeError, match="bars_1d of 2023-08-24: 0 of Spark's bars are not DuckDB's, 2 of DuckDB's"):
-        compaction.same_bars(tmp_path / "again", tmp_path / "duck", "2023-08-24")
+    _publish(tmp_path / "duck", tmp_path / "again", date, tables[:-1])
+    with pytest.raises(RuntimeError, match=f"bars_1d of {date}: 0 of Spark's bars are not DuckDB's, 2 of DuckDB's"):
+        compaction.same_bars(tmp_path / "again", tmp_path / "duck", date)
 
 
 @pytest.mark.spark
