@@ -1,7 +1,8 @@
 # The project's interface: `make demo` runs the pipeline locally, `make test` runs every check,
 # `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the artifacts the
 # stack deploys, `make deploy` / `make destroy` put the stack on AWS and take it off.
-# Each target installs what it needs into .venv first (only when pyproject.toml changed).
+# Each target installs what it needs into .venv first (only when a lock changed), from the locks of `locks/`:
+# exact versions with their hashes, nothing resolved. `make lock` refreshes them on purpose (docs/dependencies.md).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -9,14 +10,22 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECKOV_VENV := .tools/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+UV_VENV := .tools/uv
+UV_STAMP := $(UV_VENV)/.installed
+# pip installs a lock as it is: every pin hashed, no resolution, no dependency it does not list.
+PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps -r
 
-.PHONY: demo test bench chaos soak package deploy destroy lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
+.PHONY: demo test bench chaos soak package deploy destroy lock screenshots lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
 
+# A run leaves the work tree as it found it: what git reports before the tests, it reports after.
 test: $(STAMP) browser lint typecheck cfn-lint checkov
+	@mkdir -p .tools && (git status --porcelain 2>/dev/null || true) > .tools/tree-before-test
 	$(BIN)/python -m pytest
+	@(git status --porcelain 2>/dev/null || true) | diff .tools/tree-before-test - || \
+		{ echo "make test changed the work tree (the lines above); it must leave it as it was"; exit 1; }
 
 bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks
@@ -57,6 +66,10 @@ checkov: $(CHECKOV_STAMP)
 	if grep -q "Parsing errors" $(CHECKOV_VENV)/last.txt; then echo "checkov could not parse the template"; exit 1; fi; \
 	exit $$status
 
+# The dashboard screenshots the README and docs/dashboards.md show, taken anew by the browser test.
+screenshots: check-java browser $(STAMP)
+	$(BIN)/python -m pytest tests/e2e/test_dashboard_browser.py --refresh-screenshots
+
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
@@ -86,17 +99,29 @@ check-java:
 		echo "  macOS:         brew install openjdk@17"; \
 		echo "  or set JAVA_HOME to a JDK 17."; exit 1; }
 
-$(STAMP): pyproject.toml tools/test-data-requirements.txt | check-python
+# The project itself goes in last, editable, with the locked build backend and nothing else.
+$(STAMP): locks/project.txt locks/test-data.txt pyproject.toml | check-python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[stack,dev]'
-	$(BIN)/python -m pip install --quiet --no-deps -r tools/test-data-requirements.txt
+	$(BIN)/python $(PIP_LOCKED) locks/project.txt
+	$(BIN)/python $(PIP_LOCKED) locks/test-data.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 
-$(CHECKOV_STAMP): tools/checkov-requirements.txt | check-python
+$(CHECKOV_STAMP): locks/checkov.txt | check-python
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tools/checkov-requirements.txt
+	$(CHECKOV_VENV)/bin/python $(PIP_LOCKED) locks/checkov.txt
 	touch $(CHECKOV_STAMP)
+
+$(UV_STAMP): locks/uv.txt | check-python
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python $(PIP_LOCKED) locks/uv.txt
+	touch $(UV_STAMP)
+
+# `make lock` re-resolves every lock, keeping each pin the ranges and hold-backs still allow;
+# `make lock UPGRADE="botocore boto3"` takes the newest allowed of those, `make lock UPGRADE=all` of everything.
+lock: $(STAMP) $(UV_STAMP)
+	$(BIN)/python -m stack_tools.lock --uv $(UV_VENV)/bin/uv \
+		$(if $(filter all,$(UPGRADE)),--upgrade,$(foreach p,$(UPGRADE),--upgrade-package $(p)))
 
 clean:
 	rm -rf $(VENV) .tools lake .mypy_cache .ruff_cache .pytest_cache

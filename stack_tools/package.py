@@ -2,10 +2,11 @@
 
 Every artifact is derived from the template, so adding a unit adds none here:
 - each Lambda function with `Code.S3Key`: a zip of its handler's package and `ohlcv_core`, plus the
-  PyPI distributions listed in `<package>/requirements.txt` (names only; versions from pyproject.toml,
-  manylinux wheels for the function's runtime);
-- each Glue job: its `ScriptLocation` (the file at the same path in this repository) and every
-  `--extra-py-files` zip, holding the script's package and `ohlcv_core`.
+  PyPI distributions `<package>/requirements.txt` names, installed from the unit's lock (`locks/<package>.txt`:
+  the closure, hashed, at the versions the tests ran; manylinux wheels for the function's runtime);
+- each Glue job: its `ScriptLocation` (the file at the same path in this repository), every
+  `--extra-py-files` zip, holding the script's package and `ohlcv_core`, and the requirements file its
+  `--additional-python-modules` names, which is the package's lock (Glue's pip installs it).
 
 `aws s3 sync dist/ s3://<ArtifactBucketName>/` puts each where the stack looks. Zips are reproducible:
 sorted entries, fixed timestamps.
@@ -13,12 +14,10 @@ sorted entries, fixed timestamps.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -26,14 +25,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ohlcv_core.errors import ConfigError
+from stack_tools.lock import LAMBDA_PLATFORM, REQUIREMENTS_FILE, pip_platforms, requirement_names, unit_lock
 from stack_tools.template import StackTemplate
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = "ohlcv_core"
-REQUIREMENTS_FILE = "requirements.txt"
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 SHIPPED_SUFFIXES = (".py", ".dqdl")  # code, and the data files it reads from its package (the ruleset)
-LAMBDA_PLATFORM = "manylinux2014_x86_64"  # the functions' Architectures default (x86_64)
 
 
 @dataclass(frozen=True)
@@ -42,13 +40,14 @@ class Bundle:
 
     key: str
     packages: tuple[str, ...]
-    requirements: tuple[str, ...] = ()  # distribution names; versions from pyproject.toml
+    requirements: tuple[str, ...] = ()  # distribution names; the closure and versions from `lock`
     python_version: str = ""  # the Lambda runtime's, for its compiled dependencies
+    lock: str = ""  # the unit's lock, relative to the repository's root
 
 
 @dataclass(frozen=True)
 class Script:
-    """A file shipped as it is (a Glue job's ScriptLocation)."""
+    """A file shipped as it is (a Glue job's ScriptLocation, or the lock its pip installs)."""
 
     key: str
     source: Path
@@ -69,11 +68,15 @@ def _module_path(key: str, root: Path) -> Path:
 
 
 def requirements_of(package: str, root: Path = ROOT) -> tuple[str, ...]:
-    path = root / package / REQUIREMENTS_FILE
-    if not path.exists():
-        return ()
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return tuple(line for line in lines if line)
+    return requirement_names(root / package / REQUIREMENTS_FILE)
+
+
+def _locked(package: str, root: Path) -> str:
+    lock = unit_lock(package)
+    if not (root / lock).is_file():
+        raise ConfigError(f"{package} names distributions in {package}/{REQUIREMENTS_FILE} but {lock} is missing: "
+                          "run `make lock`")
+    return lock.as_posix()
 
 
 def artifacts(template: StackTemplate, root: Path = ROOT) -> list[Artifact]:
@@ -92,14 +95,20 @@ def artifacts(template: StackTemplate, root: Path = ROOT) -> list[Artifact]:
             raise ConfigError(f"{function.logical_id} runs {function.runtime}, not a Python 3 runtime")
         if not (root / function.package).is_dir():
             raise ConfigError(f"{function.logical_id}'s handler {function.handler} names no package of this repository")
-        add(Bundle(function.code_key, tuple(sorted({function.package, CORE})), requirements_of(function.package, root),
-                   function.runtime.removeprefix("python")))
+        requirements = requirements_of(function.package, root)
+        add(Bundle(function.code_key, tuple(sorted({function.package, CORE})), requirements,
+                   function.runtime.removeprefix("python"), _locked(function.package, root) if requirements else ""))
     for job in template.glue_jobs():
         script_key = _key(job.script_location)
         add(Script(script_key, _module_path(script_key, root)))
         package = script_key.split("/", 1)[0]
         for url in job.extra_py_files:
             add(Bundle(_key(url), tuple(sorted({package, CORE}))))
+        if job.python_modules:
+            if not (job.python_modules.startswith("s3://") and job.python_modules.endswith(f"/{REQUIREMENTS_FILE}")):
+                raise ConfigError(f"{job.logical_id}'s --additional-python-modules must name the {REQUIREMENTS_FILE} "
+                                  f"`make package` builds from its lock, not {job.python_modules!r}")
+            add(Script(_key(job.python_modules), root / _locked(package, root)))
     return sorted(found.values(), key=lambda a: a.key)
 
 
@@ -118,25 +127,15 @@ def _write_zip(target: Path, entries: Iterable[tuple[str, Path]]) -> None:
             archive.writestr(info, path.read_bytes())
 
 
-def pinned(names: Iterable[str], pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
-    """The requirement strings pyproject.toml gives for these distributions (one place for versions)."""
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    declared = [*project["dependencies"], *(r for extra in project["optional-dependencies"].values() for r in extra)]
-    by_name = {re.split(r"[\s<>=!~\[;]", r, maxsplit=1)[0].lower(): r.split(";")[0].split("#")[0].strip()
-               for r in declared}
-    missing = [n for n in names if n.lower() not in by_name]
-    if missing:
-        raise ConfigError(f"pyproject.toml declares no {', '.join(missing)}")
-    return [by_name[n.lower()] for n in names]
-
-
-def _dependencies(requirements: tuple[str, ...], python_version: str, into: Path) -> None:
+def _dependencies(lock: str, python_version: str, root: Path, into: Path) -> None:
+    """The lock's wheels for the Lambda runtime, each checked against its hash, nothing resolved."""
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(into), "--no-compile",
-               "--platform", LAMBDA_PLATFORM, "--implementation", "cp", "--python-version", python_version,
-               "--only-binary=:all:", *pinned(requirements)]
+               *(a for tag in pip_platforms(LAMBDA_PLATFORM) for a in ("--platform", tag)), "--implementation", "cp",
+               "--python-version", python_version, "--only-binary=:all:", "--require-hashes", "--no-deps",
+               "-r", str(root / lock)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
-        raise ConfigError(f"pip could not fetch {', '.join(requirements)} for Lambda: {result.stderr.strip()[-500:]}")
+        raise ConfigError(f"pip could not fetch {lock}'s wheels for Lambda: {result.stderr.strip()[-500:]}")
 
 
 def build(out: Path, *, with_dependencies: bool = True, template: StackTemplate | None = None,
@@ -152,8 +151,8 @@ def build(out: Path, *, with_dependencies: bool = True, template: StackTemplate 
         entries = [(path.relative_to(root).as_posix(), path) for package in artifact.packages
                    for path in _shipped(package, root)]
         with tempfile.TemporaryDirectory(prefix="ohlcv-deps-") as folder:
-            if artifact.requirements and with_dependencies:
-                _dependencies(artifact.requirements, artifact.python_version, Path(folder))
+            if artifact.lock and with_dependencies:
+                _dependencies(artifact.lock, artifact.python_version, root, Path(folder))
                 entries += [(p.relative_to(folder).as_posix(), p) for p in sorted(Path(folder).rglob("*"))
                             if p.is_file() and "__pycache__" not in p.parts]
             _write_zip(target, entries)

@@ -173,6 +173,7 @@ class GlueJobSettings:
     max_retries: int
     logical_id: str = ""
     timeout_min: int = 2880
+    glue_version: str = ""
 
     def tuning_argv(self) -> list[str]:
         """The job's own numeric DefaultArguments (snake_case; Glue's are hyphenated, like `--enable-metrics`),
@@ -187,6 +188,11 @@ class GlueJobSettings:
     @property
     def extra_py_files(self) -> tuple[str, ...]:
         return tuple(u for u in self.default_arguments.get("--extra-py-files", "").split(",") if u)
+
+    @property
+    def python_modules(self) -> str:
+        """`--additional-python-modules`: what Glue's pip installs before the run (here: a requirements file)."""
+        return self.default_arguments.get("--additional-python-modules", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +298,7 @@ class StackTemplate:
             default_arguments={str(k): str(v) for k, v in props.get("DefaultArguments", {}).items()},
             max_concurrent_runs=int(props.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)),
             max_retries=int(props.get("MaxRetries", 0)), logical_id=logical_id,
-            timeout_min=int(props.get("Timeout", 2880)))
+            timeout_min=int(props.get("Timeout", 2880)), glue_version=str(props.get("GlueVersion", "")))
 
     def glue_jobs(self) -> list[GlueJobSettings]:
         return [self.glue_job(lid) for lid, _ in self.cfn.of_type("AWS::Glue::Job")]

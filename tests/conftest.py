@@ -14,6 +14,12 @@ from stack_tools.template import StackTemplate
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", StackTemplate().parameters["MetricsNamespace"])
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--refresh-screenshots", action="store_true",
+                     help="write the dashboard test's screenshots to docs/assets/dashboards/ (`make screenshots`) "
+                          "instead of a temporary folder, so a plain run leaves the work tree as it was")
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[Any]:
     """One local Spark session for the whole run (starting a JVM costs seconds)."""

@@ -1,8 +1,8 @@
 """The dashboards in a real browser (Playwright driving Debian's Chromium, headless) over a lake the demo
 filled: the recording through the local stack, and a year of GOOG's published daily bars through the
 backfill path. Every chart has data, its numbers are its query's, and a minute that Firehose delivers
-while the page is open appears on the live candles without a reload. The screenshots it takes are the
-ones docs/assets/dashboards/ holds."""
+while the page is open appears on the live candles without a reload. Its screenshots go to a temporary
+folder; `make screenshots` (`--refresh-screenshots`) writes them to docs/assets/dashboards/ instead."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from stack_tools.queries import named_query
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "dashboards"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "dashboards"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 DAY = "2023-08-24"
@@ -37,6 +37,14 @@ DAY = "2023-08-24"
 def demo(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, DemoResult]:
     lake = tmp_path_factory.mktemp("lake")
     return lake, run_demo(DEMO_FEED, lake, spark=lambda: spark, speed=0, history=True)
+
+
+@pytest.fixture(scope="module")
+def shots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the screenshots go: the docs' folder only when asked to refresh it."""
+    if request.config.getoption("--refresh-screenshots"):
+        return DOCS_SHOTS
+    return tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +79,7 @@ def _minute(symbol: str, ts: int, price: float, day_volume: int) -> bytes:
 
 
 def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
-        spark: Any, demo: tuple[Path, DemoResult], page: Page) -> None:
+        spark: Any, demo: tuple[Path, DemoResult], page: Page, shots: Path) -> None:
     lake, result = demo
     assert result.history_bars == {"GOOG": 250}
     stack = LocalStack(prepare_lake(lake, fresh=False), lambda: spark,
@@ -96,8 +104,8 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
         assert len(_trace(page, "price-volume", "y")) == 249  # every day but the first has a return
         assert page.locator("button#symbol-picker").inner_text().strip() == "GOOG"
         page.wait_for_selector("#quality-summary")
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "daily.png"), full_page=False)
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "daily.png"), full_page=False)
         # WHEN AAPL's recorded day is shown, THEN its candles are the live view's minutes
         page.goto(f"{server.url}?symbol=AAPL&from={DAY}&to={DAY}")
         _wait_for_data(page, "candles")
@@ -119,9 +127,9 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
             " return g && g.data && g.data[0] && g.data[0].x.length > n; }", arg=len(before), timeout=30_000)
         assert len(_trace(page, "candles", "x")) == len(before) + 1
         page.locator("#candles").scroll_into_view_if_needed()
-        page.screenshot(path=str(SHOTS / "live.png"), full_page=False)
+        page.screenshot(path=str(shots / "live.png"), full_page=False)
         page.locator("#pipeline").scroll_into_view_if_needed()
-        page.screenshot(path=str(SHOTS / "pipeline-and-quality.png"), full_page=False)
+        page.screenshot(path=str(shots / "pipeline-and-quality.png"), full_page=False)
         assert page.locator("#records-delivered").inner_text() != "0"
     finally:
         server.stop()

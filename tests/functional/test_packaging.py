@@ -7,28 +7,29 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from glue_jobs.compact_bars import main
-from stack_tools.package import Bundle, artifacts, build, pinned
+from stack_tools.lock import GLUE_RUNTIME, LAMBDA_RUNTIME, read_lock
+from stack_tools.package import Bundle, Script, artifacts, build
 from stack_tools.template import StackTemplate
 from tests.curated import published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
 from tests.unit.test_layering import ROOT, _imports
 
-LAMBDA_RUNTIME = {"boto3", "botocore"}  # in every Python runtime of Lambda
 
-
-def third_party_reached(packages: tuple[str, ...]) -> set[str]:
-    """The top-level modules from outside the bundle that the unit's own package (the first) imports,
-    directly or through the bundle's other modules it reaches; lazy imports count too."""
+def third_party_reached(packages: tuple[str, ...], start: str | None = None) -> set[str]:
+    """The top-level modules from outside the bundle that the unit's own package (the first), or the one
+    module `start`, imports, directly or through the bundle's other modules it reaches; lazy imports count too."""
     modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
                for package in packages for path in (ROOT / package).rglob("*.py")}
-    to_visit = [module for module in modules if module.split(".")[0] == packages[0]]
+    to_visit = [start] if start else [module for module in modules if module.split(".")[0] == packages[0]]
     seen: set[str] = set()
     outside: set[str] = set()
     while to_visit:
@@ -53,7 +54,8 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     assert keys == sorted({template.parameters["TransformCodeKey"], template.parameters["TriggerCodeKey"],
                            template.parameters["ViewsCodeKey"],
                            *(job.script_location.split("/", 3)[3] for job in jobs),
-                           *(job.default_arguments["--extra-py-files"].split("/", 3)[3] for job in jobs)})
+                           *(job.default_arguments["--extra-py-files"].split("/", 3)[3] for job in jobs),
+                           *(job.python_modules.split("/", 3)[3] for job in jobs)})
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]  # reproducible
     names = {p.name: zipfile.ZipFile(p).namelist() for p in first if p.suffix == ".zip"}
     transform = names["firehose_transform.zip"]
@@ -62,18 +64,29 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
     assert "glue_jobs/publish.py" in names["packages.zip"] and "ohlcv_core/curated.py" in names["packages.zip"]
     assert "glue_jobs/ruleset.dqdl" in names["packages.zip"]  # the quality job reads it from its package
     assert "athena_views/handler.py" in names["athena_views.zip"]
+    # the quality job's pip installs the glue_jobs lock, as it is, from beside the scripts
+    assert (tmp_path / "one" / "glue_jobs" / "requirements.txt").read_bytes() == (
+        ROOT / "locks" / "glue_jobs.txt").read_bytes()
 
 
-def test_lambda_dependencies_are_the_units_own_and_take_their_versions_from_pyproject() -> None:
-    assert pinned(["orjson", "aws-lambda-powertools"]) == ["orjson>=3.10,<4", "aws-lambda-powertools>=3.0,<4"]
+def _locked_modules(lock: Path) -> set[str]:
+    """The top-level modules of the distributions a unit's lock installs (as installed here, same versions)."""
+    names = {pin.name for pin in read_lock(lock)}
+    return {module for module, dists in metadata.packages_distributions().items()
+            if names & {canonicalize_name(d) for d in dists}}
+
+
+def test_lambda_dependencies_are_the_units_own_and_come_from_its_lock() -> None:
     zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
-    assert {key: (b.python_version, b.requirements) for key, b in zips.items()} == {
-        "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "msgspec", "orjson", "tzdata")),
-        "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson")),
-        "lambda/athena_views.zip": ("3.11", ())}  # boto3 is in the runtime; it needs nothing else
-    # every distribution a bundle ships is one the project declares, so its version has one source
-    for bundle in zips.values():
-        pinned(bundle.requirements)
+    assert {key: (b.python_version, b.requirements, b.lock) for key, b in zips.items()} == {
+        "lambda/firehose_transform.zip": ("3.11", ("aws-lambda-powertools", "msgspec", "orjson", "tzdata"),
+                                          "locks/firehose_transform.txt"),
+        "lambda/job_trigger.zip": ("3.11", ("aws-lambda-powertools", "orjson"), "locks/job_trigger.txt"),
+        "lambda/athena_views.zip": ("3.11", (), "")}  # boto3 is in the runtime; it needs nothing else
+    for bundle in zips.values():  # the lock is the closure of what the unit names
+        if bundle.lock:
+            locked = {p.name for p in read_lock(ROOT / bundle.lock)}
+            assert {canonicalize_name(n) for n in bundle.requirements} <= locked
 
 
 def test_each_lambda_bundle_ships_every_distribution_its_code_imports() -> None:
@@ -82,8 +95,23 @@ def test_each_lambda_bundle_ships_every_distribution_its_code_imports() -> None:
     assert {"msgspec", "orjson", "aws_lambda_powertools"} <= reached["lambda/firehose_transform.zip"]
     assert "msgspec" not in reached["lambda/job_trigger.zip"]  # the walk follows imports, not the whole core
     for bundle in bundles:
-        shipped = {name.replace("-", "_") for name in bundle.requirements} | LAMBDA_RUNTIME
+        shipped = (_locked_modules(ROOT / bundle.lock) if bundle.lock else set()) | LAMBDA_RUNTIME
         assert reached[bundle.key] - shipped == set(), f"{bundle.key} does not ship what its code imports"
+
+
+def test_each_glue_job_installs_every_distribution_its_script_imports() -> None:
+    """Glue provides Spark and boto3; every other import of a job's script, through the packages zip,
+    is installed by the requirements file its --additional-python-modules names."""
+    shipped = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Script)}
+    reached = {}
+    for job in StackTemplate().glue_jobs():
+        script = job.script_location.split("/", 3)[3]
+        imported = third_party_reached(("glue_jobs", "ohlcv_core"), script.removesuffix(".py").replace("/", "."))
+        modules = job.python_modules.split("/", 3)[3] if job.python_modules else None
+        installed = _locked_modules(shipped[modules].source) if modules else set()
+        reached[job.logical_id] = imported - GLUE_RUNTIME
+        assert reached[job.logical_id] - installed == set(), f"{job.logical_id} runs without what it imports"
+    assert {"exchange_calendars", "sqlglot"} <= reached["QualityJob"]  # the walk finds what the job needs
 
 
 @pytest.mark.spark

@@ -18,6 +18,13 @@ def test_slim_non_root_with_a_health_check_and_the_same_entry_point() -> None:
     assert 'ENTRYPOINT ["python", "-m", "producers"]' in DOCKERFILE
 
 
+def test_the_image_installs_the_producers_lock_and_resolves_nothing() -> None:
+    assert "COPY locks/producers.txt ./locks/" in DOCKERFILE
+    (install,) = re.findall(r"pip install[^\n&]*", DOCKERFILE)
+    assert install.rstrip(" \\").split() == ["pip", "install", "--no-cache-dir", "--require-hashes", "--no-deps", "-r",
+                               "locks/producers.txt"]
+
+
 def test_the_image_has_every_module_the_producer_imports() -> None:
     """Copied: ohlcv_core and producers only. Nothing in them may import the rest of the stack."""
     copied = set(re.findall(r"^COPY (\w+) \./", DOCKERFILE, re.M))
