@@ -41,7 +41,7 @@ from local_stack.firehose.server import FirehoseFaults
 from local_stack.glue import GlueFaults
 from local_stack.net import free_port
 from local_stack.rejects import rejected_records
-from local_stack.stack import LocalFaults, LocalStack
+from local_stack.stack import AT_ONCE, LocalFaults, LocalStack
 from local_stack.twelvedata.catalog import ReplayFrame
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_cli.demo import zones_of
@@ -148,7 +148,8 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
     lake, spool = workdir / "lake", workdir / "spool"
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     service = StackService(lake, lambda: spark, free_port(), run.faults,
-                           parameters={"QualityAfterCompaction": str(settings.quality_after_compaction).lower()})
+                           parameters={"QualityAfterCompaction": str(settings.quality_after_compaction).lower(),
+                                       **AT_ONCE})
     stand_in = TwelveDataStandIn(feed.recording, speed=1.0, live=True, close_at_end=False, on_sent=run.on_sent,
                                  rest_up_to_now=True)
     with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as mounted, \

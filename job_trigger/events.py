@@ -10,6 +10,28 @@ from urllib.parse import unquote_plus
 from ohlcv_core.keys import RAW_PREFIX, parse_partition_path
 from ohlcv_core.schema import RECORD_KINDS
 
+# The message a trigger leaves on its own queue for dates whose run may not start yet (job_trigger.cadence).
+DEFERRED_SOURCE = "ohlcv.job-trigger"
+DEFERRED_TYPE = "Job Dates Deferred"
+
+
+def deferred_event(job: str, dates: Iterable[str], redrive: int, failed_starts: int) -> dict[str, Any]:
+    return {"source": DEFERRED_SOURCE, "detail-type": DEFERRED_TYPE,
+            "detail": {"jobName": job, "dates": sorted(dates), "redrive": redrive, "failedStarts": failed_starts}}
+
+
+def deferred_of(event: Any, job: str) -> tuple[list[str], int, int] | None:
+    """(dates, redrive, failed starts) of a deferred message for `job`; None for any other event."""
+    if not isinstance(event, dict) or (event.get("source"), event.get("detail-type")) != (DEFERRED_SOURCE,
+                                                                                       DEFERRED_TYPE):
+        return None
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or detail.get("jobName") != job or not isinstance(detail.get("dates"), list):
+        return None
+    dates = [d for d in detail["dates"] if isinstance(d, str) and is_partition_date(d)]
+    redrive, failed = detail.get("redrive", 0), detail.get("failedStarts", 0)
+    return dates, redrive if isinstance(redrive, int) else 0, failed if isinstance(failed, int) else 0
+
 
 def object_of(event: Any) -> tuple[str, str] | None:
     """(bucket, key) of an Object Created event; None for anything else. S3 sends the key URL-encoded."""

@@ -1,9 +1,12 @@
 """SQS queues and Lambda event source mappings, as the template declares them, on one machine.
 
-A queue keeps its messages in order. A mapping hands its function batches of up to BatchSize messages,
-once the batch is full or its oldest message has waited MaximumBatchingWindow (`poll`), or at once when
-draining (`poll(force=True)`). Messages the function reports failed (ReportBatchItemFailures), or all of
-a batch whose invocation failed, come back with their receive count raised; past the queue's
+A queue keeps its messages in order, and keeps SQS's timing on its clock: a message sent with a delay
+(the queue's DelaySeconds, or the message's own) is invisible until it is due; a received message is
+invisible for the queue's VisibilityTimeout, and is gone only when deleted. A mapping hands its function
+batches of up to BatchSize visible messages, once the batch is full or its oldest message has waited
+MaximumBatchingWindow (`poll`), or at once when draining (`poll(force=True)`). Messages the function
+reports failed (ReportBatchItemFailures), or all of a batch whose invocation failed, stay invisible
+until their visibility timeout ends, then come back with their receive count raised; past the queue's
 maxReceiveCount they move to its dead-letter queue, and are also appended to `<dlq>.jsonl` in the
 stack's `sqs/` folder for a person to read.
 """
@@ -22,9 +25,13 @@ from typing import Any
 
 import orjson
 
+from local_stack.api import ApiError, Operations
 from stack_tools.template import LOCAL_REGION, EventSourceMappingSettings, QueueSettings
 
 LOG = logging.getLogger(__name__)
+MAX_DELAY_S = 900  # SQS's longest DelaySeconds
+MAX_MESSAGE_BYTES = 262_144  # SQS's default MaximumMessageSize (256 KiB)
+TARGET_PREFIX = "AmazonSQS."
 Handler = Callable[[dict[str, Any]], Any]
 
 
@@ -34,6 +41,7 @@ class Message:
     body: str
     sent_ms: int
     receive_count: int = 0
+    visible_ms: int = 0  # invisible before this time: a delay, or a receive's visibility timeout
 
 
 class LocalQueue:
@@ -49,10 +57,32 @@ class LocalQueue:
 
     @property
     def pending(self) -> int:
+        """Messages not deleted yet: visible, delayed or in flight."""
         return len(self._messages)
 
-    def send(self, body: str) -> Message:
-        message = Message(str(uuid.uuid4()), body, int(self._clock() * 1000))
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @property
+    def visible(self) -> int:
+        now = self._now_ms()
+        with self._lock:
+            return sum(1 for m in self._messages if m.visible_ms <= now)
+
+    def next_visible_s(self) -> float | None:
+        """When the next invisible message becomes visible (None: none is invisible)."""
+        now = self._now_ms()
+        with self._lock:
+            times = [m.visible_ms for m in self._messages if m.visible_ms > now]
+        return min(times) / 1000 if times else None
+
+    def send(self, body: str, delay_s: int | None = None) -> Message:
+        """SendMessage: invisible for `delay_s` (SQS's 0-900), or the queue's DelaySeconds."""
+        delay = self.settings.delay_s if delay_s is None else delay_s
+        if not 0 <= delay <= MAX_DELAY_S:
+            raise ValueError(f"DelaySeconds must be 0 to {MAX_DELAY_S}, not {delay}")
+        now = self._now_ms()
+        message = Message(str(uuid.uuid4()), body, now, visible_ms=now + delay * 1000)
         self.add(message)
         return message
 
@@ -68,25 +98,33 @@ class LocalQueue:
                                            "body": message.body}) + b"\n")
 
     def oldest_ms(self) -> int | None:
+        """Since when the oldest visible message has been waiting (sent, or visible again)."""
+        now = self._now_ms()
         with self._lock:
-            return self._messages[0].sent_ms if self._messages else None
+            return next((max(m.sent_ms, m.visible_ms) for m in self._messages if m.visible_ms <= now), None)
 
     def take(self, count: int) -> list[Message]:
+        """ReceiveMessage: up to `count` visible messages, each invisible for the visibility timeout."""
+        now = self._now_ms()
         with self._lock:
-            batch = self._messages[:count]
-            del self._messages[: len(batch)]
-        for message in batch:
-            message.receive_count += 1
+            batch = [m for m in self._messages if m.visible_ms <= now][:count]
+            for message in batch:
+                message.receive_count += 1
+                message.visible_ms = now + self.settings.visibility_timeout_s * 1000
         return batch
 
+    def delete(self, messages: list[Message]) -> None:
+        gone = {m.message_id for m in messages}
+        with self._lock:
+            self._messages = [m for m in self._messages if m.message_id not in gone]
+
     def give_back(self, failed: list[Message]) -> int:
-        """Failed messages return to the front; those past maxReceiveCount go to the dead-letter queue.
-        Returns how many were dead-lettered."""
+        """Failed messages stay invisible until their visibility timeout ends; those past maxReceiveCount
+        go to the dead-letter queue instead. Returns how many were dead-lettered."""
         limit, dead_letters = self.settings.max_receive_count, self.dead_letters
         dead = ([m for m in failed if limit is not None and m.receive_count >= limit]
                 if dead_letters is not None else [])
-        with self._lock:
-            self._messages[:0] = [m for m in failed if m not in dead]
+        self.delete(dead)
         for message in dead:
             assert dead_letters is not None
             LOG.warning("message %s left %s after %d receives: moved to %s", message.message_id, self.settings.name,
@@ -95,7 +133,8 @@ class LocalQueue:
         return len(dead)
 
     def status(self) -> dict[str, Any]:
-        return {"name": self.settings.name, "pending": self.pending, "received": self.received}
+        return {"name": self.settings.name, "pending": self.pending, "visible": self.visible,
+                "received": self.received}
 
 
 class LocalEventSource:
@@ -122,7 +161,7 @@ class LocalEventSource:
 
     def _due(self) -> bool:
         oldest = self.queue.oldest_ms()
-        return oldest is not None and (self.queue.pending >= self.settings.batch_size
+        return oldest is not None and (self.queue.visible >= self.settings.batch_size
                                        or self._clock() * 1000 - oldest >= self.settings.window_s * 1000)
 
     def _failed_ids(self, batch: list[Message]) -> set[str]:
@@ -141,14 +180,48 @@ class LocalEventSource:
         """Deliver the batches that are due (all of them with `force`); returns messages consumed."""
         consumed = 0
         with self._poll_lock:
-            while self.queue.pending and (force or self._due()):
+            while self.queue.visible and (force or self._due()):
                 batch = self.queue.take(self.settings.batch_size)
                 if not batch:
                     break
                 self.invocations += 1
                 failed = self._failed_ids(batch)
+                self.queue.delete([m for m in batch if m.message_id not in failed])
                 self.dead_lettered += self.queue.give_back([m for m in batch if m.message_id in failed])
                 consumed += len(batch) - len(failed)
                 if failed and force:
                     break  # a drain does not spin on a refusing consumer
         return consumed
+
+
+class SqsApi:
+    """SQS's JSON API operations the stack's functions call (SendMessage: a trigger's deferred dates),
+    answered by the local queues, found by their URL as Ref gives it, or by name."""
+
+    def __init__(self, queues: dict[str, LocalQueue]) -> None:
+        self._queues = queues
+
+    def _queue(self, url: object) -> LocalQueue:
+        for queue in self._queues.values():
+            if url in (queue.settings.url, queue.settings.name) or (
+                    isinstance(url, str) and url.rstrip("/").rsplit("/", 1)[-1] == queue.settings.name):
+                return queue
+        raise ApiError("com.amazonaws.sqs#QueueDoesNotExist", f"The specified queue does not exist: {url}")
+
+    def send_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        queue = self._queue(body.get("QueueUrl"))
+        text, delay = body.get("MessageBody"), body.get("DelaySeconds")
+        if not isinstance(text, str) or not text:
+            raise ApiError("com.amazonaws.sqs#MissingParameter", "MessageBody is required")
+        if len(text.encode()) > MAX_MESSAGE_BYTES:
+            raise ApiError("com.amazonaws.sqs#InvalidParameterValue",
+                           f"MessageBody is longer than {MAX_MESSAGE_BYTES} bytes")
+        if delay is not None and (not isinstance(delay, int) or not 0 <= delay <= MAX_DELAY_S):
+            raise ApiError("com.amazonaws.sqs#InvalidParameterValue",
+                           f"DelaySeconds must be 0 to {MAX_DELAY_S}, not {delay!r}")
+        message = queue.send(text, delay)
+        return {"MessageId": message.message_id,
+                "MD5OfMessageBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()}
+
+    def operations(self) -> Operations:
+        return {"SendMessage": self.send_message}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local_stack.athena import LocalAthena
+from local_stack.clock import StackClock
 from local_stack.events import LocalEventBus
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.processing import Invoke, failing_sometimes
@@ -26,7 +27,8 @@ from local_stack.glue import TARGET_PREFIX as GLUE_TARGET_PREFIX
 from local_stack.glue import GlueApi, GlueFaults, LocalGlue
 from local_stack.lambda_runtime import LocalLambda
 from local_stack.s3 import LocalS3
-from local_stack.sqs import LocalEventSource, LocalQueue
+from local_stack.sqs import TARGET_PREFIX as SQS_TARGET_PREFIX
+from local_stack.sqs import LocalEventSource, LocalQueue, SqsApi
 from local_stack.tasks import LocalTasks
 from ohlcv_core import config
 from ohlcv_core.errors import ConfigError, PipelineError
@@ -34,6 +36,10 @@ from stack_tools.template import DEFAULT_TEMPLATE, DeliveryStreamSettings, Stack
 
 LOG = logging.getLogger(__name__)
 LAKE_MARKER = ".ohlcv-lake"
+# The triggers' cadence off (CompactionIntervalSeconds, QualityIntervalSeconds): a run starts as soon as none
+# is going. For a stack that must compact what it was given at once (the demo, the tests, the chaos run):
+# the triggers read their interval on real time, which `settle` does not skip.
+AT_ONCE = {"CompactionIntervalSeconds": "0", "QualityIntervalSeconds": "0"}
 SETTLE_ROUNDS = 100  # bounds a drain whose consumers keep refusing (messages reach a DLQ well before)
 
 
@@ -69,16 +75,19 @@ class LocalStack:
     def __init__(self, lake: Path, spark: Callable[[], Any], *, template_path: Path = DEFAULT_TEMPLATE,
                  port: int = 0, parameters: Mapping[str, str] | None = None,
                  faults: LocalFaults | None = None, clock: Callable[[], float] = time.time) -> None:
-        """`clock` is the schedules' (EventBridge's) time."""
+        """`clock` is the base of the stack's time (queues' and schedules'; `local_stack.clock`)."""
         self.lake = lake
+        self.clock = StackClock(clock)
         faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
         self.glue = LocalGlue(self.template.glue_jobs(), self.s3, spark, log_dir=lake / "cloudwatch" / "glue",
                               faults=faults.glue)
         self.streams: dict[str, DeliveryStream] = {}
+        self.queues = self._queues(lake / "sqs")
         self.firehose = FirehoseEndpoint(self.streams, port=port, faults=faults.firehose, extra_status=self.status,
-                                         services={GLUE_TARGET_PREFIX: GlueApi(self.glue).operations()})
+                                         services={GLUE_TARGET_PREFIX: GlueApi(self.glue).operations(),
+                                                   SQS_TARGET_PREFIX: SqsApi(self.queues).operations()})
         aws = sandbox_credentials(self.firehose.url)
         self.functions = {f.logical_id: LocalLambda(f, lake / "cloudwatch", aws)
                           for f in self.template.lambda_functions()}
@@ -89,16 +98,16 @@ class LocalStack:
                 if faults.lambda_error_rate:
                     invoke = failing_sometimes(invoke, faults.lambda_error_rate, faults.firehose.seed)
             self.streams[settings.name] = DeliveryStream(settings, self.s3, invoke)
-        self.queues = self._queues(lake / "sqs")
         self.mappings = [
-            LocalEventSource(m, self.queues[m.queue.logical_id], self.functions[m.function.logical_id].invoke)
+            LocalEventSource(m, self.queues[m.queue.logical_id], self.functions[m.function.logical_id].invoke,
+                             clock=self.clock)
             for m in self.template.event_source_mappings()]
         self.tasks = LocalTasks(self.template.task_definitions(), lake=lake, s3=self.s3,
                                 endpoints={config.ENV_FIREHOSE_ENDPOINT: self.firehose.url})
         self.bus = LocalEventBus(self.template.rules(), queues=self.queues,
                                  functions={lid: f.invoke for lid, f in self.functions.items()},
                                  tasks={lid: functools.partial(self.tasks.run, lid) for lid in self.tasks.definitions},
-                                 clock=clock)
+                                 clock=self.clock)
         notifying = {b.name for b in self.template.buckets() if b.eventbridge}
         self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)
         self.glue.on_state_change(self.bus.put)
@@ -107,10 +116,11 @@ class LocalStack:
     def _queues(self, folder: Path) -> dict[str, LocalQueue]:
         settings = {q.logical_id: q for q in self.template.queues()}
         dead_letter_ids = {q.dead_letter_queue for q in settings.values() if q.dead_letter_queue}
-        queues = {lid: LocalQueue(q, folder=folder) for lid, q in settings.items() if lid in dead_letter_ids}
+        queues = {lid: LocalQueue(q, folder=folder, clock=self.clock) for lid, q in settings.items()
+                  if lid in dead_letter_ids}
         for lid, q in settings.items():
             if lid not in queues:
-                queues[lid] = LocalQueue(q, dead_letters=queues.get(q.dead_letter_queue or ""))
+                queues[lid] = LocalQueue(q, dead_letters=queues.get(q.dead_letter_queue or ""), clock=self.clock)
         return queues
 
     @property
@@ -141,8 +151,9 @@ class LocalStack:
 
     def settle(self, timeout_s: float = 1800.0) -> None:
         """Drive every event to its end: deliver what Firehose buffers, then hand queued messages to their
-        functions and wait for the runs they start, until no message waits and no run is going. A
-        message its consumer keeps refusing ends in its dead-letter queue, as on AWS."""
+        functions and wait for the runs they start, until no message waits and no run is going. Waits on
+        SQS's clock (a message's delay, a failed one's visibility timeout) are skipped, not slept through
+        (`local_stack.clock`); a message its consumer keeps refusing ends in its dead-letter queue, as on AWS."""
         deadline = time.monotonic() + timeout_s
         self.firehose.drain()
         for _ in range(SETTLE_ROUNDS):
@@ -155,6 +166,8 @@ class LocalStack:
             waiting = [m.queue for m in self.mappings if m.queue.pending]
             if not waiting and not self.busy():
                 return
+            if not any(q.visible for q in waiting):
+                self.clock.skip_to(min(t for q in waiting if (t := q.next_visible_s()) is not None))
         raise PipelineError(f"messages still wait after {SETTLE_ROUNDS} rounds: "
                             + ", ".join(f"{q.settings.name} {q.pending}" for q in waiting))
 

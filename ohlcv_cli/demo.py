@@ -19,7 +19,7 @@ from typing import Any, Literal
 from local_stack.firehose.delivery import StreamStats
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
-from local_stack.stack import LocalStack, prepare_lake
+from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.backfill import requested_span
@@ -37,9 +37,10 @@ from producers.settings import ProducerSettings
 
 LOG = logging.getLogger(__name__)
 # A recording is old by the time it is replayed: deploy the local stack as a replay stack would be,
-# with the transform's age window for streamed prices opened up (a template parameter), and larger
-# compaction batches for the history it loads (a partition an object: fewer runs).
-REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000", "CompactionBatchSize": "1000"}
+# with the transform's age window for streamed prices opened up (a template parameter), larger
+# compaction batches for the history it loads (a partition an object: fewer runs), and the runs'
+# cadence off, so what was replayed is compacted at once.
+REPLAY_PARAMETERS = {"MaxPriceAgeSeconds": "3153600000", "CompactionBatchSize": "1000", **AT_ONCE}
 # The units the demo reports on, by their logical ids in the template.
 # Daily history the demo loads beside the recording (when backtesting.py's published bars are installed, as
 # `make` installs them), so the daily and monthly charts have months to show.

@@ -94,6 +94,8 @@ class QueueSettings:
     visibility_timeout_s: int
     dead_letter_queue: str | None  # logical id of the redrive target
     max_receive_count: int | None
+    delay_s: int = 0  # DelaySeconds: every message's, unless it gives its own
+    url: str = ""  # what Ref gives: the queue's URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +384,7 @@ class StackTemplate:
         return QueueSettings(
             logical_id=logical_id, name=self.cfn.name(logical_id), arn=self.cfn.arn(logical_id),
             visibility_timeout_s=int(self.resolve(raw.get("VisibilityTimeout", 30))),
+            delay_s=int(self.resolve(raw.get("DelaySeconds", 0))), url=str(self.resolve({"Ref": logical_id})),
             dead_letter_queue=(self.cfn.logical_id_of(redrive["deadLetterTargetArn"])
                                if "deadLetterTargetArn" in redrive else None),
             max_receive_count=int(self.resolve(redrive["maxReceiveCount"])) if "maxReceiveCount" in redrive else None)

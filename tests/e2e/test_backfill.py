@@ -1,7 +1,9 @@
 """Backfill end to end: real published history from the stand-in, at the free plan's 8 credits a minute,
 through the local stack (Firehose, the transform, the raw zone, the trigger, compaction) into the curated
 tables. Time is compressed: the credit limiter, the partition pacer and the stand-in's credit minutes
-read one clock that a wait advances at once."""
+read one clock that a wait advances at once. The stack is deployed with the template's batch size: the
+daily history touches far more dates than one batch holds, and more batches arrive than one run takes
+at once, so dates wait beside a running job (deferred, not refused) and every one is compacted."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped]
 import pytest
 
-from local_stack.stack import LocalStack, prepare_lake
+from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.server import CreditLimit, TwelveDataStandIn, running_in_thread
 from ohlcv_core.backfill import requested_span
@@ -28,6 +30,7 @@ from stack_tools.queries import named_query
 
 pytestmark = pytest.mark.e2e
 BUDGET = 8  # credits a minute: Twelve Data's free plan
+FIRST_DAY, LAST_DAY = "2004-01-01", "2013-12-31"  # all of GOOG's published daily bars: 2,148 days
 
 
 class CompressedClock:
@@ -65,10 +68,9 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
     clock = CompressedClock(datetime(2026, 1, 5, 12).timestamp())
     stand_in = TwelveDataStandIn(Recording(Header(("GOOG",)), ()), speed=0, credits=CreditLimit(BUDGET),
                                  wall_clock=clock.time, history=history.values())
-    # (quality over backfilled history is tests/e2e/test_quality_history.py's: not run again here; a backfill
-    # deploys with larger compaction batches, as docs/backfill.md advises: fewer, cheaper runs)
+    # (quality over backfilled history is tests/e2e/test_quality_history.py's: not run again here)
     stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark,
-                       parameters={"QualityAfterCompaction": "false", "CompactionBatchSize": "1000"}).start()
+                       parameters={"QualityAfterCompaction": "false", **AT_ONCE}).start()
     reports: list[BackfillReport] = []
     try:
         with running_in_thread(stand_in):
@@ -79,7 +81,7 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
             pacer = PartitionPacer(400, 60, clock=clock.time, sleep=clock.sleep)
             backfill = Backfill(rest, sink, FileCheckpoints(tmp_path_factory.mktemp("checkpoints")), pacer=pacer,
                                 clock=clock.time, sleep=clock.sleep)
-            for symbols, interval, start, end in ((("GOOG", "NOPE"), "1day", "2011-01-01", "2012-12-31"),
+            for symbols, interval, start, end in ((("GOOG", "NOPE"), "1day", FIRST_DAY, LAST_DAY),
                                                   (("EUR/USD",), "1h", "2017-06-05", "2017-06-23")):
                 planned = backfill.plan(symbols, interval, requested_span(start, end, interval))
                 reports.append(backfill.run(planned))
@@ -98,11 +100,24 @@ def _curated(stack: LocalStack, table: str, symbol: str, daily: bool) -> dict[st
 
 
 def test_daily_history_becomes_bars_1d_equal_to_the_served_bars(loaded: dict[str, Any]) -> None:
-    served = _served(loaded["stand_in"], "GOOG", "1day", datetime(2011, 1, 1), datetime(2012, 12, 31, 23))
+    served = _served(loaded["stand_in"], "GOOG", "1day", datetime(2004, 1, 1), datetime(2013, 12, 31, 23))
     curated = _curated(loaded["stack"], "bars_1d", "GOOG", daily=True)
-    assert len(served) > 500  # two years of trading days
+    assert len(served) == 2148  # eight and a half years of trading days
     assert {day: values[:5] for day, values in curated.items()} == served
     assert {values[5:] for values in curated.values()} == {("rest", True)}
+
+
+def test_dates_beside_a_running_job_wait_for_the_next_run_and_none_is_dead_lettered(
+        loaded: dict[str, Any]) -> None:
+    stack: LocalStack = loaded["stack"]
+    (mapping,) = [m for m in stack.mappings if m.settings.function.logical_id == "TriggerFunction"]
+    compaction = [run for run in stack.glue.runs if run.job_name == stack.template.glue_job("CompactionJob").name]
+    dates = {d for run in compaction for d in run.requested["--dates"].split(",")}
+    assert len(dates) > 2 * mapping.settings.batch_size  # more dates than batches hold...
+    assert len(compaction) < len(dates) / mapping.settings.batch_size  # ...in fewer runs: they coalesced
+    assert {run.state for run in compaction} == {"SUCCEEDED"}
+    assert mapping.dead_lettered == 0
+    assert all(q.pending == 0 for q in stack.queues.values())  # the dead-letter queues included
 
 
 def test_hourly_history_becomes_bars_1h_equal_to_the_served_bars(loaded: dict[str, Any]) -> None:

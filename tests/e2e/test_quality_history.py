@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from local_stack.rejects import rejected_records
-from local_stack.stack import LocalStack, prepare_lake
+from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 from local_stack.twelvedata.catalog import SeriesData
 from local_stack.twelvedata.history import published_history, read_series
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
@@ -77,7 +77,7 @@ def checked(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
     stand_in = TwelveDataStandIn(Recording(Header(("GOOG",)), ()), speed=0, wall_clock=clock.time,
                                  history=history.values())
     stack = LocalStack(prepare_lake(tmp_path_factory.mktemp("lake"), fresh=True), lambda: spark,
-                       parameters={"CompactionBatchSize": "1000"}).start()  # a backfill's deployment
+                       parameters={"CompactionBatchSize": "1000", **AT_ONCE}).start()  # a backfill's deployment
     try:
         with running_in_thread(stand_in):
             sink = FirehoseSink(firehose_client(DEFAULT_REGION, stack.firehose.url), stack.stream_settings.name)

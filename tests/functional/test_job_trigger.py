@@ -13,9 +13,12 @@ import orjson
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.moto_api import state_manager
 
 from job_trigger import handler
-from job_trigger.handler import TriggerSettings, handle_batch
+from job_trigger.cadence import BUSY_RETRY_S, delay_seconds, seconds_to_wait
+from job_trigger.events import deferred_event
+from job_trigger.handler import MAX_FAILED_STARTS, TriggerSettings, handle_batch
 from local_stack.events import LocalEventBus, matches
 from local_stack.lambda_runtime import LocalContext
 from local_stack.sqs import LocalEventSource, LocalQueue
@@ -85,24 +88,135 @@ def test_unreadable_messages_fail_alone_so_they_reach_the_dead_letter_queue(glue
     assert len(glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
 
 
-class RefusingGlue:
-    """Glue answering as it does while a run is going and MaxConcurrentRuns is 1."""
+@pytest.fixture
+def busy_glue() -> Any:
+    """moto's Glue whose runs stay STARTING until told otherwise, and which refuses a second concurrent
+    run (MaxConcurrentRuns 1), as Glue does while a run is going; and moto's SQS with the trigger's queue."""
+    with mock_aws():
+        state_manager.set_transition(model_name="glue::job_run", transition={"progression": "manual", "times": 10**6})
+        try:
+            client = boto3.client("glue", region_name="us-east-1")
+            client.create_job(Name="compact", Role="arn:aws:iam::123456789012:role/glue", ExecutionProperty={
+                "MaxConcurrentRuns": 1}, Command={"Name": "glueetl", "ScriptLocation": "s3://a/glue_jobs/c.py"})
+            yield client
+        finally:
+            state_manager.unset_transition("glue::job_run")
 
-    def __init__(self) -> None:
-        self.calls = 0
+
+def _trigger_queue() -> tuple[Any, str]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    return sqs, sqs.create_queue(QueueName="compaction")["QueueUrl"]
+
+
+CREATED = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode(),
+           orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-25/hour%3D01/y")).decode()]
+
+
+class Sent:
+    """SQS as the trigger sees it, keeping each SendMessage's arguments (moto's SQS takes them too)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.calls: list[dict[str, Any]] = []
+
+    def send_message(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        response: dict[str, Any] = self.sqs.send_message(**kwargs)
+        return response
+
+
+def test_a_batch_beside_a_running_job_is_deferred_whole_and_spends_no_receive(busy_glue: Any) -> None:
+    # GIVEN a compaction run that is going, and the trigger's queue
+    busy_glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-23"})
+    sqs, url = _trigger_queue()
+    sent = Sent(sqs)
+    settings = TriggerSettings("compact", RAW, queue_url=url, interval_s=0)
+    # WHEN a batch of Object Created events arrives
+    outcome = handle_batch(_sqs_event(CREATED), busy_glue, settings, LOG, sqs=sent)
+    # THEN the batch is done (no message comes back to spend a receive) and its dates wait in one message,
+    # delayed by the busy retry, for a run that takes them all
+    assert outcome.response == {"batchItemFailures": []} and outcome.deferred and not outcome.started
+    (call,) = sent.calls
+    assert call["QueueUrl"] == url and call["DelaySeconds"] == BUSY_RETRY_S
+    assert orjson.loads(call["MessageBody"])["detail"] == {
+        "jobName": "compact", "dates": ["2023-08-24", "2023-08-25"], "redrive": 0, "failedStarts": 0}
+    assert len(busy_glue.get_job_runs(JobName="compact")["JobRuns"]) == 1
+
+
+def test_deferred_dates_join_the_next_run_with_the_new_ones(busy_glue: Any) -> None:
+    sqs, url = _trigger_queue()
+    settings = TriggerSettings("compact", RAW, queue_url=url)
+    deferred = orjson.dumps(deferred_event("compact", ["2023-08-20", "2023-08-24"], 1, 2)).decode()
+    other_job = orjson.dumps(deferred_event("quality", ["2023-01-01"], 0, 0)).decode()
+    outcome = handle_batch(_sqs_event([deferred, other_job, CREATED[1]]), busy_glue, settings, LOG, sqs=sqs)
+    assert outcome.started and outcome.response == {"batchItemFailures": []}
+    (run,) = busy_glue.get_job_runs(JobName="compact")["JobRuns"]
+    assert run["Arguments"] == {"--dates": "2023-08-20,2023-08-24,2023-08-25", "--redrive": "1"}
+
+
+def test_at_most_one_run_starts_per_interval(busy_glue: Any) -> None:
+    # GIVEN a run that started 100 s ago and has ended, and a 900 s interval
+    sqs, url = _trigger_queue()
+    sent = Sent(sqs)
+    busy_glue.start_job_run(JobName="compact", Arguments={"--dates": "2023-08-23"})
+    started = busy_glue.get_job_runs(JobName="compact")["JobRuns"][0]["StartedOn"].timestamp()
+    state_manager.unset_transition("glue::job_run")
+    assert busy_glue.get_job_runs(JobName="compact")["JobRuns"][0]["JobRunState"] != "STARTING"
+    settings = TriggerSettings("compact", RAW, queue_url=url, interval_s=900)
+    # WHEN a batch arrives then, and again once the interval has passed
+    first = handle_batch(_sqs_event(CREATED), busy_glue, settings, LOG, sqs=sent, now=lambda: started + 100)
+    second = handle_batch(_sqs_event(CREATED), busy_glue, settings, LOG, sqs=sent, now=lambda: started + 901)
+    # THEN the first waits out the interval's rest, the second starts
+    assert first.deferred and sent.calls[0]["DelaySeconds"] == 800
+    assert second.started and len(busy_glue.get_job_runs(JobName="compact")["JobRuns"]) == 2
+
+
+class FailingGlue:
+    """Glue whose StartJobRun fails for a reason other than a busy job (an outage, a missing grant)."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
 
     def start_job_run(self, *, JobName: str, Arguments: dict[str, str]) -> dict[str, Any]:
-        self.calls += 1
-        raise ClientError({"Error": {"Code": "ConcurrentRunsExceededException", "Message": "busy"}}, "StartJobRun")
+        raise ClientError({"Error": {"Code": self.code, "Message": "no"}}, "StartJobRun")
 
     def get_job_run(self, *, JobName: str, RunId: str) -> dict[str, Any]:
         raise AssertionError("Object Created events never ask for an earlier run")
 
+    def get_job_runs(self, *, JobName: str, MaxResults: int) -> dict[str, Any]:
+        return {"JobRuns": []}
 
-def test_a_refused_start_fails_the_whole_batch_for_redelivery() -> None:
+
+def test_a_start_that_fails_otherwise_waits_longer_each_time_then_comes_back_for_the_dead_letters() -> None:
+    with mock_aws():
+        sqs, url = _trigger_queue()
+        sent = Sent(sqs)
+        settings = TriggerSettings("compact", RAW, queue_url=url)
+        glue = FailingGlue("AccessDeniedException")
+        delays, bodies = [], CREATED
+        for _ in range(MAX_FAILED_STARTS):
+            outcome = handle_batch(_sqs_event(bodies), glue, settings, LOG, sqs=sent)
+            if not outcome.deferred:
+                break
+            delays.append(sent.calls[-1]["DelaySeconds"])
+            bodies = [sent.calls[-1]["MessageBody"]]
+        assert delays == [60, 120, 240, 480]  # capped below SQS's 900 s by MAX_FAILED_STARTS
+        assert outcome.refused and outcome.response == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
+def test_without_a_queue_to_defer_to_a_refused_start_fails_the_whole_batch() -> None:
     bodies = [orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode()] * 3
-    response = handle_batch(_sqs_event(bodies), RefusingGlue(), COMPACT, LOG).response
+    response = handle_batch(_sqs_event(bodies), FailingGlue("ConcurrentRunsExceededException"), COMPACT, LOG).response
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m{i}"} for i in range(3)]}
+
+
+def test_the_wait_before_a_run() -> None:
+    assert seconds_to_wait([], 1000.0, 900) == 0
+    assert seconds_to_wait([("SUCCEEDED", 500.0)], 1000.0, 900) == 400
+    assert seconds_to_wait([("FAILED", 50.0)], 1000.0, 900) == 0
+    assert seconds_to_wait([("RUNNING", 990.0)], 1000.0, 0) == BUSY_RETRY_S
+    assert seconds_to_wait([("WAITING", 900.0), ("SUCCEEDED", 100.0)], 1000.0, 900) == 800
+    assert (delay_seconds(0.2), delay_seconds(800.5), delay_seconds(5000)) == (1, 801, 900)
 
 
 # -- the local wiring -------------------------------------------------------------------------------------
@@ -121,13 +235,13 @@ def _trigger_mapping() -> EventSourceMappingSettings:
     return mapping
 
 
-def _queue_pair(tmp_path: Path) -> LocalQueue:
+def _queue_pair(tmp_path: Path, clock: Clock | None = None) -> LocalQueue:
     """The trigger's queue with its dead-letter queue, as the template declares them."""
     template = StackTemplate()
     queue = _trigger_mapping().queue
     assert queue.dead_letter_queue is not None
     return LocalQueue(queue, dead_letters=LocalQueue(template.queue(queue.dead_letter_queue), folder=tmp_path),
-                      clock=Clock())
+                      clock=clock or Clock())
 
 
 def test_the_rules_from_the_template_select_raw_zone_objects_and_failed_runs() -> None:
@@ -200,13 +314,41 @@ def test_a_consumer_that_raises_loses_nothing(tmp_path: Path) -> None:
     assert calls == [3] and queue.pending == 3  # back in the queue, to be delivered again
 
 
+def test_a_failed_message_is_invisible_for_the_visibility_timeout_and_a_delayed_one_until_due(
+        tmp_path: Path) -> None:
+    clock = Clock()
+    queue = _queue_pair(tmp_path, clock)
+    calls: list[int] = []
+
+    def failing(event: dict[str, Any]) -> dict[str, Any]:
+        calls.append(len(event["Records"]))
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]}
+
+    source = LocalEventSource(_trigger_mapping(), queue, failing, clock=clock)
+    queue.send("a")
+    queue.send("b", delay_s=120)
+    source.poll(force=True)
+    assert calls == [1] and queue.pending == 2 and queue.visible == 0  # "a" in flight, "b" delayed
+    clock.now += 120
+    source.poll(force=True)
+    assert calls == [1, 1]  # "b" is due; "a" waits out the queue's 360 s
+    assert queue.next_visible_s() == clock.now + 240
+    clock.now += 240
+    source.poll(force=True)
+    assert calls == [1, 1, 1] and [m.receive_count for m in queue.take(10)] == []  # both in flight again
+    with pytest.raises(ValueError, match="DelaySeconds"):
+        queue.send("c", delay_s=901)
+
+
 def test_failed_messages_come_back_then_rest_in_the_dead_letter_queue(tmp_path: Path) -> None:
-    queue = _queue_pair(tmp_path)
+    queue_clock = Clock()
+    queue = _queue_pair(tmp_path, queue_clock)
     source = LocalEventSource(_trigger_mapping(), queue, lambda e: {"batchItemFailures": [
-        {"itemIdentifier": r["messageId"]} for r in e["Records"]]}, clock=Clock())
+        {"itemIdentifier": r["messageId"]} for r in e["Records"]]}, clock=queue_clock)
     queue.send(orjson.dumps(_object_created("raw/kind%3Dprice/dt%3D2023-08-24/hour%3D14/x")).decode())
     for _ in range(5):
         source.poll(force=True)
+        queue_clock.now += queue.settings.visibility_timeout_s  # back once its visibility timeout ends
     assert queue.pending == 0 and source.dead_lettered == 1
     assert queue.dead_letters is not None and queue.dead_letters.pending == 1
     (dead,) = [orjson.loads(line) for line in (tmp_path / "ohlcv-local-compaction-dlq.jsonl").read_bytes().splitlines()]
@@ -289,10 +431,10 @@ def test_a_failed_run_glue_cannot_find_fails_its_message_alone(glue: Any) -> Non
 
 @pytest.mark.spark
 def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any, tmp_path: Path) -> None:
-    from local_stack.stack import LocalStack, prepare_lake
+    from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 
     # GIVEN the local stack, and a raw object the job cannot read
-    stack = LocalStack(prepare_lake(tmp_path / "lake", fresh=True), lambda: spark).start()
+    stack = LocalStack(prepare_lake(tmp_path / "lake", fresh=True), lambda: spark, parameters=AT_ONCE).start()
     try:
         stack.s3.put_object(RAW, "raw/kind=price/dt=2023-08-24/hour=14/broken", b'{"symbol": "AAPL", "price": "x"}\n')
         # WHEN everything settles: the trigger (its own process, calling Glue through the local endpoint)

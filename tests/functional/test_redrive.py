@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from glue_jobs.store import LocalStore
-from local_stack.stack import LocalStack, prepare_lake
+from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 from ohlcv_cli.demo import REPLAY_PARAMETERS
 from ohlcv_cli.redrive import RedriveReport, redrive
 from ohlcv_core.config import DEFAULT_REGION
@@ -58,7 +58,7 @@ def test_refused_records_pass_once_the_transform_takes_them_and_a_second_redrive
         spark: Any, tmp_path: Path) -> None:
     lake = prepare_lake(tmp_path / "lake", fresh=True)
     # GIVEN a stack whose transform refused old prices: all 12 records are under the error prefix
-    stack = LocalStack(lake, lambda: spark).start()
+    stack = LocalStack(lake, lambda: spark, parameters=AT_ONCE).start()
     try:
         firehose_client(DEFAULT_REGION, stack.firehose.url).put_record_batch(
             DeliveryStreamName=stack.stream_settings.name, Records=[{"Data": r} for r in _records()])
