@@ -28,7 +28,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -86,16 +86,21 @@ class TriggerSettings:
     interval_s: float = 0.0  # at most one run starts per interval
 
 
-@functools.cache
-def _settings() -> TriggerSettings:
-    job = os.environ.get(config.ENV_TRIGGER_JOB)
-    bucket = os.environ.get(config.ENV_RAW_BUCKET) or None
-    after = os.environ.get(config.ENV_AFTER_JOB) or None
+def settings_from(environ: Mapping[str, str]) -> TriggerSettings:
+    """The trigger's settings from its environment (the stack sets it), checked."""
+    job = environ.get(config.ENV_TRIGGER_JOB)
+    bucket = environ.get(config.ENV_RAW_BUCKET) or None
+    after = environ.get(config.ENV_AFTER_JOB) or None
     if not job or not (bucket or after):
         raise ConfigError(f"{config.ENV_TRIGGER_JOB} must be set, with {config.ENV_RAW_BUCKET} or "
                           f"{config.ENV_AFTER_JOB} (what names the dates)")
-    interval = config.resolve_number(None, os.environ, config.ENV_RUN_INTERVAL_S, 0.0, minimum=0.0)
-    return TriggerSettings(job, bucket, after, os.environ.get(config.ENV_TRIGGER_QUEUE_URL) or None, interval)
+    interval = config.resolve_number(None, environ, config.ENV_RUN_INTERVAL_S, 0.0, minimum=0.0)
+    return TriggerSettings(job, bucket, after, environ.get(config.ENV_TRIGGER_QUEUE_URL) or None, interval)
+
+
+@functools.cache
+def _settings() -> TriggerSettings:
+    return settings_from(os.environ)
 
 
 @functools.cache

@@ -67,26 +67,31 @@ class LocalS3:
     def _object_created_event(self, bucket: str, key: str, body: bytes) -> dict[str, Any]:
         with self._lock:
             sequence = next(self._sequence)
-        now = datetime.fromtimestamp(self._clock(), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return {
+        return object_created_event(bucket, key, size=len(body),
+                                    etag=hashlib.md5(body, usedforsecurity=False).hexdigest(), sequence=sequence,
+                                    now_s=self._clock())
+
+
+def object_created_event(bucket: str, key: str, *, size: int, etag: str, sequence: int,
+                         now_s: float) -> dict[str, Any]:
+    """EventBridge's "Object Created" event for an object S3 just wrote."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": LOCAL_ACCOUNT,
+        "time": datetime.fromtimestamp(now_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
             "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": LOCAL_ACCOUNT,
-            "time": now,
-            "region": LOCAL_REGION,
-            "resources": [f"arn:aws:s3:::{bucket}"],
-            "detail": {
-                "version": "0",
-                "bucket": {"name": bucket},
-                # S3 URL-encodes keys in events ("dt=..." arrives as "dt%3D..."): consumers must decode.
-                "object": {"key": quote_plus(key, safe="/"), "size": len(body),
-                           "etag": hashlib.md5(body, usedforsecurity=False).hexdigest(),
-                           "sequencer": f"{sequence:018X}"},
-                "request-id": uuid.uuid4().hex[:16].upper(),
-                "requester": LOCAL_ACCOUNT,
-                "source-ip-address": "127.0.0.1",
-                "reason": "PutObject",
-            },
-        }
+            "bucket": {"name": bucket},
+            # S3 URL-encodes keys in events ("dt=..." arrives as "dt%3D..."): consumers must decode.
+            "object": {"key": quote_plus(key, safe="/"), "size": size, "etag": etag, "sequencer": f"{sequence:018X}"},
+            "request-id": uuid.uuid4().hex[:16].upper(),
+            "requester": LOCAL_ACCOUNT,
+            "source-ip-address": "127.0.0.1",
+            "reason": "PutObject",
+        },
+    }

@@ -278,6 +278,34 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from stack_tools.cost import report, write_readme_section
+    from stack_tools.deploy import parse_parameters
+    from stack_tools.template import StackTemplate
+
+    rate = args.quotes_per_second
+    if rate is not None and not (rate >= 0 and rate < float("inf")):
+        raise ConfigError(f"--quotes-per-second must be a number of at least 0, not {rate}")
+    if args.write_readme:
+        print(write_readme_section())
+        return 0
+    print("\n".join(report(StackTemplate(parameters=parse_parameters(args.parameter or [])), rate)))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ohlcv_cli.simulate import main_report
+    from stack_tools.deploy import parse_parameters
+    from stack_tools.template import StackTemplate
+
+    if not 1 <= args.days <= 31:
+        raise ConfigError(f"--days must be 1 to 31, not {args.days}")
+    parameters = parse_parameters(args.parameter or [])
+    StackTemplate(parameters=parameters)  # every value checked as a deploy checks it
+    print("\n".join(main_report(args.days, parameters)))
+    return 0
+
+
 def cmd_redrive(args: argparse.Namespace) -> int:
     from glue_jobs.store import LocalStore, ObjectStore, S3Store
     from ohlcv_cli.demo import REPLAY_PARAMETERS
@@ -480,6 +508,23 @@ def _add_stack_parsers(sub: Subparsers) -> None:
     down.set_defaults(func=cmd_destroy)
 
 
+def _add_planning_parsers(sub: Any) -> None:
+    cost = sub.add_parser("cost", help="a deployed stack's monthly bill by component, from its parameters")
+    cost.add_argument("--parameter", action="append", metavar="NAME=VALUE",
+                      help="a stack parameter, as deploy takes it")
+    cost.add_argument("--quotes-per-second", type=float,
+                      help="the feed's average rate (default: ProducerSymbols' sessions at the measured rate)")
+    cost.add_argument("--write-readme", action="store_true",
+                      help="write the README's cost section (the default stack and a busy one)")
+    cost.set_defaults(func=cmd_cost)
+    simulate = sub.add_parser("simulate", help="days of the stack's queues, triggers and Glue runs on a simulated "
+                                                "clock: runs a day, curated lag, Glue bill, dead letters")
+    simulate.add_argument("--days", type=int, default=7, help="days of a feed around the clock (default 7), with "
+                                                              "a ten-year daily and a month-long minute backfill")
+    simulate.add_argument("--parameter", action="append", metavar="NAME=VALUE", help="a stack parameter")
+    simulate.set_defaults(func=cmd_simulate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ohlcv", description="Streaming OHLCV data engine")
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -508,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     ddl.add_argument("--account-id", help="the stack's account")
     ddl.add_argument("--write", action="store_true", help="regenerate sql/tables/ (stack and account as placeholders)")
     ddl.set_defaults(func=cmd_ddl)
+
+    _add_planning_parsers(sub)
 
     redo = sub.add_parser("redrive", help="send failed records (or the source backup) through the transform again")
     redo.add_argument("--from", dest="start", required=True, help="first hour, UTC (yyyy-MM-ddTHH)")

@@ -176,6 +176,9 @@ class GlueJobSettings:
     logical_id: str = ""
     timeout_min: int = 2880
     glue_version: str = ""
+    worker_type: str = "G.1X"
+    number_of_workers: int = 2
+    execution_class: str = "STANDARD"
 
     def tuning_argv(self) -> list[str]:
         """The job's own numeric DefaultArguments (snake_case; Glue's are hyphenated, like `--enable-metrics`),
@@ -300,7 +303,9 @@ class StackTemplate:
             default_arguments={str(k): str(v) for k, v in props.get("DefaultArguments", {}).items()},
             max_concurrent_runs=int(props.get("ExecutionProperty", {}).get("MaxConcurrentRuns", 1)),
             max_retries=int(props.get("MaxRetries", 0)), logical_id=logical_id,
-            timeout_min=int(props.get("Timeout", 2880)), glue_version=str(props.get("GlueVersion", "")))
+            timeout_min=int(props.get("Timeout", 2880)), glue_version=str(props.get("GlueVersion", "")),
+            worker_type=str(props.get("WorkerType", "G.1X")), number_of_workers=int(props.get("NumberOfWorkers", 2)),
+            execution_class=str(props.get("ExecutionClass", "STANDARD")))
 
     def glue_jobs(self) -> list[GlueJobSettings]:
         return [self.glue_job(lid) for lid, _ in self.cfn.of_type("AWS::Glue::Job")]

@@ -136,3 +136,14 @@ def test_dashboard_without_a_lake_or_on_a_busy_port_is_one_line(tmp_path: Path, 
     _one_clear_line(_ohlcv("dashboard", "--lake", str(tmp_path / "lake"), "--port", str(busy_port)),
                     "ohlcv dashboard:")
     _one_clear_line(_ohlcv("dashboard", "--lake", str(tmp_path / "lake"), "--refresh-s", "0"), "--refresh-s")
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("cost", "--parameter", "CompactionIntervalSeconds=-5"), "CompactionIntervalSeconds"),
+    (("cost", "--parameter", "Nope=1"), "no parameter 'Nope'"),
+    (("cost", "--quotes-per-second", "-1"), "--quotes-per-second"),
+    (("simulate", "--days", "0"), "--days must be 1 to 31"),
+    (("simulate", "--parameter", "GlueExecutionClass=CHEAP"), "GlueExecutionClass"),
+])
+def test_cost_and_simulate_refuse_bad_input_in_one_line(args: tuple[str, ...], expected: str) -> None:
+    _one_clear_line(_ohlcv(*args), expected)

@@ -1,0 +1,64 @@
+"""`ohlcv cost`: the bill by component from the template's parameters, the measured sizes and the dated
+prices; the README's cost section is its output."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stack_tools.cost import Prices, estimate, readme_section, report
+from stack_tools.template import StackTemplate
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _total(parameters: dict[str, str], rate: float | None = None) -> float:
+    lines, _, _ = estimate(StackTemplate(parameters=parameters), rate)
+    return sum(line.usd for line in lines)
+
+
+def _line(parameters: dict[str, str], component: str, rate: float | None = None) -> float:
+    lines, _, _ = estimate(StackTemplate(parameters=parameters), rate)
+    (usd,) = [line.usd for line in lines if line.component == component]
+    return usd
+
+
+def test_the_default_stack_with_its_producer_costs_at_most_40_dollars_a_month() -> None:
+    assert _total({"ProducerDesiredCount": "1"}) <= 40.0
+
+
+def test_the_readme_cost_section_is_the_commands_output() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- ohlcv cost: begin -->") + len("<!-- ohlcv cost: begin -->")
+    end = readme.index("<!-- ohlcv cost: end -->")
+    assert readme[start:end].strip() == readme_section().strip()
+
+
+def test_each_component_follows_the_parameter_that_drives_it() -> None:
+    base = {"ProducerDesiredCount": "1"}
+    assert _line({**base, "CompactionIntervalSeconds": "300"}, "Glue") > 3 * _line(base, "Glue")
+    assert _line({**base, "GlueExecutionClass": "STANDARD"}, "Glue") > _line(base, "Glue")
+    assert _line({**base, "QualityAfterCompaction": "false"}, "Glue") < _line(base, "Glue")
+    assert _line({"ProducerDesiredCount": "0"}, "Fargate (producer)") == 0
+    assert _line({**base, "ProducerCpu": "512", "ProducerMemory": "1024"}, "Fargate (producer)") == \
+        2 * _line(base, "Fargate (producer)")
+    assert _line({**base, "RawRetentionDays": "800"}, "S3") > _line(base, "S3")
+    assert _line(base, "Firehose ingestion", 2000) > 20 * _line(base, "Firehose ingestion")
+    assert _total(base, 0) < _total(base)  # nothing streaming: the fixed costs alone
+
+
+def test_a_feed_that_packs_is_billed_by_the_record_not_the_quote() -> None:
+    # 2,000 quotes/s with the producer's 20 ms linger: 40 quotes (9.9 KB) a record, billed 10 KB
+    lines, _, _ = estimate(StackTemplate(), 2000)
+    (firehose,) = [line for line in lines if line.component == "Firehose ingestion"]
+    assert "of 40 quote(s), billed 10 KB" in firehose.how
+
+
+def test_the_report_names_its_prices_date_and_every_component() -> None:
+    printed = "\n".join(report(StackTemplate(parameters={"ProducerDesiredCount": "1"})))
+    prices = Prices.load()
+    assert f"prices of {prices['as_of']}" in printed
+    for component in ("Firehose ingestion", "Firehose dynamic partitioning", "Lambda", "Glue", "S3", "SQS",
+                      "Fargate (producer)", "Public IPv4 (producer)", "CloudWatch alarms", "CloudWatch dashboard",
+                      "Secrets Manager", "Athena, a dashboard refresh"):
+        assert re.search(rf"^  {re.escape(component)} +\$", printed, re.M), component
