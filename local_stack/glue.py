@@ -103,8 +103,11 @@ class LocalGlue:
     """Every Glue job of the template, and the one worker that runs them."""
 
     def __init__(self, jobs: list[GlueJobSettings], s3: LocalS3, spark: Callable[[], Any],
-                 log_dir: Path | None = None, faults: GlueFaults | None = None) -> None:
+                 log_dir: Path | None = None, faults: GlueFaults | None = None, *, startup_s: float = 0.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        """`startup_s`: each attempt waits this long before its script runs, as Glue's start-up (10-30 s)."""
         self.jobs = {job.name: job for job in jobs}
+        self.startup_s, self._sleep = startup_s, sleep
         self.faults = faults or GlueFaults()
         self._s3 = s3
         self._spark = spark
@@ -174,6 +177,8 @@ class LocalGlue:
                 self._idle.notify_all()
 
     def _attempt(self, job: GlueJobSettings, run: JobRun) -> None:
+        if self.startup_s > 0:  # still WAITING, as a run is while Glue provisions it
+            self._sleep(self.startup_s)
         argv = ["--JOB_NAME", job.name, "--JOB_RUN_ID", run.id]
         for key, value in run.arguments.items():
             argv += [key, value]

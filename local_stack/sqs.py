@@ -127,10 +127,21 @@ class LocalQueue:
         self.delete(dead)
         for message in dead:
             assert dead_letters is not None
+            message.visible_ms = 0  # visible at once in the dead-letter queue, as SQS moves it
             LOG.warning("message %s left %s after %d receives: moved to %s", message.message_id, self.settings.name,
                         message.receive_count, dead_letters.settings.name)
             dead_letters.add(message)
         return len(dead)
+
+    def move_all(self, target: LocalQueue) -> int:
+        """Every message, visible or not, to `target` as new messages (fresh receive counts)."""
+        with self._lock:
+            moving, self._messages = self._messages, []
+        for message in moving:
+            target.send(message.body, delay_s=0)
+        if self._file is not None and moving:  # the file is what waits here, for a person: emptied with it
+            self._file.write_bytes(b"")
+        return len(moving)
 
     def status(self) -> dict[str, Any]:
         return {"name": self.settings.name, "pending": self.pending, "visible": self.visible,
@@ -223,5 +234,40 @@ class SqsApi:
         return {"MessageId": message.message_id,
                 "MD5OfMessageBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()}
 
+    def _by_arn(self, arn: object) -> LocalQueue:
+        for queue in self._queues.values():
+            if queue.settings.arn == arn:
+                return queue
+        raise ApiError("com.amazonaws.sqs#ResourceNotFoundException", f"no queue has the ARN {arn}")
+
+    def get_queue_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = body.get("QueueName")
+        for queue in self._queues.values():
+            if queue.settings.name == name:
+                return {"QueueUrl": queue.settings.url}
+        raise ApiError("com.amazonaws.sqs#QueueDoesNotExist", f"The specified queue does not exist: {name}")
+
+    def get_queue_attributes(self, body: dict[str, Any]) -> dict[str, Any]:
+        queue = self._queue(body.get("QueueUrl"))
+        return {"Attributes": {"QueueArn": queue.settings.arn, "ApproximateNumberOfMessages": str(queue.visible),
+                               "ApproximateNumberOfMessagesNotVisible": str(queue.pending - queue.visible)}}
+
+    def start_message_move_task(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A dead-letter queue's messages back to the queue whose redrive policy sends them there (SQS's
+        default destination), each with a fresh receive count, as a redrive from the console does."""
+        dead_letters = self._by_arn(body.get("SourceArn"))
+        destination = body.get("DestinationArn")
+        sources = [q for q in self._queues.values() if q.dead_letters is dead_letters]
+        target = self._by_arn(destination) if destination else (sources[0] if len(sources) == 1 else None)
+        if target is None:
+            raise ApiError("com.amazonaws.sqs#InvalidParameterValue",
+                           f"{dead_letters.settings.name} is the dead-letter queue of {len(sources)} queues: "
+                           "give DestinationArn")
+        moved = dead_letters.move_all(target)
+        LOG.warning("moved %d messages from %s back to %s", moved, dead_letters.settings.name, target.settings.name)
+        return {"TaskHandle": f"local-{uuid.uuid4().hex}"}
+
     def operations(self) -> Operations:
-        return {"SendMessage": self.send_message}
+        return {"SendMessage": self.send_message, "GetQueueUrl": self.get_queue_url,
+                "GetQueueAttributes": self.get_queue_attributes,
+                "StartMessageMoveTask": self.start_message_move_task}

@@ -74,15 +74,17 @@ def sandbox_credentials(endpoint_url: str) -> dict[str, str]:
 class LocalStack:
     def __init__(self, lake: Path, spark: Callable[[], Any], *, template_path: Path = DEFAULT_TEMPLATE,
                  port: int = 0, parameters: Mapping[str, str] | None = None,
-                 faults: LocalFaults | None = None, clock: Callable[[], float] = time.time) -> None:
-        """`clock` is the base of the stack's time (queues' and schedules'; `local_stack.clock`)."""
+                 faults: LocalFaults | None = None, clock: Callable[[], float] = time.time,
+                 glue_startup_s: float = 0.0) -> None:
+        """`clock` is the base of the stack's time (queues' and schedules'; `local_stack.clock`);
+        `glue_startup_s` delays each Glue run's start as Glue's provisioning does (10-30 s on AWS)."""
         self.lake = lake
         self.clock = StackClock(clock)
         faults = faults or LocalFaults()
         self.template = StackTemplate(template_path, parameters=parameters)
         self.s3 = LocalS3(lake / "s3")
         self.glue = LocalGlue(self.template.glue_jobs(), self.s3, spark, log_dir=lake / "cloudwatch" / "glue",
-                              faults=faults.glue)
+                              faults=faults.glue, startup_s=glue_startup_s)
         self.streams: dict[str, DeliveryStream] = {}
         self.queues = self._queues(lake / "sqs")
         self.firehose = FirehoseEndpoint(self.streams, port=port, faults=faults.firehose, extra_status=self.status,

@@ -30,13 +30,14 @@ LOG = logging.getLogger(__name__)
 def serve(lake: Path, spark: Callable[[], Any], *, port: int, poll_every_s: float,
           parameters: dict[str, str], faults: LocalFaults, twelvedata: Recording | None, twelvedata_port: int,
           stop: threading.Event | None = None, announce: Callable[[str], None] = print,
-          started: Callable[[LocalStack], None] | None = None) -> LocalStack:
+          started: Callable[[LocalStack], None] | None = None, glue_startup_s: float = 0.0) -> LocalStack:
     """Serve until `stop` is set; `started` is handed the stack once it serves (the chaos suite acts on it)."""
     stop = stop or threading.Event()
     made = not lake.exists()
     lake = prepare_lake(lake, fresh=False)
     try:
-        stack = LocalStack(lake, spark, port=port, parameters=parameters, faults=faults)
+        stack = LocalStack(lake, spark, port=port, parameters=parameters, faults=faults,
+                           glue_startup_s=glue_startup_s)
     except OSError as exc:  # the port (the lake's own errors are said as they are, by prepare_lake)
         if made:  # nothing was served: leave no lake behind
             shutil.rmtree(lake, ignore_errors=True)

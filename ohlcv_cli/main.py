@@ -214,9 +214,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     # the stack's parameters, as `ohlcv deploy --parameter` gives them, checked before a lake is made
     parameters = {**(REPLAY_PARAMETERS if args.replay_window else {}), **parse_parameters(args.parameter or [])}
     StackTemplate(parameters=parameters)
+    if not 0 <= args.glue_startup_seconds <= 600:
+        raise ConfigError(f"--glue-startup-seconds must be 0 to 600, not {args.glue_startup_seconds}")
     serve(_lake(args), _spark_factory(), port=args.port, poll_every_s=args.poll_every, parameters=parameters,
           faults=faults, twelvedata=read_recording(args.twelvedata) if args.twelvedata else None,
-          twelvedata_port=args.twelvedata_port, stop=stop)
+          twelvedata_port=args.twelvedata_port, stop=stop, glue_startup_s=args.glue_startup_seconds)
     return 0
 
 
@@ -306,6 +308,28 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operated(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(SQS client, the stack's queues and job): `--stack` names a deployed stack; else `local up --port`."""
+    from ohlcv_cli.operate import sqs_client, target_of
+    from stack_tools.template import StackTemplate
+
+    region = config.resolve_region(args.region, os.environ)
+    if args.stack:
+        sqs = sqs_client(region)
+        return sqs, target_of(StackTemplate(stack_name=args.stack), sqs)
+    sqs = sqs_client(region, f"http://127.0.0.1:{args.port}")
+    return sqs, target_of(StackTemplate(), sqs)
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from ohlcv_cli.operate import compact, date_range
+
+    dates = date_range(args.start, args.end)
+    sqs, target = _operated(args)
+    compact(sqs, target, dates)
+    return 0
+
+
 def cmd_redrive(args: argparse.Namespace) -> int:
     from glue_jobs.store import LocalStore, ObjectStore, S3Store
     from ohlcv_cli.demo import REPLAY_PARAMETERS
@@ -315,6 +339,17 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     from producers.firehose_sink import FirehoseSink
     from stack_tools.template import StackTemplate
 
+    if args.dead_letters:
+        from ohlcv_cli.operate import redrive_dead_letters
+
+        if args.start or args.end or args.bucket:
+            raise ConfigError("--dead-letters moves the dead-letter queues' messages back: it takes no "
+                              "--from, --to or --bucket")
+        sqs, target = _operated(args)
+        redrive_dead_letters(sqs, target)
+        return 0
+    if not (args.start and args.end):
+        raise ConfigError("give --from and --to (hours, yyyy-MM-ddTHH), or --dead-letters")
     start, end = parse_hour(args.start), parse_hour(args.end)
     store: ObjectStore
     region = config.resolve_region(args.region, os.environ)
@@ -471,6 +506,8 @@ def _add_local_parsers(sub: Subparsers) -> None:
     up.add_argument("--partial-failure-rate", type=float, default=0.0, help="fault: share of records failed")
     up.add_argument("--lambda-error-rate", type=float, default=0.0, help="fault: share of invocations failing")
     up.add_argument("--seed", type=int, default=0, help="seed of the injected faults")
+    up.add_argument("--glue-startup-seconds", type=float, default=0.0,
+                    help="each Glue run waits this long before its script, as Glue's start-up (10-30 s on AWS)")
     up.set_defaults(func=cmd_local_up)
     status = local_sub.add_parser("status", help="streams, buffers, objects, job runs of a running local stack")
     status.add_argument("--port", type=_port, default=4573)
@@ -523,6 +560,13 @@ def _add_planning_parsers(sub: Any) -> None:
                                                               "a ten-year daily and a month-long minute backfill")
     simulate.add_argument("--parameter", action="append", metavar="NAME=VALUE", help="a stack parameter")
     simulate.set_defaults(func=cmd_simulate)
+    compact = sub.add_parser("compact", help="compact a date range: queued for the next compaction run")
+    compact.add_argument("--from", dest="start", required=True, help="first date (yyyy-MM-dd)")
+    compact.add_argument("--to", dest="end", required=True, help="last date (yyyy-MM-dd), included")
+    compact.add_argument("--stack", help="a deployed stack's name (default: the running `local up`)")
+    compact.add_argument("--port", type=_port, default=4573, help="local: the running local stack's port")
+    compact.add_argument("--region", help="AWS region (env AWS_REGION)")
+    compact.set_defaults(func=cmd_compact)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -557,8 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_planning_parsers(sub)
 
     redo = sub.add_parser("redrive", help="send failed records (or the source backup) through the transform again")
-    redo.add_argument("--from", dest="start", required=True, help="first hour, UTC (yyyy-MM-ddTHH)")
-    redo.add_argument("--to", dest="end", required=True, help="end hour, UTC, excluded")
+    redo.add_argument("--from", dest="start", help="first hour, UTC (yyyy-MM-ddTHH)")
+    redo.add_argument("--to", dest="end", help="end hour, UTC, excluded")
+    redo.add_argument("--dead-letters", action="store_true",
+                      help="instead: move what the dead-letter queues hold back to their queues (local, or --stack)")
+    redo.add_argument("--stack", help="with --dead-letters: the deployed stack's name")
     redo.add_argument("--source", choices=["errors", "backup"], default="errors",
                       help="the error prefix's records (default) or the source-record backup")
     redo.add_argument("--dry-run", action="store_true", help="report what would pass, send nothing")

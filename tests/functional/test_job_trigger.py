@@ -471,3 +471,32 @@ def test_a_failed_run_with_hostile_arguments_is_left_for_a_person_or_keeps_only_
     odd_dates = glue.start_job_run(JobName="compact", Arguments={"--dates": "../../etc,2023-08-25,2023-13-01"})
     outcome = handle_batch(_sqs_event([_failed(odd_dates["JobRunId"])]), glue, COMPACT, LOG)
     assert outcome.started and outcome.dates == ["2023-08-25"]
+
+
+def test_a_local_glue_run_waits_its_start_up_counted_against_max_concurrent_runs(tmp_path: Path) -> None:
+    import threading
+
+    from local_stack.glue import GlueApiError, LocalGlue
+    from local_stack.s3 import LocalS3
+
+    released = threading.Event()
+    waits: list[float] = []
+
+    def provisioning(seconds: float) -> None:
+        waits.append(seconds)
+        released.wait(timeout=30)
+
+    jobs = StackTemplate().glue_jobs()
+    glue = LocalGlue(jobs, LocalS3(tmp_path / "s3"), lambda: None, startup_s=12.0, sleep=provisioning)
+    name = jobs[0].name
+    run = glue.start_job_run(name, {"--dates": "2023-08-24"})
+    try:
+        # WHILE it starts up it is WAITING, and a second start is refused as Glue refuses it
+        assert run.state == "WAITING"
+        with pytest.raises(GlueApiError, match="Concurrent runs exceeded"):
+            glue.start_job_run(name, {"--dates": "2023-08-25"})
+    finally:
+        released.set()
+    assert glue.wait_idle(timeout_s=60)
+    assert waits and set(waits) == {12.0}  # every attempt (Glue's retries too) starts up
+    glue.close()
