@@ -99,21 +99,22 @@ check-java:
 		echo "  macOS:         brew install openjdk@17"; \
 		echo "  or set JAVA_HOME to a JDK 17."; exit 1; }
 
-# The project itself goes in last, editable, with the locked build backend and nothing else.
+# The project itself goes in last, editable, with the locked build backend and nothing else. `--clear`: a
+# changed lock goes into an empty venv, so nothing the previous one installed stays behind.
 $(STAMP): locks/project.txt locks/test-data.txt pyproject.toml | check-python
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python $(PIP_LOCKED) locks/project.txt
 	$(BIN)/python $(PIP_LOCKED) locks/test-data.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation --editable .
 	touch $(STAMP)
 
 $(CHECKOV_STAMP): locks/checkov.txt | check-python
-	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(PYTHON) -m venv --clear $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python $(PIP_LOCKED) locks/checkov.txt
 	touch $(CHECKOV_STAMP)
 
 $(UV_STAMP): locks/uv.txt | check-python
-	$(PYTHON) -m venv $(UV_VENV)
+	$(PYTHON) -m venv --clear $(UV_VENV)
 	$(UV_VENV)/bin/python $(PIP_LOCKED) locks/uv.txt
 	touch $(UV_STAMP)
 
