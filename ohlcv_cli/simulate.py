@@ -159,7 +159,7 @@ def streaming(start: datetime, days: int, buffer_s: int) -> Iterator[Arrival]:
                       "streaming")
 
 
-def history(start: datetime, at: timedelta, *, symbols: int, first: datetime, days: int, hourly: bool,
+def history(at: timedelta, *, symbols: int, first: datetime, days: int, hourly: bool,
             partitions_per_interval: int, buffer_s: int, name: str) -> Iterator[Arrival]:
     """A backfill starting `at` into the simulation: each symbol's bars, one partition per day (daily bars)
     or per hour (intraday), at most `partitions_per_interval` partitions a buffer interval (its pacer)."""
@@ -299,10 +299,10 @@ def default_workload(start: datetime, *, days: int = 7, buffer_s: int = 60,
     daily backfill of 20 symbols a seventh into it and a month of 1-minute bars for 5 symbols halfway."""
     arrivals = list(streaming(start, days, buffer_s))
     if backfills:
-        arrivals += history(start, timedelta(days=days / 7), symbols=20, first=start - timedelta(days=3652),
+        arrivals += history(timedelta(days=days / 7), symbols=20, first=start - timedelta(days=3652),
                             days=3652, hourly=False, partitions_per_interval=400, buffer_s=buffer_s,
                             name="daily backfill")
-        arrivals += history(start, timedelta(days=days / 2), symbols=5, first=start - timedelta(days=30), days=30,
+        arrivals += history(timedelta(days=days / 2), symbols=5, first=start - timedelta(days=30), days=30,
                             hourly=True, partitions_per_interval=400, buffer_s=buffer_s, name="minute backfill")
     return arrivals
 

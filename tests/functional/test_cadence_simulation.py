@@ -67,7 +67,7 @@ def test_without_a_cadence_the_same_feed_costs_far_more_runs() -> None:
 
 
 def test_a_backfill_paces_its_partitions_per_buffer_interval() -> None:
-    loaded = list(history(START, timedelta(0), symbols=2, first=START - timedelta(days=10), days=10, hourly=True,
+    loaded = list(history(timedelta(0), symbols=2, first=START - timedelta(days=10), days=10, hourly=True,
                           partitions_per_interval=100, buffer_s=60, name="b"))
     assert len(loaded) == 2 * 10 * 24
     per_interval: dict[float, int] = {}
