@@ -239,7 +239,10 @@ def _wait_s(glue: GlueClient, settings: TriggerSettings, now: Callable[[], float
 
 
 def _busy(exc: Exception) -> bool:
-    return "ConcurrentRunsExceeded" in f"{type(exc).__name__} {exc}"
+    """Glue's refusal of a run beside a running one (botocore's ClientError carries the service's code)."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code == "ConcurrentRunsExceededException"
 
 
 def handle_batch(event: dict[str, Any], glue: GlueClient, settings: TriggerSettings,

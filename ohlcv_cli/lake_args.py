@@ -4,8 +4,13 @@ from their modules, so that building the parser imports no engine)."""
 from __future__ import annotations
 
 import argparse
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from ohlcv_core.errors import ConfigError
+
+MAX_DAYS = 3660  # a quality run names its dates in one argument: ten years of them fit
 
 
 def add_query_parser(sub: Any) -> argparse.ArgumentParser:
@@ -47,3 +52,16 @@ def add_demo_parser(sub: Any) -> argparse.ArgumentParser:
     demo.add_argument("--via", choices=["websocket", "file"], default="websocket",
                       help="stream from the Twelve Data stand-in (default) or replay the file into the producer")
     return demo
+
+
+def date_range(first: str, last: str, limit: int = MAX_DAYS) -> list[str]:
+    """The dates from `first` to `last`, both included, at most `limit` of them."""
+    try:
+        start, end = date.fromisoformat(first), date.fromisoformat(last)
+    except ValueError as exc:
+        raise ConfigError(f"--from and --to are dates (yyyy-MM-dd): {exc}") from None
+    if end < start:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    if (end - start).days >= limit:
+        raise ConfigError(f"{(end - start).days + 1} days is more than one run takes ({limit}); split the range")
+    return [(start + timedelta(days=k)).isoformat() for k in range((end - start).days + 1)]

@@ -71,7 +71,8 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
-    from ohlcv_cli.quality import date_range, format_result, run_local, start_on_aws
+    from ohlcv_cli.lake_args import date_range
+    from ohlcv_cli.quality import format_result, run_local, start_on_aws
 
     dates = date_range(args.start, args.end)
     symbols = [s.strip() for s in (args.symbols or "").split(",") if s.strip()]
@@ -322,9 +323,10 @@ def _operated(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    from ohlcv_cli.operate import compact, date_range
+    from ohlcv_cli.lake_args import date_range
+    from ohlcv_cli.operate import MAX_DATES, compact
 
-    dates = date_range(args.start, args.end)
+    dates = date_range(args.start, args.end, limit=MAX_DATES)
     sqs, target = _operated(args)
     compact(sqs, target, dates)
     return 0

@@ -11,41 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import boto3
 import orjson
 from botocore.config import Config
 
 from job_trigger.events import deferred_event
 from ohlcv_core.errors import ConfigError
+from producers.aws import session_for
 from stack_tools.template import StackTemplate
 
 CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"total_max_attempts": 3, "mode": "standard"})
-MAX_DATES = 20_000  # 55 years of days: a message of about 260 KB, SQS's limit
+MAX_DATES = 20_000  # 55 years of days: a message of about 260 KB, SQS's limit (`date_range(..., MAX_DATES)`)
 
 
 def sqs_client(region: str, endpoint_url: str | None = None) -> Any:
-    session = boto3.session.Session()
-    local = endpoint_url is not None and urlsplit(endpoint_url).hostname in ("127.0.0.1", "localhost", "::1")
-    if local and session.get_credentials() is None:
-        session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local")
-    return session.client("sqs", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
-
-
-def date_range(first: str, last: str) -> list[str]:
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError as exc:
-        raise ConfigError(f"--from and --to are dates (yyyy-MM-dd): {exc}") from None
-    if end < start:
-        raise ConfigError(f"--to {last} is before --from {first}")
-    days = (end - start).days + 1
-    if days > MAX_DATES:
-        raise ConfigError(f"{days} dates are more than one request takes ({MAX_DATES}): split the range")
-    return [(start + timedelta(days=n)).isoformat() for n in range(days)]
+    return session_for(endpoint_url).client("sqs", region_name=region, endpoint_url=endpoint_url,
+                                             config=CLIENT_CONFIG)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ the local Spark, with the template's arguments) or on a deployed stack (a run of
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,6 @@ from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate
 
 QUALITY_JOB = "QualityJob"  # the job's logical id in the template
-MAX_DAYS = 3660  # a run names its dates in one argument: ten years of them fit
-
-
-def date_range(first: str, last: str) -> list[str]:
-    try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError as exc:
-        raise ConfigError(f"--from and --to are dates (yyyy-MM-dd): {exc}") from None
-    if end < start:
-        raise ConfigError(f"--to {last} is before --from {first}")
-    if (end - start).days >= MAX_DAYS:
-        raise ConfigError(f"{(end - start).days + 1} days is more than one run checks ({MAX_DAYS}); split the range")
-    return [(start + timedelta(days=k)).isoformat() for k in range((end - start).days + 1)]
 
 
 def job_argv(lake: Path, template: StackTemplate | None = None) -> list[str]:

@@ -276,7 +276,7 @@ class Simulation:
         # rates over the days objects arrived (the last quality run may wait out its interval after them)
         days = max(max((a.at_s for a in arrivals), default=0.0) / DAY_S, 1 / 24)
         jobs = {job.name: job for job in self.template.glue_jobs()}
-        bill = sum(glue_run_cost(prices, jobs[r.job], self.template, r.billed_s) for r in self.glue.runs)
+        bill = sum(glue_run_cost(prices, jobs[r.job], r.billed_s) for r in self.glue.runs)
         dead_letter_queues = {q.dead_letters.settings.logical_id for q in self.queues.values() if q.dead_letters}
         per_day = {name: sum(1 for r in self.glue.runs if r.job == name) / days for name in jobs}
         return Report(days=round(days, 2), runs_per_day=per_day,

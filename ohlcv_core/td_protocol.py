@@ -4,11 +4,12 @@ silent connection is dead, and whether and when to reconnect. The producer's cli
 that client) and the stand-in server drive these objects with the texts they send and receive and the
 time it is; the objects never touch a socket or a clock of their own.
 
-Protocol facts (shared/twelvedata-protocol.md): subscribe with a comma list or a list of objects; the
-service answers `subscribe-status` (`success`/`fails` may be null), streams `price` events, replies to
-`{"action":"heartbeat"}`; errors inside the stream look like `{"status":"error","code":401,"message":...}`
-and their format is unconfirmed, so every field is read defensively: a malformed control frame is an
-`Unrecognised` event, never an exception.
+Protocol facts (Twelve Data's WebSocket documentation; real frames in tests/fixtures/twelvedata/):
+subscribe with a comma list or a list of objects; the service answers `subscribe-status`
+(`success`/`fails` may be null), streams `price` events, replies to `{"action":"heartbeat"}`; errors
+inside the stream look like `{"status":"error","code":401,"message":...}` and their format is
+unconfirmed, so every field is read defensively: a malformed control frame is an `Unrecognised` event,
+never an exception.
 """
 
 from __future__ import annotations

@@ -27,10 +27,16 @@ def api_key_or_secret(api_key: str | None, secret_id: str | None, region: str) -
     return api_key_from_secret(boto3.session.Session().client("secretsmanager", region_name=region), secret_id)
 
 
-def firehose_client(region: str, endpoint_url: str | None = None) -> FirehoseClient:
+def session_for(endpoint_url: str | None) -> boto3.session.Session:
+    """A session for AWS, or for the local endpoint: the local endpoint does not check signatures, but
+    boto3 still wants something to sign with when the environment holds no credentials."""
     session = boto3.session.Session()
     local = endpoint_url is not None and urlsplit(endpoint_url).hostname in ("127.0.0.1", "localhost", "::1")
     if local and session.get_credentials() is None:
-        # The local endpoint does not check signatures; boto3 still wants something to sign with.
         session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local")
-    return session.client("firehose", region_name=region, endpoint_url=endpoint_url, config=CLIENT_CONFIG)
+    return session
+
+
+def firehose_client(region: str, endpoint_url: str | None = None) -> FirehoseClient:
+    return session_for(endpoint_url).client("firehose", region_name=region, endpoint_url=endpoint_url,
+                                             config=CLIENT_CONFIG)

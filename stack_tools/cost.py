@@ -70,7 +70,7 @@ def glue_dpus(job: GlueJobSettings, prices: Prices) -> float:
     return float(per_worker[job.worker_type]) * job.number_of_workers
 
 
-def glue_run_cost(prices: Prices, job: GlueJobSettings, template: StackTemplate, duration_s: float) -> float:
+def glue_run_cost(prices: Prices, job: GlueJobSettings, duration_s: float) -> float:
     """One run's bill: its DPUs for its length, a minute at least, at its execution class's rate."""
     rate = float(prices["glue_dpu_hour"][job.execution_class or "STANDARD"])
     billed = max(float(prices["glue_minimum_billed_seconds"]), duration_s)
@@ -103,7 +103,7 @@ def _glue_line(template: StackTemplate, prices: Prices, rate: float) -> Line:
                                     else "QualityIntervalSeconds"])
         length = MEASURED.glue_run_s + rate * 43_200 / MEASURED.glue_events_per_s
         per_day = 0.0 if not rate else 86_400 / max(interval, buffer_s, length)
-        total += per_day * DAYS_A_MONTH * glue_run_cost(prices, job, template, length)
+        total += per_day * DAYS_A_MONTH * glue_run_cost(prices, job, length)
         plural = "" if round(per_day) == 1 else "s"
         how.append(f"{per_day:.0f} {job.logical_id.removesuffix('Job').lower()} run{plural} a day")
     first = template.glue_jobs()[0]
@@ -140,10 +140,12 @@ def estimate(template: StackTemplate, quotes_per_second: float | None = None,
     invocations = max(quotes * MEASURED.envelope_bytes / max(stream.processor_buffer_bytes, 1),
                       HOURS_A_MONTH * 3600 / stream.processor_buffer_interval_s if rate else 0.0)
     memory_gb = (transform.memory_mb if transform else 128) / 1024
+    trigger_gb = template.lambda_function("TriggerFunction").memory_mb / 1024
     trigger_invocations = flushes * 60 / max(BATCH_WINDOW_S, 1) if rate else 0.0
-    add("Lambda", (invocations * MEASURED.transform_s * memory_gb + trigger_invocations * MEASURED.trigger_s * 0.25)
-        * prices["lambda_gb_second"] + (invocations + trigger_invocations) * prices["lambda_requests_per_million"]
-        / 1e6, f"{invocations:,.0f} transform and {trigger_invocations:,.0f} trigger invocations")
+    gb_seconds = invocations * MEASURED.transform_s * memory_gb + trigger_invocations * MEASURED.trigger_s * trigger_gb
+    requests = invocations + trigger_invocations
+    add("Lambda", gb_seconds * prices["lambda_gb_second"] + requests * prices["lambda_requests_per_million"] / 1e6,
+        f"{invocations:,.0f} transform and {trigger_invocations:,.0f} trigger invocations")
     lines.append(_glue_line(template, prices, rate))
     retention = float(p["RawRetentionDays"])
     stored_gb = raw_gb / DAYS_A_MONTH * retention + quotes / DAYS_A_MONTH * float(p["BackupRetentionDays"]) \

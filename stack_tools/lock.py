@@ -195,13 +195,13 @@ class LockSpec:
 
 def unit_lock(package: str) -> Path:
     """Where a deployable unit's lock is, relative to the repository's root."""
-    return Path("locks") / f"{package}.txt"
+    return LOCKS.relative_to(ROOT) / f"{package}.txt"
 
 
 def unit_locks(root: Path = ROOT) -> list[LockSpec]:
     """A lock for each deployable unit that ships packages, from the template: its runtime and platform."""
     template = StackTemplate()
-    constraints = (Path("locks") / "project.txt",)
+    constraints = (PROJECT_LOCK.relative_to(ROOT),)
     specs = [LockSpec(unit_lock("producers"), ("pyproject.toml",), constraints=constraints)]
     for function in template.lambda_functions():
         names = Path(function.package) / REQUIREMENTS_FILE
@@ -225,10 +225,10 @@ def unit_locks(root: Path = ROOT) -> list[LockSpec]:
 def all_locks(root: Path = ROOT) -> list[LockSpec]:
     build = _pyproject(root)["build-system"]
     assert isinstance(build, dict)
-    locks = Path("locks")
+    locks = LOCKS.relative_to(ROOT)
     return [
-        LockSpec(locks / "project.txt", ("pyproject.toml",), extras=("stack", "dev"),
-                 constraints=(locks / "hold-back.txt",), stdin_requirements=tuple(build["requires"])),
+        LockSpec(PROJECT_LOCK.relative_to(ROOT), ("pyproject.toml",), extras=("stack", "dev"),
+                 constraints=(HOLD_BACK.relative_to(ROOT),), stdin_requirements=tuple(build["requires"])),
         LockSpec(locks / "test-data.txt", ("tools/test-data-requirements.txt",), no_deps=True),
         LockSpec(locks / "checkov.txt", ("tools/checkov-requirements.txt",)),
         LockSpec(locks / "uv.txt", ("tools/uv-requirements.txt",)),

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
-from ohlcv_cli.operate import compact, date_range, redrive_dead_letters, sqs_client, target_of
+from ohlcv_cli.lake_args import date_range
+from ohlcv_cli.operate import MAX_DATES, compact, redrive_dead_letters, sqs_client, target_of
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate
@@ -37,7 +38,7 @@ def test_compact_takes_a_date_range_no_event_named(stack: LocalStack) -> None:
     # WHEN an operator compacts the range
     sqs = sqs_client(DEFAULT_REGION, stack.firehose.url)
     said: list[str] = []
-    compact(sqs, target_of(StackTemplate(), sqs), date_range("2023-08-24", "2023-08-26"), said.append)
+    compact(sqs, target_of(StackTemplate(), sqs), date_range("2023-08-24", "2023-08-26", limit=MAX_DATES), said.append)
     stack.settle()
     # THEN one run took the three dates, and the two with data are curated
     (run,) = stack.glue.runs
@@ -76,8 +77,9 @@ def test_dead_letters_go_back_to_their_queue_with_a_fresh_receive_count(stack: L
 
 def test_a_range_backwards_or_too_long_is_refused() -> None:
     with pytest.raises(ConfigError, match="before --from"):
-        date_range("2024-01-02", "2024-01-01")
+        date_range("2024-01-02", "2024-01-01", limit=MAX_DATES)
     with pytest.raises(ConfigError, match="split the range"):
-        date_range("1900-01-01", "2099-12-31")
+        date_range("1900-01-01", "2099-12-31", limit=MAX_DATES)
+    assert len(date_range("1990-01-01", "2023-08-24", limit=MAX_DATES)) == 12_289  # more than a quality run
     with pytest.raises(ConfigError, match="yyyy-MM-dd"):
-        date_range("2024-13-01", "2024-12-31")
+        date_range("2024-13-01", "2024-12-31", limit=MAX_DATES)
