@@ -39,9 +39,10 @@ from glue_jobs.publish import Publisher
 from glue_jobs.session import local_session
 from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import LocalStore
+from ohlcv_core.curated import partitions_of
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
-from ohlcv_core.schema import RAW_PRICE_COLUMNS
+from ohlcv_core.schema import RAW_PRICE_COLUMNS, YEAR_PARTITIONED
 from ohlcv_core.window import TimeWindow
 from stack_tools.template import StackTemplate
 
@@ -167,12 +168,13 @@ def same_bars(curated: Path, duck_out: Path, date: str) -> int:
     compared = 0
     with duckdb.connect() as connection:
         for table in ("bars_1m", *ROLLUP_BUCKETS):
-            files = publisher.files(table, [date])  # none: the job published no bars there
+            files = publisher.files(table, partitions_of(table, [date]))  # none: the job published no bars there
+            of_date = f" WHERE dt = '{date}'" if table in YEAR_PARTITIONED else ""  # (a year's partition)
             connection.execute(f"CREATE OR REPLACE TEMP TABLE duck AS SELECT {BAR_VALUES} FROM read_parquet(?)",
                                [f"{duck_out.as_posix()}/{table}/dt={date}/*.parquet"])
             if files:
-                connection.execute(f"CREATE OR REPLACE TEMP TABLE job AS SELECT {BAR_VALUES} FROM read_parquet(?)",
-                                   [files])
+                connection.execute(f"CREATE OR REPLACE TEMP TABLE job AS SELECT {BAR_VALUES} FROM read_parquet(?)"
+                                   f"{of_date}", [files])
             else:
                 connection.execute("CREATE OR REPLACE TEMP TABLE job AS FROM duck WHERE false")
             row = connection.execute("SELECT (SELECT count(*) FROM (FROM job EXCEPT ALL FROM duck)), "

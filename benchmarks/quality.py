@@ -42,9 +42,9 @@ from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql,
 from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows, market_zone
 from glue_jobs.session import local_session
 from ohlcv_core.calendars import market_of
-from ohlcv_core.curated import manifest_url, parse_manifest, render_manifest, written_url
+from ohlcv_core.curated import manifest_url, parse_manifest, partition_of, partitions_of, render_manifest, written_url
 from ohlcv_core.dqdl import Ruleset
-from ohlcv_core.schema import BAR_TABLES
+from ohlcv_core.schema import BAR_TABLES, YEAR_PARTITIONED
 from stack_tools.template import StackTemplate
 
 WARM_UP, ROUNDS = 2, 3
@@ -144,19 +144,24 @@ def _utc_date(ms: int) -> str:
 
 
 def _publish(curated: Path, table: str, bars: list[Bar]) -> None:
-    by_dt: dict[str, list[Bar]] = {}
+    by_partition: dict[str, list[Bar]] = {}
     for bar in bars:
-        by_dt.setdefault(bar.get("day") or _utc_date(bar["start_ms"]), []).append(bar)
-    for dt, rows in by_dt.items():
-        folder = Path(written_url(curated.as_posix(), "bench", table, dt))
+        bar["dt"] = bar.get("day") or _utc_date(bar["start_ms"])
+        by_partition.setdefault(partition_of(table, bar["dt"]), []).append(bar)
+    for part, rows in by_partition.items():
+        folder = Path(written_url(curated.as_posix(), "bench", table, part))
         folder.mkdir(parents=True, exist_ok=True)
         columns = {name: [r[name] for r in rows] for name in ("symbol", "exchange", "open", "high", "low", "close",
                                                               "volume")}
         columns["bar_start"] = [datetime.fromtimestamp(r["start_ms"] / 1000, tz=UTC) for r in rows]
         columns.update(tick_count=[0] * len(rows), source=["rest"] * len(rows), final=[True] * len(rows))
+        schema = BAR_SCHEMA
+        if table in YEAR_PARTITIONED:  # the day is a column of a year's partition
+            columns["dt"] = [r["dt"] for r in rows]
+            schema = schema.append(pa.field("dt", pa.string()))
         file = folder / "part-0.parquet"
-        pq.write_table(pa.table(columns, schema=BAR_SCHEMA), file)
-        manifest = Path(manifest_url(curated.as_posix(), table, dt))
+        pq.write_table(pa.table(columns, schema=schema), file)
+        manifest = Path(manifest_url(curated.as_posix(), table, part))
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_bytes(render_manifest([file.as_posix()]))
 
@@ -298,12 +303,9 @@ def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> t
     started = time.perf_counter()
     context = {table: [date.fromisoformat(d) for d in context_dates(lake.dates, table, history_days)]
                for table in ("bars_1m", "bars_1d")}
-    files = {table: [f for dt in context_dates(lake.dates, table, history_days)
-                     for f in _published(lake.curated, table, dt)] for table in BAR_TABLES}
-    dt = r"regexp_extract(filename, '/dt=(\d{4}-\d{2}-\d{2})/', 1) AS dt"
-    reads = " UNION ALL BY NAME ".join(f"SELECT * EXCLUDE (filename), '{table}' AS table_name, {dt} "
-                                       f"FROM read_parquet({paths!r}, filename = true, hive_partitioning = false)"
-                                       for table, paths in files.items() if paths)
+    reads = " UNION ALL BY NAME ".join(
+        sql for table in BAR_TABLES
+        if (sql := _read_sql(lake.curated, table, context_dates(lake.dates, table, history_days))) is not None)
     with duckdb.connect(config={"threads": 2}) as db:
         db.execute("SET TimeZone = 'UTC'")
         db.execute(f"CREATE TEMP TABLE bars AS {reads}")
@@ -337,9 +339,22 @@ def duckdb_once(lake: Lake, out: Path, ruleset: Ruleset, history_days: int) -> t
     return time.perf_counter() - started, failed
 
 
-def _published(curated: Path, table: str, dt: str) -> list[str]:
-    manifest = Path(manifest_url(curated.as_posix(), table, dt))
+def _published(curated: Path, table: str, part: str) -> list[str]:
+    manifest = Path(manifest_url(curated.as_posix(), table, part))
     return parse_manifest(manifest.read_bytes()) if manifest.is_file() else []
+
+
+def _read_sql(curated: Path, table: str, dts: Sequence[str]) -> str | None:
+    """A table's published bars of the days, with table_name and dt; None when nothing of it is published."""
+    paths = [f for part in partitions_of(table, dts) for f in _published(curated, table, part)]
+    if not paths:
+        return None
+    source = f"read_parquet({paths!r}, filename = true, hive_partitioning = false)"
+    if table in YEAR_PARTITIONED:
+        days = ", ".join(f"'{day}'" for day in dts)
+        return f"SELECT * EXCLUDE (filename), '{table}' AS table_name FROM {source} WHERE dt IN ({days})"
+    dt = r"regexp_extract(filename, '/dt=(\d{4}-\d{2}-\d{2})/', 1) AS dt"
+    return f"SELECT * EXCLUDE (filename), '{table}' AS table_name, {dt} FROM {source}"
 
 
 def spark_once(spark: Any, tuning: Sequence[str], lake: Lake, run: int) -> tuple[float, QualityResult]:

@@ -26,7 +26,7 @@ import duckdb
 from benchmarks.report import Measurement
 from local_stack.athena import LocalAthena
 from local_stack.s3 import LocalS3
-from ohlcv_core.curated import MANIFEST_NAME, render_manifest
+from ohlcv_core.curated import MANIFEST_NAME, partition_key, render_manifest
 from stack_tools.queries import named_queries
 from stack_tools.template import StackTemplate
 
@@ -69,19 +69,21 @@ def write_raw(raw: Path, *, symbols: int, days: int) -> int:
 
 def publish_curated(athena: LocalAthena, tables: dict[str, Path]) -> int:
     """bars_1m from the raw zone by the live view's computation, bars_1d its daily rollup: one Parquet
-    file and one manifest per table and dt, as compaction publishes them."""
+    file and one manifest per table and partition (a dt; bars_1d's, a year), as compaction publishes them."""
     bars = 0
     with athena.connect() as connection:
         for table, sql in (("bars_1m", "SELECT * EXCLUDE (compacted) FROM bars_1m_live"),
                            ("bars_1d", "SELECT * FROM " + DAILY_FROM_RAW)):
             frame = f"_{table}"
             connection.execute(f"CREATE TEMP TABLE {frame} AS {sql}")
-            for (dt,) in connection.execute(f"SELECT DISTINCT dt FROM {frame} ORDER BY dt").fetchall():
-                data = tables[table] / f"_data/dt={dt}/part-0.parquet"
+            key = partition_key(table)  # a year's partition keeps its days' dt as a column
+            value, columns = ("substr(dt, 1, 4)", "*") if key == "year" else ("dt", "* EXCLUDE (dt)")
+            for (part,) in connection.execute(f"SELECT DISTINCT {value} FROM {frame} ORDER BY 1").fetchall():
+                data = tables[table] / f"_data/{key}={part}/part-0.parquet"
                 data.parent.mkdir(parents=True, exist_ok=True)
-                connection.execute(f"COPY (SELECT * EXCLUDE (dt) FROM {frame} WHERE dt = ? ORDER BY symbol, bar_start) "
-                                   f"TO '{data.as_posix()}' (FORMAT parquet)", [dt])
-                manifest = tables[table] / f"dt={dt}" / MANIFEST_NAME
+                connection.execute(f"COPY (SELECT {columns} FROM {frame} WHERE {value} = ? ORDER BY symbol, bar_start) "
+                                   f"TO '{data.as_posix()}' (FORMAT parquet)", [part])
+                manifest = tables[table] / f"{key}={part}" / MANIFEST_NAME
                 manifest.parent.mkdir(parents=True, exist_ok=True)
                 manifest.write_bytes(render_manifest([data.as_posix()]))
             if table == "bars_1m":

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from glue_jobs import quality_checks
@@ -39,13 +39,14 @@ from glue_jobs.compact_bars import (
     MIB,
     PRICE_COLUMNS_USED,
     _read_json,
-    empty_frame,
+    dt_of_file,
     existing_paths,
     minute_bars,
     neighbour_dates,
     ordered_events,
     price_events,
     raw_paths,
+    read_published,
     write_tables,
 )
 from glue_jobs.evaluate import Evaluation, evaluate, ruleset_text
@@ -58,11 +59,11 @@ from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core import config
 from ohlcv_core.calendars import market_of
+from ohlcv_core.curated import partitions_of
 from ohlcv_core.dqdl import Ruleset, parse_ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
-    BAR_COLUMNS,
     QUALITY_RESULT_COLUMNS,
     QUARANTINE_COLUMNS,
     RAW_PRICE_COLUMNS,
@@ -101,26 +102,14 @@ def context_dates(dates: Sequence[str], table: str, history_days: int) -> list[s
     return sorted({*dates, *neighbour_dates(dates, before=before)})
 
 
-def dt_of_file() -> Column:
-    """The partition a published file belongs to: its run wrote it under dt=<date>/ (ohlcv_core.curated)."""
-    return F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1)
-
-
 def read_table(spark: SparkSession, publisher: Publisher, table: str, dts: Sequence[str]) -> DataFrame:
-    """A published table's partitions, with table_name and dt (from where each file was written)."""
-    files = publisher.files(table, dts)
-    schema = spark_schema(BAR_COLUMNS)
-    if not files:
-        frame = empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
-    else:
-        frame = spark.read.schema(schema).parquet(*files).withColumn(
-            "dt", dt_of_file())
-    return frame.withColumn("table_name", F.lit(table))
+    """A published table's bars of the days, with table_name and dt."""
+    return read_published(spark, publisher, table, dts).withColumn("table_name", F.lit(table))
 
 
 def read_withheld(spark: SparkSession, publisher: Publisher, dts: Sequence[str]) -> DataFrame | None:
     """The bars compaction withheld on the dates; None when it withheld none."""
-    files = publisher.files(WITHHELD_TABLE, dts)
+    files = publisher.files(WITHHELD_TABLE, partitions_of(WITHHELD_TABLE, dts))
     return spark.read.parquet(*files).withColumn("dt", dt_of_file()) if files else None
 
 
@@ -266,7 +255,7 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     bars_store = store or store_for(curated)
     publisher = Publisher(bars_store, curated, keep_superseded_s=keep_superseded_s, clock=clock)
     ticks = None
-    if raw_location and publisher.files("bars_1m", dates):
+    if raw_location and publisher.files("bars_1m", partitions_of("bars_1m", dates)):
         ticks = read_ticks(spark, raw_location, dates, late_after_s)
     if ticks is not None:
         ticks = _only(ticks, symbols)
@@ -284,17 +273,17 @@ def check(spark: SparkSession, *, curated_location: str, quality_location: str, 
     counted = {row[0]: row[1] for row in quarantine.groupBy("action").count().collect()}
     out = Publisher(store or store_for(quality), quality, keep_superseded_s=keep_superseded_s, clock=clock)
     if symbols:  # the other symbols' rows stay as they were
-        kept = out.files(QUARANTINE_TABLE, dates)
+        kept = out.files(QUARANTINE_TABLE, partitions_of(QUARANTINE_TABLE, dates))
         if kept:
             others = spark.read.parquet(*kept).where(~F.col("symbol").isin(*symbols)).withColumn(
                 "dt", dt_of_file())
             quarantine = quarantine.unionByName(others.select(*quarantine.columns)).cache()
-    folder = out.begin(run_id, {QUARANTINE_TABLE: list(dates)})
+    folder = out.begin(run_id, {QUARANTINE_TABLE: partitions_of(QUARANTINE_TABLE, dates)})
     write_tables({QUARANTINE_TABLE: quarantine}, folder,
                  max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
                  row_group_bytes=int(row_group_mb * MIB))
     quarantine.unpersist()
-    out.publish(QUARANTINE_TABLE, dates, out.written(run_id))
+    out.publish(QUARANTINE_TABLE, partitions_of(QUARANTINE_TABLE, dates), out.written(run_id))
     out.finish(run_id)
     results = result_rows(spark, evaluation, dates, run_id, checked_at, judged_by=reconciled.judged_by)
     results.coalesce(1).write.mode("append").parquet(

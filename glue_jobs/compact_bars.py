@@ -5,15 +5,17 @@ Arguments (Glue style):
   --curated_location s3://…/ (the tables bars_1m, bars_5m, bars_1h, bars_1d live under it)
   --dates 2023-08-24[,…]   --target_file_mb N   --row_group_mb N   --late_after_s N   --keep_superseded_s N
   (their values are the job's DefaultArguments in cloudformation/template.yaml, their one definition)
-  [--JOB_RUN_ID id]   [--ruleset <path>]   [--crash_at staged|publishing|rollups]  (fault injection)
+  [--JOB_RUN_ID id]   [--ruleset <path>]   [--crash_at staged|publishing|rollups|retiring]  (fault injection)
 
 Each named date is rebuilt whole (a rerun gives the same output); the day before is read for day_volume
 baselines. REST 1-minute bars replace tick bars of the same minute (latest received wins between REST
 answers that disagree, counted). Rollups are computed from the 1-minute bars; daily bars from the fresh
 ones and the curated ones of the dates around, so a trading day that spans two UTC dates is always whole.
 REST bars that fail a withhold rule of the quality ruleset (glue_jobs/ruleset.dqdl) are kept out, in
-withheld_bars, with the rule. All four tables are written by one Spark write into the run's own folder
-(withheld bars, when there are any, by a second), then published partition by partition, each by
+withheld_bars, with the rule. The intraday tables are written by one Spark write into the run's own
+folder, bars_1d by a second (its partitions are years: each year the run touches is rebuilt from its
+published days and the rebuilt ones; day partitions of the earlier layout are folded into their years and
+retired), withheld bars, when there are any, by a third; then published partition by partition, each by
 replacing its manifest (glue_jobs.publish): readers see the old partition or the new.
 """
 
@@ -45,10 +47,18 @@ from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core import config
 from ohlcv_core.bars import MINUTE_MS
 from ohlcv_core.calendars import VENUE_TIME_ZONES
+from ohlcv_core.curated import partition_of, partitions_of
 from ohlcv_core.dqdl import Rule, Ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
-from ohlcv_core.schema import BAR_COLUMNS, RAW_BAR_COLUMNS, RAW_PRICE_COLUMNS
+from ohlcv_core.schema import (
+    BAR_COLUMNS,
+    DAILY_BAR_COLUMNS,
+    INTRADAY_BAR_TABLES,
+    RAW_BAR_COLUMNS,
+    RAW_PRICE_COLUMNS,
+    YEAR_PARTITIONED,
+)
 
 LOG = logging.getLogger(__name__)
 JOB = "compaction"  # the metrics' Job dimension
@@ -325,28 +335,66 @@ def with_official(rollup: DataFrame, rest: DataFrame, seconds: int, daily: bool)
 
 
 # -- the run ---------------------------------------------------------------------------------------------
-def _read_published_1m(spark: SparkSession, publisher: Publisher, dates: Sequence[str]) -> DataFrame:
-    files = publisher.files("bars_1m", dates)
-    schema = spark_schema(BAR_COLUMNS)
-    if not files:
-        return empty_frame(spark, schema).withColumn("dt", F.lit(None).cast("string"))
-    return spark.read.schema(schema).parquet(*files).withColumn("dt", F.date_format("bar_start", "yyyy-MM-dd"))
+def dt_of_file() -> Column:
+    """The day of a file a run wrote into a day's partition: its folder is dt=<date>/ (ohlcv_core.curated)."""
+    return F.regexp_extract(F.input_file_name(), r"/dt=(\d{4}-\d{2}-\d{2})/", 1)
+
+
+def dt_in(dts: Sequence[str]) -> Column:
+    """Whether the row's dt is one of `dts`: one SQL literal (Column.isin makes a JVM call per value)."""
+    if not dts:
+        return F.lit(False)
+    return F.expr("dt IN (" + ", ".join(_sql_string(day) for day in sorted(set(dts))) + ")")
+
+
+def read_partitions(spark: SparkSession, publisher: Publisher, table: str, partitions: Sequence[str]) -> DataFrame:
+    """The bars of a table's published partitions, each with its day (dt): a column of a year's partition,
+    the folder its run wrote a day's partition in."""
+    frames = []
+    years = [part for part in partitions if not part.startswith("dt=")]
+    if files := publisher.files(table, years):
+        frames.append(spark.read.schema(spark_schema(DAILY_BAR_COLUMNS)).parquet(*files))
+    if files := publisher.files(table, [part for part in partitions if part.startswith("dt=")]):
+        frames.append(spark.read.schema(spark_schema(BAR_COLUMNS)).parquet(*files).withColumn("dt", dt_of_file()))
+    if not frames:
+        return empty_frame(spark, spark_schema(DAILY_BAR_COLUMNS))
+    return functools.reduce(DataFrame.unionByName, frames)
+
+
+def read_published(spark: SparkSession, publisher: Publisher, table: str, dts: Sequence[str]) -> DataFrame:
+    """A table's published bars of the days `dts`, with their dt."""
+    frame = read_partitions(spark, publisher, table, partitions_of(table, dts))
+    return frame if table not in YEAR_PARTITIONED else frame.where(dt_in(dts))
 
 
 def write_tables(tables: dict[str, DataFrame], folder: str, *, max_records_per_file: int,
-                 row_group_bytes: int) -> None:
-    """Every table in one Spark write (each write has fixed costs that, for the small rollups, outweigh
-    their work), partitioned by table and dt. A partition is written by one task, sorted by symbol and
-    time, so its files and each file's row groups hold consecutive symbols: a reader looking for one
+                 row_group_bytes: int, by: str = "dt") -> None:
+    """Tables partitioned alike in one Spark write (each write has fixed costs that, for the small
+    rollups, outweigh their work), partitioned by table and `by`, appended to the run's own folder
+    (Publisher.begin refuses a run id used before). A partition is written by one task, sorted by symbol
+    and time, so its files and each file's row groups hold consecutive symbols: a reader looking for one
     symbol skips every file and row group whose statistics leave it out."""
     union = functools.reduce(DataFrame.unionByName,
                              [frame.withColumn("table", F.lit(name)) for name, frame in tables.items()])
     # The sort leads with the partition columns: the writer needs its input in that order, and a sort it
     # added itself (on those columns alone, not stable) would scramble the symbols.
-    (union.repartition("table", "dt").sortWithinPartitions("table", "dt", "symbol", "bar_start")
-     .write.mode("errorifexists").option("maxRecordsPerFile", max_records_per_file)
+    (union.repartition("table", by).sortWithinPartitions("table", by, "symbol", "bar_start")
+     .write.mode("append").option("maxRecordsPerFile", max_records_per_file)
      .option("parquet.block.size", row_group_bytes)
-     .partitionBy("table", "dt").parquet(folder))
+     .partitionBy("table", by).parquet(folder))
+
+
+def daily_years(spark: SparkSession, publisher: Publisher, rebuilt: DataFrame, *, trading_days: Sequence[str],
+                years: Sequence[str], outdated: Sequence[str]) -> DataFrame:
+    """bars_1d's years, whole: the rebuilt trading days, the other days their partitions hold now, and
+    the days only a partition of the earlier layout (a day's folder) holds, with the year to write under."""
+    rebuilt_days = dt_in(trading_days)
+    kept = read_partitions(spark, publisher, "bars_1d", years).where(~rebuilt_days)
+    earlier = read_partitions(spark, publisher, "bars_1d", outdated).where(~rebuilt_days)
+    earlier = earlier.join(kept.select("dt").distinct(), "dt", "left_anti")
+    days = functools.reduce(DataFrame.unionByName,
+                            [frame.select(*BAR_NAMES, "dt") for frame in (rebuilt, kept, earlier)])
+    return days.withColumn("year", F.substring("dt", 1, 4))
 
 
 # -- withholding ----------------------------------------------------------------------------------------
@@ -386,7 +434,7 @@ def write_withheld(frames: Sequence[DataFrame], folder: str) -> int:
     return count
 
 
-CRASH_POINTS = ("staged", "publishing", "rollups")
+CRASH_POINTS = ("staged", "publishing", "rollups", "retiring")
 
 
 def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | None, curated_location: str,
@@ -404,9 +452,9 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # A venue's trading day is at most one UTC date away from its minutes': daily bars are rebuilt for
     # every trading day a minute of the dates can fall on.
     trading_days = sorted({*dates, *neighbour_dates(dates, before=1, after=1)})
-    partitions = {"bars_1m": list(dates), "bars_5m": list(dates), "bars_1h": list(dates), "bars_1d": trading_days,
-                  WITHHELD: trading_days}
-    folder = publisher.begin(run_id, partitions)
+    partitions, outdated = run_partitions(publisher, dates, trading_days)
+    years = partitions["bars_1d"]
+    folder = publisher.begin(run_id, {**partitions, "bars_1d": [*years, *outdated]})
     price_paths = existing_paths(spark, raw_paths(raw_location, [*dates, *neighbour_dates(dates)]))
     columns = [c for c in RAW_PRICE_COLUMNS if c.name in PRICE_COLUMNS_USED]
     raw_prices = _read_json(spark, columns, price_paths)
@@ -434,9 +482,10 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
     # 5-minute and 1-hour buckets never leave their UTC date. Each trading day is rebuilt from every
     # minute that can fall on it (the fresh ones and the published ones of two dates either side), so
     # each is whole; a day no fresh minute fell on comes out as it was.
-    neighbours = _read_published_1m(spark, publisher, neighbour_dates(dates, before=2, after=2))
+    neighbours = read_published(spark, publisher, "bars_1m", neighbour_dates(dates, before=2, after=2))
     minutes = fresh.unionByName(neighbours)
-    # One Spark write for all four tables; the rollups' sizes are observed while it runs.
+    # One Spark write for the intraday tables, one for bars_1d's years; the rollups' sizes are observed
+    # while they run (bars_1d's: its rebuilt days).
     counted = {name: Observation(f"{run_id}-{name}") for name in ROLLUPS}
     # The REST intervals present decide which rollups have official bars to give way to (one small read of
     # the bar records, when there are any: a live day is spared the joins).
@@ -452,23 +501,23 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
 
     rollups = {table: official(table, rollup_utc(fresh, OFFICIAL[table][1]), raw_bars)
                for table in ("bars_5m", "bars_1h")}
-    rollups["bars_1d"] = official("bars_1d", rollup_daily(minutes), all_bars).where(
-        F.expr("dt IN (" + ", ".join(_sql_string(day) for day in trading_days) + ")"))
+    rebuilt = official("bars_1d", rollup_daily(minutes), all_bars).where(dt_in(trading_days))
+    records, row_group = max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)), int(row_group_mb * MIB)
     write_tables({"bars_1m": bars_1m.select(*BAR_NAMES, "dt"),
                   **{name: rollup.observe(counted[name], F.count(F.lit(1)).alias("rows"))
                      for name, rollup in rollups.items()}},
-                 folder, max_records_per_file=max(1000, int(target_file_mb * MIB / BYTES_PER_ROW)),
-                 row_group_bytes=int(row_group_mb * MIB))
+                 folder, max_records_per_file=records, row_group_bytes=row_group)
+    daily = daily_years(spark, publisher, rebuilt, trading_days=trading_days, years=years, outdated=outdated)
+    write_tables({"bars_1d": daily.observe(counted["bars_1d"], F.count(F.when(dt_in(trading_days), F.lit(1)))
+                                           .alias("rows"))},
+                 folder, max_records_per_file=records, row_group_bytes=row_group, by="year")
     bars_1m.unpersist()
     bars_withheld = write_withheld(held if rules else [], folder)
     all_bars.unpersist()
     if crash_at == "staged":
         raise CrashInjected("crash injected between the write and the first publication")
-    published, written = 0, publisher.written(run_id)
-    for table, dts in partitions.items():
-        published += publisher.publish(table, dts, written, crash_after_first=crash_at == "publishing")
-        if crash_at == "rollups":
-            raise CrashInjected("crash injected after bars_1m, before the rollups")
+    written = publisher.written(run_id)
+    published = publish_run(publisher, partitions, outdated, written, crash_at)
     collected = publisher.finish(run_id)
     return CompactionResult(run_id, tuple(dates), objects_in, tally["rows_in"], tally["duplicates"],
                             tally["late_rows"], tally["rest_bars"], tally["rest_conflicts"],
@@ -476,6 +525,33 @@ def compact(spark: SparkSession, *, raw_location: str, raw_bars_location: str | 
                             {"bars_1m": tally["rows"],
                              **{name: _observed_rows(counted[name], name, written) for name in ROLLUPS}},
                             round(time.monotonic() - started, 3), bars_withheld)
+
+
+def run_partitions(publisher: Publisher, dates: Sequence[str],
+                   trading_days: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The partitions a run publishes, by table, and bars_1d's day partitions of the earlier layout it
+    folds into their years (the years of those, and of the trading days, are bars_1d's partitions)."""
+    outdated = publisher.outdated("bars_1d")
+    years = sorted({*partitions_of("bars_1d", trading_days),
+                    *(partition_of("bars_1d", part.partition("=")[2]) for part in outdated)})
+    return ({**{table: partitions_of(table, dates) for table in INTRADAY_BAR_TABLES}, "bars_1d": years,
+             WITHHELD: partitions_of(WITHHELD, trading_days)}, outdated)
+
+
+def publish_run(publisher: Publisher, partitions: Mapping[str, Sequence[str]], outdated: Sequence[str],
+                written: Mapping[tuple[str, str], Sequence[str]], crash_at: str | None) -> int:
+    """Every partition the run wrote, then the outdated ones retired (their days are in the years now)."""
+    published = 0
+    for table, parts in partitions.items():
+        published += publisher.publish(table, parts, written, crash_after_first=crash_at == "publishing")
+        if crash_at == "rollups":
+            raise CrashInjected("crash injected after bars_1m, before the rollups")
+    if crash_at == "retiring":
+        raise CrashInjected("crash injected after publishing, before retiring bars_1d's day partitions")
+    if outdated:
+        LOG.info("bars_1d: %d day partition(s) of the earlier layout folded into %s, and retired",
+                 publisher.retire("bars_1d", outdated), ", ".join(partitions["bars_1d"]))
+    return published
 
 
 def run_tallies(bars_1m: DataFrame) -> dict[str, int]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from glue_jobs.store import ObjectStore, StoredObject
 from ohlcv_core.curated import (
     JOURNAL_FOLDER,
+    MANIFEST_NAME,
     Journal,
     Published,
     collectable,
@@ -24,6 +25,7 @@ from ohlcv_core.curated import (
     journal_url,
     manifest_url,
     parse_manifest,
+    partition_key,
     render_manifest,
     run_url,
     written_partition,
@@ -52,29 +54,42 @@ class Publisher:
         self._keep_s = keep_superseded_s
         self._clock = clock
 
-    def published(self, table: str, dt: str) -> Published | None:
-        found = self._store.read(manifest_url(self._root, table, dt))
+    def published(self, table: str, partition: str) -> Published | None:
+        found = self._store.read(manifest_url(self._root, table, partition))
         if found is None:
             return None
         body, modified_s = found
         return Published(frozenset(parse_manifest(body)), modified_s)
 
-    def files(self, table: str, dts: Sequence[str]) -> list[str]:
-        """The files readers see in the partitions now."""
-        return sorted(f for dt in dts if (p := self.published(table, dt)) for f in p.files)
+    def files(self, table: str, partitions: Sequence[str]) -> list[str]:
+        """The files readers see in the partitions (ohlcv_core.curated.partition_of) now."""
+        return sorted(f for part in partitions if (p := self.published(table, part)) for f in p.files)
+
+    def outdated(self, table: str) -> list[str]:
+        """The partitions of `table` published under a layout it no longer has (a day's partition of a
+        table now partitioned by year): one listing of the table's folder."""
+        folder = f"{self._root}/{table}/"
+        key = f"{partition_key(table)}="
+        found = set()
+        for item in self._store.list(folder):
+            parts = item.url[len(folder):].split("/")
+            if len(parts) == 2 and parts[1] == MANIFEST_NAME and "=" in parts[0] and not parts[0].startswith(key):
+                found.add(parts[0])
+        return sorted(found)
 
     def begin(self, run_id: str, partitions: Mapping[str, Sequence[str]]) -> str:
         """Record what this run will replace; where its data goes. (What earlier runs left is collected
         when a run finishes.)"""
         if self._store.list(run_url(self._root, run_id)):
             raise ConfigError(f"run {run_id} has written here before: a run id is used once")
-        replaces = {table: {dt: tuple(self.files(table, [dt])) for dt in dts} for table, dts in partitions.items()}
+        replaces = {table: {part: tuple(self.files(table, [part])) for part in parts}
+                    for table, parts in partitions.items()}
         self._store.write(journal_url(self._root, run_id),
                           Journal(run_id, int(self._clock() * 1000), replaces).to_json())
         return run_url(self._root, run_id)
 
     def written(self, run_id: str, objects: Sequence[StoredObject] | None = None) -> dict[tuple[str, str], list[str]]:
-        """What a run's Spark write left, by (table, dt) (from one listing of its folder)."""
+        """What a run's Spark writes left, by (table, partition) (from one listing of its folder)."""
         if objects is None:
             objects = self._store.list(run_url(self._root, run_id))
         found: dict[tuple[str, str], list[str]] = {}
@@ -84,20 +99,29 @@ class Publisher:
                 found.setdefault(partition, []).append(item.url)
         return found
 
-    def publish(self, table: str, dts: Sequence[str], written: Mapping[tuple[str, str], Sequence[str]], *,
+    def publish(self, table: str, partitions: Sequence[str], written: Mapping[tuple[str, str], Sequence[str]], *,
                 crash_after_first: bool = False) -> int:
         """Replace the partitions' manifests with what the run wrote (`written`). An emptied partition gets
         an empty manifest: its readers must see it empty."""
         count = 0
-        for dt in dts:
-            files = written.get((table, dt), [])
-            if not files and self.published(table, dt) is None:
+        for part in partitions:
+            files = written.get((table, part), [])
+            if not files and self.published(table, part) is None:
                 continue
-            self._store.write(manifest_url(self._root, table, dt), render_manifest(files))
+            self._store.write(manifest_url(self._root, table, part), render_manifest(files))
             count += 1
             if crash_after_first:
-                raise CrashInjected(f"crash injected after publishing {table} dt={dt}")
+                raise CrashInjected(f"crash injected after publishing {table} {part}")
         return count
+
+    def retire(self, table: str, partitions: Sequence[str]) -> int:
+        """Remove outdated partitions' manifests, once the partitions that now hold their bars are
+        published. The run's journal named them, so their files are collected after the grace, as any
+        superseded file is (a query that read a manifest before may still be reading them)."""
+        urls = [manifest_url(self._root, table, part) for part in partitions]
+        if urls:
+            self._store.delete(urls)
+        return len(urls)
 
     def finish(self, run_id: str) -> Collected:
         """The run has published every partition: its journal says when, then what can go, goes."""
@@ -144,9 +168,9 @@ class Publisher:
         objects = self._store.list(run_url(self._root, journal.run_id))
         written = self.written(journal.run_id, objects)
         deleted, done = 0, True
-        for table, dt in sorted({*journal.partitions(), *written}):
-            doomed = collectable(journal, table, dt, published=self.published(table, dt),
-                                 written=written.get((table, dt), []), now_s=now, keep_superseded_s=self._keep_s)
+        for table, part in sorted({*journal.partitions(), *written}):
+            doomed = collectable(journal, table, part, published=self.published(table, part),
+                                 written=written.get((table, part), []), now_s=now, keep_superseded_s=self._keep_s)
             if doomed is None:
                 done = False
             elif doomed:

@@ -332,6 +332,16 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_lake(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from ohlcv_cli.operate import migrate_lake
+
+    sqs, target = _operated(args)
+    migrate_lake(sqs, target, datetime.now(UTC).date().isoformat())
+    return 0
+
+
 def cmd_redrive(args: argparse.Namespace) -> int:
     from glue_jobs.store import LocalStore, ObjectStore, S3Store
     from ohlcv_cli.demo import REPLAY_PARAMETERS
@@ -569,6 +579,13 @@ def _add_planning_parsers(sub: Any) -> None:
     compact.add_argument("--port", type=_port, default=4573, help="local: the running local stack's port")
     compact.add_argument("--region", help="AWS region (env AWS_REGION)")
     compact.set_defaults(func=cmd_compact)
+
+    migrate = sub.add_parser("migrate-lake", help="fold bars_1d's day partitions (the layout before a partition a "
+                                                  "year) into years: queues a compaction run")
+    migrate.add_argument("--stack", help="a deployed stack's name (default: the running `local up`)")
+    migrate.add_argument("--port", type=_port, default=4573, help="local: the running local stack's port")
+    migrate.add_argument("--region", help="AWS region (env AWS_REGION)")
+    migrate.set_defaults(func=cmd_migrate_lake)
 
 
 def build_parser() -> argparse.ArgumentParser:

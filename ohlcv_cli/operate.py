@@ -5,6 +5,9 @@
   run when a run may start (never beside a running one), coalesced with whatever else waits.
 - `ohlcv redrive --dead-letters`: what a dead-letter queue holds goes back to the queue it came from
   (SQS's StartMessageMoveTask), each message with a fresh receive count.
+- `ohlcv migrate-lake`: a lake curated before bars_1d's partitions were years gets them now. Every
+  compaction run folds the day partitions it finds into their years (glue_jobs.compact_bars); this asks
+  for a run at once, of today's date (whose raw objects are there to rebuild from), by the same queue.
 """
 
 from __future__ import annotations
@@ -81,3 +84,10 @@ def redrive_dead_letters(sqs: Any, target: Target, out: Callable[[str], None] = 
         moved += waiting
         out(f"{name}: {waiting} messages moved back to the queue they came from")
     return moved
+
+
+def migrate_lake(sqs: Any, target: Target, today: str, out: Callable[[str], None] = print) -> None:
+    compact(sqs, target, [today], out=lambda _line: None)
+    out(f"queued for {target.compaction_job}: its next run (of {today}, as soon as none is going) folds "
+        "bars_1d's day partitions, if any are left, into a partition a year and retires them; its log says "
+        "how many. Until then bars_1d reads only the years runs have already written.")

@@ -1,9 +1,12 @@
 """The curated zone's layout and the rules that keep it readable at every instant.
 
-    <root>/<table>/dt=<date>/symlink.txt       the partition: one URI per line, its Parquet files
-    <root>/data/run=<run>/table=<table>/dt=<date>/part-*.parquet
+    <root>/<table>/<partition>/symlink.txt     the partition: one URI per line, its Parquet files
+    <root>/data/run=<run>/table=<table>/<partition>/part-*.parquet
                                                what a run wrote; never changed, deleted once unreferenced
     <root>/_journal/<run>.json                 what a run set out to replace, until that is collected
+
+A partition is named by its Hive folder: `dt=<date>` (a day's bars), or `year=<yyyy>` for the tables
+whose day is a bar a symbol (ohlcv_core.schema.YEAR_PARTITIONED); partition_of says which.
 
 Readers (Athena through Hive's SymlinkTextInputFormat, the jobs, the local Athena) read a partition's
 manifest, then the files it names. A run publishes a partition by replacing its manifest: one object
@@ -21,6 +24,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ohlcv_core.schema import YEAR_PARTITIONED
+
 MANIFEST_NAME = "symlink.txt"
 DATA_FOLDER = "data"
 JOURNAL_FOLDER = "_journal"
@@ -30,28 +35,42 @@ def _join(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *parts])
 
 
-def manifest_url(root: str, table: str, dt: str) -> str:
-    return _join(root, table, f"dt={dt}", MANIFEST_NAME)
+def partition_key(table: str) -> str:
+    """The column a table's partitions are named by (the Spark write's partition column)."""
+    return "year" if table in YEAR_PARTITIONED else "dt"
+
+
+def partition_of(table: str, dt: str) -> str:
+    """The partition that holds a table's bars of the day `dt` (yyyy-MM-dd)."""
+    return f"year={dt[:4]}" if table in YEAR_PARTITIONED else f"dt={dt}"
+
+
+def partitions_of(table: str, dts: Sequence[str]) -> list[str]:
+    return sorted({partition_of(table, dt) for dt in dts})
+
+
+def manifest_url(root: str, table: str, partition: str) -> str:
+    return _join(root, table, partition, MANIFEST_NAME)
 
 
 def run_url(root: str, run_id: str) -> str:
     return _join(root, DATA_FOLDER, f"run={run_id}")
 
 
-def written_url(root: str, run_id: str, table: str, dt: str) -> str:
-    """The folder a run's Spark write (partitioned by table, then dt) puts one partition's files in."""
-    return _join(run_url(root, run_id), f"table={table}", f"dt={dt}")
+def written_url(root: str, run_id: str, table: str, partition: str) -> str:
+    """The folder a run's Spark write (partitioned by table, then the table's key) puts a partition's files in."""
+    return _join(run_url(root, run_id), f"table={table}", partition)
 
 
 def written_partition(root: str, run_id: str, url: str) -> tuple[str, str] | None:
-    """(table, dt) of a data file a run's Spark write left (see written_url); None for anything else."""
+    """(table, partition) of a data file a run's Spark write left (see written_url); None for anything else."""
     folder = run_url(root, run_id) + "/"
     if not url.startswith(folder) or not is_data_file(url):
         return None
     parts = url[len(folder):].split("/")
-    if len(parts) != 3 or not parts[0].startswith("table=") or not parts[1].startswith("dt="):
+    if len(parts) != 3 or not parts[0].startswith("table=") or "=" not in parts[1]:
         return None
-    return parts[0].removeprefix("table="), parts[1].removeprefix("dt=")
+    return parts[0].removeprefix("table="), parts[1]
 
 
 def journal_url(root: str, run_id: str) -> str:
@@ -85,7 +104,7 @@ class Journal:
 
     run_id: str
     written_ms: int
-    replaces: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> dt -> files
+    replaces: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)  # table -> partition -> files
     published_ms: int | None = None
 
     def to_json(self) -> bytes:
@@ -98,13 +117,14 @@ class Journal:
     def from_json(cls, body: bytes) -> Journal:
         data = json.loads(body)
         published = data.get("published_ms")
+        # (a journal written before partitions were named by their folder named a day's partition by its date)
         return cls(str(data["run_id"]), int(data["written_ms"]),
-                   {str(t): {str(d): tuple(str(f) for f in files) for d, files in dts.items()}
+                   {str(t): {(d if "=" in d else f"dt={d}"): tuple(str(f) for f in files) for d, files in dts.items()}
                     for t, dts in data["replaces"].items()},
                    None if published is None else int(published))
 
     def partitions(self) -> list[tuple[str, str]]:
-        return [(table, dt) for table, dts in sorted(self.replaces.items()) for dt in sorted(dts)]
+        return [(table, part) for table, parts in sorted(self.replaces.items()) for part in sorted(parts)]
 
     def in_grace(self, now_s: float, keep_superseded_s: float) -> bool:
         """A finished run whose superseded files a query may still hold: nothing of it to decide yet."""
@@ -119,7 +139,7 @@ class Published:
     modified_s: float
 
 
-def collectable(journal: Journal, table: str, dt: str, *, published: Published | None, written: Sequence[str],
+def collectable(journal: Journal, table: str, partition: str, *, published: Published | None, written: Sequence[str],
                 now_s: float, keep_superseded_s: float) -> frozenset[str] | None:
     """The files of one of a journal's partitions that can go now (an empty set: none are garbage), or
     None while they must stay.
@@ -131,7 +151,7 @@ def collectable(journal: Journal, table: str, dt: str, *, published: Published |
     by that replacement or an earlier one); a partition never published has no reader, so they go at once.
     """
     current = published.files if published is not None else frozenset()
-    superseded = frozenset(journal.replaces.get(table, {}).get(dt, ())) - current
+    superseded = frozenset(journal.replaces.get(table, {}).get(partition, ())) - current
     if journal.published_ms is not None:
         return None if journal.in_grace(now_s, keep_superseded_s) else superseded
     garbage = superseded | (frozenset(written) - current)

@@ -137,9 +137,27 @@ BAR_COLUMNS: tuple[Column, ...] = (
     Column("final", "boolean", "true when every minute of it is a REST bar: ticks may still be corrected"),
 )
 BAR_PARTITION_COLUMNS: tuple[Column, ...] = (
-    Column("dt", "string", "bar date, UTC, yyyy-MM-dd (bars_1d: the trading day)"),
+    Column("dt", "string", "bar date, UTC, yyyy-MM-dd"),
 )
-BAR_TABLES: tuple[str, ...] = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
+# bars_1d: a day holds one small bar a symbol, so a partition is a year (ten years of 50 symbols are then
+# ten files, not 2,520 folders of a file each); its trading day is a column.
+DAILY_BAR_COLUMNS: tuple[Column, ...] = (
+    *BAR_COLUMNS,
+    Column("dt", "string", "trading day, yyyy-MM-dd (exchange time zone; UTC for 24/7 instruments)"),
+)
+DAILY_BAR_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("year", "string", "year of the trading day, yyyy"),
+)
+INTRADAY_BAR_TABLES: tuple[str, ...] = ("bars_1m", "bars_5m", "bars_1h")
+BAR_TABLES: tuple[str, ...] = (*INTRADAY_BAR_TABLES, "bars_1d")
+YEAR_PARTITIONED: frozenset[str] = frozenset({"bars_1d"})  # every other curated table: a dt a partition
+
+
+def bar_table_columns(table: str) -> tuple[tuple[Column, ...], tuple[Column, ...]]:
+    """A curated bar table's columns and its partition columns."""
+    if table in YEAR_PARTITIONED:
+        return DAILY_BAR_COLUMNS, DAILY_BAR_PARTITION_COLUMNS
+    return BAR_COLUMNS, BAR_PARTITION_COLUMNS
 
 # What the quality job puts beside each bar for its rules (glue_jobs/quality_checks.py computes them).
 QUALITY_MEASURE_COLUMNS: tuple[Column, ...] = (

@@ -52,12 +52,16 @@ def table_ddl(table: TableSettings) -> str:
 
 def render(template: StackTemplate, *, placeholders: bool) -> dict[str, str]:
     """File name -> DDL text, one file per table."""
-    header = ("-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.\n"
-              + ("-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl "
-                 "--stack-name … --account-id …`);\n-- the database is the stack's name with _ for -; "
-                 "${dt} and ${hour} are partition projection's own.\n"
-                 if placeholders else ""))
-    return {f"{table.name}.sql": header + table_ddl(table) for table in template.tables()}
+    def header(table: TableSettings) -> str:
+        keys = [f"${{{c.name}}}" for c in table.partition_keys]
+        verb = "are" if len(keys) > 1 else "is"
+        projected = f"; {' and '.join(keys)} {verb} partition projection's own" if keys else ""
+        return ("-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.\n"
+                + ("-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl "
+                   f"--stack-name … --account-id …`);\n-- the database is the stack's name with _ for -{projected}.\n"
+                   if placeholders else ""))
+
+    return {f"{table.name}.sql": header(table) + table_ddl(table) for table in template.tables()}
 
 
 def placeholder_template() -> StackTemplate:

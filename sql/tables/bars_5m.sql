@@ -1,6 +1,6 @@
 -- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
 -- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
--- the database is the stack's name with _ for -; ${dt} and ${hour} are partition projection's own.
+-- the database is the stack's name with _ for -; ${dt} is partition projection's own.
 CREATE EXTERNAL TABLE IF NOT EXISTS `${AWS::StackName}`.`bars_5m` (
   `symbol` string,
   `exchange` string,

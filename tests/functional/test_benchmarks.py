@@ -18,7 +18,8 @@ from benchmarks.__main__ import REGISTRY, main
 from benchmarks.report import Measurement
 from glue_jobs.publish import Publisher
 from glue_jobs.store import LocalStore
-from ohlcv_core.curated import written_url
+from ohlcv_core.curated import partition_of, partitions_of, written_url
+from ohlcv_core.schema import YEAR_PARTITIONED
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -57,16 +58,22 @@ def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) ->
 def _publish(duck_out: Path, curated: Path, date: str, tables: tuple[str, ...]) -> dict[str, Path]:
     """DuckDB's files of `tables`, published by the job's own Publisher as one run's Spark write."""
     publisher = Publisher(LocalStore(), curated.as_posix(), keep_superseded_s=0)
-    publisher.begin("copy", {table: [date] for table in tables})
+    publisher.begin("copy", {table: partitions_of(table, [date]) for table in tables})
     copies = {}
     for table in tables:
         (made,) = (duck_out / table / f"dt={date}").glob("*.parquet")
-        copies[table] = Path(written_url(curated.as_posix(), "copy", table, date)) / "part-0.parquet"
+        folder = Path(written_url(curated.as_posix(), "copy", table, partition_of(table, date)))
+        copies[table] = folder / "part-0.parquet"
         copies[table].parent.mkdir(parents=True)
-        shutil.copyfile(made, copies[table])
+        if table in YEAR_PARTITIONED:  # a year's partition holds its days' dt in a column
+            with duckdb.connect() as connection:
+                connection.execute(f"COPY (SELECT *, '{date}' AS dt FROM read_parquet('{made}')) "
+                                   f"TO '{copies[table]}' (FORMAT PARQUET)")
+        else:
+            shutil.copyfile(made, copies[table])
     written = publisher.written("copy")
     for table in tables:
-        publisher.publish(table, [date], written)
+        publisher.publish(table, partitions_of(table, [date]), written)
     return copies
 
 

@@ -1,8 +1,9 @@
-"""`ohlcv compact` and `ohlcv redrive --dead-letters` against a running local stack, through its SQS API
-(the same calls a deployed stack's queues answer)."""
+"""`ohlcv compact`, `ohlcv redrive --dead-letters` and `ohlcv migrate-lake` against a running local stack,
+through its SQS API (the same calls a deployed stack's queues answer)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 
 from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 from ohlcv_cli.lake_args import date_range
-from ohlcv_cli.operate import MAX_DATES, compact, redrive_dead_letters, sqs_client, target_of
+from ohlcv_cli.operate import MAX_DATES, compact, migrate_lake, redrive_dead_letters, sqs_client, target_of
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate
+from tests.curated import publish_earlier_daily_layout, published_files
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 
 pytestmark = pytest.mark.spark
@@ -51,6 +53,28 @@ def test_compact_takes_a_date_range_no_event_named(stack: LocalStack) -> None:
 
 def _raw_bucket(stack: LocalStack) -> str:
     return next(b.name for b in stack.template.buckets() if b.logical_id == "RawBucket")
+
+
+def test_migrate_lake_folds_the_daily_bars_of_a_partition_a_day_into_a_partition_a_year(stack: LocalStack) -> None:
+    # GIVEN a lake curated before bars_1d's partitions were years: 400 trading days, a partition each
+    curated = stack.s3.bucket_path(next(b.name for b in stack.template.buckets() if b.logical_id == "CuratedBucket"))
+    days = [date(2021, 11, 1) + timedelta(days=k) for k in range(400)]  # (none the run rebuilds)
+    publish_earlier_daily_layout(curated, days)
+    assert stack.athena.query("SELECT count(*) FROM bars_1d").rows == [(0,)]  # the table reads years now
+    # WHEN the operator migrates it
+    sqs = sqs_client(DEFAULT_REGION, stack.firehose.url)
+    said: list[str] = []
+    migrate_lake(sqs, target_of(StackTemplate(), sqs), "2023-08-24", said.append)
+    stack.settle()
+    # THEN one run folded every day into its year, read through Athena's table: a file a year
+    (run,) = stack.glue.runs
+    assert run.requested["--dates"] == "2023-08-24" and run.state == "SUCCEEDED"
+    assert stack.athena.query("SELECT year, count(DISTINCT dt), count(*) FROM bars_1d "
+                              "GROUP BY year ORDER BY year").rows == [("2021", 61, 122), ("2022", 339, 678)]
+    assert {part: len(files) for part, files in published_files(curated, "bars_1d").items()} == {
+        "year=2021": 1, "year=2022": 1}
+    assert not list((curated / "bars_1d").glob("dt=*/*"))
+    assert said[0].startswith("queued for ohlcv-local-compact-bars: its next run (of 2023-08-24")
 
 
 def test_dead_letters_go_back_to_their_queue_with_a_fresh_receive_count(stack: LocalStack) -> None:

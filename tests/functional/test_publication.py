@@ -41,11 +41,11 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Objec
         yield S3Store(client), "s3://curated"
 
 
-def _write(store: ObjectStore, root: str, run: str, table: str, dt: str, *, names: int = 2) -> list[str]:
+def _write(store: ObjectStore, root: str, run: str, table: str, part: str, *, names: int = 2) -> list[str]:
     """What a run's Spark write leaves: data files, their commit marker."""
-    files = [f"{written_url(root, run, table, dt)}/part-{n:05d}-{run}.snappy.parquet" for n in range(names)]
+    files = [f"{written_url(root, run, table, part)}/part-{n:05d}-{run}.snappy.parquet" for n in range(names)]
     for file in files:
-        store.write(file, f"rows of {run} {table} {dt}".encode())
+        store.write(file, f"rows of {run} {table} {part}".encode())
     store.write(f"{root}/data/run={run}/_SUCCESS", b"")
     return files
 
@@ -76,17 +76,17 @@ def test_a_reader_sees_the_old_files_until_the_new_are_published_then_the_old_go
     clock = Clock()
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
     # GIVEN run a published a partition
-    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
-    old = _write(store, root, "a", "bars_1m", "2023-08-24")
-    assert publisher.publish("bars_1m", ["2023-08-24"], publisher.written("a")) == 1
+    publisher.begin("a", {"bars_1m": ["dt=2023-08-24"]})
+    old = _write(store, root, "a", "bars_1m", "dt=2023-08-24")
+    assert publisher.publish("bars_1m", ["dt=2023-08-24"], publisher.written("a")) == 1
     publisher.finish("a")
-    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") == sorted(old)
     # WHEN run b writes the same partition: readers still see a's files until b publishes
-    publisher.begin("b", {"bars_1m": ["2023-08-24"]})
-    new = _write(store, root, "b", "bars_1m", "2023-08-24", names=3)
-    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(old)
-    publisher.publish("bars_1m", ["2023-08-24"], publisher.written("b"))
-    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new)
+    publisher.begin("b", {"bars_1m": ["dt=2023-08-24"]})
+    new = _write(store, root, "b", "bars_1m", "dt=2023-08-24", names=3)
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") == sorted(old)
+    publisher.publish("bars_1m", ["dt=2023-08-24"], publisher.written("b"))
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") == sorted(new)
     # THEN a query that read a's manifest can still read a's files while the grace lasts
     assert publisher.finish("b").files_deleted == 0
     assert all(store.read(f) is not None for f in old)
@@ -105,18 +105,18 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
     store, root = LocalStore(clock), (tmp_path / "curated").as_posix()
     lake = (store, root)
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
-    good = _finished_run(publisher, lake, "a", "bars_1m", ["2023-08-24"])["2023-08-24"]
+    good = _finished_run(publisher, lake, "a", "bars_1m", ["dt=2023-08-24"])["dt=2023-08-24"]
     clock.now += KEEP_S + 1
     # GIVEN run b wrote 24 August again and a first 25 August, then died before publishing either
-    publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
-    crashed = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
-    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(good)
-    assert _seen(store, root, "bars_1m", "2023-08-25") is None
+    publisher.begin("b", {"bars_1m": ["dt=2023-08-24", "dt=2023-08-25"]})
+    crashed = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("dt=2023-08-24", "dt=2023-08-25")}
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") == sorted(good)
+    assert _seen(store, root, "bars_1m", "dt=2023-08-25") is None
     # WHEN the next run publishes 24 August: b's 25 August goes at once (never published, nobody can be
     # reading it); what b wrote for 24 August and a's files wait out the grace of that publication
-    c = _finished_run(publisher, lake, "c", "bars_1m", ["2023-08-24"])["2023-08-24"]
-    assert all(store.read(f) is None for f in crashed["2023-08-25"])
-    assert all(store.read(f) is not None for f in [*crashed["2023-08-24"], *good])
+    c = _finished_run(publisher, lake, "c", "bars_1m", ["dt=2023-08-24"])["dt=2023-08-24"]
+    assert all(store.read(f) is None for f in crashed["dt=2023-08-25"])
+    assert all(store.read(f) is not None for f in [*crashed["dt=2023-08-24"], *good])
     # THEN after it only c's files and nothing to decide are left
     clock.now += KEEP_S + 1
     publisher.collect()
@@ -127,12 +127,12 @@ def test_a_run_that_crashed_before_publishing_leaves_readers_the_old_data_and_it
 def test_a_write_killed_half_way_leaves_a_temporary_file_that_nothing_reads(tmp_path: Path) -> None:
     store, root = LocalStore(), (tmp_path / "curated").as_posix()
     publisher = Publisher(store, root, keep_superseded_s=0)
-    _finished_run(publisher, (store, root), "a", "bars_1m", ["2023-08-24"])
+    _finished_run(publisher, (store, root), "a", "bars_1m", ["dt=2023-08-24"])
     (tmp_path / "curated" / JOURNAL_FOLDER).mkdir(exist_ok=True)
     (tmp_path / "curated" / JOURNAL_FOLDER / ".b.json.0a1b.tmp").write_bytes(b'{"run_id": "b", "writ')
     (tmp_path / "curated" / "bars_1m" / "dt=2023-08-24" / ".symlink.txt.0a1b.tmp").write_bytes(b"/half/a/li")
     assert publisher.collect().runs_closed == 0  # the torn journal is no journal
-    assert _seen(store, root, "bars_1m", "2023-08-24") is not None
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") is not None
 
 
 def test_a_refused_delete_leaves_the_files_for_the_next_collection(tmp_path: Path) -> None:
@@ -147,8 +147,8 @@ def test_a_refused_delete_leaves_the_files_for_the_next_collection(tmp_path: Pat
     clock = Clock()
     store, root = Refusing(clock), (tmp_path / "curated").as_posix()
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
-    old = _finished_run(publisher, (store, root), "a", "bars_1m", ["2023-08-24"])["2023-08-24"]
-    _finished_run(publisher, (store, root), "b", "bars_1m", ["2023-08-24"])
+    old = _finished_run(publisher, (store, root), "a", "bars_1m", ["dt=2023-08-24"])["dt=2023-08-24"]
+    _finished_run(publisher, (store, root), "b", "bars_1m", ["dt=2023-08-24"])
     clock.now += KEEP_S + 1
     assert publisher.collect().runs_pending == 2  # refused: logged, both journals kept
     assert all(store.read(f) is not None for f in old)
@@ -162,23 +162,23 @@ def test_a_run_id_is_used_once(lake: tuple[ObjectStore, str]) -> None:
 
     store, root = lake
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S)
-    publisher.begin("a", {"bars_1m": ["2023-08-24"]})
-    _write(store, root, "a", "bars_1m", "2023-08-24")
+    publisher.begin("a", {"bars_1m": ["dt=2023-08-24"]})
+    _write(store, root, "a", "bars_1m", "dt=2023-08-24")
     with pytest.raises(ConfigError, match="used once"):
-        publisher.begin("a", {"bars_1m": ["2023-08-24"]})
+        publisher.begin("a", {"bars_1m": ["dt=2023-08-24"]})
 
 
 def test_a_crash_between_two_publications_leaves_each_partition_whole(lake: tuple[ObjectStore, str]) -> None:
     store, root = lake
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S)
-    old = _finished_run(publisher, lake, "a", "bars_1m", ["2023-08-24", "2023-08-25"])
-    publisher.begin("b", {"bars_1m": ["2023-08-24", "2023-08-25"]})
-    new = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("2023-08-24", "2023-08-25")}
+    old = _finished_run(publisher, lake, "a", "bars_1m", ["dt=2023-08-24", "dt=2023-08-25"])
+    publisher.begin("b", {"bars_1m": ["dt=2023-08-24", "dt=2023-08-25"]})
+    new = {dt: _write(store, root, "b", "bars_1m", dt) for dt in ("dt=2023-08-24", "dt=2023-08-25")}
     with pytest.raises(CrashInjected):
-        publisher.publish("bars_1m", ["2023-08-24", "2023-08-25"], publisher.written("b"),
+        publisher.publish("bars_1m", ["dt=2023-08-24", "dt=2023-08-25"], publisher.written("b"),
                           crash_after_first=True)
-    assert _seen(store, root, "bars_1m", "2023-08-24") == sorted(new["2023-08-24"])
-    assert _seen(store, root, "bars_1m", "2023-08-25") == sorted(old["2023-08-25"])
+    assert _seen(store, root, "bars_1m", "dt=2023-08-24") == sorted(new["dt=2023-08-24"])
+    assert _seen(store, root, "bars_1m", "dt=2023-08-25") == sorted(old["dt=2023-08-25"])
 
 
 def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_grace(
@@ -186,13 +186,13 @@ def test_an_emptied_partition_is_published_empty_and_its_old_files_go_after_the_
     store, root = lake
     clock = Clock()
     publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
-    old = _finished_run(publisher, lake, "a", "bars_1d", ["2023-08-24"])["2023-08-24"]
-    publisher.begin("b", {"bars_1d": ["2023-08-24", "2023-08-25"]})
+    old = _finished_run(publisher, lake, "a", "bars_1h", ["dt=2023-08-24"])["dt=2023-08-24"]
+    publisher.begin("b", {"bars_1h": ["dt=2023-08-24", "dt=2023-08-25"]})
     # 25 August: nothing, ever
-    assert publisher.publish("bars_1d", ["2023-08-24", "2023-08-25"], publisher.written("b")) == 1
+    assert publisher.publish("bars_1h", ["dt=2023-08-24", "dt=2023-08-25"], publisher.written("b")) == 1
     publisher.finish("b")
-    assert _seen(store, root, "bars_1d", "2023-08-24") == []
-    assert _seen(store, root, "bars_1d", "2023-08-25") is None
+    assert _seen(store, root, "bars_1h", "dt=2023-08-24") == []
+    assert _seen(store, root, "bars_1h", "dt=2023-08-25") is None
     clock.now += KEEP_S + 1
     publisher.collect()
     assert all(store.read(f) is None for f in old)
@@ -207,8 +207,8 @@ def test_a_partition_republished_every_minute_still_has_its_old_versions_collect
     versions = []
     for minute in range(25):
         last_collection = clock.now
-        written = _finished_run(publisher, lake, f"m{minute:02d}", "bars_1m", ["2023-08-24"])
-        versions.append((clock.now, written["2023-08-24"]))
+        written = _finished_run(publisher, lake, f"m{minute:02d}", "bars_1m", ["dt=2023-08-24"])
+        versions.append((clock.now, written["dt=2023-08-24"]))
         clock.now += KEEP_S / 7 + 3  # no version replaced exactly a grace before a collection
     # THEN a version goes once it has been out of the manifest for the grace: only the last seven or so stay
     for (_, files), (replaced_at, _) in itertools.pairwise(versions):
@@ -218,8 +218,40 @@ def test_a_partition_republished_every_minute_still_has_its_old_versions_collect
     assert len(_objects(store, root, JOURNAL_FOLDER)) == 7  # those of the runs that replaced the seven
 
 
+def test_day_partitions_of_a_year_partitioned_table_are_found_retired_and_their_files_collected(
+        lake: tuple[ObjectStore, str]) -> None:
+    # GIVEN bars_1d as the earlier layout published it: a partition a day
+    store, root = lake
+    clock = Clock()
+    publisher = Publisher(store, root, keep_superseded_s=KEEP_S, clock=clock)
+    days = ["dt=2023-08-24", "dt=2023-08-25"]
+    old = _finished_run(publisher, lake, "a", "bars_1d", days)
+    assert publisher.outdated("bars_1d") == days
+    assert publisher.outdated("bars_1m") == []
+    # WHEN a run folds them into their year and retires them
+    publisher.begin("b", {"bars_1d": ["year=2023", *days]})
+    year = _write(store, root, "b", "bars_1d", "year=2023")
+    assert publisher.publish("bars_1d", ["year=2023"], publisher.written("b")) == 1
+    assert publisher.retire("bars_1d", days) == 2
+    publisher.finish("b")
+    # THEN readers see the year; the days' manifests are gone, their files only after the grace
+    assert _seen(store, root, "bars_1d", "year=2023") == sorted(year)
+    assert publisher.outdated("bars_1d") == []
+    assert all(store.read(f) is not None for files in old.values() for f in files)
+    clock.now += KEEP_S + 1
+    publisher.collect()
+    assert sorted(_objects(store, root, "data")) == sorted(year)
+
+
+def test_a_journal_of_the_earlier_layout_names_its_days_by_their_folders() -> None:
+    from ohlcv_core.curated import Journal
+
+    body = b'{"run_id": "a", "written_ms": 1, "published_ms": null, "replaces": {"bars_1d": {"2023-08-24": ["f"]}}}'
+    assert Journal.from_json(body).partitions() == [("bars_1d", "dt=2023-08-24")]
+
+
 # -- the invariant, over any sequence of runs, crashes and collections --------------------------------
-DATES = ("2023-08-24", "2023-08-25", "2023-08-26")
+DATES = ("dt=2023-08-24", "dt=2023-08-25", "dt=2023-08-26")  # (partitions: their folders)
 step = st.tuples(st.lists(st.sampled_from(DATES), min_size=1, max_size=3, unique=True),  # the run's dates
                  st.integers(min_value=0, max_value=3),  # how far it gets: written, 1, 2, all published
                  st.sampled_from([0.0, KEEP_S / 2, KEEP_S * 2]))  # time passing after it

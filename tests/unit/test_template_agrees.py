@@ -6,11 +6,9 @@ from typing import Any, cast
 
 import pytest
 
-from ohlcv_core.curated import MANIFEST_NAME, manifest_url
+from ohlcv_core.curated import MANIFEST_NAME, manifest_url, partition_key, partition_of
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
-    BAR_COLUMNS,
-    BAR_PARTITION_COLUMNS,
     BAR_TABLES,
     FIREHOSE_PARTITION_KEYS,
     RAW_BAR_COLUMNS,
@@ -19,6 +17,7 @@ from ohlcv_core.schema import (
     Column,
     RawBarRecord,
     RawPriceRecord,
+    bar_table_columns,
 )
 from stack_tools.template import StackTemplate
 
@@ -43,8 +42,10 @@ def test_raw_tables_are_the_core_raw_schemas_where_firehose_writes_them(
 @pytest.mark.parametrize("name", BAR_TABLES)
 def test_bar_tables_have_the_core_bar_schema(name: str) -> None:
     table = StackTemplate().table(name)
-    assert _pairs(table.columns) == _pairs(BAR_COLUMNS)
-    assert _pairs(table.partition_keys) == _pairs(BAR_PARTITION_COLUMNS)
+    columns, partition_columns = bar_table_columns(name)
+    assert _pairs(table.columns) == _pairs(columns)
+    assert _pairs(table.partition_keys) == _pairs(partition_columns)
+    assert [c.name for c in partition_columns] == [partition_key(name)]  # what the job writes by
     assert table.format == "parquet"
 
 
@@ -100,8 +101,9 @@ def test_bar_tables_read_the_manifests_the_job_publishes(name: str) -> None:
     table = template.table(name)
     root = template.glue_job("CompactionJob").default_arguments["--curated_location"]
     assert table.symlink and table.format == "parquet"  # manifests naming Parquet files
-    partition = table.parameters["storage.location.template"].replace("${dt}", "2023-08-24")
-    assert manifest_url(root, name, "2023-08-24") == f"{partition}{MANIFEST_NAME}"
+    key, value = partition_of(name, "2023-08-24").split("=")
+    partition = table.parameters["storage.location.template"].replace(f"${{{key}}}", value)
+    assert manifest_url(root, name, partition_of(name, "2023-08-24")) == f"{partition}{MANIFEST_NAME}"
 
 
 @pytest.mark.parametrize(("record", "columns"), [(RawPriceRecord, RAW_PRICE_COLUMNS), (RawBarRecord, RAW_BAR_COLUMNS)])
