@@ -14,7 +14,8 @@ from pathlib import Path
 from benchmarks.report import Measurement, format_table
 
 # name -> module of benchmarks/ (one per component); each has run(*, tiny) -> list[Measurement].
-REGISTRY = ("transform", "producer", "compaction", "quality", "backfill", "sql", "dashboard", "freshness")
+REGISTRY = ("transform", "producer", "compaction", "quality", "backfill", "sql", "dashboard", "freshness",
+            "daily_layout")
 
 
 def main(argv: list[str] | None = None) -> int:

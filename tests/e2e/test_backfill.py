@@ -27,6 +27,7 @@ from producers.checkpoints import FileCheckpoints
 from producers.firehose_sink import FirehoseSink
 from producers.rest import CreditLimiter, TwelveDataRest
 from stack_tools.queries import named_query
+from tests.curated import published_files
 
 pytestmark = pytest.mark.e2e
 BUDGET = 8  # credits a minute: Twelve Data's free plan
@@ -105,6 +106,11 @@ def test_daily_history_becomes_bars_1d_equal_to_the_served_bars(loaded: dict[str
     assert len(served) == 2148  # eight and a half years of trading days
     assert {day: values[:5] for day, values in curated.items()} == served
     assert {values[5:] for values in curated.values()} == {("rest", True)}
+    # AND the ten years are ten partitions of a file each, however many runs wrote them
+    stack = loaded["stack"]
+    root = stack.s3.bucket_path(next(b.name for b in stack.template.buckets() if b.logical_id == "CuratedBucket"))
+    assert {part: len(files) for part, files in published_files(root, "bars_1d").items()} == {
+        f"year={year}": 1 for year in range(2004, 2014)}
 
 
 def test_dates_beside_a_running_job_wait_for_the_next_run_and_none_is_dead_lettered(

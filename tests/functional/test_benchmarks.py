@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from benchmarks import compaction, freshness, quality
+from benchmarks import compaction, daily_layout, freshness, quality
 from benchmarks.__main__ import REGISTRY, main
 from benchmarks.report import Measurement
 from glue_jobs.publish import Publisher
@@ -114,3 +114,11 @@ def test_the_freshness_benchmark_runs_tiny_through_the_local_stack(spark: Any) -
     _sane(measurements)
     live_p95 = measurements[1]
     assert "quotes" in live_p95.metric and not live_p95.metric.startswith("receive→live p95 s (0 ")
+
+
+@pytest.mark.spark
+def test_the_daily_layout_benchmark_runs_tiny_and_the_years_read_fewer_objects(spark: Any) -> None:
+    # (daily_layout.run raises unless both layouts and the local Athena give the same answer)
+    objects, query, migration = daily_layout.run(tiny=True, spark=spark)
+    _sane([objects, query, migration])
+    assert objects.value == 4 and objects.baseline == 2 * 522  # 2 years: a manifest and a file each
