@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from botocore.exceptions import ClientError
+
 from ohlcv_core.backfill import Checkpoint, checkpoint_name
 from ohlcv_core.errors import ConfigError, PipelineError
 
@@ -73,17 +75,39 @@ class S3Checkpoints:
         self.location = f"s3://{bucket}/{self._prefix}"
 
     def load(self, symbol: str, interval: str) -> Checkpoint | None:
+        """None when there is none yet. It is looked for by listing its key first: S3 answers a read of a
+        missing key with NoSuchKey only to a caller who may list the bucket, and AccessDenied otherwise,
+        and the listing can be granted for the checkpoints' prefix alone (the stack's BackfillTaskRole)."""
         key = self._prefix + checkpoint_name(symbol, interval)
+        where = f"s3://{self._bucket}/{key}"
         try:
+            listed = self._client.list_objects_v2(Bucket=self._bucket, Prefix=key, MaxKeys=1)
+            if not any(item["Key"] == key for item in listed.get("Contents", [])):
+                return None
             body = self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-        except self._client.exceptions.NoSuchKey:
+        except self._client.exceptions.NoSuchKey:  # deleted since it was listed
             return None
-        return _parsed(body, f"s3://{self._bucket}/{key}")
+        except ClientError as exc:
+            grants = "s3:ListBucket (its prefix) and s3:GetObject"
+            raise _setup_error(exc, f"read the checkpoint {where}", grants) from None
+        return _parsed(body, where)
 
     def save(self, checkpoint: Checkpoint) -> None:
         key = self._prefix + checkpoint_name(checkpoint.symbol, checkpoint.interval)
-        self._client.put_object(Bucket=self._bucket, Key=key, Body=checkpoint.to_json(),
-                                ContentType="application/json")
+        try:
+            self._client.put_object(Bucket=self._bucket, Key=key, Body=checkpoint.to_json(),
+                                    ContentType="application/json")
+        except ClientError as exc:
+            raise _setup_error(exc, f"write the checkpoint s3://{self._bucket}/{key}", "s3:PutObject") from None
+
+
+def _setup_error(exc: ClientError, doing: str, grants: str) -> Exception:
+    """Access refused is a setup error, said in one line with what to grant; anything else, S3's own."""
+    code = str(exc.response.get("Error", {}).get("Code"))
+    if code in ("AccessDenied", "403", "AllAccessDisabled"):
+        return ConfigError(f"cannot {doing}: access denied. The task's role needs {grants} there "
+                           "(the stack's BackfillTaskRole has them)")
+    return PipelineError(f"cannot {doing}: {code} {exc.response.get('Error', {}).get('Message', '')}".strip())
 
 
 def split_s3_url(url: str) -> tuple[str, str]:

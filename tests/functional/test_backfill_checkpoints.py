@@ -7,10 +7,11 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from ohlcv_core.backfill import Checkpoint, Span
-from ohlcv_core.errors import PipelineError
+from ohlcv_core.errors import ConfigError, PipelineError
 from producers.checkpoints import CheckpointStore, FileCheckpoints, S3Checkpoints, split_s3_url
 
 
@@ -45,3 +46,17 @@ def test_an_s3_prefix_keeps_the_same_checkpoints() -> None:
     _round_trip(S3Checkpoints(client, bucket, prefix))
     keys = [o["Key"] for o in client.list_objects_v2(Bucket="state")["Contents"]]
     assert keys == ["backfill/1h/EUR_USD.json"]
+
+
+def test_a_checkpoint_the_role_may_not_read_is_one_clear_setup_error() -> None:
+    # GIVEN S3 refusing the task's role (a stack whose role lacks the grants), as AWS answers it
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    store = S3Checkpoints(client, "state", "backfill/")
+    with Stubber(client) as s3:
+        s3.add_client_error("list_objects_v2", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(ConfigError, match=r"cannot read the checkpoint s3://state/backfill/1h/EUR_USD.json: "
+                                              r"access denied\. The task's role needs s3:ListBucket"):
+            store.load("EUR/USD", "1h")
+        s3.add_client_error("put_object", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(ConfigError, match="needs s3:PutObject"):
+            store.save(Checkpoint("EUR/USD", "1h"))
