@@ -160,6 +160,23 @@ def parse_time_series(payload: str | bytes, request: Mapping[str, str]) -> tuple
     return bars, None if bars else "empty-time-series"
 
 
+def accepted_values(response: Mapping[str, Any], request: Mapping[str, str]) -> tuple[list[Any], list[str]]:
+    """A response's values the transform accepts, each as parse_time_series checks it, and the others
+    named with their reason. The transform decides an envelope whole (one bad bar fails its hour), so a
+    sender keeps each bad bar out alone and the good bars of its hour in."""
+    kept: list[Any] = []
+    refused: list[str] = []
+    for index, value in enumerate(response.get("values") or []):
+        try:
+            parse_time_series(orjson.dumps({**response, "values": [value]}), request)
+        except RecordRejected as exc:
+            when = value.get("datetime") if isinstance(value, dict) else None
+            refused.append(f"{when if isinstance(when, str) else f'value {index}'} ({exc})")
+            continue
+        kept.append(value)
+    return kept, refused
+
+
 def _hour_of(start_ms: int) -> int:
     return start_ms // 3_600_000
 

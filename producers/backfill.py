@@ -31,7 +31,7 @@ import requests
 from ohlcv_core.backfill import Call, Checkpoint, Plan, Span, coverable_until, is_daily, plan
 from ohlcv_core.envelope import Source, encode_envelope
 from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
-from ohlcv_core.timeseries import hourly_parts
+from ohlcv_core.timeseries import accepted_values, hourly_parts
 from producers.backoff import Backoff
 from producers.batching import BatchBuilder
 from producers.checkpoints import CheckpointStore
@@ -39,6 +39,7 @@ from producers.firehose_sink import FirehoseSink
 from producers.rest import RestAuthError, RestError, RestReply, RestRequestError, TwelveDataRest
 
 LOG = logging.getLogger(__name__)
+SHOWN_REFUSALS = 3  # refused bars the summary names by symbol (every one is in the log)
 NO_DATA = "No data is available"  # Twelve Data's 400 for a window without bars (before a listing, a halt)
 SOURCE: Source = "twelvedata.rest.time_series"
 
@@ -86,12 +87,17 @@ class BackfillReport:
     windows_empty: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     bars_by_symbol: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, list[str]] = field(default_factory=dict)  # symbol -> bars the transform would reject
 
     def lines(self) -> list[str]:
         loaded = [s for s in self.plan.symbols if s not in self.failed]
         out = [f"backfill {self.plan.interval}: {self.bars:,} bars of {len(loaded)} symbol(s) in {self.records:,} "
                f"records, {self.calls} call(s), {self.credits} credit(s)"]
         out += [f"  failed {symbol}: {reason}" for symbol, reason in sorted(self.failed.items())]
+        for symbol, bars in sorted(self.refused.items()):
+            more = f"; {len(bars) - SHOWN_REFUSALS} more in the log" if len(bars) > SHOWN_REFUSALS else ""
+            out.append(f"  refused {len(bars)} bar(s) of {symbol}, the others loaded: "
+                       f"{'; '.join(bars[:SHOWN_REFUSALS])}{more}")
         return out
 
 
@@ -196,11 +202,11 @@ class Backfill:
         parts: list[tuple[int | None, bytes]] = []
         bars: dict[str, int] = {}
         for symbol in call.symbols:
-            values = self._values(call, symbol, answers.get(symbol), report, empty)
+            request = {**outcome.params, "symbol": symbol}
+            values = self._values(call, symbol, answers.get(symbol), report, empty, request)
             if not values:
                 continue
             bars[symbol] = len(values)
-            request = {**outcome.params, "symbol": symbol}
             kept = {**answers[symbol], "values": values}
             for hour, payload, part_request in hourly_parts(orjson.dumps({symbol: kept}).decode(), request):
                 parts.append((hour, encode_envelope(payload, outcome.received_at_ms, SOURCE, part_request)))
@@ -209,9 +215,10 @@ class Backfill:
         self._checkpoint(call, bars, report, empty)
 
     @staticmethod
-    def _values(call: Call, symbol: str, answer: object, report: BackfillReport,
-                empty: dict[str, list[Span]]) -> list[Any]:
-        """One symbol's bars inside the call's window, its failure reported, or its empty window noted."""
+    def _values(call: Call, symbol: str, answer: object, report: BackfillReport,  # noqa: PLR0917 - one call's parts
+                empty: dict[str, list[Span]], request: dict[str, str]) -> list[Any]:
+        """One symbol's bars inside the call's window that the transform accepts (the others refused alone,
+        with their reason), its failure reported, or its empty window noted."""
         if not isinstance(answer, dict):
             report.failed[symbol] = "no answer for it in the batch"
             return []
@@ -223,9 +230,14 @@ class Backfill:
             else:
                 report.failed[symbol] = f"Twelve Data {answer.get('code')}: {message}"
             return []
-        values = answer.get("values") or []
-        # outside the window: a neighbouring call's; not an object: sent, for the transform to reject with its reason
-        return [v for v in values if not isinstance(v, dict) or call.holds(str(v.get("datetime")))]
+        inside = [v for v in answer.get("values") or []  # outside the window: a neighbouring call's
+                  if not isinstance(v, dict) or call.holds(str(v.get("datetime")))]
+        values, refused = accepted_values({**answer, "values": inside}, request)
+        for bar in refused:  # kept out alone: its hour's good bars load, the window counts as loaded
+            LOG.warning("refused a %s bar of %s: %s", call.interval, symbol, bar)
+        if refused:
+            report.refused.setdefault(symbol, []).extend(refused)
+        return values
 
     def _checkpoint(self, call: Call, bars: dict[str, int], report: BackfillReport,
                     empty: dict[str, list[Span]]) -> None:

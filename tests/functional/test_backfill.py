@@ -4,6 +4,7 @@ curated tables are tests/e2e/test_backfill.py's)."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -178,3 +179,29 @@ def test_a_dry_run_prints_the_plan_and_its_credits_without_a_stream(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert "27 call(s), 81 credit(s)" in done.stdout and "about 9 minute(s) of waiting" in done.stdout
     assert not any(tmp_path.iterdir())  # nothing fetched, nothing recorded
+
+
+def test_a_bad_bar_is_refused_alone_and_named_and_its_hours_good_bars_load(
+        firehose: tuple[FirehoseEndpoint, CapturingLambda, str], tmp_path: Path) -> None:
+    # GIVEN GOOG's 2010 history with one day whose high is under its close (as a broken feed sends it)
+    series = copy.deepcopy(HISTORY["GOOG"])
+    bad_start = sorted(start for start in series.bars if start.year == 2010)[40]
+    series.bars[bad_start] = {**series.bars[bad_start], "high": "1.0"}
+    endpoint, capture, stream = firehose
+    stand_in = TwelveDataStandIn(EMPTY, speed=0, history=[series])
+    with running_in_thread(stand_in):
+        sink = FirehoseSink(firehose_client(DEFAULT_REGION, endpoint.url), stream)
+        backfill = Backfill(TwelveDataRest(stand_in.rest_url, None), sink, FileCheckpoints(tmp_path),
+                            sleep=lambda _: None)
+        report = backfill.run(backfill.plan(("GOOG",), "1day", requested_span("2010-01-01", "2010-12-31", "1day")))
+    # THEN every other bar reached Firehose in envelopes the transform accepts whole
+    served = _served("GOOG", "1day", "2010-01-01", "2010-12-31")
+    delivered = _delivered(endpoint, capture)  # (parse_time_series raises on an envelope it would reject)
+    bad_ms = int(bad_start.timestamp() * 1000)
+    assert set(delivered) == {bar for bar in served if bar[1] != bad_ms}
+    # AND the summary names the refused bar and why; the symbol is not failed
+    day = series.bars[bad_start]["datetime"]
+    assert report.failed == {} and report.refused == {"GOOG": [report.refused["GOOG"][0]]}
+    assert report.refused["GOOG"][0].startswith(f"{day} (invalid_bar:")
+    assert any(line.startswith(f"  refused 1 bar(s) of GOOG, the others loaded: {day} (invalid_bar:")
+               for line in report.lines())
