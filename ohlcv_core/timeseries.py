@@ -140,24 +140,29 @@ def parse_time_series(payload: str | bytes, request: Mapping[str, str]) -> tuple
         raise RecordRejected("unknown_event", "time_series payload is not an object")
     if body.get("status") == "error":
         return [], f"rest-error-{body.get('code', 'unknown')}"
-    meta_raw = body.get("meta")
-    meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
-    symbol = canonical_symbol(meta.get("symbol") or request.get("symbol"))
-    interval = str(meta.get("interval") or request.get("interval") or "")
-    if interval not in INTERVALS:
-        raise RecordRejected("invalid_interval", f"interval {interval[:20]!r} is not a Twelve Data interval")
-    asked = request.get("timezone", "")
-    zone_name = asked if asked and asked.lower() != "exchange" else str(meta.get("exchange_timezone") or "UTC")
-    zone = zone_of(zone_name)
+    series = _series_of(body, request)  # (checked before the values, as a response's own faults)
     values = body.get("values")
     if values is None:
         return [], "empty-time-series"
     if not isinstance(values, list):
         raise RecordRejected("invalid_bar", "values is not a list")
-    instrument = {k: (str(meta[k]).strip() or None) if meta.get(k) is not None else None for k in INSTRUMENT_FIELDS}
-    bars = [_bar(v, i, symbol=symbol, interval=interval, zone_name=zone_name, zone=zone, instrument=instrument)
-            for i, v in enumerate(values)]
+    bars = [_bar(v, i, **series) for i, v in enumerate(values)]
     return bars, None if bars else "empty-time-series"
+
+
+def _series_of(body: Mapping[str, Any], request: Mapping[str, str]) -> dict[str, Any]:
+    """What every bar of a response shares: its symbol, interval, zone and instrument (checked)."""
+    meta_raw = body.get("meta")
+    meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
+    interval = str(meta.get("interval") or request.get("interval") or "")
+    if interval not in INTERVALS:
+        raise RecordRejected("invalid_interval", f"interval {interval[:20]!r} is not a Twelve Data interval")
+    asked = request.get("timezone", "")
+    zone_name = asked if asked and asked.lower() != "exchange" else str(meta.get("exchange_timezone") or "UTC")
+    return {"symbol": canonical_symbol(meta.get("symbol") or request.get("symbol")), "interval": interval,
+            "zone_name": zone_name, "zone": zone_of(zone_name),
+            "instrument": {k: (str(meta[k]).strip() or None) if meta.get(k) is not None else None
+                           for k in INSTRUMENT_FIELDS}}
 
 
 def accepted_values(response: Mapping[str, Any], request: Mapping[str, str]) -> tuple[list[Any], list[str]]:
@@ -166,9 +171,13 @@ def accepted_values(response: Mapping[str, Any], request: Mapping[str, str]) -> 
     sender keeps each bad bar out alone and the good bars of its hour in."""
     kept: list[Any] = []
     refused: list[str] = []
+    try:
+        series = _series_of(response, request)
+    except RecordRejected as exc:  # the response's own fault: every bar of it
+        return [], [f"all {len(response.get('values') or [])} ({exc})"]
     for index, value in enumerate(response.get("values") or []):
         try:
-            parse_time_series(orjson.dumps({**response, "values": [value]}), request)
+            _bar(value, index, **series)
         except RecordRejected as exc:
             when = value.get("datetime") if isinstance(value, dict) else None
             refused.append(f"{when if isinstance(when, str) else f'value {index}'} ({exc})")

@@ -129,12 +129,16 @@ def test_subtract_and_merge_partition_the_span(parts: list[tuple[int, int]], fir
         assert not any(c.start < piece.end and piece.start < c.end for c in covered)
 
 
-def test_a_value_that_is_not_a_bar_is_sent_for_the_transform_to_reject_not_dropped() -> None:
+def test_a_value_the_transform_would_reject_is_refused_alone_with_its_reason() -> None:
     call = Call("1day", ("GOOG",), Span(_d("2010-01-01"), _d("2011-01-01")))
-    answer = {"status": "ok", "values": [{"datetime": "2010-06-01", "open": "1"}, "garbage",
-                                         {"datetime": "2011-06-01", "open": "1"}]}
+    good = {"datetime": "2010-06-01", "open": "1", "high": "2", "low": "0.5", "close": "1.5"}
+    answer = {"status": "ok", "meta": {"symbol": "GOOG", "interval": "1day", "exchange_timezone": "America/New_York"},
+              "values": [good, "garbage", {"datetime": "2010-06-02", "open": "1"},
+                         {"datetime": "2011-06-01", "open": "1"}]}
     report = BackfillReport(plan(["GOOG"], "1day", call.window, {}))
-    kept = Backfill._values(call, "GOOG", answer, report, {})
-    # THEN the bar inside the window and the malformed value go on (the latter to the error prefix, with its
-    # reason); the bar of another window is that window's
-    assert kept == [{"datetime": "2010-06-01", "open": "1"}, "garbage"]
+    kept = Backfill._values(call, "GOOG", answer, report, {}, {"symbol": "GOOG", "interval": "1day"})
+    # THEN the good bar inside the window goes on; the malformed value and the incomplete bar are refused,
+    # each named with the transform's reason; the bar of another window is that window's
+    assert kept == [good]
+    assert report.refused == {"GOOG": ["value 1 (invalid_bar: bar 1 is not an object)",
+                                       "2010-06-02 (missing_field: bar 2 has no 'high')"]}
