@@ -171,7 +171,9 @@ class Reporter:
                     "RecordsSent": sink.records_sent, "FailedPuts": sink.failed_puts,
                     "ThrottledCalls": sink.throttled_calls, "RecordsSpooled": sender.records_spooled,
                     "BatchesDrained": sender.batches_drained, "OversizeRejected": self._stats.oversize_rejected,
-                    "Dropped": 0}
+                    "RecordsNotKept": sender.records_not_kept,
+                    # every quote received and then lost: too large to send, or left at the shutdown deadline
+                    "Dropped": self._stats.oversize_rejected + sender.records_not_kept}
         gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}
         for line in self._metrics.lines(counters, live.messages_by_symbol, gauges):
             self._out(line)

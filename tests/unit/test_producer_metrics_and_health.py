@@ -46,3 +46,30 @@ def test_the_health_file_is_healthy_while_fresh(tmp_path: Path) -> None:
     assert is_healthy(path, 60) and json.loads(path.read_text())["frames"] == 3
     assert not is_healthy(path, 60, now=path.stat().st_mtime + 61)
     assert main([str(path)]) == 0 and main([str(tmp_path / "absent")]) == 1
+
+
+def test_dropped_counts_every_quote_received_and_not_kept() -> None:
+    import boto3
+
+    from producers.firehose_sink import FirehoseSink
+    from producers.live import LiveStats
+    from producers.main import Reporter
+    from producers.sender import SpoolingSender
+    from producers.service import ProducerStats
+    from producers.settings import ProducerSettings
+
+    # GIVEN a frame too large to send and two records left unsent at the shutdown deadline
+    sink = FirehoseSink(boto3.client("firehose", region_name="us-east-1", aws_access_key_id="k",
+                                     aws_secret_access_key="s"), "prices")
+    sender = SpoolingSender(sink, None)
+    sender.stats.records_not_kept = 2
+    stats = ProducerStats(oversize_rejected=1)
+    lines: list[str] = []
+    settings = ProducerSettings.resolve(symbols=("AAPL",), stream_name="prices", api_key="k", environ={})
+    reporter = Reporter(settings, ProducerMetrics(clock=Clock()), stats=stats,
+                        live=LiveStats(), sink=sink, sender=sender, out=lines.append)
+    # WHEN the minute's metrics are emitted
+    reporter.emit()
+    service = json.loads(lines[0])
+    # THEN Dropped is their sum, each also under its own name
+    assert (service["Dropped"], service["OversizeRejected"], service["RecordsNotKept"]) == (3, 1, 2)
