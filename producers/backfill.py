@@ -29,6 +29,7 @@ import orjson
 import requests
 
 from ohlcv_core.backfill import Call, Checkpoint, Plan, Span, coverable_until, is_daily, plan
+from ohlcv_core.emf import emf_line
 from ohlcv_core.envelope import Source, encode_envelope
 from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
 from ohlcv_core.timeseries import accepted_values, hourly_parts
@@ -99,6 +100,14 @@ class BackfillReport:
             out.append(f"  refused {len(bars)} bar(s) of {symbol}, the others loaded: "
                        f"{'; '.join(bars[:SHOWN_REFUSALS])}{more}")
         return out
+
+
+def report_metrics(report: BackfillReport, namespace: str, timestamp_ms: int) -> str:
+    """The run's outcome as one EMF line (service: backfill), for the stack's alarm on failed symbols."""
+    return emf_line(namespace, timestamp_ms, {"service": "backfill"}, {
+        "SymbolsFailed": (float(len(report.failed)), "Count"), "BarsLoaded": (float(report.bars), "Count"),
+        "BarsRefused": (float(sum(len(bars) for bars in report.refused.values())), "Count"),
+        "Calls": (float(report.calls), "Count")})
 
 
 Progress = Callable[[BackfillReport, int], None]  # the report so far, calls left

@@ -23,7 +23,7 @@ from ohlcv_core.backfill import BACKFILL_INTERVALS, PlanError, Span, parse_symbo
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
 from producers.aws import api_key_or_secret, firehose_client
-from producers.backfill import Backfill, BackfillReport, PartitionPacer
+from producers.backfill import Backfill, BackfillReport, PartitionPacer, report_metrics
 from producers.backoff import Backoff
 from producers.checkpoints import CheckpointStore, FileCheckpoints, S3Checkpoints, split_s3_url
 from producers.firehose_sink import FirehoseSink
@@ -52,6 +52,7 @@ class BackfillSettings:
     checkpoints: str
     max_partitions: int
     buffer_interval_s: float
+    metrics_namespace: str | None = None  # set (the stack's, on ECS): the run's outcome goes out as EMF
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"BackfillSettings(symbols={self.symbols!r}, interval={self.interval!r}, span={self.span!r}, "
@@ -97,7 +98,8 @@ class BackfillSettings:
             checkpoints=config.resolve(args.checkpoints, environ, config.ENV_BACKFILL_CHECKPOINTS,
                                        DEFAULT_CHECKPOINTS, str),
             max_partitions=max_partitions,
-            buffer_interval_s=DEFAULT_BUFFER_INTERVAL_S if args.buffer_interval is None else args.buffer_interval)
+            buffer_interval_s=DEFAULT_BUFFER_INTERVAL_S if args.buffer_interval is None else args.buffer_interval,
+            metrics_namespace=config.resolve_optional(None, environ, config.ENV_METRICS_NAMESPACE, str))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -184,4 +186,6 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
     show = not args.quiet and sys.stderr.isatty()
     report = backfill.run(planned, ProgressLine(len(planned.calls), settings.credits_per_minute) if show else None)
     print("\n".join(report.lines()), file=out if not report.failed else sys.stderr, flush=True)
+    if settings.metrics_namespace:  # deployed: the task's log becomes metrics
+        print(report_metrics(report, settings.metrics_namespace, int(time.time() * 1000)), file=out, flush=True)
     return EXIT_SOME_FAILED if report.failed else 0

@@ -4,7 +4,9 @@ curated tables are tests/e2e/test_backfill.py's)."""
 
 from __future__ import annotations
 
+import argparse
 import copy
+import io
 import os
 import signal
 import subprocess
@@ -29,6 +31,7 @@ from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import decode_envelope
 from ohlcv_core.recording import Header, Recording
 from ohlcv_core.timeseries import parse_time_series
+from producers import backfill_main
 from producers.aws import firehose_client
 from producers.backfill import Backfill
 from producers.checkpoints import FileCheckpoints
@@ -205,3 +208,23 @@ def test_a_bad_bar_is_refused_alone_and_named_and_its_hours_good_bars_load(
     assert report.refused["GOOG"][0].startswith(f"{day} (invalid_bar:")
     assert any(line.startswith(f"  refused 1 bar(s) of GOOG, the others loaded: {day} (invalid_bar:")
                for line in report.lines())
+
+
+def test_a_deployed_run_reports_its_outcome_as_the_metric_the_alarm_reads(
+        firehose: tuple[FirehoseEndpoint, CapturingLambda, str], tmp_path: Path) -> None:
+    endpoint, _, stream = firehose
+    stand_in = TwelveDataStandIn(EMPTY, speed=0, history=[HISTORY["GOOG"]])
+    parser = argparse.ArgumentParser()
+    backfill_main.add_arguments(parser)
+    with running_in_thread(stand_in):
+        args = parser.parse_args(["--symbols", "GOOG,NOPE", "--interval", "1day", "--start", "2010-01-01",
+                                  "--end", "2010-03-31", "--checkpoints", str(tmp_path), "--rest-url",
+                                  stand_in.rest_url, "--stream", stream, "--firehose-endpoint", endpoint.url,
+                                  "--credits-per-minute", "0", "--quiet"])
+        out = io.StringIO()
+        environ = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": DEFAULT_REGION,
+                   "POWERTOOLS_METRICS_NAMESPACE": "OhlcvEngine"}
+        assert backfill_main.run(args, environ, out=out) == backfill_main.EXIT_SOME_FAILED
+    (line,) = [orjson.loads(text) for text in out.getvalue().splitlines() if text.startswith("{")]
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OhlcvEngine" and line["service"] == "backfill"
+    assert line["SymbolsFailed"] == 1 and line["BarsLoaded"] > 50 and line["BarsRefused"] == 0

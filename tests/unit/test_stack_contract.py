@@ -94,6 +94,7 @@ def test_the_backfill_task_runs_the_daily_top_up_with_settings_it_reads() -> Non
     settings = backfill_main.BackfillSettings.from_args(args, env, today=date(2026, 12, 7))  # a Monday
     assert set(container.environment) <= set(config.ALL_VARIABLES) and set(container.environment) <= env.read
     assert settings.checkpoints == f"s3://{STACK}-raw-{ACCOUNT}/backfill-checkpoints/"
+    assert settings.metrics_namespace == _template().cfn.parameters["MetricsNamespace"]  # the alarm's
     assert (settings.span.start.date().isoformat(), settings.span.end.date().isoformat()) == \
         ("2026-12-02", "2026-12-07")  # the five days before, the day of the run excluded
 
