@@ -63,6 +63,7 @@ from ohlcv_core.curated import partitions_of
 from ohlcv_core.dqdl import Ruleset, parse_ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.json_logs import log_as_json
 from ohlcv_core.schema import (
     QUALITY_RESULT_COLUMNS,
     QUARANTINE_COLUMNS,
@@ -343,4 +344,5 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
 
 
 if __name__ == "__main__":
+    log_as_json(JOB)  # on Glue: JSON lines with the Lambdas' keys, the job's metrics name as the service
     main()

@@ -51,6 +51,7 @@ from ohlcv_core.curated import partition_of, partitions_of
 from ohlcv_core.dqdl import Rule, Ruleset
 from ohlcv_core.emf import emf_line
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.json_logs import log_as_json
 from ohlcv_core.schema import (
     BAR_COLUMNS,
     DAILY_BAR_COLUMNS,
@@ -607,4 +608,5 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None,
 
 
 if __name__ == "__main__":
+    log_as_json(JOB)  # on Glue: JSON lines with the Lambdas' keys, the job's metrics name as the service
     main()

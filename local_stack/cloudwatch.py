@@ -5,8 +5,11 @@ dashboard refreshing over a long-lived lake reads a bounded amount."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,9 +17,10 @@ from typing import Any
 
 import orjson
 
+from ohlcv_core.json_logs import JsonLineFormatter
+
 TAIL_BYTES = 4 * 1024 * 1024
-_GLUE_END = re.compile(r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(?P<ms>\d{3}) INFO local_stack\.glue: run (?P<id>\S+) "
-                       r"(?P<state>[A-Z]+) in (?P<seconds>[\d.]+) s$")
+_GLUE_END = re.compile(r"^run (?P<id>\S+) (?P<state>[A-Z]+) in (?P<seconds>[\d.]+) s$")  # the stand-in's own line
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,42 @@ def _json(line: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+@contextlib.contextmanager
+def logged_to(path: Path, service: str, loggers: Sequence[logging.Logger]) -> Iterator[None]:
+    """While open, what `loggers` log goes to `path` (the unit's log group, locally), as JSON lines under
+    `service`, and not to the console."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonLineFormatter(service))
+    saved = [(logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    try:
+        yield
+    finally:
+        for logger, (level, propagate) in zip(loggers, saved, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+        handler.close()
+
+
+def _json_lines(lines: list[bytes]) -> list[dict[str, Any]]:
+    return [record for line in lines if (record := _json(line)) is not None]
+
+
+def log_entries(folder: Path, where: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every JSON log line of the stack's units (Lambdas, ECS tasks, Glue runs: each a log file under
+    `folder`) whose fields equal `where`'s, oldest first: what a Logs Insights query of the stack's log
+    groups, `filter field = "value" and ...`, returns."""
+    entries = [record for path in sorted(folder.rglob("*.log")) if path.is_file()
+               for record in _json_lines(_tail_lines(path))
+               if all(str(record.get(key)) == value for key, value in (where or {}).items())]
+    return sorted(entries, key=lambda record: str(record.get("timestamp", "")))
 
 
 def _function_logs(folder: Path) -> list[Path]:
@@ -104,11 +144,9 @@ def glue_runs(folder: Path) -> list[GlueRun]:
     runs = []
     glue = folder / "glue"
     for path in sorted(glue.glob("*/*.log")) if glue.is_dir() else []:
-        for line in _tail_lines(path):
-            match = _GLUE_END.match(line.decode("utf-8", "replace"))
+        for entry in _json_lines(_tail_lines(path)):
+            match = _GLUE_END.match(str(entry.get("message", "")))
             if match:
-                # logging's asctime is the machine's local time: read it as such
-                ended = datetime.strptime(match["at"], "%Y-%m-%d %H:%M:%S").replace(
-                    microsecond=int(match["ms"]) * 1000).astimezone(UTC)
+                ended = datetime.strptime(str(entry["timestamp"]), "%Y-%m-%d %H:%M:%S,%f%z").astimezone(UTC)
                 runs.append(GlueRun(path.parent.name, match["id"], match["state"], float(match["seconds"]), ended))
     return sorted(runs, key=lambda r: r.ended_at)

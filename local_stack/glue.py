@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from local_stack.api import ApiError, Operation, Operations
+from local_stack.cloudwatch import logged_to
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import PipelineError
 from stack_tools.template import LOCAL_ACCOUNT, LOCAL_REGION, GlueJobSettings
@@ -249,22 +250,10 @@ class LocalGlue:
             yield LOG
             return
         run.log_path = self._log_dir / job.name / f"{run.id}.log"
-        run.log_path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(run.log_path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        saved = [(logger.level, logger.propagate) for logger in job_loggers]
-        for logger in job_loggers:
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False  # into the run's log, as Glue's output, not onto the console
-        try:
+        # JSON lines, as the job writes them on Glue (its __main__), under the job's metrics name
+        script = importlib.import_module(script_module(job.script_location))
+        with logged_to(run.log_path, str(getattr(script, "JOB", job.name)), job_loggers):
             yield LOG
-        finally:
-            for logger, (level, propagate) in zip(job_loggers, saved, strict=True):
-                logger.removeHandler(handler)
-                logger.setLevel(level)
-                logger.propagate = propagate
-            handler.close()
 
     def status(self) -> dict[str, Any]:
         return {"jobs": sorted(self.jobs), "runs": [

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from local_stack.cloudwatch import logged_to
 from local_stack.firehose.delivery import StreamStats
 from local_stack.glue import JobRun
 from local_stack.rejects import Rejected, rejected_records
@@ -166,10 +167,12 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float, histor
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
             stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region=DEFAULT_REGION,
             exit_on_close=True, rest_url=stand_in.rest_url, environ={})
-        metrics_log = zones_of(stack).logs / "producer.log"  # the producer's EMF lines, as CloudWatch would keep them
-        with metrics_log.open("a", encoding="utf-8") as log:
+        # the producer's log and EMF lines, as CloudWatch would keep them
+        metrics_log = zones_of(stack).logs / "producer.log"
+        with logged_to(metrics_log, "producer", [logging.getLogger("producers")]), \
+                metrics_log.open("a", encoding="utf-8") as log:
             stats, sink = asyncio.run(produce(settings, firehose_client(settings.region, settings.firehose_endpoint),
-                                              metrics_out=lambda line: print(line, file=log)))
+                                              metrics_out=lambda line: print(line, file=log, flush=True)))
         minutes = _rest_minutes(stand_in, stack, recording.header.symbols)
         return stats, sink, minutes, _daily_history(stand_in, stack) if series else None
 

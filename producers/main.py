@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ohlcv_core import config
 from ohlcv_core.errors import OhlcvError, PipelineError
+from ohlcv_core.json_logs import log_as_json
 from ohlcv_core.recording import Recording
 from producers import backfill_main, early_signals
 from producers.aws import api_key_or_secret, firehose_client
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = argparse.ArgumentParser(prog="producers", description=__doc__)
         add_arguments(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_as_json("backfill" if runner is backfill_main.run else "producer")  # as the Lambdas' lines
     try:
         return runner(args)
     except OhlcvError as exc:  # a setting, a refused key: said plainly, and a non-zero exit for the orchestrator

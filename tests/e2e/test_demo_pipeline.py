@@ -20,6 +20,7 @@ import pytest
 
 from glue_jobs.evaluate import load_ruleset
 from local_stack.athena import LocalAthena
+from local_stack.cloudwatch import log_entries
 from local_stack.feeds import DEMO_FEED
 from local_stack.s3 import LocalS3
 from ohlcv_cli.demo import DemoResult, format_report, run_demo
@@ -220,3 +221,14 @@ def test_the_intraday_and_daily_queries_equal_the_recordings_bars(demo: DemoResu
         assert daily[symbol][2] == pytest.approx(sum(b["close"] for b in bars) / len(bars), rel=1e-12)
         assert daily[symbol][3:5] == (max(b["high"] for b in bars), min(b["low"] for b in bars))
         assert daily[symbol][5] == (sum(volumes) if volumes else None)
+
+
+def test_one_filter_finds_the_log_lines_of_every_unit_by_a_field(demo: DemoResult) -> None:
+    # Logs Insights over the stack's log groups, locally: JSON lines with the Lambdas' keys everywhere
+    lines = log_entries(demo.zones.logs, {"level": "INFO"})
+    services = {line["service"] for line in lines}
+    assert {"producer", "firehose_transform", "compaction_trigger", "quality_trigger", "compaction",
+            "quality"} <= services, services
+    assert all({"level", "location", "message", "timestamp", "service"} <= set(line) for line in lines)
+    started = log_entries(demo.zones.logs, {"service": "compaction", "level": "INFO"})
+    assert any(line["message"].startswith("compaction finished") for line in started)
