@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
@@ -219,6 +220,27 @@ def _div(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
                                               true=_fn("athena_ieee_divide", left.copy(), right.copy()))],
                                   default=exp.Div(this=left.copy(), expression=right.copy())), copy=False)
     return _fn("divide", left, right)
+
+
+_INTEGERS = (DType.BIGINT, DType.INT, DType.SMALLINT, DType.TINYINT)
+
+
+def _integer_sum(rw: _Rewriter, node: exp.Expr) -> bool:
+    return isinstance(node, exp.Sum) and rw._is(node.this, *_INTEGERS)
+
+
+def _sum(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    """Athena sums integers as a bigint and fails past its range; DuckDB widens to a 128-bit integer. Cast
+    back, so an overflow fails here too (a window's sum is cast around its window, by _window)."""
+    if not _integer_sum(rw, node) or isinstance(node.parent, exp.Window):
+        return rw._function(node)
+    return exp.cast(node.copy(), exp.DataType.build("BIGINT"))
+
+
+def _window(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
+    if not _integer_sum(rw, node.this):
+        return rw._function(node)
+    return exp.cast(node.copy(), exp.DataType.build("BIGINT"))
 
 
 def _at_time_zone(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
@@ -479,7 +501,7 @@ def _to_iso8601(rw: _Rewriter, node: exp.Expr) -> exp.Expr:
 
 
 _HANDLERS: dict[type[exp.Expr], Callable[[_Rewriter, exp.Expr], exp.Expr]] = {
-    exp.Div: _div, exp.AtTimeZone: _at_time_zone, exp.UnixToTime: _unix_to_time,
+    exp.Div: _div, exp.Sum: _sum, exp.Window: _window, exp.AtTimeZone: _at_time_zone, exp.UnixToTime: _unix_to_time,
     exp.CurrentTimestamp: _current_timestamp, exp.TimestampTrunc: _trunc, exp.DateTrunc: _trunc,
     exp.Extract: _extract, exp.Cast: _cast, exp.TryCast: _cast, exp.DateAdd: _date_add, exp.Add: _date_plus_interval,
     exp.Sub: _date_plus_interval, exp.DateDiff: _date_diff, exp.TimeToStr: _time_to_str,
@@ -605,6 +627,47 @@ def parse_error(exc: ParseError) -> ConfigError:
     return ConfigError(f"not valid Athena SQL: {description}{where}")
 
 
+ATHENA_FUNCTIONS = frozenset(
+    line.strip() for line in (Path(__file__).with_name("athena_functions.txt")).read_text(encoding="utf-8").splitlines()
+    if line.strip() and not line.startswith("#"))
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def _called(node: exp.Func) -> str | None:
+    """The function a node calls, as Athena spells it; None for syntax that is no call (ARRAY[...], CASE)."""
+    if isinstance(node, exp.Anonymous):
+        return node.name.lower()
+    found = _CALL.match(node.sql(dialect="athena"))
+    return found.group(1).lower() if found else None
+
+
+def refuse_outside_athena(tree: exp.Expr, schema: Schema | None, database: str | None) -> None:
+    """Only what Athena has runs: its functions (an allow-list, ATHENA_FUNCTIONS) and the catalog's tables
+    and views (and the query's own CTEs), by name. DuckDB's table functions, file paths and functions that
+    reach outside the lake (read_csv, read_text, glob, getenv, ...) are refused by name before anything runs."""
+    for node in tree.find_all(exp.Func):
+        if isinstance(node, exp.Table | exp.Unnest):
+            continue
+        called = _called(node)
+        if called is not None and called not in ATHENA_FUNCTIONS:
+            raise UnsupportedSql(f"{called}: not an Athena function (the local engine runs only Athena's)")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    known = {(db.lower(), table.lower()) for db, tables in (schema or {}).items() for table in tables}
+    created = tree.find(exp.Table) if isinstance(tree, exp.Create) else None  # the view being made
+    for table in tree.find_all(exp.Table):
+        if table is created:
+            continue
+        if not isinstance(table.this, exp.Identifier):
+            raise UnsupportedSql(f"{table.this.sql(dialect='athena')[:60]}: not a table of the lake (Athena reads "
+                                 "its catalog's tables, not table functions or files)")
+        name = table.name.lower()
+        if schema is None or (not table.db and name in ctes):
+            continue
+        db = (table.db or database or "").lower()
+        if (db, name) not in known:
+            raise UnsupportedSql(f"{table.sql(dialect='athena')[:60]}: no such table or view in the lake's catalog")
+
+
 def translate(sql: str, schema: Schema | None = None, database: str | None = None) -> Translation:
     """One Athena statement as DuckDB SQL with Athena's semantics; a query's output zones beside it.
     Unqualified tables are the `database`'s, as in Athena's query execution context."""
@@ -615,6 +678,7 @@ def translate(sql: str, schema: Schema | None = None, database: str | None = Non
     if len(statements) != 1:
         raise ConfigError("give exactly one SQL statement")
     tree = statements[0]
+    refuse_outside_athena(tree, schema, database)
     query = tree.expression if isinstance(tree, exp.Create) else tree
     output: Zones = []
     if isinstance(query, exp.Query):
