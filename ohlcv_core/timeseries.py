@@ -186,6 +186,20 @@ def accepted_values(response: Mapping[str, Any], request: Mapping[str, str]) -> 
     return kept, refused
 
 
+def next_start_ms(body: str | bytes, outputsize: int) -> int | None:
+    """Where to ask again after an answer of UTC bars in ascending order: a symbol that got `outputsize`
+    bars may have more after its last, so from the minute after the earliest such last bar; None when
+    every symbol got fewer (the window is whole)."""
+    parsed = orjson.loads(body)
+    single = isinstance(parsed, dict) and ("values" in parsed or "status" in parsed)
+    answers = [parsed] if single else list(parsed.values()) if isinstance(parsed, dict) else []
+    lasts = [parse_bar_datetime(str(values[-1].get("datetime")), UTC)
+             for answer in answers if isinstance(answer, dict)
+             and isinstance(values := answer.get("values"), list) and len(values) >= outputsize
+             and isinstance(values[-1], dict)]
+    return int(min(lasts).timestamp() * 1000) + 60_000 if lasts else None
+
+
 def _hour_of(start_ms: int) -> int:
     return start_ms // 3_600_000
 

@@ -37,11 +37,10 @@ from producers.backoff import Backoff
 from producers.batching import BatchBuilder
 from producers.checkpoints import CheckpointStore
 from producers.firehose_sink import FirehoseSink
-from producers.rest import RestAuthError, RestError, RestReply, RestRequestError, TwelveDataRest
+from producers.rest import NO_DATA, RestAuthError, RestError, RestReply, RestRequestError, TwelveDataRest
 
 LOG = logging.getLogger(__name__)
 SHOWN_REFUSALS = 3  # refused bars the summary names by symbol (every one is in the log)
-NO_DATA = "No data is available"  # Twelve Data's 400 for a window without bars (before a listing, a halt)
 SOURCE: Source = "twelvedata.rest.time_series"
 
 

@@ -1,9 +1,14 @@
 """The live source: the resilient WebSocket stream, plus gap repair from REST.
 
 After any disconnect, once resubscribed, the missed window is fetched per symbol from REST `time_series`
-(1-minute bars, UTC) and sent as bar envelopes; the same happens on a schedule, for gaps nobody saw (a
-stream that stayed open but skipped). Frames are looked at as the protocol read them
-(`ohlcv_core.td_protocol`); subscription failures are counted, not fatal (the client logs them).
+(1-minute bars, UTC) and sent as bar envelopes, and the minute the reconnect interrupted is fetched again
+once it has ended (REPAIR_SETTLE_S later); the same happens on a schedule, for gaps nobody saw (a stream
+that stayed open but skipped). A window longer than a call's 5,000 bars is fetched in pieces, each from
+after the last bar of a full answer. A call that fails is tried again, with capped, jittered waits (and
+the REST client's credit budget), until it succeeds or its window is older than REPAIR_GIVE_UP_S: its
+minutes are then counted as unrepaired (a metric, with an alarm) and left to the daily top-up, which
+loads the last five days. Frames are looked at as the protocol read them (`ohlcv_core.td_protocol`);
+subscription failures are counted, not fatal (the client logs them).
 """
 
 from __future__ import annotations
@@ -13,18 +18,25 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ohlcv_core.limits import TWELVEDATA_MAX_OUTPUTSIZE
 from ohlcv_core.td_protocol import PriceSeen, SubscribeStatus, read_server_frame
+from ohlcv_core.timeseries import next_start_ms
+from producers.backoff import Backoff
 from producers.replay import ReceivedRest
-from producers.rest import RestAuthError, TwelveDataRest
+from producers.rest import NO_DATA, RestAuthError, RestReply, RestRequestError, TwelveDataRest
 from producers.tasks import cancel_and_settle, in_daemon_thread
 from producers.twelvedata_ws import Disconnected, ReceivedFrame, StreamItem, Subscribed
 
 LOG = logging.getLogger(__name__)
 _END = object()
+_NO_BARS = object()  # REST's answer for a window without bars (a closed market)
+REPAIR_SETTLE_S = 90.0  # a reconnect's interrupted minute is fetched again once it has ended, and REST has it
+REPAIR_GIVE_UP_S = 86_400.0  # older gaps are left to the daily top-up (the last five days' minutes)
+REPAIR_RETRY_BASE_S, REPAIR_RETRY_CAP_S = 5.0, 300.0
 
 
 @dataclass
@@ -34,7 +46,8 @@ class LiveStats:
     reconnects: int = 0
     gaps_detected: int = 0
     gaps_repaired: int = 0
-    repair_failures: int = 0
+    repair_failures: int = 0  # calls that failed (each is tried again)
+    minutes_unrepaired: int = 0  # minutes x symbols given up on
     bars_responses: int = 0
     last_frame_ms: int = 0
     subscribe_failures: set[str] = field(default_factory=set)
@@ -92,40 +105,96 @@ class _Live:
     """The state of one live source: the stream pump, the repairs it starts, and their shared outbox."""
 
     def __init__(self, symbols: tuple[str, ...], rest: TwelveDataRest | None, stats: LiveStats,
-                 queue_size: int, clock: Callable[[], float], *, stopping: asyncio.Event | None = None) -> None:
+                 queue_size: int, clock: Callable[[], float], *, stopping: asyncio.Event | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 bars_per_call: int = TWELVEDATA_MAX_OUTPUTSIZE) -> None:
         self.symbols = symbols
+        self.bars_per_call = bars_per_call
         self.stopping = stopping or asyncio.Event()
         self.rest = rest
         self.stats = stats
         self.clock = clock
+        self.sleep = sleep
         self.tracker = GapTracker()
         self.out: asyncio.Queue[object] = asyncio.Queue(maxsize=queue_size)
         self.repairs: set[asyncio.Task[None]] = set()
+        self.ended = asyncio.Event()  # the stream ended
 
-    async def repair(self, window: GapWindow) -> None:
+    async def repair(self, window: GapWindow, after_s: float = 0.0) -> None:
         assert self.rest is not None
+        if after_s > 0:
+            await self._settle(after_s)
         self.stats.gaps_detected += 1
-        params = {"start_date": _utc(window.start_ms), "end_date": _utc(window.end_ms), "timezone": "UTC",
-                  "order": "asc", "outputsize": "5000"}
-        try:
-            for chunk in self.rest.chunks(self.symbols):
-                reply = await in_daemon_thread(functools.partial(self.rest.bars, chunk, "1min", **params))
+        repaired = True
+        for chunk in self.rest.chunks(self.symbols):
+            cursor: int | None = window.start_ms
+            while cursor is not None and cursor < window.end_ms:
+                params = {"start_date": _utc(cursor), "end_date": _utc(window.end_ms), "timezone": "UTC",
+                          "order": "asc", "outputsize": str(self.bars_per_call)}
+                try:
+                    reply = await self._fetch(chunk, params, cursor, window.reason)
+                except RestAuthError as exc:
+                    await self.out.put(exc)  # fatal: surfaces in the consumer
+                    return
+                if reply is _NO_BARS:
+                    break
+                if not isinstance(reply, RestReply):
+                    repaired = False
+                    self.stats.minutes_unrepaired += max(1, (window.end_ms - cursor) // 60_000) * len(chunk)
+                    break
                 self.stats.bars_responses += 1
                 await self.out.put(ReceivedRest(reply.received_at_ms, reply.body, reply.params))
-        except RestAuthError as exc:
-            await self.out.put(exc)  # fatal: surfaces in the consumer
-            return
-        except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
-            self.stats.repair_failures += 1
-            LOG.error("gap %s..%s (%s) not repaired: %s", params["start_date"], params["end_date"], window.reason, exc)
-            return
-        self.stats.gaps_repaired += 1
-        LOG.info("gap %s..%s (%s) repaired from REST", params["start_date"], params["end_date"], window.reason)
+                # a full answer may have left bars out: ask again from after its last (a long window, in pieces)
+                cursor = next_start_ms(reply.body, self.bars_per_call)
+        if repaired:
+            self.stats.gaps_repaired += 1
+            LOG.info("gap %s..%s (%s) repaired from REST", _utc(window.start_ms), _utc(window.end_ms), window.reason)
 
-    def start_repair(self, window: GapWindow) -> None:
+    async def _settle(self, after_s: float) -> None:
+        """Wait `after_s`, or less if the stream ends first (a finite stream's minutes have all ended)."""
+        async def waited() -> None:
+            await self.sleep(after_s)
+
+        waits = [asyncio.create_task(waited()), asyncio.create_task(self.ended.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await cancel_and_settle(waits, "a settling repair's wait")
+
+    async def _fetch(self, chunk: tuple[str, ...], params: dict[str, str], start_ms: int,
+                     reason: str) -> RestReply | object | None:
+        """One call's bars (_NO_BARS: the window has none), tried again after each failure until its window
+        is too old to repair or the request itself is wrong (None)."""
+        assert self.rest is not None
+        backoff = Backoff(base_s=REPAIR_RETRY_BASE_S, cap_s=REPAIR_RETRY_CAP_S)
+        while True:
+            try:
+                return await in_daemon_thread(functools.partial(self.rest.bars, chunk, "1min", **params))
+            except RestAuthError:
+                raise
+            except RestRequestError as exc:
+                if NO_DATA in str(exc):  # a closed market's window: nothing was missed
+                    return _NO_BARS
+                self.stats.repair_failures += 1  # asking again would be refused again
+                LOG.error("gap %s..%s (%s) of %s not repaired: %s", params["start_date"], params["end_date"], reason,
+                          ",".join(chunk), exc, extra={"symbols": list(chunk), "reason": reason})
+                return None
+            except Exception as exc:  # noqa: BLE001 - counted, logged and tried again
+                self.stats.repair_failures += 1
+                if self.clock() - start_ms / 1000 > REPAIR_GIVE_UP_S or self.stopping.is_set():
+                    LOG.error("gap %s..%s (%s) of %s not repaired, given up: %s", params["start_date"],
+                              params["end_date"], reason, ",".join(chunk), exc,
+                              extra={"symbols": list(chunk), "reason": reason})
+                    return None
+                delay = backoff.next_delay()
+                LOG.warning("gap %s..%s (%s) not repaired yet (%s); trying again in %.0f s", params["start_date"],
+                            params["end_date"], reason, exc, delay)
+                await self.sleep(delay)
+
+    def start_repair(self, window: GapWindow, after_s: float = 0.0) -> None:
         if self.rest is None:
             return
-        task = asyncio.create_task(self.repair(window))
+        task = asyncio.create_task(self.repair(window, after_s))
         self.repairs.add(task)
         task.add_done_callback(self.repairs.discard)
 
@@ -148,11 +217,15 @@ class _Live:
                     if window is not None:
                         self.stats.reconnects += 1
                         self.start_repair(window)
+                        # the minute cut by the reconnect, again once it has ended (REST has it whole then)
+                        minute = item.at_ms - item.at_ms % 60_000
+                        self.start_repair(GapWindow(minute, minute + 60_000, "reconnect, settled"), REPAIR_SETTLE_S)
                 elif isinstance(item, Disconnected):
                     self.tracker.on_disconnect(item.at_ms)
         except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
             await self.out.put(exc)
             return
+        self.ended.set()
         if self.repairs and not self.stopping.is_set():
             # a finite stream (a replay) ends: let the repairs it started finish first (a stopping
             # producer does not wait for them: the next start's schedule covers their windows)
@@ -163,12 +236,14 @@ class _Live:
 async def live_items(stream: AsyncIterator[StreamItem], symbols: tuple[str, ...], *, rest: TwelveDataRest | None,
                      repair_every_s: float, stats: LiveStats | None = None, queue_size: int = 1000,
                      clock: Callable[[], float] = time.time, stopping: asyncio.Event | None = None,
-                     repair_from_ms: int | None = None) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
+                     repair_from_ms: int | None = None,
+                     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                     ) -> AsyncIterator[ReceivedFrame | ReceivedRest]:
     """The stream's frames and the repairs' bars, as they come; with `stopping` (the event the stream
     itself stops on), the items already received still come through and the stream's end ends it.
     `repair_from_ms`: a previous run ended without keeping what it received after this (producers.kept),
     so the window from there to now is repaired from REST at once, while the stream starts."""
-    live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock, stopping=stopping)
+    live = _Live(symbols, rest, stats or LiveStats(), queue_size, clock, stopping=stopping, sleep=sleep)
     if repair_from_ms is not None:
         live.start_repair(GapWindow(repair_from_ms - repair_from_ms % 60_000, int(clock() * 1000), "restart"))
     tasks = [asyncio.create_task(live.pump(stream))]

@@ -172,7 +172,8 @@ class Reporter:
                     "RecordsSent": sink.records_sent, "FailedPuts": sink.failed_puts,
                     "ThrottledCalls": sink.throttled_calls, "RecordsSpooled": sender.records_spooled,
                     "BatchesDrained": sender.batches_drained, "OversizeRejected": self._stats.oversize_rejected,
-                    "RecordsNotKept": sender.records_not_kept,
+                    "RecordsNotKept": sender.records_not_kept, "RepairFailures": live.repair_failures,
+                    "MinutesUnrepaired": live.minutes_unrepaired,
                     # every quote received and then lost: too large to send, or left at the shutdown deadline
                     "Dropped": self._stats.oversize_rejected + sender.records_not_kept}
         gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}

@@ -20,6 +20,9 @@ MAX_BATCH_SYMBOLS = TWELVEDATA_MAX_BATCH_SYMBOLS
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 
 
+NO_DATA = "No data is available"  # Twelve Data's 400 for a window without bars (before a listing, a halt)
+
+
 class RestError(OhlcvError):
     """Twelve Data answered with an error. Subclasses say which kind."""
 

@@ -47,6 +47,7 @@ class Faults:
     drop_connections: int = 1  # ... for the first N connections only
     stall_after_frames: int | None = None  # then go silent: no frames, no heartbeat replies, socket open
     rest_429_burst: int = 0  # the next N REST requests get 429
+    rest_5xx_burst: int = 0  # the next N REST requests get 503 (the service failing)
     rest_delay_s: float = 0.0  # each REST answer takes this long (a slow service)
 
 
@@ -177,6 +178,10 @@ class TwelveDataStandIn:
         self.stats.rest_log.append({k: v for k, v in params.items() if k != "apikey"})
         cost = max(1, len([s for s in params.get("symbol", "").split(",") if s.strip()]))
         allowed, headers = self._spend_credits(cost)
+        if self.faults.rest_5xx_burst > 0:
+            self.faults.rest_5xx_burst -= 1
+            self.stats.rest_refused += 1
+            return _json_response(503, orjson.dumps(error_body(503, "Service temporarily unavailable")))
         if self.faults.rest_429_burst > 0 or not allowed:
             self.faults.rest_429_burst = max(0, self.faults.rest_429_burst - 1)
             self.stats.rest_refused += 1

@@ -18,6 +18,7 @@ from ohlcv_cli.demo import REPLAY_PARAMETERS, zones_of
 from ohlcv_core.recording import read_recording
 from producers.aws import firehose_client
 from producers.main import produce
+from producers.replay import ReceivedRest
 from producers.rest import CreditLimiter, TwelveDataRest
 from producers.settings import ProducerSettings
 from producers.twelvedata_ws import AuthError
@@ -116,3 +117,100 @@ def test_a_repair_for_more_symbols_than_a_minutes_credits_is_split_not_lost() ->
     assert (stats.gaps_repaired, stats.repair_failures, stats.bars_responses) == (1, 0, 3)
     assert [len(chunk) for chunk in rest.chunks(symbols)] == [4, 4, 1]
     assert now[0] > 1_692_889_000.0 + 60  # it waited for fresh credits instead of failing
+
+
+class _Time:
+    """The repair's clock and sleep: a wait moves the clock, nothing waits."""
+
+    def __init__(self, now_s: float) -> None:
+        self.now_s = now_s
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now_s += seconds
+
+
+def test_a_repair_that_fails_is_tried_again_with_capped_waits_until_it_succeeds() -> None:
+    from producers.live import REPAIR_RETRY_CAP_S, GapWindow, LiveStats, _Live
+
+    time = _Time(1_692_889_300.0)
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED), faults=Faults(rest_5xx_burst=6))) as stand_in:
+        stats = LiveStats()
+        live = _Live(("AAPL",), TwelveDataRest(stand_in.rest_url, None), stats, 100, time, sleep=time.sleep)
+        # WHEN the service fails six times in a row
+        asyncio.run(live.repair(GapWindow(1_692_888_600_000, 1_692_889_200_000, "reconnect")))
+        answered = stand_in.stats.rest_requests
+    # THEN the seventh call repaired the gap: six waits, each at most the cap, nothing given up
+    assert (stats.gaps_repaired, stats.repair_failures, stats.minutes_unrepaired, stats.bars_responses) == (1, 6, 0, 1)
+    assert answered == 7 and len(time.waits) == 6 and all(0 <= w <= REPAIR_RETRY_CAP_S for w in time.waits)
+
+
+def test_a_repair_gives_up_only_once_its_window_is_older_than_the_top_up_reaches_and_counts_it() -> None:
+    from producers.live import REPAIR_GIVE_UP_S, GapWindow, LiveStats, _Live
+
+    time = _Time(1_692_889_300.0)
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED),
+                                             faults=Faults(rest_5xx_burst=10**6))) as stand_in:
+        stats = LiveStats()
+        live = _Live(("AAPL", "EUR/USD"), TwelveDataRest(stand_in.rest_url, None), stats, 100, time,
+                     sleep=time.sleep)
+        asyncio.run(live.repair(GapWindow(1_692_888_600_000, 1_692_889_200_000, "reconnect")))
+    # THEN it kept trying for a day, then counted the 10 minutes of both symbols as unrepaired
+    assert time.now_s - 1_692_888_600 > REPAIR_GIVE_UP_S and stats.gaps_repaired == 0
+    assert stats.minutes_unrepaired == 10 * 2 and stats.repair_failures == len(time.waits) + 1
+
+
+def test_a_window_longer_than_a_call_is_fetched_in_pieces() -> None:
+    from producers.live import GapWindow, LiveStats, _Live
+
+    time = _Time(1_692_920_000.0)
+    start_ms, end_ms = 1_692_835_200_000, 1_692_921_600_000  # 24 August, UTC: the recording's day
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED))) as stand_in:
+        rest = TwelveDataRest(stand_in.rest_url, None)
+        whole = json.loads(rest.bars(["AAPL"], "1min", start_date="2023-08-24 00:00:00",
+                                     end_date="2023-08-25 00:00:00", timezone="UTC", order="asc",
+                                     outputsize="5000").body)["values"]
+        stats = LiveStats()
+        # WHEN the day is repaired in calls of 100 bars
+        live = _Live(("AAPL",), rest, stats, 1000, time, sleep=time.sleep, bars_per_call=100)
+        asyncio.run(live.repair(GapWindow(start_ms, end_ms, "restart")))
+        asked = [r["start_date"] for r in stand_in.stats.rest_log[1:]]
+    pieces = []
+    while not live.out.empty():
+        item = live.out.get_nowait()
+        assert isinstance(item, ReceivedRest)
+        pieces.append(json.loads(item.body)["values"])
+    # THEN each call went on from the minute after the last bar of the one before, until one was not full,
+    # and together they hold the day's bars, each once
+    assert len(asked) == len(pieces) == stats.bars_responses == len(whole) // 100 + 1
+    assert asked == sorted(asked) and stats.gaps_repaired == 1 and stats.repair_failures == 0
+    assert [v["datetime"] for piece in pieces for v in piece] == [v["datetime"] for v in whole]
+
+
+def test_a_reconnects_interrupted_minute_is_fetched_again_once_it_has_ended() -> None:
+    from producers.live import REPAIR_SETTLE_S, LiveStats, _Live
+    from producers.twelvedata_ws import Disconnected, Subscribed
+
+    time = _Time(1_692_889_300.0)
+    cut_ms, back_ms = 1_692_888_630_000, 1_692_888_675_000  # 14:50:30 to 14:51:15, UTC
+
+    async def stream() -> Any:
+        yield Subscribed(1, "{}", cut_ms - 60_000)
+        yield Disconnected(1, "dropped", cut_ms)
+        yield Subscribed(2, "{}", back_ms)
+
+    async def run(live: _Live) -> None:
+        await live.pump(stream())
+
+    with running_in_thread(TwelveDataStandIn(read_recording(DEMO_FEED))) as stand_in:
+        stats = LiveStats()
+        live = _Live(("AAPL",), TwelveDataRest(stand_in.rest_url, None), stats, 1000, time, sleep=time.sleep)
+        asyncio.run(run(live))
+        asked = [(r["start_date"], r["end_date"]) for r in stand_in.stats.rest_log]
+    # THEN the gap at once, and the minute the reconnect cut again after the settling wait
+    assert ("2023-08-24 14:51:00", "2023-08-24 14:52:00") in asked and REPAIR_SETTLE_S in time.waits
+    assert stats.reconnects == 1 and stats.gaps_repaired == 2
