@@ -88,12 +88,14 @@ class BackfillReport:
     failed: dict[str, str] = field(default_factory=dict)
     bars_by_symbol: dict[str, int] = field(default_factory=dict)
     refused: dict[str, list[str]] = field(default_factory=dict)  # symbol -> bars the transform would reject
+    closed: dict[str, str] = field(default_factory=dict)  # symbol -> why its empty span is no failure
 
     def lines(self) -> list[str]:
         loaded = [s for s in self.plan.symbols if s not in self.failed]
         out = [f"backfill {self.plan.interval}: {self.bars:,} bars of {len(loaded)} symbol(s) in {self.records:,} "
                f"records, {self.calls} call(s), {self.credits} credit(s)"]
         out += [f"  failed {symbol}: {reason}" for symbol, reason in sorted(self.failed.items())]
+        out += [f"  nothing to load for {symbol}: {reason}" for symbol, reason in sorted(self.closed.items())]
         for symbol, bars in sorted(self.refused.items()):
             more = f"; {len(bars) - SHOWN_REFUSALS} more in the log" if len(bars) > SHOWN_REFUSALS else ""
             out.append(f"  refused {len(bars)} bar(s) of {symbol}, the others loaded: "
@@ -155,10 +157,19 @@ class Backfill:
             checkpoint = self._checkpoint_of(symbol, planned.interval)
             if not report.bars_by_symbol.get(symbol) and not self._loaded_within(checkpoint, planned.span):
                 start, end = planned.span.to_list(is_daily(planned.interval))
-                report.failed[symbol] = f"no {planned.interval} bars between {start} and {end} (excluded)"
-            elif empty.get(symbol):
+                if not self._loaded_before(checkpoint, planned.span):  # before its listing, or a wrong range
+                    report.failed[symbol] = f"no {planned.interval} bars between {start} and {end} (excluded)"
+                    continue
+                # it has history before: the market had no session (a weekend, a holiday), or the symbol no
+                # longer trades; either way nothing is missing, and a top-up over it ends well
+                report.closed[symbol] = f"no {planned.interval} bars between {start} and {end}: no session"
+            if empty.get(symbol):
                 self._cover(checkpoint, empty.pop(symbol), 0)
         return report
+
+    @staticmethod
+    def _loaded_before(checkpoint: Checkpoint, span: Span) -> bool:
+        return checkpoint.bars > 0 and any(done.start < span.start for done in checkpoint.covered)
 
     @staticmethod
     def _loaded_within(checkpoint: Checkpoint, span: Span) -> bool:

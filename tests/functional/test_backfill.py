@@ -228,3 +228,27 @@ def test_a_deployed_run_reports_its_outcome_as_the_metric_the_alarm_reads(
     (line,) = [orjson.loads(text) for text in out.getvalue().splitlines() if text.startswith("{")]
     assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "OhlcvEngine" and line["service"] == "backfill"
     assert line["SymbolsFailed"] == 1 and line["BarsLoaded"] > 50 and line["BarsRefused"] == 0
+
+
+def test_a_top_up_over_a_closed_market_ends_well_and_says_so(
+        firehose: tuple[FirehoseEndpoint, CapturingLambda, str], tmp_path: Path) -> None:
+    endpoint, _, stream = firehose
+    stand_in = TwelveDataStandIn(EMPTY, speed=0, history=[HISTORY["GOOG"]])
+    with running_in_thread(stand_in):
+        sink = FirehoseSink(firehose_client(DEFAULT_REGION, endpoint.url), stream)
+
+        def backfill(folder: Path) -> Backfill:
+            return Backfill(TwelveDataRest(stand_in.rest_url, None), sink, FileCheckpoints(folder),
+                            sleep=lambda _: None)
+
+        # GIVEN GOOG's January 2010 loaded
+        loaded = backfill(tmp_path / "kept")
+        assert _run(loaded, ("GOOG",), "1day", "2010-01-01", "2010-01-31") == {}
+        # WHEN a top-up asks for a weekend (no session: the service has no bars for it)
+        weekend = loaded.run(loaded.plan(("GOOG",), "1day", requested_span("2010-02-06", "2010-02-07", "1day")))
+        # AND a first load asks for the same weekend
+        first = _run(backfill(tmp_path / "fresh"), ("GOOG",), "1day", "2010-02-06", "2010-02-07")
+    # THEN the top-up is no failure, and says why it loaded nothing; the first load, with no history, is
+    assert weekend.failed == {} and set(weekend.closed) == {"GOOG"}
+    assert "  nothing to load for GOOG: no 1day bars between 2010-02-06 and 2010-02-08: no session" in weekend.lines()
+    assert set(first) == {"GOOG"} and "(excluded)" in first["GOOG"]
