@@ -32,6 +32,7 @@ class Call:
     operation: str
     params: Mapping[str, Any]
     error: str | None = None  # the error code the service answered, if it refused
+    answer: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def recorded() -> Iterator[list[Call]]:
         except ClientError as exc:
             calls.append(Call(service, operation, dict(params), str(exc.response.get("Error", {}).get("Code"))))
             raise
-        calls.append(Call(service, operation, dict(params)))
+        calls.append(Call(service, operation, dict(params), answer=dict(answer)))
         return answer
 
     with mock.patch.object(BaseClient, "_make_api_call", recording):
@@ -68,6 +69,16 @@ def recorded() -> Iterator[list[Call]]:
 def _queue_arn(url: str, region: str, account: str) -> str:
     parts = urlparse(url).path.strip("/").split("/")
     return f"arn:aws:sqs:{region}:{parts[-2] if len(parts) > 1 else account}:{parts[-1]}"
+
+
+def with_workgroups(calls: list[Call]) -> list[Call]:
+    """Athena authorizes a call on a query by the workgroup it ran in, which only its start names: each
+    later call on a query gets its workgroup from the start."""
+    started = {c.answer.get("QueryExecutionId"): c.params.get("WorkGroup", "primary")
+               for c in calls if c.service == "athena" and c.operation == "StartQueryExecution"}
+    return [Call(c.service, c.operation, {**c.params, "WorkGroup": started[c.params["QueryExecutionId"]]},
+                 c.error, c.answer) if c.service == "athena" and "QueryExecutionId" in c.params else c
+            for c in calls]
 
 
 def _s3_needs(call: Call) -> list[Need]:
@@ -103,6 +114,8 @@ def needs(call: Call, *, region: str, account: str) -> list[Need]:
         "glue:GetJobRun": lambda: (f"arn:aws:glue:{region}:{account}:job/{p['JobName']}", {}),
         "glue:GetJobRuns": lambda: (f"arn:aws:glue:{region}:{account}:job/{p['JobName']}", {}),
         "sqs:SendMessage": lambda: (_queue_arn(str(p["QueueUrl"]), region, account), {}),
+        **{f"athena:{name}": lambda: (f"arn:aws:athena:{region}:{account}:workgroup/{p['WorkGroup']}", {})
+           for name in ("StartQueryExecution", "GetQueryExecution", "StopQueryExecution")},
     }
     if op not in resources:
         raise AssertionError(f"tests/iam.py does not know what {op} needs of IAM: add it to needs()")
