@@ -284,3 +284,17 @@ def test_a_missing_grant_is_named_with_the_call_that_needs_it(aws: StackTemplate
     refused = [str(need) for call in calls for need in needs(call, region=REGION, account=ACCOUNT)
                if denied(statements, need)]
     assert refused and all(r.startswith("s3:ListBucket on arn:aws:s3:::ohlcv-local-raw-000000000000") for r in refused)
+
+
+def test_removing_any_grant_a_unit_uses_names_a_call_it_refuses(aws: StackTemplate) -> None:
+    # (the grants the test above finds used: each is needed, none merely shadows another)
+    for unit in UNITS:
+        role, calls, extra = _exercise(aws, unit)
+        wanted = [need for call in calls for need in needs(call, region=REGION, account=ACCOUNT)] + extra
+        statements = role_statements(aws, role)
+        for index, statement in enumerate(statements):
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            if all(a in USED_BY_THE_PLATFORM or a in ON_THE_UNITS_BEHALF.get(role, set()) for a in actions):
+                continue
+            without = statements[:index] + statements[index + 1:]
+            assert any(denied(without, need) for need in wanted), f"{role} without {actions} refuses nothing"
