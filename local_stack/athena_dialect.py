@@ -664,7 +664,8 @@ def refuse_outside_athena(tree: exp.Expr, schema: Schema | None, database: str |
         if schema is None or (not table.db and name in ctes):
             continue
         db = (table.db or database or "").lower()
-        if (db, name) not in known:
+        # (unqualified, with no database in context: any schema on the search path, as DuckDB's main)
+        if not ((db, name) in known if db else any(name == known_name for _, known_name in known)):
             raise UnsupportedSql(f"{table.sql(dialect='athena')[:60]}: no such table or view in the lake's catalog")
 
 

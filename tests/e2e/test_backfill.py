@@ -94,7 +94,7 @@ def loaded(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, An
 
 
 def _curated(stack: LocalStack, table: str, symbol: str, daily: bool) -> dict[str, tuple[Any, ...]]:
-    when = "dt" if daily else "strftime(bar_start, '%Y-%m-%d %H:%M:%S')"
+    when = "dt" if daily else "date_format(bar_start, '%Y-%m-%d %H:%i:%s')"
     rows = stack.athena.query(f"SELECT {when}, open, high, low, close, volume, source, final FROM {table} "
                               f"WHERE symbol = '{symbol}' ORDER BY bar_start").rows
     return {str(row[0]): tuple(row[1:]) for row in rows}

@@ -187,7 +187,7 @@ def test_what_moto_skips_is_accepted_by_its_own_api(deployed: subprocess.Complet
     for logical_id, _ in alarms:
         cloudwatch.put_metric_alarm(**_numbers(template.cfn.properties(logical_id)))
     described = cloudwatch.describe_alarms(AlarmNamePrefix=f"{STACK}-")
-    assert len(described["MetricAlarms"]) == len(alarms) == 12
+    assert len(described["MetricAlarms"]) == len(alarms) == 15
     assert all(a["AlarmActions"] == [template.cfn.arn("AlarmTopic")] for a in described["MetricAlarms"])
     secrets = _client("secretsmanager", moto_server)
     secrets.create_secret(**template.cfn.properties("ApiKeySecret"))
