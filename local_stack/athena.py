@@ -271,6 +271,13 @@ class LocalAthena:
         connection = duckdb.connect(":memory:")
         for setting in (*SESSION_SETUP, *MACROS):
             connection.execute(setting)
+        # The lake's folder and nothing else: no extension installed or loaded on a query's behalf, no file
+        # or URL outside it, and no query may change that (whatever the translator lets through).
+        root = self._s3.root.resolve().as_posix().replace("'", "''")
+        for setting in ("SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
+                        f"SET allowed_directories = ['{root}']", "SET enable_external_access = false",
+                        "SET lock_configuration = true"):
+            connection.execute(setting)
         databases = {t.database for t in self._template.tables()}
         for name in databases:
             connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(name)}")

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 import yaml
 
@@ -87,3 +88,16 @@ def test_threads_share_one_catalog_and_each_gets_its_own_answer(athena: LocalAth
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(ask, range(64)))
     assert answers == [[(n // 2, "UTC", 0)] for n in range(64)]
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM read_csv('http://127.0.0.1:9/x.csv')",
+                                 "SELECT * FROM sqlite_scan('/x.db', 't')",
+                                 "SELECT * FROM read_text('/etc/hostname')",
+                                 "SET enable_external_access = true"])
+def test_the_engine_itself_reaches_nothing_outside_the_lake(athena: LocalAthena, sql: str,
+                                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # (below the translator's allow-list: DuckDB's own settings, in case a query ever got past it)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with athena.connect() as connection, pytest.raises(duckdb.Error):
+        connection.execute(sql).fetchall()
+    assert not (tmp_path / ".duckdb").exists()  # no extension was installed on the query's behalf
