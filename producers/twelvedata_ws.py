@@ -106,6 +106,17 @@ async def _stop_when_told(ws: WebSocket, connection: ClientConnection, stop: asy
     ws.transport.abort()
 
 
+def _why(exc: BaseException) -> str:
+    """Why a connection ended, in our words: a close frame's code, never its reason text (the peer's words,
+    which may carry anything, a secret included), nor a handshake's headers."""
+    if isinstance(exc, ConnectionClosed):
+        frame = exc.rcvd or exc.sent
+        return f"{type(exc).__name__}: close code {frame.code if frame else 'none (no close frame)'}"
+    if isinstance(exc, InvalidHandshake):
+        return f"{type(exc).__name__}: the handshake failed"
+    return f"{type(exc).__name__}: {exc}"  # a local socket error: our own system's words
+
+
 async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str | None,
                            exit_on_close: bool = False, heartbeat_s: float = HEARTBEAT_S,
                            idle_timeout_s: float = IDLE_TIMEOUT_S, open_timeout_s: float = 10.0,
@@ -162,7 +173,7 @@ async def resilient_stream(url: str, symbols: tuple[str, ...], *, api_key: str |
             outcome, reason = "refused", f"handshake refused with HTTP {status}"
         except (ConnectionClosed, InvalidHandshake, OSError) as exc:
             silent = connection is not None and connection.dead(clock())
-            reason = f"no message for {idle_timeout_s:g} s" if silent else f"{type(exc).__name__}: {exc}"
+            reason = f"no message for {idle_timeout_s:g} s" if silent else _why(exc)
         yield Disconnected(conn, reason, int(clock() * 1000))
         if stop.is_set():
             return

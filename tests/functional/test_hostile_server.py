@@ -5,6 +5,7 @@ more slowly instead of about twice a second forever."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,7 +16,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 from ohlcv_core.td_protocol import ReconnectPolicy
 from producers.live import LiveStats, live_items
-from producers.twelvedata_ws import AuthError, ReceivedFrame, resilient_stream
+from producers.twelvedata_ws import AuthError, Disconnected, ReceivedFrame, resilient_stream
 
 PRICE = orjson.dumps({"event": "price", "symbol": "AAPL", "timestamp": 1692888600, "price": 177.0}).decode()
 MALFORMED = ['{"status":"error","code":500,"message":null}', '{"status":"error","message":17}',
@@ -132,3 +133,26 @@ def test_no_frame_is_lost_while_heartbeats_go_out_under_load() -> None:
         return sum([1 async for item in stream if isinstance(item, ReceivedFrame)])
 
     assert asyncio.run(_serving(handler, client)) == count
+
+
+def test_a_close_reason_from_the_server_never_reaches_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "sk_live_7f3a9c-do-not-log"
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(PRICE)
+        await ws.close(1011, f"internal error near {secret}")
+
+    async def client(url: str) -> list[str]:
+        stream = resilient_stream(url, ("AAPL",), api_key=None, max_reconnects=1, sleep=_no_wait)
+        return [item.reason async for item in stream if isinstance(item, Disconnected)]
+
+    with caplog.at_level("INFO"), pytest.raises(Exception, match="reconnect"):
+        asyncio.run(_serving(handler, client))
+    # what the producer logs, at its level (websockets' own DEBUG lines print every frame)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+    assert secret not in logged and "close code 1011" in logged
+
+
+async def _no_wait(_seconds: float) -> None:
+    return None
