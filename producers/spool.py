@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ohlcv_core.errors import ConfigError, PipelineError
+from producers.kept import MARKER_NAME
 
 LOG = logging.getLogger(__name__)
 _LENGTH = struct.Struct(">I")
@@ -64,7 +65,8 @@ class Spool:
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"the spool folder {directory} cannot be written: {exc.strerror or exc}") from None
-        strays = [p.name for p in directory.iterdir() if p.is_file() and not _BATCH_NAME.match(p.name)]
+        strays = [p.name for p in directory.iterdir()  # (the producer's own marker lives beside the batches)
+                  if p.is_file() and not _BATCH_NAME.match(p.name) and p.name != MARKER_NAME]
         if strays:
             LOG.warning("the spool folder holds %d files that are not batches; left alone: %s", len(strays),
                         ", ".join(sorted(strays)[:5]))

@@ -84,3 +84,18 @@ def test_a_read_only_disk_refuses_writes_keeps_what_it_has_and_is_refused_at_sta
         assert [r for _, r in spool.batches()] == [[b"before"]]
         with pytest.raises(ConfigError, match="cannot be written"):
             Spool(disk / "spool", ROOMY)
+
+
+def test_only_files_that_are_neither_batches_nor_the_producers_marker_are_called_strays(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from producers.kept import KeptThrough
+
+    kept = KeptThrough(tmp_path)
+    kept.note([1_692_888_600_000])
+    kept.save()  # what every producer with a spool leaves beside its batches
+    assert kept.path.exists()
+    Spool(tmp_path, ROOMY)
+    assert "not batches" not in caplog.text
+    (tmp_path / "notes.txt").write_text("mine")
+    Spool(tmp_path, ROOMY)
+    assert "holds 1 files that are not batches; left alone: notes.txt" in caplog.text
