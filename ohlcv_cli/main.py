@@ -26,6 +26,15 @@ def _lake(args: argparse.Namespace) -> Path:
     return lake
 
 
+def _existing_lake(args: argparse.Namespace) -> Path:
+    """The lake a reading command reads: a folder that is not there is a mistyped path, not an empty lake."""
+    lake = _lake(args)
+    if not lake.is_dir():
+        raise ConfigError(f"no lake at {lake} (--lake, or {config.ENV_LAKE_DIR}): `ohlcv demo` or "
+                          "`ohlcv local up` makes one")
+    return lake
+
+
 def _spark_factory() -> Callable[[], Any]:
     """The local Spark session, started at the first job run and kept. Runs start it on the Glue
     stand-in's one worker thread, where PySpark installs no SIGINT handler of its own: on the main thread
@@ -61,13 +70,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ohlcv_cli.dashboard import serve_dashboard
 
-    return serve_dashboard(_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
+    return serve_dashboard(_existing_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     from ohlcv_cli.query import run_query
 
-    return run_query(args, _lake(args))
+    return run_query(args, _existing_lake(args))
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -83,7 +92,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from local_stack.java import require_java
 
     require_java()
-    result = run_local(_lake(args), dates, _spark_factory(), symbols=symbols, now=args.now, ruleset=args.ruleset)
+    result = run_local(_existing_lake(args), dates, _spark_factory(), symbols=symbols, now=args.now,
+                       ruleset=args.ruleset)
     print(format_result(result))
     return 1 if result.blocking_failed else 0
 
@@ -381,7 +391,7 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         if settings.processor is None:
             raise ConfigError("the delivery stream has no transform to redrive through")
         window = TimeWindow.from_environ(settings.processor.environment)
-        store, root = LocalStore(), (_lake(args).resolve() / "s3" / settings.destination.bucket).as_posix()
+        store, root = LocalStore(), (_existing_lake(args).resolve() / "s3" / settings.destination.bucket).as_posix()
         stream, client = settings.name, firehose_client(region, f"http://127.0.0.1:{args.port}")
     report = redrive(store, root, FirehoseSink(client, stream), source=args.source, start=start, end=end,
                      window=window, dry_run=args.dry_run)
