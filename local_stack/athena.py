@@ -160,12 +160,15 @@ def query_error(exc: duckdb.Error) -> Exception:
 @functools.lru_cache(maxsize=256)
 def _refuse_writes(sql: str) -> None:
     try:
-        statement = sqlglot.parse_one(sql, read="athena")
+        statements = [s for s in sqlglot.parse(sql, read="athena") if s is not None]
     except ParseError as exc:
         raise parse_error(exc) from None
-    if not isinstance(statement, exp.Query | exp.Describe):
-        raise ConfigError(f"only queries run here (SELECT, WITH, DESCRIBE); {type(statement).__name__.upper()} "
-                          "could write into the lake")
+    if len(statements) != 1:
+        raise ConfigError(f"give one SQL statement, not {len(statements)}")
+    if not isinstance(statements[0], exp.Query | exp.Describe):
+        verb = (sql.split() or ["nothing"])[0].upper()  # the statement's own word, not the parser's reading of it
+        raise ConfigError(f"only reading statements run here (SELECT, WITH, DESCRIBE), not {verb}: the lake's "
+                          "folders are its tables' only copy")
 
 
 def _duck_type(glue_type: str) -> str:

@@ -90,6 +90,9 @@ def _on_event(event: ServerEvent) -> None:
         raise AuthError(f"Twelve Data refused the API key inside the stream (code {event.code}): {event.message}")
     if isinstance(event, SubscribeStatus) and event.fails:
         LOG.warning("Twelve Data refused these symbols: %s", ", ".join(sorted(set(event.fails))))
+    if isinstance(event, SubscribeStatus) and not event.success:
+        LOG.error("Twelve Data's subscribe-status subscribed none of the symbols (status %s): the stream carries "
+                  "no prices until the next connection", "ok" if event.ok else "error")
 
 
 async def _stop_when_told(ws: WebSocket, connection: ClientConnection, stop: asyncio.Event, drain_s: float,

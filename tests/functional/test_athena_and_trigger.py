@@ -107,6 +107,14 @@ def test_queries_cannot_write_into_the_lake(tmp_path: Path, sql: str) -> None:
     assert LocalAthena(StackTemplate(), s3).query("DESCRIBE bars_1m").rows  # reading still works
 
 
+@pytest.mark.parametrize(("sql", "said"), [("INSTALL httpfs", "not INSTALL"), ("ATTACH 'x.db'", "not valid Athena SQL"),
+                                           ("SELECT 1; SELECT 2", "give one SQL statement, not 2"),
+                                           ("PRAGMA version", "not PRAGMA")])
+def test_what_is_not_one_reading_statement_is_named_as_written(tmp_path: Path, sql: str, said: str) -> None:
+    with pytest.raises(ConfigError, match=said):
+        LocalAthena(StackTemplate(), LocalS3(tmp_path)).query(sql)
+
+
 @pytest.mark.parametrize("key", ["raw/kind%3Dprice/dt%3D..%2F..%2Fetc/hour%3D14/x",
                                  "raw/kind%3Dprice/dt%3D2023-13-40/x", "raw/kind%3Dprice/dt%3D2023-08-24%3B%20rm/x",
                                  "raw/kind%3Dprice/dt%3D/x",

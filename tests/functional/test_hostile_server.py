@@ -156,3 +156,19 @@ def test_a_close_reason_from_the_server_never_reaches_the_log(caplog: pytest.Log
 
 async def _no_wait(_seconds: float) -> None:
     return None
+
+
+def test_a_subscription_that_took_no_symbol_is_said(caplog: pytest.LogCaptureFixture) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send('{"event":"subscribe-status","fails":5}')  # no success list, and fails not even a list
+        await ws.close(1000, "done")
+
+    async def client(url: str) -> None:
+        async for _ in resilient_stream(url, ("AAPL",), api_key=None, exit_on_close=True):
+            pass
+
+    with caplog.at_level("INFO"):
+        asyncio.run(_serving(handler, client))
+    assert any(r.levelno == logging.ERROR and "subscribed none of the symbols" in r.getMessage()
+               for r in caplog.records)
