@@ -148,6 +148,11 @@ def coverage(bars: DataFrame) -> Coverage:
     for symbol, market in found.items():  # (a symbol's bars are judged by its calendar, whatever venue each names)
         if symbol in by_symbol:
             spans[market] = _widest(spans.get(market), by_symbol[symbol])
+    unknown = sorted({row[0] for row in rows} - set(found))
+    if unknown:
+        LOG.warning("no calendar is known for %d symbol(s), %s: the rules that need one (sessions, hours, "
+                    "staleness) skip their bars, the others judge them", len(unknown), ", ".join(unknown[:10]),
+                    extra={"symbols": unknown})
     return Coverage(found, spans)
 
 

@@ -128,9 +128,18 @@ def _slot() -> Column:
             .otherwise(F.unix_millis("bar_start").cast("string")))
 
 
+def market_column(markets: Markets) -> Column:
+    """Each row's calendar, by its symbol; null for a symbol whose calendar is not known (no markets at all:
+    an empty map has no key type to look a symbol up with)."""
+    if not markets:
+        return F.lit(None).cast("string")
+    return F.create_map(*[F.lit(x) for pair in sorted(markets.items()) for x in pair])[F.col("symbol")]
+
+
 def with_gaps(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFrame:
-    """in_session and missing_before, by each symbol's calendar (tables without a grid: nulls)."""
-    market = F.create_map(*[F.lit(x) for pair in sorted(markets.items()) for x in pair])[F.col("symbol")]
+    """in_session and missing_before, by each symbol's calendar (tables without a grid, and symbols with
+    no known calendar: nulls, which the session rules pass)."""
+    market = market_column(markets)
     keyed = bars.withColumn("market", market).withColumn("slot", _slot())
     joined = keyed.join(F.broadcast(grid), on=["market", "table_name", "slot"], how="left")
     gridded = F.col("market").isNotNull() & F.col("table_name").isin(*SLOT_KINDS)
@@ -177,7 +186,7 @@ def with_day_check(bars: DataFrame, grid: DataFrame, markets: Markets) -> DataFr
     exchanges = {s: m for s, m in markets.items() if m not in (ALWAYS, FOREX)}
     if not exchanges:
         return bars.withColumn("day_vs_minutes_pct", F.lit(None).cast("double"))
-    market = F.create_map(*[F.lit(x) for pair in sorted(exchanges.items()) for x in pair])[F.col("symbol")]
+    market = market_column(exchanges)
     in_grid = grid.where("table_name = 'bars_1m'").select(F.col("market").alias("_market"),
                                                           F.col("slot").alias("_slot"))
     day_minutes = (bars.where(F.col("table_name") == "bars_1m").withColumn("_market", market)

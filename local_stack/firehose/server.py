@@ -10,6 +10,7 @@ import contextlib
 import logging
 import random
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -193,6 +194,24 @@ class _Handler(BaseHTTPRequestHandler):
         # a client that stalls mid-request, or idles on a kept-alive connection, lets go of its thread
         self.connection.settimeout(self.server.socket_timeout_s)
 
+    def handle_one_request(self) -> None:
+        """One request, from its first byte to its answer, within the socket timeout as a whole: a client
+        that trickles a byte at a time (each read in time) is hung up on, not given the slot for minutes."""
+        deadline = threading.Timer(self.server.socket_timeout_s, self._hang_up)
+        deadline.daemon = True
+        deadline.start()
+        try:
+            super().handle_one_request()
+        finally:
+            deadline.cancel()
+
+    def _hang_up(self) -> None:
+        LOG.warning("client %s took longer than %.0f s over one request: hung up", self.client_address[0],
+                    self.server.socket_timeout_s)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug(format, *args)
 
@@ -214,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _length(self) -> int:
         """The request's Content-Length, checked before a byte of the body is read."""
         raw = self.headers.get("Content-Length")
-        if raw is None or not raw.strip().isdigit():
+        if raw is None or not raw.strip().isascii() or not raw.strip().isdigit():  # ('²' is a digit to isdigit)
             raise ApiError("SerializationException", "a Content-Length header with the body's size is required",
                            status=411)
         length = int(raw)
@@ -277,6 +296,13 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away or misbehaved mid-request: one line, no traceback (socketserver prints
+        one), and the others are served as before."""
+        exc = sys.exc_info()[1]
+        LOG.warning("client %s: request abandoned (%s)", client_address[0] if client_address else "?",
+                    type(exc).__name__ if exc else "unknown error")
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

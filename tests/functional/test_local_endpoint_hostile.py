@@ -3,6 +3,7 @@ holds no thread for a stalled client, and never acknowledges a record it then dr
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -64,7 +65,8 @@ def test_a_body_that_is_json_but_not_an_object_is_a_serialization_error(
                             "message": f"request body is a JSON {kind}, not an object"}
 
 
-@pytest.mark.parametrize(("length", "status"), [(b"-5", 411), (b"abc", 411), (b"99999999999", 413)])
+@pytest.mark.parametrize(("length", "status"), [(b"-5", 411), (b"abc", 411), (b"99999999999", 413),
+                                               (b"\xb2", 411)])  # '²': a digit to str.isdigit, not to int()
 def test_a_bad_content_length_is_refused_before_any_body_is_read(
         endpoint: tuple[FirehoseEndpoint, CapturingLambda], length: bytes, status: int) -> None:
     server, _ = endpoint
@@ -85,6 +87,35 @@ def test_a_stalled_client_lets_go_of_its_thread(tmp_path: Path) -> None:
             assert sock.recv(1024) == b""  # the server closed it: the handler's thread is free
     finally:
         server.stop()
+
+
+def test_a_client_trickling_a_request_is_hung_up_on_when_the_whole_request_is_late(tmp_path: Path) -> None:
+    server, _ = _endpoint(tmp_path, socket_timeout_s=0.5)
+    host, port = server.url.removeprefix("http://").split(":")
+    request = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"{" * 100
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            started = time.monotonic()
+            with contextlib.suppress(OSError):
+                for byte in request:  # each byte well within the read timeout, the request never whole
+                    sock.sendall(bytes([byte]))
+                    time.sleep(0.1)
+            sock.settimeout(5)
+            with contextlib.suppress(OSError):
+                assert sock.recv(1024) == b""
+            assert time.monotonic() - started < 3  # not the 14 s the trickle would have taken
+    finally:
+        server.stop()
+
+
+def test_a_client_that_goes_away_mid_request_costs_one_line_and_no_traceback(
+        endpoint: tuple[FirehoseEndpoint, CapturingLambda], capsys: pytest.CaptureFixture[str]) -> None:
+    server, _ = endpoint
+    for _ in range(3):
+        _raw(server.url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", read=False)
+    time.sleep(0.5)
+    assert "Traceback" not in capsys.readouterr().err
+    assert requests.get(f"{server.url}/_local/status", timeout=10).status_code == 200  # still serving
 
 
 def test_past_its_connection_limit_a_connection_is_answered_503_at_once(

@@ -13,6 +13,7 @@ import math
 import random
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from glue_jobs import quality_checks, sessions
+from glue_jobs.check_quality import check
+from glue_jobs.compact_bars import BAR_NAMES
 from glue_jobs.evaluate import Evaluation, evaluate, load_ruleset
+from glue_jobs.publish import Publisher
+from glue_jobs.store import LocalStore
 from ohlcv_core.calendars import ALWAYS, FOREX
+from ohlcv_core.curated import written_url
 from ohlcv_core.schema import BAR_COLUMNS
 
 pytestmark = pytest.mark.spark
@@ -296,3 +302,21 @@ def test_a_day_before_utc_midnight_counts_for_its_exchange_s_own_date(spark: Any
     assert len(sessions.session_hours(FOREX, date(2023, 8, 14), date(2023, 8, 20)) or []) == 5 * 24
     assert timedelta(minutes=len(sessions.session_minutes(ALWAYS, date(2023, 8, 24), date(2023, 8, 24)))) \
         == timedelta(days=1)
+
+
+def test_bars_of_a_symbol_with_no_known_calendar_are_judged_not_a_crash(spark: Any, tmp_path: Path) -> None:
+    # GIVEN only bars whose venue names no calendar (no exchange, no '/' in the symbol): no markets at all
+    curated = tmp_path / "curated"
+    rows = [_bar("bars_1m", "XYZ", None, int(datetime(2023, 8, 24, 14, m, tzinfo=UTC).timestamp() * 1000),
+                 10.0 + m / 100, 10.0) for m in range(5)]
+    publisher = Publisher(LocalStore(), curated.as_posix(), keep_superseded_s=0)
+    publisher.begin("minutes", {"bars_1m": ["dt=2023-08-24"]})
+    folder = written_url(curated.as_posix(), "minutes", "bars_1m", "dt=2023-08-24")
+    spark.createDataFrame([{k: r[k] for k in BAR_NAMES} for r in rows],
+                          ", ".join(f"{c.name} {c.type}" for c in BAR_COLUMNS)).coalesce(1).write.parquet(folder)
+    publisher.publish("bars_1m", ["dt=2023-08-24"], publisher.written("minutes"))
+    # WHEN the quality job runs over them
+    result = check(spark, curated_location=str(curated), quality_location=str(tmp_path / "quality"),
+                   dates=["2023-08-24"], run_id="q1", ruleset=load_ruleset(), clock=lambda: NOW)
+    # THEN it judged them, and the rules that need a calendar passed them by
+    assert result.rules > 0 and not result.blocking_failed
