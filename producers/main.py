@@ -133,7 +133,8 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
              sender.stats, sender.backlog)
     if sender.stats.records_not_kept:  # main() exits EXIT_NOT_KEPT on this
-        raise PipelineError(f"{sender.stats.records_not_kept} records were neither delivered nor spooled before "
+        raise PipelineError(f"{sender.stats.quotes_not_kept} quotes ({sender.stats.records_not_kept} records) were "
+                            "neither delivered nor spooled before "
                             "the shutdown deadline (see the log)")
     return stats, sink
 
@@ -172,10 +173,11 @@ class Reporter:
                     "RecordsSent": sink.records_sent, "FailedPuts": sink.failed_puts,
                     "ThrottledCalls": sink.throttled_calls, "RecordsSpooled": sender.records_spooled,
                     "BatchesDrained": sender.batches_drained, "OversizeRejected": self._stats.oversize_rejected,
-                    "RecordsNotKept": sender.records_not_kept, "RepairFailures": live.repair_failures,
+                    "RecordsNotKept": sender.records_not_kept, "QuotesNotKept": sender.quotes_not_kept,
+                    "RepairFailures": live.repair_failures,
                     "MinutesUnrepaired": live.minutes_unrepaired,
                     # every quote received and then lost: too large to send, or left at the shutdown deadline
-                    "Dropped": self._stats.oversize_rejected + sender.records_not_kept}
+                    "Dropped": self._stats.oversize_rejected + sender.quotes_not_kept}
         gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}
         for line in self._metrics.lines(counters, live.messages_by_symbol, gauges):
             self._out(line)

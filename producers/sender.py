@@ -13,6 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from ohlcv_core.envelope import decode_envelopes
+from ohlcv_core.errors import RecordRejected
 from producers.firehose_sink import DeliveryIncomplete, FirehoseSink
 from producers.spool import Spool
 
@@ -27,6 +29,15 @@ class SenderStats:
     batches_drained: int = 0
     spool_full_waits: int = 0
     records_not_kept: int = 0  # only past the shutdown deadline, when neither Firehose nor the spool took them
+    quotes_not_kept: int = 0  # the quotes those records packed
+
+
+def _quotes_in(record: bytes) -> int:
+    """The quotes (envelopes) a record packs; one for a record that is not envelopes."""
+    try:
+        return len(decode_envelopes(record))
+    except RecordRejected:
+        return 1
 
 
 class SpoolingSender:
@@ -83,19 +94,22 @@ class SpoolingSender:
         try:
             await asyncio.to_thread(self._sink.send, records)
         except DeliveryIncomplete as exc:
-            self._not_kept(len(exc.pending), str(exc))
+            self._not_kept(exc.pending, str(exc))
             return
         self.stats.batches_sent += 1
 
-    def _not_kept(self, count: int, why: str) -> None:
-        self.stats.records_not_kept += count
-        LOG.error("shutdown deadline: %d records were neither delivered nor spooled (%s)", count, why)
+    def _not_kept(self, records: list[bytes], why: str) -> None:
+        quotes = sum(_quotes_in(record) for record in records)
+        self.stats.records_not_kept += len(records)
+        self.stats.quotes_not_kept += quotes
+        LOG.error("shutdown deadline: %d quotes (in %d records) were neither delivered nor spooled (%s)", quotes,
+                  len(records), why)
 
     async def _keep(self, records: list[bytes]) -> None:
         assert self._spool is not None
         while not self._spool.put(records):
             if self._giving_up.is_set():
-                self._not_kept(len(records), self._spool.last_error or "the spool refused them")
+                self._not_kept(records, self._spool.last_error or "the spool refused them")
                 return
             if await self.drain(force=True):
                 continue  # Firehose took spooled batches: there is room now

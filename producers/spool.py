@@ -54,6 +54,7 @@ class Spool:
         self.max_bytes = max_bytes
         self._free_margin = free_margin_bytes
         self._lock = threading.Lock()
+        self._delivered: set[Path] = set()  # delivered, but the disk would not let them be removed
         self.last_error: str | None = None
         self.quarantined = 0
         try:
@@ -75,7 +76,8 @@ class Spool:
         self._bytes = sum(p.stat().st_size for p in existing)
 
     def _files(self) -> list[Path]:
-        return sorted(p for p in self.directory.glob(f"*{SUFFIX}") if _BATCH_NAME.match(p.name))
+        return sorted(p for p in self.directory.glob(f"*{SUFFIX}")
+                      if _BATCH_NAME.match(p.name) and p not in self._delivered)
 
     @property
     def size_bytes(self) -> int:
@@ -145,9 +147,17 @@ class Spool:
         LOG.error("spool batch %s is unreadable (%s): moved to %s for a person to look at", path.name, why, target)
 
     def remove(self, path: Path) -> None:
+        """A delivered batch goes. One the disk will not let go of (read-only now) is passed over from then
+        on, so it is not sent again by this run (a restart may send it again: duplicates are dropped
+        downstream, by key)."""
         with self._lock:
-            size = path.stat().st_size
-            path.unlink()
+            size = path.stat().st_size  # (a read-only disk still answers this)
+            try:
+                path.unlink()
+            except OSError as exc:
+                LOG.error("spool batch %s was delivered but cannot be removed (%s): passed over from now on",
+                          path.name, exc.strerror or exc)
+                self._delivered.add(path)
             self._bytes -= size
 
 

@@ -58,11 +58,11 @@ def test_dropped_counts_every_quote_received_and_not_kept() -> None:
     from producers.service import ProducerStats
     from producers.settings import ProducerSettings
 
-    # GIVEN a frame too large to send and two records left unsent at the shutdown deadline
+    # GIVEN a frame too large to send and two records of 40 quotes left unsent at the shutdown deadline
     sink = FirehoseSink(boto3.client("firehose", region_name="us-east-1", aws_access_key_id="k",
                                      aws_secret_access_key="s"), "prices")
     sender = SpoolingSender(sink, None)
-    sender.stats.records_not_kept = 2
+    sender.stats.records_not_kept, sender.stats.quotes_not_kept = 2, 40
     stats = ProducerStats(oversize_rejected=1)
     lines: list[str] = []
     settings = ProducerSettings.resolve(symbols=("AAPL",), stream_name="prices", api_key="k", environ={})
@@ -72,4 +72,5 @@ def test_dropped_counts_every_quote_received_and_not_kept() -> None:
     reporter.emit()
     service = json.loads(lines[0])
     # THEN Dropped is their sum, each also under its own name
-    assert (service["Dropped"], service["OversizeRejected"], service["RecordsNotKept"]) == (3, 1, 2)
+    assert (service["Dropped"], service["OversizeRejected"], service["QuotesNotKept"], service["RecordsNotKept"]) == (
+        41, 1, 40, 2)

@@ -33,7 +33,8 @@ def test_without_a_spool_past_the_deadline_a_refused_batch_is_counted_not_raised
     sender.give_up_keeping()
     asyncio.run(sender.send([b"a", b"b", b"c"]))
     assert sender.stats.records_not_kept == 3 and sender.stats.batches_sent == 0
-    assert "3 records were neither delivered nor spooled" in caplog.text
+    assert sender.stats.quotes_not_kept == 3  # (records that are no envelopes count one quote each)
+    assert "3 quotes (in 3 records) were neither delivered nor spooled" in caplog.text
 
 
 def test_a_wait_on_a_full_spool_ends_at_the_deadline(tmp_path: Path) -> None:

@@ -99,3 +99,16 @@ def test_only_files_that_are_neither_batches_nor_the_producers_marker_are_called
     (tmp_path / "notes.txt").write_text("mine")
     Spool(tmp_path, ROOMY)
     assert "holds 1 files that are not batches; left alone: notes.txt" in caplog.text
+
+
+def test_a_delivered_batch_on_a_disk_turned_read_only_is_passed_over_not_a_crash(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with tmpfs(tmp_path / "spool", "1m") as folder:
+        spool = Spool(folder, ROOMY, free_margin_bytes=0)
+        assert spool.put([b"first"]) and spool.put([b"second"])
+        make_read_only(folder)  # WHEN the disk turns read-only mid-run
+        (path, _), *_ = list(spool.batches())
+        spool.remove(path)  # the first was delivered
+        # THEN it is passed over (said once), the second is next, and the spool still counts right
+        assert [records for _, records in spool.batches()] == [[b"second"]] and len(spool) == 1
+        assert "was delivered but cannot be removed" in caplog.text
