@@ -8,6 +8,7 @@ went; for each minute of each symbol, whether its bar is there once, right, and 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +111,20 @@ def price_key(text: str) -> str | None:
     except RecordRejected:
         return None
     return price_idempotency_key(frame.identity()) if isinstance(frame, PriceEvent) else None
+
+
+def sort_error_prefix(records: Iterable[tuple[str, str | None]]) -> tuple[set[str], dict[str, str]]:
+    """The error prefix's records, each as (its payloads, one a line: a pack holds several; the transform's
+    reason code, None when it failed with an error rather than a verdict): the keys of every price event
+    kept there (a record is kept whole, each of its quotes with it), and the reason given for each
+    rejected payload."""
+    kept: set[str] = set()
+    rejected: dict[str, str] = {}
+    for payload, reason in records:
+        if reason:
+            rejected.setdefault(payload, reason)
+        kept.update(key for line in payload.splitlines() if (key := price_key(line)) is not None)
+    return kept, rejected
 
 
 def _cause(connection: Connection | None, kills_s: list[float], stops_s: list[float]) -> str:

@@ -34,8 +34,8 @@ from chaos.reconcile import (
     RawPrice,
     Reconciliation,
     SentFrame,
-    price_key,
     reconcile,
+    sort_error_prefix,
 )
 from local_stack.firehose.server import FirehoseFaults
 from local_stack.glue import GlueFaults
@@ -275,13 +275,8 @@ def _evidence(run: _Run, feed: Feed, stand_in: TwelveDataStandIn, stack: LocalSt
     raw = [RawPrice(row["idempotency_key"], row["symbol"], row["event_time_ms"])
            for path in sorted((zones.raw / "kind=price").rglob("*")) if path.is_file()
            for row in map(orjson.loads, path.read_bytes().splitlines())]
-    failed: set[str] = set()
-    rejected: dict[str, str] = {}
-    for record in rejected_records(zones.errors, zones.logs):
-        if record.reason_code:
-            rejected.setdefault(record.payload, record.reason_code)
-        elif (key := price_key(record.payload)) is not None:
-            failed.add(key)  # the transform failed (an error, not a verdict): Firehose kept it whole
+    failed, rejected = sort_error_prefix((record.payload, record.reason_code)
+                                         for record in rejected_records(zones.errors, zones.logs))
     rows = stack.athena.query("SELECT symbol, bar_start, open, high, low, close, volume, tick_count, source "
                               "FROM bars_1m").rows
     bars = [CuratedBar(symbol, int(start.timestamp()), o, h, low, c, v, n, source)

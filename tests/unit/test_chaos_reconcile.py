@@ -18,6 +18,7 @@ from chaos.reconcile import (
     RawPrice,
     SentFrame,
     reconcile,
+    sort_error_prefix,
 )
 from ohlcv_core.keys import price_idempotency_key
 from ohlcv_core.twelvedata import PriceEvent, parse_frame
@@ -117,3 +118,13 @@ def test_the_schedule_is_seeded_and_holds_every_fault_each_round() -> None:
     assert plan(3, rounds=2) == plan(3, rounds=2)
     assert plan(3) != plan(4)
     assert Counter(step.kind for step in plan(3, rounds=2)) == Counter({kind: 2 for kind in FAULT_KINDS})
+
+
+def test_every_quote_of_a_pack_the_transform_failed_is_kept_in_the_error_prefix_not_lost() -> None:
+    # GIVEN a pack of three quotes the transform failed with an error (its payloads one a line, as
+    # local_stack.rejects gives them), and a malformed frame it rejected with a reason
+    kept, rejected = sort_error_prefix([("\n".join(FRAMES[:3]), None), ("{torn", "not_json")])
+    # THEN each quote of the pack is under the error prefix, none blamed on a stop; the frame has its reason
+    assert kept == {_raw(text).key for text in FRAMES[:3]} and rejected == {"{torn": "not_json"}
+    result = reconcile(_evidence(raw=[_raw(FRAMES[3])], bars=[_bar(1)], failed=kept))
+    assert result.in_error_prefix == 3 and not result.lost
