@@ -70,13 +70,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ohlcv_cli.dashboard import serve_dashboard
 
-    return serve_dashboard(_existing_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
+    return serve_dashboard(_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
 
 
 def cmd_query(args: argparse.Namespace) -> int:
     from ohlcv_cli.query import run_query
 
-    return run_query(args, _existing_lake(args))
+    return run_query(args, _lake(args) if args.list else _existing_lake(args))  # (--list reads no lake)
 
 
 def cmd_quality(args: argparse.Namespace) -> int:
@@ -92,8 +92,7 @@ def cmd_quality(args: argparse.Namespace) -> int:
     from local_stack.java import require_java
 
     require_java()
-    result = run_local(_existing_lake(args), dates, _spark_factory(), symbols=symbols, now=args.now,
-                       ruleset=args.ruleset)
+    result = run_local(_lake(args), dates, _spark_factory(), symbols=symbols, now=args.now, ruleset=args.ruleset)
     print(format_result(result))
     return 1 if result.blocking_failed else 0
 
