@@ -16,9 +16,10 @@ from ohlcv_core.curated import MANIFEST_NAME, parse_manifest, partition_key, wri
 from ohlcv_core.schema import BAR_COLUMNS, BAR_TABLES
 
 
-def published_files(curated: Path, table: str) -> dict[str, list[str]]:
-    """partition (its folder: dt=… or year=…) -> the files its manifest names, for the table's partitions."""
-    key = f"{partition_key(table)}="
+def published_files(curated: Path, table: str, key: str | None = None) -> dict[str, list[str]]:
+    """partition (its folder: dt=… or year=…) -> the files its manifest names, for the table's partitions
+    (or those named by `key`: a layout the table had before)."""
+    key = f"{key or partition_key(table)}="
     return {manifest.parent.name: parse_manifest(manifest.read_bytes())
             for manifest in sorted((curated / table).glob(f"{key}*/{MANIFEST_NAME}"))}
 

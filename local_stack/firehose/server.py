@@ -12,6 +12,7 @@ import random
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -196,21 +197,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle_one_request(self) -> None:
         """One request, from its first byte to its answer, within the socket timeout as a whole: a client
-        that trickles a byte at a time (each read in time) is hung up on, not given the slot for minutes."""
-        deadline = threading.Timer(self.server.socket_timeout_s, self._hang_up)
-        deadline.daemon = True
-        deadline.start()
+        that trickles a byte at a time (each read in time) is hung up on (`_FirehoseHttpServer.service_actions`),
+        not given the slot for minutes."""
+        self.server.request_started(self.connection)
         try:
             super().handle_one_request()
         finally:
-            deadline.cancel()
-
-    def _hang_up(self) -> None:
-        LOG.warning("client %s took longer than %.0f s over one request: hung up", self.client_address[0],
-                    self.server.socket_timeout_s)
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
+            self.server.request_ended(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug(format, *args)
@@ -278,6 +271,7 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         self.socket_timeout_s = socket_timeout_s
         self.refused_connections = 0
         self._open: set[socket.socket] = set()
+        self._started: dict[socket.socket, float] = {}  # connection -> when its request in progress began
         self._open_lock = threading.Lock()
         super().__init__(address, _Handler)
         self.api = api
@@ -296,6 +290,28 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.add(request)
         super().process_request(request, client_address)
+
+    def request_started(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._started[connection] = time.monotonic()
+
+    def request_ended(self, connection: socket.socket) -> None:
+        with self._open_lock:
+            self._started.pop(connection, None)
+
+    def service_actions(self) -> None:
+        """Between polls of the serving loop (no thread of its own, nothing on a request's path): hang up on
+        every connection whose request has taken longer than the socket timeout as a whole."""
+        deadline = time.monotonic() - self.socket_timeout_s
+        with self._open_lock:
+            late = [connection for connection, started in self._started.items() if started < deadline]
+            for connection in late:
+                del self._started[connection]
+        for connection in late:
+            with contextlib.suppress(OSError):
+                LOG.warning("client %s took longer than %.0f s over one request: hung up",
+                            connection.getpeername()[0], self.socket_timeout_s)
+                connection.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that went away or misbehaved mid-request: one line, no traceback (socketserver prints

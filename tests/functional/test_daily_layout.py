@@ -13,7 +13,6 @@ import pytest
 
 from glue_jobs.compact_bars import main
 from glue_jobs.publish import CrashInjected
-from ohlcv_core.curated import MANIFEST_NAME, parse_manifest
 from ohlcv_core.envelope import encode_envelope
 from ohlcv_core.normalize import Accepted, normalize
 from tests.curated import publish_earlier_daily_layout, published_files, published_rows
@@ -92,4 +91,4 @@ def test_a_run_that_dies_while_folding_loses_no_day(spark: Any, tmp_path: Path, 
 
 def _day_partitions(curated: Path) -> dict[str, list[str]]:
     """bars_1d's partitions of the earlier layout still published: dt=<day> -> its files."""
-    return {m.parent.name: parse_manifest(m.read_bytes()) for m in (curated / "bars_1d").glob(f"dt=*/{MANIFEST_NAME}")}
+    return published_files(curated, "bars_1d", key="dt")
