@@ -49,6 +49,12 @@ INSTRUMENTS = (
                {"symbol": "BTC/USD", "interval": "1min", "currency_base": "Bitcoin", "currency_quote": "US Dollar",
                 "exchange_timezone": "UTC", "exchange": "Coinbase Pro", "type": "Digital Currency"}, 26431.5, 2, False),
 )
+# A feed without exchanges: no `exchange`, no `mic_code`, no `/` in the symbol, no `exchange_timezone` in
+# its meta. Its market is unknown: the quality job must judge its bars without a calendar, never fail.
+WITHOUT_EXCHANGE = Instrument("ACME", {"currency": "USD", "type": "Common Stock"},
+                              {"symbol": "ACME", "interval": "1min", "currency": "USD", "type": "Common Stock"},
+                              41.37, 2, True)
+CHAOS_INSTRUMENTS = (*INSTRUMENTS, WITHOUT_EXCHANGE)
 # Malformed price frames, planted at these shares of the feed: what the transform must reject, and why.
 PLANTED = ((0.3, '{"event":"price","symbol":"MSFT","currency":"USD","exchange":"NASDAQ","mic_code":"XNGS",'
                  '"type":"Common Stock","timestamp":%d,"price":0,"day_volume":1}', "invalid_price"),

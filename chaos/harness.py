@@ -47,6 +47,19 @@ def small_disk(folder: Path, size: int | str) -> Iterator[subprocess.CompletedPr
             subprocess.run(["umount", "-l", str(folder)], capture_output=True, timeout=30, check=False)
 
 
+def set_writable(folder: Path, writable: bool, *, on_tmpfs: bool) -> str | None:
+    """The spool's disk made read-only (or writable again), as a kernel remounts a failing disk: the tmpfs
+    remounted; where mounting is not permitted, the folder's write bits taken (which binds all but root).
+    None when done, else why it could not be."""
+    if on_tmpfs:
+        done = mount("-o", f"remount,{'rw' if writable else 'ro'}", str(folder))
+        return None if done.returncode == 0 else (done.stderr.strip() or f"mount exited {done.returncode}")
+    if os.geteuid() == 0:
+        return "mounting is not permitted here, and a folder's mode does not bind root"
+    folder.chmod(0o755 if writable else 0o555)
+    return None
+
+
 def spool_disk_bytes(usable_bytes: int) -> int:
     """A disk that leaves the spool `usable_bytes` above the free space it keeps for everything else, and
     a page for the kept-through marker that lives beside it (producers/kept.py)."""

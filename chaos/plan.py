@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 FaultKind = Literal["ws_drop", "ws_stall", "control_frames", "rest_429", "producer_sigterm", "producer_sigkill",
-                    "stack_restart", "s3_events_again", "compaction_crash"]
+                    "stack_restart", "s3_events_again", "compaction_crash", "spool_read_only"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("ws_drop", "ws_stall", "control_frames", "rest_429", "producer_sigterm",
-                                      "producer_sigkill", "stack_restart", "s3_events_again", "compaction_crash")
+                                      "producer_sigkill", "stack_restart", "s3_events_again", "compaction_crash",
+                                      "spool_read_only")
 # What the design says absorbs each fault (the report prints it beside what was measured).
 ABSORBED_BY: dict[str, str] = {
     "ws_drop": "reconnect with backoff; the missed window repaired from REST",
@@ -32,6 +33,9 @@ ABSORBED_BY: dict[str, str] = {
     "s3_events_again": "compaction rebuilds a date whole: an event seen twice, or late, changes nothing",
     "compaction_crash": "publication by manifest: readers keep the last published state; Glue's retry (or the "
                         "failed-run redrive) completes it",
+    "spool_read_only": "a spool that cannot be written is passed over: batches go to Firehose as it takes them, "
+                       "and while neither takes one, intake is held back; nothing is lost, and the producer "
+                       "keeps streaming",
     "firehose_throttling": "the producer retries throttled calls and failed records with capped, jittered backoff",
     "transform_errors": "Firehose retries the Lambda; what still fails lands under the error prefix (redrivable)",
     "spool_disk": "a spool that cannot take a batch holds intake back (backpressure) instead of dropping it",

@@ -66,6 +66,7 @@ class Evidence:
     connections: list[Connection]
     kills_s: list[float]      # when the producer was SIGKILLed
     stops_s: list[float]      # when it was told to stop (SIGTERM)
+    started_s: float          # when the run began (the wall clock of all the times above)
     raw: list[RawPrice]
     failed_keys: set[str]     # price events under the error prefix (the transform failed them)
     rejected: dict[str, str]  # the payloads the transform rejected -> the reason code it gave
@@ -76,12 +77,24 @@ class Evidence:
 
 
 @dataclass
+class Loss:
+    """What one stop (a network drop, a SIGKILL, a SIGTERM) lost: the events, and the minutes they were of."""
+
+    cause: str
+    at_s: float  # seconds into the run
+    events: int = 0
+    minutes: set[tuple[str, int]] = field(default_factory=set)  # (symbol, minute start)
+    not_from_rest: set[tuple[str, int]] = field(default_factory=set)  # of those, the minutes whose bar is not REST's
+
+
+@dataclass
 class Reconciliation:
     events_sent: int = 0
     frames_sent: int = 0
     in_raw: int = 0
     in_error_prefix: int = 0
     lost: Counter[str] = field(default_factory=Counter)
+    losses: dict[str, Loss] = field(default_factory=dict)  # by the stop that lost them ("SIGKILL at 138.6 s")
     raw_copies: int = 0  # rows beyond the first of an event in the raw zone (at-least-once; compaction collapses)
     curated_duplicates: int = 0  # events counted more than once in a bar
     curated_missing: int = 0  # events in the raw zone no bar counts
@@ -99,18 +112,29 @@ class Reconciliation:
         return sum(self.lost[cause] for cause in MUST_BE_ZERO)
 
     @property
+    def unrepaired(self) -> list[tuple[str, int]]:
+        """Minutes that lost events whose curated bar is not REST's: a bar short of those events."""
+        return sorted(minute for loss in self.losses.values() for minute in loss.not_from_rest)
+
+    @property
     def ok(self) -> bool:
         return not (self.unabsorbed or self.curated_duplicates or self.curated_missing or self.minutes_without_bar
-                    or self.bars_twice or self.wrong_bars or self.planted_missing)
+                    or self.bars_twice or self.wrong_bars or self.planted_missing or self.unrepaired)
 
 
-def price_key(text: str) -> str | None:
-    """The idempotency key of a frame that is a valid price event (None for anything else)."""
+def price_event(text: str) -> PriceEvent | None:
+    """The frame as a valid price event (None for anything else)."""
     try:
         frame = parse_frame(text)
     except RecordRejected:
         return None
-    return price_idempotency_key(frame.identity()) if isinstance(frame, PriceEvent) else None
+    return frame if isinstance(frame, PriceEvent) else None
+
+
+def price_key(text: str) -> str | None:
+    """The idempotency key of a frame that is a valid price event (None for anything else)."""
+    event = price_event(text)
+    return price_idempotency_key(event.identity()) if event is not None else None
 
 
 def sort_error_prefix(records: Iterable[tuple[str, str | None]]) -> tuple[set[str], dict[str, str]]:
@@ -127,17 +151,23 @@ def sort_error_prefix(records: Iterable[tuple[str, str | None]]) -> tuple[set[st
     return kept, rejected
 
 
-def _cause(connection: Connection | None, kills_s: list[float], stops_s: list[float]) -> str:
+def _stop(connection: Connection | None, evidence: Evidence) -> tuple[str, str, float]:
+    """Why an event sent on `connection` and not in the raw zone was lost: the cause, the stop that lost
+    it, and when (seconds into the run; infinite when no stop explains it)."""
     if connection is None:
-        return UNEXPLAINED
+        return UNEXPLAINED, "on no connection the stand-in logged", float("inf")
     closed = connection.closed_s if connection.closed_s is not None else float("inf")
+    on = f"(connection #{connection.number})"
     if connection.ended_by == "dropped":
-        return LOST_AT_DROP
-    if any(connection.opened_s <= k <= closed for k in kills_s):
-        return LOST_AT_KILL
-    if any(connection.opened_s <= s <= closed for s in stops_s):
-        return LOST_AT_STOP
-    return UNEXPLAINED
+        at_s = closed - evidence.started_s
+        return LOST_AT_DROP, f"network drop at {at_s:.1f} s {on}", at_s
+    for kind, cause, times in (("SIGKILL", LOST_AT_KILL, evidence.kills_s),
+                               ("SIGTERM", LOST_AT_STOP, evidence.stops_s)):
+        at = next((t for t in times if connection.opened_s <= t <= closed), None)
+        if at is not None:
+            at_s = at - evidence.started_s
+            return cause, f"{kind} at {at_s:.1f} s {on}", at_s
+    return UNEXPLAINED, f"no stop: connection #{connection.number}, ended by {connection.ended_by}", float("inf")
 
 
 def _same(bar: CuratedBar, published: dict[str, Any], *, volume: bool) -> bool:
@@ -153,25 +183,36 @@ def reconcile(evidence: Evidence) -> Reconciliation:
     connections = {c.number: c for c in evidence.connections}
     raw_keys = Counter(r.key for r in evidence.raw)
     result.raw_copies = sum(n - 1 for n in raw_keys.values())
-    sent_keys: dict[str, int] = {}  # key -> connection it was first sent on
+    sent_keys: dict[str, tuple[int, PriceEvent]] = {}  # key -> the connection it was first sent on, the event
     result.frames_sent = len(evidence.sent)
     for frame in evidence.sent:
-        key = price_key(frame.text)
-        if key is not None:
-            sent_keys.setdefault(key, frame.connection)
+        event = price_event(frame.text)
+        if event is not None:
+            sent_keys.setdefault(price_idempotency_key(event.identity()), (frame.connection, event))
     result.events_sent = len(sent_keys)
-    for key, connection in sent_keys.items():
+    for key, (connection, event) in sent_keys.items():
         if key in raw_keys:
             result.in_raw += 1
         elif key in evidence.failed_keys:
             result.in_error_prefix += 1
         else:
-            cause = _cause(connections.get(connection), evidence.kills_s, evidence.stops_s)
-            result.lost[cause] += 1
-            result.examples.setdefault(cause, key)
-    _check_bars(evidence, result)
+            second = event.timestamp_s
+            _lose(result, _stop(connections.get(connection), evidence), key, (event.symbol, second - second % 60))
+    bars = _check_bars(evidence, result)
+    for loss in result.losses.values():
+        loss.not_from_rest = {minute for minute in loss.minutes
+                              if minute not in bars or bars[minute].source != "rest"}
     _check_planted(evidence, result, connections)
     return result
+
+
+def _lose(result: Reconciliation, stop: tuple[str, str, float], key: str, minute: tuple[str, int]) -> None:
+    cause, label, at_s = stop
+    result.lost[cause] += 1
+    result.examples.setdefault(cause, key)
+    loss = result.losses.setdefault(label, Loss(cause, at_s))
+    loss.events += 1
+    loss.minutes.add(minute)
 
 
 def _check_planted(evidence: Evidence, result: Reconciliation, connections: dict[int, Connection]) -> None:
@@ -188,14 +229,16 @@ def _check_planted(evidence: Evidence, result: Reconciliation, connections: dict
         if given is not None:
             result.planted_missing.append(f"{text[:60]}: rejected as {given}, not {reason}")
             continue
-        cause = _cause(connections.get(sent_on[text]), evidence.kills_s, evidence.stops_s)
+        cause, label, at_s = _stop(connections.get(sent_on[text]), evidence)
         if cause in MUST_BE_ZERO:
             result.planted_missing.append(f"{text[:60]}: not under the error prefix")
         else:
             result.lost[cause] += 1
+            result.losses.setdefault(label, Loss(cause, at_s)).events += 1
 
 
-def _check_bars(evidence: Evidence, result: Reconciliation) -> None:
+def _check_bars(evidence: Evidence, result: Reconciliation) -> dict[tuple[str, int], CuratedBar]:
+    """Each minute's bar checked; the bars by (symbol, minute)."""
     raw_by_minute: dict[tuple[str, int], set[str]] = defaultdict(set)
     for row in evidence.raw:
         second = row.event_time_ms // 1000
@@ -224,3 +267,4 @@ def _check_bars(evidence: Evidence, result: Reconciliation) -> None:
         for minute in range(first, last + 60, 60):
             if (symbol, minute) not in bars:
                 result.minutes_without_bar.append((symbol, minute))
+    return bars

@@ -13,6 +13,17 @@ def _minute(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%H:%M")
 
 
+def _minutes(minutes: set[tuple[str, int]]) -> str:
+    """`AAPL 14:02-14:03, MSFT 14:03` (each symbol's first and last minute)."""
+    if not minutes:
+        return "no minute"
+    spans = []
+    for symbol in sorted({symbol for symbol, _ in minutes}):
+        mine = sorted(minute for s, minute in minutes if s == symbol)
+        spans.append(f"{symbol} {_minute(mine[0])}" + (f"-{_minute(mine[-1])}" if len(mine) > 1 else ""))
+    return ", ".join(spans)
+
+
 def format_report(report: ChaosReport) -> str:
     s, r = report.settings, report.reconciliation
     lines = [f"chaos run, seed {s.seed}: {report.seconds:.0f} s, {r.frames_sent:,} frames sent by the stand-in "
@@ -46,6 +57,12 @@ def format_report(report: ChaosReport) -> str:
               f"  under the error prefix   {r.in_error_prefix:>8,}   (the transform failed them; redrivable)"]
     for cause in (LOST_AT_DROP, LOST_AT_KILL, LOST_AT_STOP, UNEXPLAINED):
         lines.append(f"  lost: {cause}: {r.lost[cause]:,}" + ("   (must be 0)" if cause in MUST_BE_ZERO else ""))
+    lines += ["  lost, by the stop that lost them (each minute must have REST's bar):" if r.losses
+              else "  lost, by the stop that lost them: nothing"]
+    for label, loss in sorted(r.losses.items(), key=lambda item: item[1].at_s):
+        repaired = len(loss.minutes) - len(loss.not_from_rest)
+        lines.append(f"    {label}: {loss.events:,} events of {_minutes(loss.minutes)}; "
+                     f"{repaired} of {len(loss.minutes)} minutes have REST's bar")
     lines += [f"  curated bars_1m: {r.rest_bars} REST bars, {r.tick_bars} tick bars; events counted twice "
               f"{r.curated_duplicates}, events in raw no bar counts {r.curated_missing}",
               f"  minutes without a bar {len(r.minutes_without_bar)}, bars twice {len(r.bars_twice)}, wrong bars "
@@ -54,6 +71,9 @@ def format_report(report: ChaosReport) -> str:
               + (", ".join(f"{k} {v}" for k, v in sorted(r.rejected.items())) or "none"),
               f"  planted malformed frames not found under the error prefix: {len(r.planted_missing)}"]
     lines += [f"    {symbol} {_minute(minute)}: no bar" for symbol, minute in r.minutes_without_bar[:10]]
+    lines += [f"    {symbol} {_minute(minute)}: lost events, and its bar is not REST's"
+              for symbol, minute in r.unrepaired[:10]]
+    lines += [f"  note: {note}" for note in report.notes]
     lines += [f"    {wrong}" for wrong in r.wrong_bars[:10]]
     lines += ["", "RESULT: " + ("PASS: every sent event is in the curated tables once or accounted for, every "
                                 "minute has its bar, every stop ended in time" if report.ok else "FAIL")]

@@ -15,12 +15,13 @@ from typing import Any
 
 import orjson
 
-from chaos.feed import Feed, live_feed
+from chaos.feed import CHAOS_INSTRUMENTS, Feed, live_feed
 from chaos.harness import (
     ProducerProcess,
     ProducerRun,
     StackService,
     producer_env,
+    set_writable,
     small_disk,
     spool_disk_bytes,
     spooled_batches,
@@ -37,8 +38,9 @@ from chaos.reconcile import (
     reconcile,
     sort_error_prefix,
 )
+from glue_jobs import check_quality
 from local_stack.firehose.server import FirehoseFaults
-from local_stack.glue import GlueFaults
+from local_stack.glue import GlueFaults, script_module
 from local_stack.net import free_port
 from local_stack.rejects import rejected_records
 from local_stack.stack import AT_ONCE, LocalFaults, LocalStack
@@ -99,7 +101,9 @@ class ChaosReport:
         stops_in_time = all(r.stop_seconds is None or r.stop_seconds <= self.settings.shutdown_deadline_s + 2
                             for r in self.producer_runs)
         clean_exits = all(r.exit_code == 0 for r in self.producer_runs if r.ended_by == "SIGTERM")
-        return self.reconciliation.ok and stops_in_time and clean_exits and not self.not_reached
+        # a quality run must judge whatever compaction accepted (a feed without exchanges included)
+        quality_ran = not self.stack_counts.get("quality runs failed", 0)
+        return self.reconciliation.ok and stops_in_time and clean_exits and quality_ran and not self.not_reached
 
 
 class _Run:
@@ -117,6 +121,9 @@ class _Run:
         self.stand_in: TwelveDataStandIn | None = None
         self.service: StackService | None = None
         self.producer: ProducerProcess | None = None
+        self.spool: Path = workdir / "spool"
+        self.spool_on_tmpfs = False
+        self.notes: list[str] = []  # faults this machine cannot inject, and why
 
     def note(self, kind: str, detail: str, *, began: float | None = None) -> None:
         """`began`: when a fault that lasts (a restart) started, by the wall clock; else now."""
@@ -139,13 +146,14 @@ def _feed(settings: ChaosSettings, now: float) -> Feed:
     """Event times end on a minute, so the last bar is complete (and REST can answer it) when the feed
     ends: they lag the wall clock by under a minute, well inside the transform's window."""
     end = int(now + settings.seconds) // 60 * 60
-    return live_feed(end - settings.seconds, settings.seconds, per_second=settings.per_second, seed=settings.seed)
+    return live_feed(end - settings.seconds, settings.seconds, per_second=settings.per_second, seed=settings.seed,
+                     instruments=CHAOS_INSTRUMENTS)
 
 
 def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport:
     run = _Run(settings, workdir, spark)
     feed = _feed(settings, run.started)
-    lake, spool = workdir / "lake", workdir / "spool"
+    lake, spool = workdir / "lake", run.spool
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     service = StackService(lake, lambda: spark, free_port(), run.faults,
                            parameters={"QualityAfterCompaction": str(settings.quality_after_compaction).lower(),
@@ -154,7 +162,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
                                  rest_up_to_now=True)
     with small_disk(spool, spool_disk_bytes(settings.spool_usable_kib * 1024)) as mounted, \
             running_in_thread(stand_in):
-        on_tmpfs = mounted.returncode == 0
+        on_tmpfs = run.spool_on_tmpfs = mounted.returncode == 0
         stack = service.start()
         producer = ProducerProcess(
             ["--ws-url", stand_in.ws_url, "--rest-url", stand_in.rest_url,
@@ -180,7 +188,7 @@ def run_chaos(settings: ChaosSettings, workdir: Path, spark: Any) -> ChaosReport
         stack = service.stop()
     evidence = _evidence(run, feed, stand_in, stack)
     return ChaosReport(settings, run.injected, not_reached, producer.runs, on_tmpfs, _counts(service.stacks),
-                       reconcile(evidence), round(time.time() - run.started, 1))
+                       reconcile(evidence), round(time.time() - run.started, 1), run.notes)
 
 
 def _inject(run: _Run, steps: list[Step], feed_end: float) -> list[FaultKind]:
@@ -236,10 +244,34 @@ def _apply(run: _Run, step: Step) -> bool:
         if not announced:
             return False
         run.note(step.kind, f"Object Created announced again for {announced} raw objects (oldest first)")
+    elif step.kind == "spool_read_only":
+        _spool_read_only(run, stack, step.seconds)
     elif step.kind == "compaction_crash":
         stack.glue.faults.crash_runs += 1
         run.note(step.kind, f"the next compaction run crashes at '{stack.glue.faults.crash_at}'")
     return True
+
+
+def _spool_read_only(run: _Run, stack: LocalStack, seconds: float) -> None:
+    """The spool's disk read-only, and while it is, a Firehose outage of `seconds`: the batches that
+    cannot be delivered cannot be spooled either."""
+    why = set_writable(run.spool, False, on_tmpfs=run.spool_on_tmpfs)
+    if why is not None:
+        run.notes.append(f"spool_read_only not injected: {why}")
+        run.note("spool_read_only", f"not possible here: {why}")
+        return
+    began = time.time()
+    try:
+        time.sleep(1.0)
+        stack.firehose.api.close_intake(why="an injected Firehose outage")
+        time.sleep(seconds)
+        stack.firehose.api.open_intake()
+        time.sleep(1.0)
+    finally:
+        still = set_writable(run.spool, True, on_tmpfs=run.spool_on_tmpfs)
+    run.note("spool_read_only", f"spool read-only for {time.time() - began:.1f} s, Firehose refusing every put "
+                                f"for {seconds} s of it" + (f"; NOT writable again: {still}" if still else ""),
+             began=began)
 
 
 def _announce_again(stack: LocalStack, rng: random.Random) -> int:
@@ -258,14 +290,18 @@ def _counts(stacks: list[LocalStack]) -> dict[str, int]:
         api = stack.firehose.api
         counts["firehose throttled calls"] += api.throttled
         counts["firehose failed records"] += api.failed_puts
-        counts["puts refused while stopping"] += api.refused_closed
+        counts["puts refused (intake closed)"] += api.refused_closed
         counts["transform invocations"] += sum(s.stats.invocations for s in stack.streams.values())
         counts["transform invocations failed"] += sum(s.stats.failed_invocations for s in stack.streams.values())
         counts["records failed by the transform's errors"] += sum(
             n for s in stack.streams.values() for code, n in s.stats.error_codes.items()
             if code in ("Lambda.FunctionError", "Lambda.InvalidResponse"))
-        counts["compaction runs"] += len(stack.glue.runs)
-        counts["compaction runs failed"] += sum(r.state == "FAILED" for r in stack.glue.runs)
+        quality = {name for name, job in stack.glue.jobs.items()
+                   if script_module(job.script_location) == check_quality.__name__}
+        for job, runs in (("compaction", [r for r in stack.glue.runs if r.job_name not in quality]),
+                          ("quality", [r for r in stack.glue.runs if r.job_name in quality])):
+            counts[f"{job} runs"] += len(runs)
+            counts[f"{job} runs failed"] += sum(r.state == "FAILED" for r in runs)
         counts["compaction crashes injected"] += stack.glue.faults.crashed
     return dict(counts)
 
@@ -283,6 +319,7 @@ def _evidence(run: _Run, feed: Feed, stand_in: TwelveDataStandIn, stack: LocalSt
             for symbol, start, o, h, low, c, v, n, source in rows]
     minutes = {symbol: (min(bars), max(bars)) for symbol, bars in feed.published.items()}
     connections = [Connection(c.number, c.opened_s, c.closed_s, c.ended_by) for c in stand_in.stats.connection_log]
-    return Evidence(sent=run.sent, connections=connections, kills_s=run.kills_s, stops_s=run.stops_s, raw=raw,
+    return Evidence(sent=run.sent, connections=connections, kills_s=run.kills_s, stops_s=run.stops_s,
+                    started_s=run.started, raw=raw,
                     failed_keys=failed, rejected=rejected, bars=bars, published=feed.published, planted=feed.planted,
                     minutes=minutes)

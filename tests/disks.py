@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chaos.harness import mount, small_disk
+from chaos.harness import set_writable, small_disk
 
 
 @contextlib.contextmanager
@@ -21,5 +21,5 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
 
 
 def make_read_only(folder: Path) -> None:
-    done = mount("-o", "remount,ro", str(folder))
-    assert done.returncode == 0, done.stderr
+    why = set_writable(folder, False, on_tmpfs=True)
+    assert why is None, why

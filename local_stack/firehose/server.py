@@ -72,25 +72,30 @@ class FirehoseApi:
         self.throttled = 0
         self.failed_puts = 0
         self.intake_open = True
+        self._closed_why = ""
         self.refused_closed = 0
         self._in_flight = 0
         self._settled = threading.Condition()
 
-    def close_intake(self, timeout_s: float = 30.0) -> bool:
+    def close_intake(self, timeout_s: float = 30.0, *, why: str = "the local stack is stopping") -> bool:
         """From now on every Put is refused (ServiceUnavailableException, which clients retry); returns once
         the Puts already accepted are in their buffers, so that nothing acknowledged misses the final
         delivery (False if they did not finish within the timeout)."""
         with self._settled:
-            self.intake_open = False
+            self.intake_open, self._closed_why = False, why
             return self._settled.wait_for(lambda: self._in_flight == 0, timeout=timeout_s)
+
+    def open_intake(self) -> None:
+        """Puts are taken again: an outage (`close_intake(why=...)`) is over."""
+        with self._settled:
+            self.intake_open = True
 
     @contextlib.contextmanager
     def _intake(self) -> Iterator[None]:
         with self._settled:
             if not self.intake_open:
                 self.refused_closed += 1
-                raise ApiError("ServiceUnavailableException", "the local stack is stopping; try again later",
-                               status=503)
+                raise ApiError("ServiceUnavailableException", f"{self._closed_why}; try again later", status=503)
             self._in_flight += 1
         try:
             yield

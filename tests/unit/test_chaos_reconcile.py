@@ -53,7 +53,7 @@ def _evidence(*, raw: list[RawPrice], bars: list[CuratedBar], connections: list[
               rejected: dict[str, str] | None = None) -> Evidence:
     return Evidence(sent=[SentFrame(1, t) for t in [*FRAMES, PLANTED]],
                     connections=connections or [Connection(1, 0, 100, "client")],
-                    kills_s=kills or [], stops_s=[], raw=raw, failed_keys=failed or set(),
+                    kills_s=kills or [], stops_s=[], started_s=0.0, raw=raw, failed_keys=failed or set(),
                     rejected={PLANTED: "not_json"} if rejected is None else rejected, bars=bars,
                     published=PUBLISHED, planted=((PLANTED, "not_json"),), minutes={"AAPL": (MINUTE, MINUTE)})
 
@@ -82,12 +82,24 @@ def test_an_event_missing_without_a_cause_fails_as_unexplained() -> None:
     assert (result.lost[UNEXPLAINED], result.ok) == (1, False)
 
 
-def test_losses_on_a_dropped_or_killed_connection_are_named_and_pass() -> None:
-    dropped = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)],
+def test_losses_on_a_dropped_or_killed_connection_are_named_by_their_stop_and_pass_when_repaired() -> None:
+    # GIVEN a minute that lost its first event, and whose bar is REST's (the repair)
+    dropped = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3, "rest")],
                                   connections=[Connection(1, 0, 100, "dropped")]))
-    killed = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)], kills=[50.0]))
+    killed = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3, "rest")], kills=[50.0]))
+    # THEN each loss is named by the stop that lost it, with the minutes it was of
     assert (dropped.lost[LOST_AT_DROP], dropped.ok) == (1, True)
     assert (killed.lost[LOST_AT_KILL], killed.ok) == (1, True)
+    assert {label: (loss.events, loss.minutes) for label, loss in dropped.losses.items()} == {
+        "network drop at 100.0 s (connection #1)": (1, {("AAPL", MINUTE)})}
+    assert list(killed.losses) == ["SIGKILL at 50.0 s (connection #1)"]
+
+
+def test_a_minute_that_lost_events_and_kept_its_tick_bar_fails() -> None:
+    # GIVEN a SIGKILL that lost the minute's first event, and no repair: the bar is the ticks' three
+    result = reconcile(_evidence(raw=[_raw(t) for t in FRAMES[1:]], bars=[_bar(3)], kills=[50.0]))
+    # THEN the minute is named as unrepaired, and the run fails
+    assert (result.unrepaired, result.ok) == ([("AAPL", MINUTE)], False)
 
 
 def test_a_loss_while_the_producer_stopped_gracefully_fails() -> None:
@@ -95,6 +107,7 @@ def test_a_loss_while_the_producer_stopped_gracefully_fails() -> None:
     evidence.stops_s = [50.0]
     result = reconcile(evidence)
     assert (result.lost[LOST_AT_STOP], result.ok) == (1, False)
+    assert list(result.losses) == ["SIGTERM at 50.0 s (connection #1)"]
 
 
 def test_an_event_under_the_error_prefix_is_accounted_for() -> None:
