@@ -15,8 +15,9 @@ from urllib.parse import parse_qs
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds
 from local_stack.dashboard import figures
 from local_stack.dashboard.sources import DashboardSources, Pipeline, Table
 from ohlcv_core.errors import ConfigError, OhlcvError
@@ -197,10 +198,20 @@ class Dashboard:
         return app
 
 
+class _Server(BoundedServer, ThreadedWSGIServer):
+    """werkzeug's threaded server within our bounds: a browser opens a few connections; a client that
+    holds many, or trickles a request, is refused or hung up on, and the others are served."""
+
+
+class _Handler(BoundedHandler, WSGIRequestHandler):
+    server: _Server
+
+
 class DashboardServer:
     """The app on a real HTTP server in a thread of its own: `url` once started, `stop()` ends it."""
 
-    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 8050) -> None:
+    def __init__(self, dashboard: Dashboard, host: str = "127.0.0.1", port: int = 8050,
+                 bounds: ClientBounds | None = None) -> None:
         app = dashboard.app().server
         # Bound here, not by werkzeug (which prints and exits when it cannot): one clear error instead.
         listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -212,7 +223,7 @@ class DashboardServer:
             listener.close()
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         with listener:
-            self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, fd=listener.fileno())
+            self._server = _Server(host, port, app, _Handler, fd=listener.fileno(), bounds=bounds or ClientBounds())
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request is noise on a terminal
         self._thread = threading.Thread(target=self._server.serve_forever, name="dashboard", daemon=True)
 
@@ -227,4 +238,5 @@ class DashboardServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         self._thread.join(timeout=10)

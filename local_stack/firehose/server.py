@@ -9,19 +9,17 @@ import binascii
 import contextlib
 import logging
 import random
-import socket
-import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import HTTPServer
 from typing import Any
 
 import orjson
 
 from local_stack.api import ApiError, Operation, Operations
+from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds, busy_response
 from local_stack.firehose.delivery import DeliveryStream
 from ohlcv_core.limits import FIREHOSE_MAX_BATCH_BYTES, FIREHOSE_MAX_BATCH_RECORDS, FIREHOSE_MAX_RECORD_BYTES
 
@@ -31,11 +29,6 @@ STATUS_PATH = "/_local/status"
 MAX_BATCH_RECORDS = FIREHOSE_MAX_BATCH_RECORDS
 MAX_RECORD_BYTES = FIREHOSE_MAX_RECORD_BYTES
 MAX_REQUEST_BYTES = FIREHOSE_MAX_BATCH_BYTES
-SOCKET_TIMEOUT_S = 30.0
-MAX_CONNECTIONS = 128
-_BUSY_BODY = b'{"__type":"ServiceUnavailableException","message":"too many connections"}'
-_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/x-amz-json-1.1\r\nConnection: close\r\n"
-         b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n" + _BUSY_BODY)
 
 
 def _decode_record(record: Any) -> bytes:
@@ -188,27 +181,12 @@ class FirehoseApi:
                 "ListDeliveryStreams": self.list_delivery_streams}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(BoundedHandler):
     server: _FirehoseHttpServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK
     # (40 ms a request on Linux). Firehose answers at once.
     disable_nagle_algorithm = True
-
-    def setup(self) -> None:
-        super().setup()
-        # a client that stalls mid-request, or idles on a kept-alive connection, lets go of its thread
-        self.connection.settimeout(self.server.socket_timeout_s)
-
-    def handle_one_request(self) -> None:
-        """One request, from its first byte to its answer, within the socket timeout as a whole: a client
-        that trickles a byte at a time (each read in time) is hung up on (`_FirehoseHttpServer.service_actions`),
-        not given the slot for minutes."""
-        self.server.request_started(self.connection)
-        try:
-            super().handle_one_request()
-        finally:
-            self.server.request_ended(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         LOG.debug(format, *args)
@@ -266,81 +244,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, result)
 
 
-class _FirehoseHttpServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _FirehoseHttpServer(BoundedServer, HTTPServer):
+    busy = busy_response(b'{"__type":"ServiceUnavailableException","message":"too many connections"}',
+                         "application/x-amz-json-1.1")
 
     def __init__(self, address: tuple[str, int], api: FirehoseApi, services: Mapping[str, Operations],
-                 extra_status: Callable[[], dict[str, Any]] | None, *, max_connections: int,
-                 socket_timeout_s: float) -> None:
-        self._slots = threading.BoundedSemaphore(max_connections)
-        self.socket_timeout_s = socket_timeout_s
-        self.refused_connections = 0
-        self._open: set[socket.socket] = set()
-        self._started: dict[socket.socket, float] = {}  # connection -> when its request in progress began
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
+                 extra_status: Callable[[], dict[str, Any]] | None, *, bounds: ClientBounds) -> None:
+        super().__init__(address, _Handler, bounds=bounds)
         self.api = api
         self.services = {TARGET_PREFIX: api.operations(), **services}
         self._extra_status = extra_status
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """One thread a connection, at most `max_connections` at once: past that a connection is answered
-        503 at once and closed, instead of a thread more."""
-        if not self._slots.acquire(blocking=False):
-            self.refused_connections += 1
-            with contextlib.suppress(OSError):
-                request.sendall(_BUSY)
-            self.shutdown_request(request)
-            return
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def request_started(self, connection: socket.socket) -> None:
-        with self._open_lock:
-            self._started[connection] = time.monotonic()
-
-    def request_ended(self, connection: socket.socket) -> None:
-        with self._open_lock:
-            self._started.pop(connection, None)
-
-    def service_actions(self) -> None:
-        """Between polls of the serving loop (no thread of its own, nothing on a request's path): hang up on
-        every connection whose request has taken longer than the socket timeout as a whole."""
-        deadline = time.monotonic() - self.socket_timeout_s
-        with self._open_lock:
-            late = [connection for connection, started in self._started.items() if started < deadline]
-            for connection in late:
-                del self._started[connection]
-        for connection in late:
-            with contextlib.suppress(OSError):
-                LOG.warning("client %s took longer than %.0f s over one request: hung up",
-                            connection.getpeername()[0], self.socket_timeout_s)
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away or misbehaved mid-request: one line, no traceback (socketserver prints
-        one), and the others are served as before."""
-        exc = sys.exc_info()[1]
-        LOG.warning("client %s: request abandoned (%s)", client_address[0] if client_address else "?",
-                    type(exc).__name__ if exc else "unknown error")
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._open_lock:
-                self._open.discard(request)
-            self._slots.release()
-
-    def close_connections(self) -> None:
-        """Hang up on every client still connected: a kept-alive connection would otherwise go on being
-        served by a stopped stack (refusing every put) after a new one took the port."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
 
     def operation(self, target: str) -> Operation:
         for prefix, operations in self.services.items():
@@ -356,7 +269,7 @@ class _FirehoseHttpServer(ThreadingHTTPServer):
         return {"streams": [stream.status() for stream in self.api.streams.values()],
                 "api": {"throttled_calls": self.api.throttled, "failed_puts": self.api.failed_puts,
                         "refused_while_stopping": self.api.refused_closed,
-                        "refused_connections": self.refused_connections},
+                        "refused_connections": self.refused_connections, "hung_up": self.hung_up},
                 **(self._extra_status() if self._extra_status else {})}
 
 
@@ -366,12 +279,11 @@ class FirehoseEndpoint:
     def __init__(self, streams: dict[str, DeliveryStream], *, host: str = "127.0.0.1", port: int = 0,
                  tick_s: float = 0.5, faults: FirehoseFaults | None = None,
                  extra_status: Callable[[], dict[str, Any]] | None = None,
-                 services: Mapping[str, Operations] | None = None, max_connections: int = MAX_CONNECTIONS,
-                 socket_timeout_s: float = SOCKET_TIMEOUT_S) -> None:
+                 services: Mapping[str, Operations] | None = None, bounds: ClientBounds | None = None) -> None:
         self.streams = streams
         self.api = FirehoseApi(streams, faults)
         self._server = _FirehoseHttpServer((host, port), self.api, services or {}, extra_status,
-                                           max_connections=max_connections, socket_timeout_s=socket_timeout_s)
+                                           bounds=bounds or ClientBounds())
         self._tick_s = tick_s
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._server.serve_forever, name="firehose-http", daemon=True),

@@ -27,7 +27,9 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from local_stack.bounded import ClientBounds
 from local_stack.twelvedata.catalog import Catalog, ReplayFrame, SeriesData, build_catalog
+from local_stack.twelvedata.clients import ClientCount
 from local_stack.twelvedata.rest import Access, answer_time_series, error_body
 from ohlcv_core.recording import Recording
 from ohlcv_core.td_protocol import ServerSession
@@ -107,8 +109,10 @@ class TwelveDataStandIn:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time,
                  on_sent: Callable[[int, ReplayFrame], None] | None = None, rest_up_to_now: bool = False,
-                 history: Iterable[SeriesData] = (), access: Access | None = None) -> None:
+                 history: Iterable[SeriesData] = (), access: Access | None = None,
+                 bounds: ClientBounds | None = None) -> None:
         self.catalog: Catalog = build_catalog(recording)
+        self.clients = ClientCount(bounds or ClientBounds())
         for series in history:
             self.catalog.series[(str(series.meta["symbol"]).upper(), str(series.meta["interval"]))] = series
         self.access = access or Access()
@@ -144,6 +148,9 @@ class TwelveDataStandIn:
         return supplied == self.api_key
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.clients.over(str(connection.remote_address[0])):
+            return _json_response(503, orjson.dumps(error_body(503, "too many connections from this client")),
+                                  extra={"Retry-After": "1"})
         url = urlsplit(request.path)
         params = dict(parse_qsl(url.query))
         if url.path == "/time_series" and self.faults.rest_delay_s > 0:
@@ -318,7 +325,9 @@ class TwelveDataStandIn:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._loop = asyncio.get_running_loop()
         self._server = await serve(self._handle, host, port, process_request=self._process_request,
-                                   max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10, close_timeout=2)
+                                   max_size=MAX_CLIENT_MESSAGE, ping_interval=30, ping_timeout=10, close_timeout=2,
+                                   open_timeout=self.clients.bounds.request_s,
+                                   create_connection=self.clients.connection_class())
 
     @property
     def port(self) -> int:

@@ -121,4 +121,5 @@ def test_the_status_endpoint_shows_streams_and_faults(faulty: tuple[FirehoseEndp
     endpoint, _ = faulty
     status = requests.get(f"{endpoint.url}/_local/status", timeout=5).json()
     assert status["streams"][0]["name"] == STREAM
-    assert set(status["api"]) == {"throttled_calls", "failed_puts", "refused_while_stopping", "refused_connections"}
+    assert set(status["api"]) == {"throttled_calls", "failed_puts", "refused_while_stopping", "refused_connections",
+                                  "hung_up"}

@@ -15,8 +15,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from local_stack.bounded import ClientBounds
 from local_stack.firehose.delivery import DeliveryStream
-from local_stack.firehose.server import SOCKET_TIMEOUT_S, FirehoseEndpoint
+from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3
 from producers.aws import firehose_client
 from tests.doubles import CapturingLambda
@@ -29,13 +30,14 @@ TARGET = {"X-Amz-Target": "Firehose_20150804.PutRecordBatch", "Content-Type": "a
 MAX_CONNECTIONS = 8
 
 
-def _endpoint(folder: Path, socket_timeout_s: float = SOCKET_TIMEOUT_S, port: int = 0
+def _endpoint(folder: Path, socket_timeout_s: float = ClientBounds().request_s, port: int = 0
               ) -> tuple[FirehoseEndpoint, CapturingLambda]:
     settings = template_stream(name=STREAM, destination={"prefix": "landing/"}, dynamic_partitioning=False,
                                backup=None)
     capture = CapturingLambda()
     server = FirehoseEndpoint({STREAM: DeliveryStream(settings, LocalS3(folder), invoke=capture)},
-                              max_connections=MAX_CONNECTIONS, socket_timeout_s=socket_timeout_s, port=port)
+                              bounds=ClientBounds(request_s=socket_timeout_s, max_connections=MAX_CONNECTIONS,
+                                                  per_client=MAX_CONNECTIONS), port=port)
     return server.start(), capture
 
 

@@ -63,3 +63,12 @@ def test_every_quality_rule_is_documented_with_its_policy() -> None:
             if line.startswith("| `") and line.count("|") == 5}
     ruleset = load_ruleset()
     assert {r.name: f"{r.policy}{', blocking' if r.blocking else ''}" for r in ruleset.rules} == rows
+
+
+def test_the_bounds_on_clients_are_documented_as_the_servers_keep_them() -> None:
+    from local_stack.bounded import ClientBounds
+
+    bounds = ClientBounds()
+    text = (DOCS / "local-stack.md").read_text(encoding="utf-8").split("\n## Bounds on clients\n")[1].split("\n## ")[0]
+    assert f"within {bounds.request_s:.0f} s" in text and f"after {bounds.request_s:.0f} s" in text
+    assert f"at most {bounds.per_client} connections, all clients {bounds.max_connections}" in text
