@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = local_session("ohlcv-chaos", shuffle_partitions=2)
     with tempfile.TemporaryDirectory(prefix="ohlcv-chaos-") as temporary:
         report = run_chaos(settings, args.workdir or Path(temporary), spark)
-    print(format_report(report))
+        print(format_report(report))  # (while the producer runs' logs, whose counts it prints, are there)
     return 0 if report.ok else 1
 
 
