@@ -21,7 +21,7 @@ from stack_tools.template import StackTemplate
 from tests.curated import published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
-from tests.unit.test_layering import ROOT, _imports
+from tests.packages import ROOT, imports_of
 
 
 def third_party_reached(packages: tuple[str, ...], start: str | None = None) -> set[str]:
@@ -37,7 +37,7 @@ def third_party_reached(packages: tuple[str, ...], start: str | None = None) -> 
         if module in seen:
             continue
         seen.add(module)
-        for name in _imports(modules[module], module):
+        for name in imports_of(modules[module], module):
             if name in modules:
                 to_visit.append(name)
             elif name.split(".")[0] not in packages:
@@ -89,7 +89,7 @@ def test_lambda_dependencies_are_the_units_own_and_come_from_its_lock() -> None:
             assert {canonicalize_name(n) for n in bundle.requirements} <= locked
 
 
-def test_each_lambda_bundle_ships_every_distribution_its_code_imports() -> None:
+def test_each_lambda_bundle_ships_every_distribution_its_codeimports_of() -> None:
     bundles = [a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version]
     reached = {bundle.key: third_party_reached(bundle.packages) for bundle in bundles}
     assert {"msgspec", "orjson", "aws_lambda_powertools"} <= reached["lambda/firehose_transform.zip"]
@@ -99,7 +99,7 @@ def test_each_lambda_bundle_ships_every_distribution_its_code_imports() -> None:
         assert reached[bundle.key] - shipped == set(), f"{bundle.key} does not ship what its code imports"
 
 
-def test_each_glue_job_installs_every_distribution_its_script_imports() -> None:
+def test_each_glue_job_installs_every_distribution_its_scriptimports_of() -> None:
     """Glue provides Spark and boto3; every other import of a job's script, through the packages zip,
     is installed by the requirements file its --additional-python-modules names."""
     shipped = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Script)}

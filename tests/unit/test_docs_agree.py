@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import get_args
 
 from ohlcv_core.errors import ReasonCode
+from tests.packages import LAYERS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -32,15 +33,14 @@ def test_every_fixture_file_names_its_source() -> None:
 
 
 # A path a docstring, comment or document cites: a docs page, or a module under one of our packages.
-_CITED = re.compile(r"(?<![\w/.-])((?:docs|sql|cloudformation|tests|benchmarks|ohlcv_core|producers|firehose_transform"
-                    r"|job_trigger|glue_jobs|stack_tools|local_stack|ohlcv_cli)/[\w/.-]*\.(?:md|py|yaml|sql))")
+_CITED = re.compile(r"(?<![\w/.-])((?:" + "|".join(["docs", "sql", "cloudformation", "tests", *LAYERS])
+                    + r")/[\w/.-]*\.(?:md|py|yaml|sql))")
 
 
 def test_every_file_the_code_and_docs_cite_exists() -> None:
     root = DOCS.parent
     sources = [*root.glob("*.md"), *DOCS.glob("*.md")]
-    for package in ("ohlcv_core", "producers", "firehose_transform", "job_trigger", "glue_jobs", "stack_tools",
-                    "local_stack", "ohlcv_cli", "benchmarks", "tests"):
+    for package in (*LAYERS, "tests"):
         sources += (root / package).rglob("*.py")
     missing = sorted({f"{path.relative_to(root)}: {cited}" for path in sources
                       for cited in _CITED.findall(path.read_text(encoding="utf-8"))

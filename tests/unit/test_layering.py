@@ -1,22 +1,14 @@
-"""Layers run one way: the pure core <- deployable units <- stand-ins and stack tooling <- the command
-line (and the benchmarks) <- the chaos suite. Every import of every module counts, lazy ones included;
-no module import cycle anywhere."""
+"""Layers run one way, as pyproject.toml declares them (`tool.ohlcv.layers`): the pure core <- deployable
+units <- stand-ins and stack tooling <- the command line (and the benchmarks) <- the chaos suite. Every
+import of every module counts, lazy ones included; no module import cycle anywhere; no package outside
+the declaration."""
 
 from __future__ import annotations
 
-import ast
-from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-LAYERS = {
-    "ohlcv_core": 0,
-    "producers": 1, "firehose_transform": 1, "job_trigger": 1, "athena_views": 1, "glue_jobs": 1,
-    "stack_tools": 2, "local_stack": 2,
-    "ohlcv_cli": 3, "benchmarks": 3,
-    "chaos": 4,
-}
-DEPLOYABLE = {package for package, layer in LAYERS.items() if layer == 1}
+from tests.packages import DEPLOYABLE, LAYERS, ROOT, imports_of, root_packages
+
 # Within a layer only these edges: the stand-ins are configured from the template that the tooling reads.
 SAME_LAYER = {("local_stack", "stack_tools")}
 
@@ -30,22 +22,9 @@ def _modules() -> dict[str, Path]:
     return modules
 
 
-def _imports(path: Path, module: str) -> Iterator[str]:
-    package_parts = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                base = ".".join([*package_parts[: len(package_parts) - node.level + 1], *([base] if base else [])])
-            yield base
-            yield from (f"{base}.{alias.name}" for alias in node.names)
-
-
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
-    return {module: {name for name in _imports(path, module) if name in modules and name != module}
+    return {module: {name for name in imports_of(path, module) if name in modules and name != module}
             for module, path in modules.items()}
 
 
@@ -93,3 +72,7 @@ def test_no_module_import_cycle() -> None:
 def test_every_top_level_package_has_a_layer() -> None:
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests"}
     assert packages == set(LAYERS)
+
+
+def test_every_package_of_the_repository_is_declared_with_its_layer() -> None:
+    assert root_packages() == set(LAYERS)

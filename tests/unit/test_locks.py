@@ -25,12 +25,11 @@ from stack_tools.lock import (
     unit_locks,
     unpinned_dependencies,
 )
-from tests.unit.test_layering import ROOT, _imports
+from tests.packages import LAYERS, ROOT, imports_of
 
 PROJECT = read_lock(PROJECT_LOCK)
 TEST_DATA = read_lock(LOCKS / "test-data.txt")  # installed without dependencies: for their data files
-OUR_PACKAGES = ("ohlcv_core", "producers", "firehose_transform", "job_trigger", "athena_views", "glue_jobs",
-                "local_stack", "stack_tools", "ohlcv_cli", "benchmarks", "chaos", "tests")
+OUR_PACKAGES = (*LAYERS, "tests")
 
 
 def _installed_requires() -> dict[str, list[str]]:
@@ -61,13 +60,13 @@ def test_a_pin_removed_from_the_lock_is_named_with_what_needs_it() -> None:
     assert unpinned_dependencies(extra_only, declared(), _installed_requires()) == ["flask-cors, needed by moto"]
 
 
-def _third_party_imports() -> dict[str, str]:
+def _third_partyimports_of() -> dict[str, str]:
     """top-level module -> the first file of ours that imports it, for modules neither ours nor stdlib."""
     found: dict[str, str] = {}
     for package in OUR_PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-            for name in _imports(path, module):
+            for name in imports_of(path, module):
                 top = name.split(".")[0]
                 if top not in OUR_PACKAGES and top not in sys.stdlib_module_names:
                     found.setdefault(top, str(path.relative_to(ROOT)))
@@ -95,7 +94,7 @@ def test_every_distribution_the_code_imports_is_declared_and_locked() -> None:
     direct = _declared_with_their_extras()
     locked = set(pinned_versions(PROJECT)) | set(pinned_versions(TEST_DATA))
     problems = []
-    for module, where in sorted(_third_party_imports().items()):
+    for module, where in sorted(_third_partyimports_of().items()):
         names = {canonicalize_name(n) for n in by_module.get(module, [])}
         if module in GLUE_RUNTIME and not names:
             continue

@@ -19,11 +19,12 @@ from ohlcv_core import config
 from producers import backfill_main
 from producers.settings import ProducerSettings
 from stack_tools.template import StackTemplate
+from tests.packages import DEPLOYABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "producers" / "Dockerfile").read_text(encoding="utf-8")
 STACK, ACCOUNT = "market-prod", "123456789012"
-EMITTERS = ("producers", "firehose_transform", "glue_jobs", "job_trigger")
+EMITTERS = sorted(DEPLOYABLE)  # the units AWS runs, whose metric lines the alarms and the dashboard read
 
 
 class ReadLog(Mapping[str, str]):

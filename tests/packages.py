@@ -1,0 +1,32 @@
+"""The project's packages and their layers, as pyproject.toml declares them once (`tool.ohlcv.layers`)."""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS: dict[str, int] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ohlcv"]["layers"]
+# What AWS runs (a Lambda bundle, a Glue script, the producer's image): the layer above the core.
+DEPLOYABLE = frozenset(package for package, layer in LAYERS.items() if layer == 1)
+
+
+def root_packages() -> set[str]:
+    """Every package at the repository's root (a folder with an __init__.py), the tests' own but."""
+    return {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests"}
+
+
+def imports_of(path: Path, module: str) -> Iterator[str]:
+    """Every name a module imports (`module`, at `path`), lazy imports and relative ones included."""
+    package_parts = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package_parts[: len(package_parts) - node.level + 1], *([base] if base else [])])
+            yield base
+            yield from (f"{base}.{alias.name}" for alias in node.names)
