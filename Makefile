@@ -1,6 +1,6 @@
-# The project's interface: `make demo` runs the pipeline locally, `make test` runs every check,
-# `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the artifacts the
-# stack deploys, `make deploy` / `make destroy` put the stack on AWS and take it off.
+# The project's interface: `make demo` runs the pipeline locally, `make test` runs every check (`make check`
+# the fast lane), `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the
+# artifacts the stack deploys, `make deploy` / `make destroy` put the stack on AWS and take it off.
 # Each target installs what it needs into .venv first (only when a lock changed), from the locks of `locks/`:
 # exact versions with their hashes, nothing resolved. `make lock` refreshes them on purpose (docs/dependencies.md).
 
@@ -15,7 +15,7 @@ UV_STAMP := $(UV_VENV)/.installed
 # pip installs a lock as it is: every pin hashed, no resolution, no dependency it does not list.
 PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps -r
 
-.PHONY: demo test bench chaos soak package deploy destroy lock screenshots lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
+.PHONY: demo test check bench chaos soak package deploy destroy lock screenshots lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -26,6 +26,10 @@ test: $(STAMP) browser lint typecheck cfn-lint checkov
 	$(BIN)/python -m pytest
 	@(git status --porcelain 2>/dev/null || true) | diff .tools/tree-before-test - || \
 		{ echo "make test changed the work tree (the lines above); it must leave it as it was"; exit 1; }
+
+# The fast lane: lint, types and the unit tests (no Spark, no browser), in well under two minutes.
+check: lint typecheck
+	$(BIN)/python -m pytest tests/unit
 
 bench: $(STAMP) browser
 	$(BIN)/python -m benchmarks

@@ -29,7 +29,6 @@ from producers.rest import CreditLimiter, TwelveDataRest
 from stack_tools.queries import named_query
 from tests.curated import published_files
 
-pytestmark = pytest.mark.e2e
 BUDGET = 8  # credits a minute: Twelve Data's free plan
 FIRST_DAY, LAST_DAY = "2004-01-01", "2013-12-31"  # all of GOOG's published daily bars: 2,148 days
 

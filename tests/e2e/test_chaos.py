@@ -7,13 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from chaos.plan import FAULT_KINDS
 from chaos.report import format_report
 from chaos.run import ChaosSettings, run_chaos
-
-pytestmark = pytest.mark.e2e
 
 
 def test_a_short_seeded_chaos_run_loses_and_duplicates_nothing(spark: Any, tmp_path: Path) -> None:

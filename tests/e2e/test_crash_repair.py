@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from chaos.feed import live_feed
 from chaos.harness import ProducerProcess, StackService, producer_env, spooled_batches, wait_for
 from local_stack.firehose.server import FirehoseFaults
@@ -19,7 +17,6 @@ from local_stack.stack import LocalFaults
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from producers.kept import MARKER_NAME
 
-pytestmark = pytest.mark.e2e
 SECONDS = 24  # of feed: within one minute, the kill inside it
 NO_SCHEDULE = 0  # only the restart repairs: the schedule's repair would cover the minute too
 

@@ -25,7 +25,6 @@ from producers.aws import firehose_client
 from producers.firehose_sink import FirehoseSink
 from stack_tools.queries import named_query
 
-pytestmark = pytest.mark.e2e
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "dashboards"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -29,8 +29,6 @@ from stack_tools.queries import named_query
 from stack_tools.template import StackTemplate
 from tests.curated import published_rows
 
-pytestmark = pytest.mark.e2e
-
 
 def _recording_frames() -> list[str]:
     lines = gzip.decompress(DEMO_FEED.read_bytes()).decode().splitlines()

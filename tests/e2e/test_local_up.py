@@ -22,7 +22,6 @@ from ohlcv_core.envelope import encode_envelope
 from producers.aws import firehose_client
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.e2e
 
 
 def _wait_for(condition: Any, what: str, timeout_s: float = 120.0) -> Any:

@@ -33,8 +33,6 @@ from producers.firehose_sink import FirehoseSink
 from producers.rest import TwelveDataRest
 from tests.e2e.test_backfill import CompressedClock
 
-pytestmark = pytest.mark.e2e
-
 PLANTED = {
     ("no_spikes", "GOOG", "2012-03-15"),  # the close 30% up ...
     ("no_spikes", "GOOG", "2012-03-16"),  # ... and the next day's return back

@@ -15,8 +15,6 @@ from tests.curated import published_rows
 from tests.scenarios import golden, recording_path, scenario_names
 from tests.scenarios.build import build
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.mark.parametrize("name", scenario_names())
 def test_the_checked_in_scenario_is_what_its_definition_builds(name: str) -> None:

@@ -48,7 +48,6 @@ def test_the_benchmarks_without_spark_run_tiny_through_the_runner(tmp_path: Path
     assert "ratio" in capsys.readouterr().out  # the table is printed
 
 
-@pytest.mark.spark
 def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) -> None:
     measurements = compaction.run(tiny=True, spark=spark)
     _sane(measurements)
@@ -100,7 +99,6 @@ def test_the_compaction_benchmark_stops_when_the_engines_disagree_on_a_bar(tmp_p
         compaction.same_bars(tmp_path / "again", tmp_path / "duck", date)
 
 
-@pytest.mark.spark
 def test_the_quality_benchmark_runs_tiny_and_both_engines_find_the_same_failures(spark: Any) -> None:
     # (quality.run raises unless DuckDB's SQL failed each rule on exactly the rows the job did)
     (measurement,) = quality.run(tiny=True, spark=spark)
@@ -108,7 +106,6 @@ def test_the_quality_benchmark_runs_tiny_and_both_engines_find_the_same_failures
     assert measurement.baseline and "failures" in measurement.metric
 
 
-@pytest.mark.spark
 def test_the_freshness_benchmark_runs_tiny_through_the_local_stack(spark: Any) -> None:
     measurements = freshness.run(tiny=True, spark=spark)
     _sane(measurements)
@@ -116,7 +113,6 @@ def test_the_freshness_benchmark_runs_tiny_through_the_local_stack(spark: Any) -
     assert "quotes" in live_p95.metric and not live_p95.metric.startswith("receive→live p95 s (0 ")
 
 
-@pytest.mark.spark
 def test_the_daily_layout_benchmark_runs_tiny_and_the_years_read_fewer_objects(spark: Any) -> None:
     # (daily_layout.run raises unless both layouts and the local Athena give the same answer)
     objects, query, migration = daily_layout.run(tiny=True, spark=spark)

@@ -21,8 +21,6 @@ from ohlcv_core.normalize import Accepted, normalize
 from tests.curated import published_files, published_rows
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
-
 T0 = 1692888600  # 2023-08-24 14:50:00 UTC
 
 

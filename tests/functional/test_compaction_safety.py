@@ -21,7 +21,6 @@ from tests.curated import published_files, published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
 TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
 
 

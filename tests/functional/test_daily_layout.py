@@ -18,8 +18,6 @@ from ohlcv_core.normalize import Accepted, normalize
 from tests.curated import publish_earlier_daily_layout, published_files, published_rows
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
-
 FIRST = date(2022, 12, 27)  # the earlier layout's days: 2022's last week and 2023's first
 DAYS = [FIRST + timedelta(days=k) for k in range(10)]
 LIVE = "2023-08-24"  # a day the run compacts from raw ticks

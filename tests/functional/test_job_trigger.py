@@ -429,7 +429,6 @@ def test_a_failed_run_glue_cannot_find_fails_its_message_alone(glue: Any) -> Non
     assert run["Arguments"] == {"--dates": "2023-08-24"}
 
 
-@pytest.mark.spark
 def test_locally_a_failing_compaction_is_redriven_then_dead_lettered(spark: Any, tmp_path: Path) -> None:
     from local_stack.stack import AT_ONCE, LocalStack, prepare_lake
 

@@ -21,8 +21,6 @@ from tests.curated import published_rows
 from tests.fuzz_lake import FuzzCase, fuzz_case, write_raw
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
-
 SEEDS = [int(seed) for seed in os.environ.get("FUZZ_SEEDS", "1,2").split(",") if seed.strip()]
 
 

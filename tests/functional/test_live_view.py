@@ -19,7 +19,6 @@ from stack_tools.template import StackTemplate
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
 DAYS = ("2023-08-24", "2023-08-25")
 LIVE = "SELECT symbol, bar_start, open, high, low, close, volume, tick_count, compacted FROM bars_1m_live"
 

@@ -19,8 +19,6 @@ from stack_tools.template import StackTemplate
 from tests.curated import publish_earlier_daily_layout, published_files
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 
-pytestmark = pytest.mark.spark
-
 
 @pytest.fixture
 def stack(spark: Any, tmp_path: Path) -> Any:

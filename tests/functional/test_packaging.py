@@ -11,7 +11,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import pytest
 from packaging.utils import canonicalize_name
 
 from glue_jobs.compact_bars import main
@@ -114,7 +113,6 @@ def test_each_glue_job_installs_every_distribution_its_scriptimports_of() -> Non
     assert {"exchange_calendars", "sqlglot"} <= reached["QualityJob"]  # the walk finds what the job needs
 
 
-@pytest.mark.spark
 def test_the_glue_job_runs_as_glue_runs_it_from_the_packaged_script_and_zip_alone(
         spark: Any, tmp_path: Path) -> None:
     # GIVEN the packaged script and its zip, and a day of raw events

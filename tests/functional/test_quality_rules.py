@@ -30,8 +30,6 @@ from ohlcv_core.calendars import ALWAYS, FOREX
 from ohlcv_core.curated import written_url
 from ohlcv_core.schema import BAR_COLUMNS
 
-pytestmark = pytest.mark.spark
-
 DAY1, DAY2 = "2023-08-23", "2023-08-24"
 NOW = datetime(2023, 8, 24, 14, 31, tzinfo=UTC).timestamp()
 MARKETS = {"AAPL": "XNYS", "BTC/USD": ALWAYS, "EUR/USD": FOREX}

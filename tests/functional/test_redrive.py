@@ -53,7 +53,6 @@ def _bars(stack: LocalStack) -> list[tuple[Any, ...]]:
                               "ORDER BY bar_start").rows
 
 
-@pytest.mark.spark
 def test_refused_records_pass_once_the_transform_takes_them_and_a_second_redrive_changes_nothing(
         spark: Any, tmp_path: Path) -> None:
     lake = prepare_lake(tmp_path / "lake", fresh=True)

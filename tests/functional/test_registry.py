@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 
 from local_stack.stack import LocalStack, prepare_lake
 from ohlcv_cli.demo import REPLAY_PARAMETERS
@@ -103,7 +102,6 @@ def test_the_packager_lists_the_added_units_artifacts(tmp_path: Path) -> None:
     assert isinstance(found["tests/fixtures/units/count_bars.py"], Script)
 
 
-@pytest.mark.spark
 def test_added_units_run_in_the_local_stack_with_no_code_change(spark: Any, tmp_path: Path) -> None:
     # GIVEN the local stack of a template with a second Glue job, started by a queue-fed Lambda on a rule
     # that selects the compaction job's successful runs

@@ -25,8 +25,6 @@ from ohlcv_core.schema import BAR_TABLES
 from tests.curated import published_rows
 from tests.job_arguments import template_defaults
 
-pytestmark = pytest.mark.spark
-
 T0 = 1692888600  # 2023-08-24 14:50:00 UTC, 10:50 in New York
 REST = {"meta": {"symbol": "AAPL", "interval": "1min", "currency": "USD", "exchange_timezone": "America/New_York",
                  "exchange": "NASDAQ", "mic_code": "XNGS", "type": "Common Stock"},
