@@ -395,5 +395,5 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     flagged = sum(spark_failed.values())
     return [
         Measurement("quality", f"seconds, {days} days x {symbols} symbols ({lake.bars:,} bars, {flagged} "
-                    "failures), Spark", spark_s, "s", duck_s, "Spark within 6x of DuckDB", spark_s / duck_s <= 6),
+                    "failures), Spark", spark_s, "s", duck_s),  # the per-run cost: reported, not judged
     ]
