@@ -1,28 +1,60 @@
-"""A user error prints one clear line and exits non-zero; a traceback is a bug. Each command is run as a
-person runs it, in its own process."""
+"""A user error prints one clear line and exits non-zero; a traceback is a bug. The commands run in this
+process through `ohlcv_cli.main.main` (what `python -m ohlcv_cli` runs), their output captured as the
+terminal would show it, warnings logged included: an exception that escapes is the traceback a user
+would see, and fails the test. One test runs the entry point as its own process, as a person runs it."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
+import logging
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ohlcv_cli.main import main
 from ohlcv_core.recording import Header, encode_recording
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _ohlcv(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ohlcv_cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+@dataclass(frozen=True)
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def _one_clear_line(done: subprocess.CompletedProcess[str], *expected: str) -> None:
+def _ohlcv(*args: str) -> Done:
+    out, err = io.StringIO(), io.StringIO()
+    logged = logging.StreamHandler(err)  # what main()'s logging.basicConfig would print on the terminal
+    logged.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(logged)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        root.removeHandler(logged)
+    return Done(code, out.getvalue(), err.getvalue())
+
+
+def test_the_entry_point_as_its_own_process_prints_one_line_and_exits_2() -> None:
+    done = subprocess.run([sys.executable, "-m", "ohlcv_cli", "local", "up", "--port", "70000"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    _one_clear_line(Done(done.returncode, done.stdout, done.stderr), "not a port number")
+
+
+def _one_clear_line(done: Done, *expected: str) -> None:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
