@@ -130,8 +130,8 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
         report.emit()
         if kept is not None and not sender.stats.records_not_kept:
             kept.save()
-    LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left)", stats, live_stats, sink.stats,
-             sender.stats, sender.backlog)
+    LOG.info("producer finished: %s; live %s; sink %s; spool %s (%d batches left, quotes_unreadable=%d)", stats,
+             live_stats, sink.stats, sender.stats, sender.backlog, sender.quotes_unreadable)
     if sender.stats.records_not_kept:  # main() exits EXIT_NOT_KEPT on this
         raise PipelineError(f"{sender.stats.quotes_not_kept} quotes ({sender.stats.records_not_kept} records) were "
                             "neither delivered nor spooled before "
@@ -176,8 +176,11 @@ class Reporter:
                     "RecordsNotKept": sender.records_not_kept, "QuotesNotKept": sender.quotes_not_kept,
                     "RepairFailures": live.repair_failures,
                     "MinutesUnrepaired": live.minutes_unrepaired,
-                    # every quote received and then lost: too large to send, or left at the shutdown deadline
-                    "Dropped": self._stats.oversize_rejected + sender.quotes_not_kept}
+                    "QuotesUnreadable": self._sender.quotes_unreadable,
+                    # every quote received and then lost: too large to send, left at the shutdown deadline,
+                    # or spooled on a disk that could not give it back
+                    "Dropped": self._stats.oversize_rejected + sender.quotes_not_kept
+                    + self._sender.quotes_unreadable}
         gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}
         for line in self._metrics.lines(counters, live.messages_by_symbol, gauges):
             self._out(line)

@@ -105,9 +105,15 @@ class SpoolingSender:
         LOG.error("shutdown deadline: %d quotes (in %d records) were neither delivered nor spooled (%s)", quotes,
                   len(records), why)
 
+    @property
+    def quotes_unreadable(self) -> int:
+        """Quotes that were spooled and that the disk then could not give back."""
+        return self._spool.quotes_lost if self._spool is not None else 0
+
     async def _keep(self, records: list[bytes]) -> None:
         assert self._spool is not None
-        while not self._spool.put(records):
+        quotes = sum(_quotes_in(record) for record in records)  # (spooling is rare: Firehose is down)
+        while not self._spool.put(records, quotes):
             if self._giving_up.is_set():
                 self._not_kept(records, self._spool.last_error or "the spool refused them")
                 return

@@ -36,12 +36,14 @@ def test_a_half_written_batch_is_never_seen(tmp_path: Path) -> None:
 
 def test_a_damaged_batch_is_moved_aside_and_the_rest_drains(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spool = Spool(tmp_path, ROOMY)
-    assert spool.put([b"first"]) and spool.put([b"second"]) and spool.put([b"third"])
+    assert spool.put([b"first"]) and spool.put([b"second", b"pack"], quotes=37) and spool.put([b"third"])
     second = sorted(tmp_path.glob("*.batch"))[1]
     second.write_bytes(b"\x00\x00\x00\x09par")  # damaged on disk
     reopened = Spool(tmp_path, ROOMY)
     assert [records for _, records in reopened.batches()] == [[b"first"], [b"third"]]
     assert reopened.quarantined == 1 and (tmp_path / "quarantine" / second.name).exists()
+    # the batch's own name said how many quotes it packed: the loss is counted in quotes
+    assert reopened.quotes_lost == 37 and "37 quotes lost" in caplog.text
     assert "cut short" in caplog.text and "quarantine" in caplog.text
     assert len(reopened) == 2 and reopened.size_bytes == sum(p.stat().st_size for p in tmp_path.glob("*.batch"))
 
@@ -112,3 +114,28 @@ def test_a_delivered_batch_on_a_disk_turned_read_only_is_passed_over_not_a_crash
         # THEN it is passed over (said once), the second is next, and the spool still counts right
         assert [records for _, records in spool.batches()] == [[b"second"]] and len(spool) == 1
         assert "was delivered but cannot be removed" in caplog.text
+
+
+def test_a_batch_the_disk_cannot_read_on_a_read_only_disk_is_counted_and_passed_over(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with tmpfs(tmp_path / "disk", "1m") as folder:
+        spool = Spool(folder, ROOMY, free_margin_bytes=0)
+        assert spool.put([b"a"], quotes=12) and spool.put([b"b"], quotes=3)
+        first = sorted(folder.glob("*.batch"))[0]
+        first.unlink()
+        first.mkdir()  # GIVEN a batch whose read fails (EISDIR: an I/O error of the disk's own)
+        make_read_only(folder)  # AND a disk that will not let it be moved aside
+        # WHEN the spool drains, twice
+        drained = [records for _, records in spool.batches()] + [records for _, records in spool.batches()]
+        # THEN the rest drains, the lost batch is counted in quotes once and said once, and no crash
+        assert drained == [[b"b"], [b"b"]] and spool.quotes_lost == 12 and spool.quarantined == 1
+        assert caplog.text.count("12 quotes lost") == 1 and "passed over" in caplog.text
+
+
+def test_batches_named_before_their_names_carried_counts_still_drain(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, ROOMY)
+    assert spool.put([b"new"])
+    (tmp_path / "000000000000.batch").write_bytes(b"\x00\x00\x00\x03old")  # an older run's name
+    reopened = Spool(tmp_path, ROOMY)
+    assert [records for _, records in reopened.batches()] == [[b"old"], [b"new"]]
+    assert reopened.put([b"next"]) and sorted(p.name for p in tmp_path.glob("*.batch"))[-1].startswith("000000000002-")
