@@ -18,9 +18,9 @@ from playwright.sync_api import sync_playwright
 
 from benchmarks.report import Measurement
 from benchmarks.sql import lake_locations, publish_curated, write_raw
+from dashboards.app import CHARTS, Dashboard, DashboardServer
+from dashboards.sources import DashboardSources
 from local_stack.athena import LocalAthena
-from local_stack.dashboard.app import CHARTS, Dashboard, DashboardServer
-from local_stack.dashboard.sources import DashboardSources
 from local_stack.s3 import LocalS3
 from stack_tools.template import StackTemplate
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
+from dashboards.app import Dashboard, DashboardServer
+from dashboards.sources import DashboardSources
 from local_stack.athena import LocalAthena
-from local_stack.dashboard.app import Dashboard, DashboardServer
-from local_stack.dashboard.sources import DashboardSources
 from local_stack.s3 import LocalS3
 from stack_tools.template import StackTemplate
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.app import Dashboard, DashboardServer
+from dashboards.sources import DashboardSources
 from local_stack.athena import LocalAthena
 from local_stack.bounded import ClientBounds
-from local_stack.dashboard.app import Dashboard, DashboardServer
-from local_stack.dashboard.sources import DashboardSources
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread

@@ -17,9 +17,9 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
+from dashboards import figures
+from dashboards.sources import DashboardSources, Pipeline, Table
 from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds
-from local_stack.dashboard import figures
-from local_stack.dashboard.sources import DashboardSources, Pipeline, Table
 from ohlcv_core.errors import ConfigError, OhlcvError
 
 REFRESH_MS = 5_000

@@ -8,7 +8,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from local_stack.dashboard.sources import Table
+from dashboards.sources import Table
 
 UP, DOWN, NEUTRAL = "#1a9850", "#d73027", "#4575b4"
 NO_DATA = "No data for {what} yet: run `make demo`, or `ohlcv backfill` for history, then refresh."
