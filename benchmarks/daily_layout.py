@@ -25,8 +25,8 @@ import duckdb
 from benchmarks.report import Measurement
 from glue_jobs.compact_bars import main
 from glue_jobs.session import local_session
-from local_stack.athena import LocalAthena, catalog_schema, translated
-from local_stack.athena_dialect import MACROS, SESSION_SETUP
+from lake_sql.athena import LocalAthena, catalog_schema, translated
+from lake_sql.dialect import MACROS, SESSION_SETUP
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import MANIFEST_NAME, parse_manifest, render_manifest
 from stack_tools.queries import named_query

@@ -20,7 +20,7 @@ from benchmarks.report import Measurement
 from benchmarks.sql import lake_locations, publish_curated, write_raw
 from dashboards.app import CHARTS, Dashboard, DashboardServer
 from dashboards.sources import DashboardSources
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from stack_tools.template import StackTemplate
 

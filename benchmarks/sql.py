@@ -7,7 +7,7 @@ compaction publishes them. Each named query of sql/queries/ then runs through th
 (DuckDB) on the curated lake, and, as the baseline,
 on a lake holding only the raw zone with the query's tables replaced by their raw-zone computation:
 bars_1m by bars_1m_live, bars_1d by a daily rollup of it. p95 of ROUNDS warm runs each (the catalog is
-kept open between queries, as local_stack.athena keeps it); the target is the
+kept open between queries, as lake_sql.athena keeps it); the target is the
 curated query at least 10x faster. intraday_candles reads the live view on both lakes (its baseline is
 the same query with nothing compacted): the price of freshness, reported, with no target.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.report import Measurement
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import MANIFEST_NAME, partition_key, render_manifest
 from stack_tools.queries import named_queries

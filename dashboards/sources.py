@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.cloudwatch import GlueRun, glue_runs, read_metrics, refusal_reasons
 from stack_tools.queries import NamedQuery, named_queries
 

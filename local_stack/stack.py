@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.clock import StackClock
 from local_stack.events import LocalEventBus
 from local_stack.firehose.delivery import DeliveryStream

@@ -9,7 +9,7 @@ from typing import Any
 
 from dashboards.app import Dashboard, DashboardServer
 from dashboards.sources import DashboardSources
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import ConfigError
 from stack_tools.template import StackTemplate

@@ -1,6 +1,6 @@
 """`ohlcv query`: a named query of sql/queries/ with its parameters, or ad-hoc Athena SQL, on the local
 lake, printed as a table or written as CSV, JSON Lines or Parquet. Values print as Athena's API prints
-them (local_stack.athena.athena_text); JSON Lines keeps numbers and booleans as JSON's."""
+them (lake_sql.athena.athena_text); JSON Lines keeps numbers and booleans as JSON's."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from local_stack.athena import LocalAthena, QueryResult, athena_text
+from lake_sql.athena import LocalAthena, QueryResult, athena_text
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import ConfigError
 from stack_tools.queries import named_queries, named_query

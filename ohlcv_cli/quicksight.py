@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from stack_tools import quicksight as qs
 from stack_tools.queries import named_query

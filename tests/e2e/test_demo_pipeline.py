@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from glue_jobs.evaluate import load_ruleset
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.cloudwatch import log_entries
 from local_stack.feeds import DEMO_FEED
 from local_stack.s3 import LocalS3

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from job_trigger.events import touched_dates
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from ohlcv_core.curated import MANIFEST_NAME, render_manifest
 from ohlcv_core.errors import ConfigError, PipelineError

@@ -15,8 +15,8 @@ import duckdb
 import pytest
 import yaml
 
-from local_stack.athena import LocalAthena, athena_text
-from local_stack.athena_dialect import UnsupportedSql
+from lake_sql.athena import LocalAthena, athena_text
+from lake_sql.dialect import UnsupportedSql
 from local_stack.s3 import LocalS3
 from ohlcv_core.errors import OhlcvError
 from stack_tools.template import StackTemplate
@@ -66,7 +66,7 @@ def test_result_columns_are_named_as_athena_names_them(athena: LocalAthena) -> N
 def test_the_session_zone_is_utc_whatever_the_machines(tmp_path: Path) -> None:
     # GIVEN a process whose TZ is New York; WHEN it reads a naive timestamp's hour in a zone and the
     # session's own zone; THEN the answers are the UTC session's
-    script = ("from local_stack.athena import LocalAthena; from local_stack.s3 import LocalS3; "
+    script = ("from lake_sql.athena import LocalAthena; from local_stack.s3 import LocalS3; "
               "from stack_tools.template import StackTemplate; import sys; from pathlib import Path; "
               "a = LocalAthena(StackTemplate(), LocalS3(Path(sys.argv[1]))); "
               "print(a.query(\"SELECT current_timezone(), hour(from_unixtime(0)), "

@@ -18,7 +18,7 @@ import pytest
 from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
 from dashboards.app import Dashboard, DashboardServer
 from dashboards.sources import DashboardSources
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from stack_tools.template import StackTemplate
 

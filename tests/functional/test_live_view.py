@@ -12,7 +12,7 @@ import pytest
 
 from glue_jobs.compact_bars import main
 from glue_jobs.publish import CrashInjected
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.s3 import LocalS3
 from stack_tools.queries import named_query
 from stack_tools.template import StackTemplate

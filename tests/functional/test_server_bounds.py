@@ -18,7 +18,7 @@ import pytest
 
 from dashboards.app import Dashboard, DashboardServer
 from dashboards.sources import DashboardSources
-from local_stack.athena import LocalAthena
+from lake_sql.athena import LocalAthena
 from local_stack.bounded import ClientBounds
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3

@@ -1,5 +1,5 @@
-"""Athena stand-in: DuckDB over the lake's folders, tables from the template, views from sql/ (Athena
-dialect, run with Athena's semantics by local_stack.athena_dialect). Partition columns come from the
+"""Athena on DuckDB: the lake's folders, tables from the template, views from sql/ (Athena's dialect,
+run with Athena's semantics by lake_sql.dialect). Partition columns come from the
 paths (hive layout), as partition projection derives them on AWS; a symlink table's partitions are the
 manifests in those paths, read as Hive's SymlinkTextInputFormat reads them."""
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -23,8 +23,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from local_stack.athena_dialect import MACROS, SESSION_SETUP, Translation, UnsupportedSql, parse_error, translate
-from local_stack.s3 import LocalS3
+from lake_sql.dialect import MACROS, SESSION_SETUP, Translation, UnsupportedSql, parse_error, translate
 from ohlcv_core.curated import parse_manifest
 from ohlcv_core.errors import ConfigError, PipelineError
 from stack_tools.template import StackTemplate, TableSettings
@@ -251,12 +250,21 @@ def _has_visible_file(folder: Path) -> bool:
 Signature = tuple[object, ...]
 
 
+class Lake(Protocol):
+    """Where a lake's buckets are on disk (local_stack.s3.LocalS3 is one)."""
+
+    @property
+    def root(self) -> Path: ...
+
+    def path_of(self, uri: str) -> Path: ...
+
+
 class LocalAthena:
     """The catalog is one DuckDB database kept open: rebuilt only when what its views bake in changes (a
     symlink table's manifests, a table's first file, a view's text), so a query pays for its own work,
     not for re-reading the catalog. Each query runs on a cursor of its own (safe across threads)."""
 
-    def __init__(self, template: StackTemplate, s3: LocalS3, sql_dir: Path = SQL_DIR) -> None:
+    def __init__(self, template: StackTemplate, s3: Lake, sql_dir: Path = SQL_DIR) -> None:
         self._template = template
         self._s3 = s3
         self._sql_dir = sql_dir
