@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks.report import Measurement
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.firehose.standalone import STREAM, firehose_process
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.recording import Recording, read_recording

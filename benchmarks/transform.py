@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 
 from benchmarks.report import Measurement
+from feeds import DEMO_FEED
 from firehose_transform.transform import transform_records
-from local_stack.feeds import DEMO_FEED
 from ohlcv_core.envelope import decode_envelopes
 from ohlcv_core.errors import RecordRejected
 from ohlcv_core.recording import read_recording

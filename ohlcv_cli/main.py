@@ -50,7 +50,7 @@ def _spark_factory() -> Callable[[], Any]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from local_stack.feeds import DEMO_FEED
+    from feeds import DEMO_FEED
     from local_stack.java import require_java
     from ohlcv_cli.demo import format_report, run_demo
 
@@ -156,7 +156,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_twelvedata(args: argparse.Namespace) -> int:
-    from local_stack.feeds import DEMO_FEED
+    from feeds import DEMO_FEED
     from local_stack.twelvedata.history import history_file, published_history, read_series
     from local_stack.twelvedata.server import CreditLimit, Faults, TwelveDataStandIn
     from ohlcv_core.recording import read_recording
@@ -267,7 +267,7 @@ def cmd_local_status(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_demo_feed(args: argparse.Namespace) -> int:
-    from local_stack.feeds.generate_demo_feed import write
+    from feeds.generate_demo_feed import write
 
     print(write(Path(args.out)) if args.out else write())
     return 0

@@ -15,7 +15,7 @@ import orjson
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.stack import LocalStack, prepare_lake
 from ohlcv_cli.dashboard import start_dashboard
 from ohlcv_cli.demo import REPLAY_PARAMETERS, DemoResult, run_demo

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from feeds import DEMO_FEED
 from glue_jobs.evaluate import load_ruleset
 from lake_sql.athena import LocalAthena
 from local_stack.cloudwatch import log_entries
-from local_stack.feeds import DEMO_FEED
 from local_stack.s3 import LocalS3
 from ohlcv_cli.demo import DemoResult, format_report, run_demo
 from ohlcv_core.schema import BAR_TABLES

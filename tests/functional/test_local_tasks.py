@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.stack import LocalStack, prepare_lake
 from local_stack.twelvedata.catalog import SeriesData, build_catalog
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread

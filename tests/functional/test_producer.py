@@ -12,7 +12,7 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.stack import LocalStack, prepare_lake
 from local_stack.twelvedata.server import Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_cli.demo import REPLAY_PARAMETERS, zones_of

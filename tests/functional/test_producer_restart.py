@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.firehose.delivery import DeliveryStream
 from local_stack.firehose.server import FirehoseEndpoint, FirehoseFaults
 from local_stack.s3 import LocalS3

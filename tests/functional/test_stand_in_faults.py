@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.twelvedata.server import CreditLimit, Faults, TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import Recording, read_recording
 from ohlcv_core.td_protocol import ReconnectPolicy

@@ -9,7 +9,7 @@ from typing import Any
 
 from twelvedata import TDClient
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from local_stack.twelvedata.server import TwelveDataStandIn, running_in_thread
 from ohlcv_core.recording import read_recording
 

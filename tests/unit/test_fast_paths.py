@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from local_stack.feeds import DEMO_FEED
+from feeds import DEMO_FEED
 from ohlcv_core.envelope import (
     ENVELOPE_VERSION,
     _checked_header,

@@ -1,7 +1,7 @@
 """Layers run one way, as pyproject.toml declares them (`tool.ohlcv.layers`): the pure core <- deployable
-units <- the stack's tooling <- the query engine <- the stand-ins <- the dashboards <- the command line
-(and the benchmarks) <- the chaos suite. Every import of every module counts, lazy ones included; no
-module import cycle anywhere; no package outside the declaration."""
+units <- the stack's tooling (and the bundled recordings) <- the query engine <- the stand-ins <- the
+dashboards <- the command line (and the benchmarks) <- the chaos suite. Every import of every module
+counts, lazy ones included; no module import cycle anywhere; no package outside the declaration."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.feeds import DEMO_FEED
-from local_stack.feeds.generate_demo_feed import generate
+from feeds import DEMO_FEED
+from feeds.generate_demo_feed import generate
 from ohlcv_core.errors import RecordingError
 from ohlcv_core.recording import Disconnect, Entry, Header, RestExchange, WsFrame, encode_recording, read_recording
 from ohlcv_core.twelvedata import PriceEvent, parse_frame
