@@ -93,7 +93,6 @@ class Reconciliation:
     frames_sent: int = 0
     in_raw: int = 0
     in_error_prefix: int = 0
-    lost: Counter[str] = field(default_factory=Counter)
     losses: dict[str, Loss] = field(default_factory=dict)  # by the stop that lost them ("SIGKILL at 138.6 s")
     raw_copies: int = 0  # rows beyond the first of an event in the raw zone (at-least-once; compaction collapses)
     curated_duplicates: int = 0  # events counted more than once in a bar
@@ -106,6 +105,14 @@ class Reconciliation:
     planted_missing: list[str] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lost(self) -> Counter[str]:
+        """Events lost, by cause (the sum of the stops' losses of each)."""
+        by_cause: Counter[str] = Counter()
+        for loss in self.losses.values():
+            by_cause[loss.cause] += loss.events
+        return by_cause
 
     @property
     def unabsorbed(self) -> int:
@@ -208,7 +215,6 @@ def reconcile(evidence: Evidence) -> Reconciliation:
 
 def _lose(result: Reconciliation, stop: tuple[str, str, float], key: str, minute: tuple[str, int]) -> None:
     cause, label, at_s = stop
-    result.lost[cause] += 1
     result.examples.setdefault(cause, key)
     loss = result.losses.setdefault(label, Loss(cause, at_s))
     loss.events += 1
@@ -233,7 +239,6 @@ def _check_planted(evidence: Evidence, result: Reconciliation, connections: dict
         if cause in MUST_BE_ZERO:
             result.planted_missing.append(f"{text[:60]}: not under the error prefix")
         else:
-            result.lost[cause] += 1
             result.losses.setdefault(label, Loss(cause, at_s)).events += 1
 
 

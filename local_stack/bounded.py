@@ -32,6 +32,41 @@ class ClientBounds:
     per_client: int = 64        # from one address: one client can never take every slot
 
 
+class Admission:
+    """Who may open one more connection: at most `per_client` from one address and `max_connections` in
+    all. A refusal is said once a client, until that client is admitted again. Thread-safe."""
+
+    def __init__(self, bounds: ClientBounds) -> None:
+        self.bounds = bounds
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._per_client: Counter[str] = Counter()
+        self._refusing: set[str] = set()
+
+    def admit(self, client: str) -> bool:
+        """Count `client` in if the caps allow (True); else count the refusal (False), and say it."""
+        with self._lock:
+            held = self._per_client[client]
+            if held < self.bounds.per_client and self._per_client.total() < self.bounds.max_connections:
+                self._per_client[client] += 1
+                self._refusing.discard(client)
+                return True
+            self.refused += 1
+            first = client not in self._refusing
+            self._refusing.add(client)
+        if first:
+            LOG.warning("client %s refused: it holds %d connections (at most %d a client, %d in all); answered 503 "
+                        "until one is free", client, held, self.bounds.per_client, self.bounds.max_connections)
+        return False
+
+    def release(self, client: str) -> None:
+        """One of an admitted client's connections ended."""
+        with self._lock:
+            self._per_client[client] -= 1
+            if self._per_client[client] <= 0:
+                del self._per_client[client]
+
+
 def busy_response(body: bytes = b"", content_type: str = "text/plain") -> bytes:
     return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: " + content_type.encode() + b"\r\nRetry-After: 1\r\n"
             b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
@@ -45,39 +80,27 @@ class BoundedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
 
     def __init__(self, *args: Any, bounds: ClientBounds, **kwargs: Any) -> None:
         self.bounds = bounds
-        self.refused_connections = 0
+        self.admission = Admission(bounds)
         self.hung_up = 0
         self._lock = threading.Lock()
         self._open: dict[socket.socket, str] = {}  # connection -> its client's address
-        self._per_client: Counter[str] = Counter()
-        self._refusing: set[str] = set()  # clients refused since their last admitted connection
         self._started: dict[socket.socket, float] = {}  # connection -> when its request in progress began
         super().__init__(*args, **kwargs)
+
+    @property
+    def refused_connections(self) -> int:
+        return self.admission.refused
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """One thread a connection, within the caps; past them a connection is answered 503 and closed."""
         client = str(client_address[0]) if isinstance(client_address, tuple) else str(client_address)
-        with self._lock:
-            full = (len(self._open) >= self.bounds.max_connections
-                    or self._per_client[client] >= self.bounds.per_client)
-            if full:
-                self.refused_connections += 1
-                first = client not in self._refusing
-                self._refusing.add(client)
-                held = self._per_client[client]
-            else:
-                self._open[request] = client
-                self._per_client[client] += 1
-                self._refusing.discard(client)
-        if full:
-            if first:
-                LOG.warning("client %s refused: it holds %d connections (at most %d a client, %d in all); "
-                            "answered 503 until one is free", client, held, self.bounds.per_client,
-                            self.bounds.max_connections)
+        if not self.admission.admit(client):
             with contextlib.suppress(OSError):
                 request.sendall(self.busy)
             self.shutdown_request(request)
             return
+        with self._lock:
+            self._open[request] = client
         super().process_request(request, client_address)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
@@ -85,12 +108,9 @@ class BoundedServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
             super().process_request_thread(request, client_address)
         finally:
             with self._lock:
-                client = self._open.pop(request, None)
+                client = self._open.pop(request)
                 self._started.pop(request, None)
-                if client is not None:
-                    self._per_client[client] -= 1
-                    if self._per_client[client] <= 0:
-                        del self._per_client[client]
+            self.admission.release(client)
 
     def request_started(self, connection: socket.socket) -> None:
         with self._lock:

@@ -98,8 +98,9 @@ class SpoolingSender:
             return
         self.stats.batches_sent += 1
 
-    def _not_kept(self, records: list[bytes], why: str) -> None:
-        quotes = sum(_quotes_in(record) for record in records)
+    def _not_kept(self, records: list[bytes], why: str, quotes: int | None = None) -> None:
+        """`quotes`: the records' count of quotes, when the caller has it already."""
+        quotes = sum(_quotes_in(record) for record in records) if quotes is None else quotes
         self.stats.records_not_kept += len(records)
         self.stats.quotes_not_kept += quotes
         LOG.error("shutdown deadline: %d quotes (in %d records) were neither delivered nor spooled (%s)", quotes,
@@ -115,7 +116,7 @@ class SpoolingSender:
         quotes = sum(_quotes_in(record) for record in records)  # (spooling is rare: Firehose is down)
         while not self._spool.put(records, quotes):
             if self._giving_up.is_set():
-                self._not_kept(records, self._spool.last_error or "the spool refused them")
+                self._not_kept(records, self._spool.last_error or "the spool refused them", quotes)
                 return
             if await self.drain(force=True):
                 continue  # Firehose took spooled batches: there is room now

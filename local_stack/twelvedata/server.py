@@ -148,7 +148,7 @@ class TwelveDataStandIn:
         return supplied == self.api_key
 
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        if self.clients.over(str(connection.remote_address[0])):
+        if connection in self.clients.refused:
             return _json_response(503, orjson.dumps(error_body(503, "too many connections from this client")),
                                   extra={"Retry-After": "1"})
         url = urlsplit(request.path)
