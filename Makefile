@@ -1,6 +1,7 @@
 # The project's interface: `make demo` runs the pipeline locally, `make test` runs every check (`make check`
 # the fast lane), `make bench` runs the benchmarks, `make chaos` the chaos suite, `make package` builds the
-# artifacts the stack deploys, `make deploy` / `make destroy` put the stack on AWS and take it off.
+# artifacts the stack deploys, `make template` renders the stack's template, `make deploy` / `make destroy`
+# put the stack on AWS and take it off.
 # Each target installs what it needs into .venv first (only when a lock changed), from the locks of `locks/`:
 # exact versions with their hashes, nothing resolved. `make lock` refreshes them on purpose (docs/dependencies.md).
 
@@ -15,7 +16,7 @@ UV_STAMP := $(UV_VENV)/.installed
 # pip installs a lock as it is: every pin hashed, no resolution, no dependency it does not list.
 PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps -r
 
-.PHONY: demo test check bench chaos soak package deploy destroy lock screenshots lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
+.PHONY: demo test check bench chaos soak package deploy destroy lock template screenshots lint typecheck cfn-lint checkov unit functional e2e check-java check-python browser clean
 
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
@@ -52,6 +53,11 @@ deploy: $(STAMP)
 destroy: $(STAMP)
 	@test -n "$(STACK)" || { echo "usage: make destroy STACK=<stack name>"; exit 2; }
 	$(BIN)/ohlcv destroy --stack "$(STACK)" --yes
+
+# cloudformation/template.yaml and sql/tables/, rendered from cloudformation/source.yaml and the files that
+# define each fact once (stack_tools/render.py); a unit test fails while a committed copy differs.
+template: $(STAMP)
+	$(BIN)/python -m stack_tools.render
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -277,10 +277,6 @@ def cmd_ddl(args: argparse.Namespace) -> int:
     from stack_tools import ddl
     from stack_tools.template import StackTemplate
 
-    if args.write:
-        for path in ddl.write():
-            print(path)
-        return 0
     if bool(args.stack_name) != bool(args.account_id):
         raise ConfigError("give --stack-name and --account-id together (or neither, for placeholders)")
     concrete = bool(args.stack_name)
@@ -623,7 +619,6 @@ def build_parser() -> argparse.ArgumentParser:
     ddl = sub.add_parser("ddl", help="the Glue tables' Athena DDL, from the template")
     ddl.add_argument("--stack-name", help="render for this deployed stack (with --account-id)")
     ddl.add_argument("--account-id", help="the stack's account")
-    ddl.add_argument("--write", action="store_true", help="regenerate sql/tables/ (stack and account as placeholders)")
     ddl.set_defaults(func=cmd_ddl)
 
     _add_planning_parsers(sub)

@@ -1,8 +1,7 @@
 """Record and table shapes: the one definition the transform, the jobs, the stack and the SQL agree on.
 
 Column types are Hive/Glue type names, the vocabulary of the Glue catalog; engines map them
-(glue_jobs/spark_schema.py for Spark). tests/unit/test_template_agrees.py proves the CloudFormation
-tables carry exactly these columns.
+(glue_jobs/spark_schema.py for Spark). The stack's Glue tables are rendered from them (ohlcv_core/catalog.py).
 """
 
 from __future__ import annotations
@@ -215,4 +214,7 @@ WITHHELD_COLUMNS: tuple[Column, ...] = (
     Column("table_name", "string", "the curated table it was kept out of"),
     *BAR_COLUMNS,
     Column("rule", "string", "the first withhold rule it failed"),
+)
+WITHHELD_PARTITION_COLUMNS: tuple[Column, ...] = (
+    Column("dt", "string", "the partition of the table it was kept out of"),
 )

@@ -1,8 +1,9 @@
-"""Athena DDL for the stack's Glue tables, rendered from the template (their one definition).
+"""Athena DDL for the stack's Glue tables, written from the template's tables (which are rendered from
+ohlcv_core/catalog.py).
 
-`sql/tables/` holds it for the default stack with the stack name and account left as `${AWS::StackName}`
-and `${AWS::AccountId}` (a test keeps the files equal to this rendering); `ohlcv ddl --stack-name …
---account-id …` prints it for one deployed stack, for a catalog managed outside CloudFormation.
+`sql/tables/` holds it with the stack name and account left as `${AWS::StackName}` and `${AWS::AccountId}`,
+written by `make template` (stack_tools/render.py); `ohlcv ddl --stack-name … --account-id …` prints it for
+one deployed stack, for a catalog managed outside CloudFormation.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def render(template: StackTemplate, *, placeholders: bool) -> dict[str, str]:
         keys = [f"${{{c.name}}}" for c in table.partition_keys]
         verb = "are" if len(keys) > 1 else "is"
         projected = f"; {' and '.join(keys)} {verb} partition projection's own" if keys else ""
-        return ("-- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.\n"
+        return ("-- Rendered by `make template` from ohlcv_core/catalog.py; edit that, not this.\n"
                 + ("-- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl "
                    f"--stack-name … --account-id …`);\n-- the database is the stack's name with _ for -{projected}.\n"
                    if placeholders else ""))
@@ -66,13 +67,3 @@ def render(template: StackTemplate, *, placeholders: bool) -> dict[str, str]:
 
 def placeholder_template() -> StackTemplate:
     return StackTemplate(stack_name=PLACEHOLDER_STACK, account_id=PLACEHOLDER_ACCOUNT)
-
-
-def write(folder: Path = SQL_TABLES) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rendered = render(placeholder_template(), placeholders=True)
-    for stale in set(folder.glob("*.sql")) - {folder / name for name in rendered}:
-        stale.unlink()
-    for name, text in rendered.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return sorted(folder / name for name in rendered)

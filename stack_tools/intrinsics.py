@@ -66,11 +66,19 @@ def load_template(path: Path) -> dict[str, Any]:
 def _parsed(path: str, mtime_ns: int, size: int) -> dict[str, Any]:
     """(`mtime_ns` and `size` are the cache's key: a file written since is parsed again.)"""
     try:
-        loaded = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_CfnLoader)
-    except (OSError, yaml.YAMLError) as exc:
+        return parse_template(Path(path).read_text(encoding="utf-8"), path)
+    except OSError as exc:
         raise ConfigError(f"cannot read the stack template {path}: {exc}") from exc
+
+
+def parse_template(text: str, name: str = "the template") -> dict[str, Any]:
+    """A template's text as its body, the short forms (`!Ref X`) read as the long (`{"Ref": "X"}`)."""
+    try:
+        loaded = yaml.load(text, Loader=_CfnLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"cannot read the stack template {name}: {exc}") from exc
     if not isinstance(loaded, dict) or not isinstance(loaded.get("Resources"), dict):
-        raise ConfigError(f"{path} is not a CloudFormation template (no Resources)")
+        raise ConfigError(f"{name} is not a CloudFormation template (no Resources)")
     return loaded
 
 

@@ -2,7 +2,8 @@
 custom SQL is its query file with the `?` placeholders (Athena's execution parameters) written as
 QuickSight's dataset parameters, `<<$name>>`, in the same order, and its tables qualified with the
 stack's database (custom SQL has no execution context to name it); its columns and their types are what
-the query returns. A test holds the template's datasets equal to this derivation."""
+the query returns, inferred from the catalog's column types (a test runs each query and checks the
+inference). stack_tools/render.py writes these resources into the template."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from typing import Any
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.optimizer.qualify import qualify
 
+from ohlcv_core.catalog import Table
 from stack_tools.queries import NamedQuery
 
 # sql/queries/ parameter -> QuickSight's name for it (letters and digits only there)
@@ -47,6 +51,18 @@ def dataset_sql(query: NamedQuery) -> str:
 def input_columns(columns: Sequence[str], types: Sequence[str]) -> list[dict[str, Any]]:
     return [{"Name": name, "Type": _TYPES.get(kind.split("(")[0], "STRING")}
             for name, kind in zip(columns, types, strict=True)]
+
+
+def output_columns(query: NamedQuery, tables: Sequence[Table]) -> list[dict[str, Any]]:
+    """The columns the query returns and their QuickSight types, inferred from the tables' column types."""
+    schema: dict[str, object] = {t.name: {c.name: c.type for c in (*t.columns, *t.partition_columns)}
+                                 for t in tables}
+    tree = qualify(sqlglot.parse_one(query.sql, read="athena"), schema=schema, dialect="athena")
+    typed = annotate_types(tree, schema=schema, dialect="athena")
+    assert isinstance(typed, exp.Query)  # a named query is one SELECT
+    selects = typed.selects
+    types = [s.type.sql("athena").upper() if s.type else "UNKNOWN" for s in selects]
+    return input_columns([s.alias_or_name for s in selects], types)
 
 
 PRINCIPAL, CONDITION, SOURCE = "QuickSightPrincipalArn", "HasQuickSight", "QuickSightDataSource"

@@ -1,18 +1,18 @@
--- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
+-- Rendered by `make template` from ohlcv_core/catalog.py; edit that, not this.
 -- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
 -- the database is the stack's name with _ for -; ${dt} is partition projection's own.
 CREATE EXTERNAL TABLE IF NOT EXISTS `${AWS::StackName}`.`bars_1h` (
-  `symbol` string,
-  `exchange` string,
-  `bar_start` timestamp,
-  `open` double,
-  `high` double,
-  `low` double,
-  `close` double,
-  `volume` double,
-  `tick_count` bigint,
-  `source` string,
-  `final` boolean
+  `symbol` string COMMENT 'canonical Twelve Data symbol',
+  `exchange` string COMMENT 'venue name',
+  `bar_start` timestamp COMMENT 'bar open time, UTC',
+  `open` double COMMENT 'first price by event time',
+  `high` double COMMENT 'highest price',
+  `low` double COMMENT 'lowest price',
+  `close` double COMMENT 'last price by event time',
+  `volume` double COMMENT 'traded volume: REST\'s, or day_volume differences; null without volume',
+  `tick_count` bigint COMMENT 'distinct price events in the bar',
+  `source` string COMMENT 'rest (REST bars), ticks (price events), mixed (a rollup of both)',
+  `final` boolean COMMENT 'true when every minute of it is a REST bar: ticks may still be corrected'
 )
 COMMENT '1-hour bars rolled up from bars_1m'
 PARTITIONED BY (`dt` string COMMENT 'bar date, UTC, yyyy-MM-dd')

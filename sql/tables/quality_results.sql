@@ -1,24 +1,24 @@
--- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
+-- Rendered by `make template` from ohlcv_core/catalog.py; edit that, not this.
 -- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
 -- the database is the stack's name with _ for -; ${run_date} is partition projection's own.
 CREATE EXTERNAL TABLE IF NOT EXISTS `${AWS::StackName}`.`quality_results` (
-  `run_id` string,
-  `checked_at` timestamp,
-  `first_date` string,
-  `last_date` string,
-  `dates` bigint,
-  `rule` string,
-  `rule_type` string,
-  `rule_text` string,
-  `policy` string,
-  `blocking` boolean,
-  `outcome` string,
-  `judged_by` string,
-  `measured` double,
-  `rows_checked` bigint,
-  `rows_failed` bigint,
-  `score` double,
-  `message` string
+  `run_id` string COMMENT 'the quality run',
+  `checked_at` timestamp COMMENT 'when it ran, UTC',
+  `first_date` string COMMENT 'first date checked, yyyy-MM-dd',
+  `last_date` string COMMENT 'last date checked, yyyy-MM-dd',
+  `dates` bigint COMMENT 'how many dates were checked',
+  `rule` string COMMENT 'the rule\'s name in the ruleset',
+  `rule_type` string COMMENT 'its DQDL rule type',
+  `rule_text` string COMMENT 'the rule as written in DQDL',
+  `policy` string COMMENT 'withhold or flag: what happens to the rows it fails',
+  `blocking` boolean COMMENT 'whether its failure fails the run',
+  `outcome` string COMMENT 'Passed or Failed',
+  `judged_by` string COMMENT 'glue (Glue Data Quality\'s outcome, on AWS) or local (the job\'s own evaluator)',
+  `measured` double COMMENT 'the share of rows that passed (row rules) or the number compared',
+  `rows_checked` bigint COMMENT 'rows the rule judged',
+  `rows_failed` bigint COMMENT 'rows it failed',
+  `score` double COMMENT 'the run\'s share of rules passed',
+  `message` string COMMENT 'the outcome in words'
 )
 COMMENT 'one row per rule per quality run: outcome, measured value, score (its trend over run_date)'
 PARTITIONED BY (`run_date` string COMMENT 'the day the run checked, UTC, yyyy-MM-dd')

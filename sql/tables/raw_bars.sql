@@ -1,29 +1,29 @@
--- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
+-- Rendered by `make template` from ohlcv_core/catalog.py; edit that, not this.
 -- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
 -- the database is the stack's name with _ for -; ${dt} and ${hour} are partition projection's own.
 CREATE EXTERNAL TABLE IF NOT EXISTS `${AWS::StackName}`.`raw_bars` (
-  `schema_version` bigint,
-  `kind` string,
-  `symbol` string,
-  `exchange` string,
-  `mic_code` string,
-  `currency` string,
-  `currency_base` string,
-  `currency_quote` string,
-  `instrument_type` string,
-  `interval` string,
-  `time_zone` string,
-  `bar_datetime` string,
-  `event_time_ms` bigint,
-  `open` double,
-  `high` double,
-  `low` double,
-  `close` double,
-  `volume` double,
-  `received_at_ms` bigint,
-  `arrival_ms` bigint,
-  `source` string,
-  `idempotency_key` string
+  `schema_version` bigint COMMENT 'raw-zone schema version',
+  `kind` string COMMENT 'record kind: bar',
+  `symbol` string COMMENT 'canonical Twelve Data symbol',
+  `exchange` string COMMENT 'venue name as Twelve Data sends it',
+  `mic_code` string COMMENT 'ISO 10383 market identifier, when sent',
+  `currency` string COMMENT 'quote currency of equities',
+  `currency_base` string COMMENT 'base of a pair',
+  `currency_quote` string COMMENT 'quote of a pair',
+  `instrument_type` string COMMENT 'Twelve Data instrument type',
+  `interval` string COMMENT 'Twelve Data interval: 1min ... 1month',
+  `time_zone` string COMMENT 'zone the bar\'s datetime was given in',
+  `bar_datetime` string COMMENT 'the bar\'s datetime exactly as sent',
+  `event_time_ms` bigint COMMENT 'bar open time, UTC epoch milliseconds',
+  `open` double COMMENT 'open',
+  `high` double COMMENT 'high',
+  `low` double COMMENT 'low',
+  `close` double COMMENT 'close',
+  `volume` double COMMENT 'volume, when sent (fractional for some crypto venues)',
+  `received_at_ms` bigint COMMENT 'when the producer received it, UTC epoch ms',
+  `arrival_ms` bigint COMMENT 'when Firehose received the record, UTC epoch ms',
+  `source` string COMMENT 'envelope source',
+  `idempotency_key` string COMMENT 'deterministic key: equal for re-sends and replays'
 )
 COMMENT 'REST time_series bars as the transform wrote them (JSON Lines), by bar-open hour.'
 PARTITIONED BY (`dt` string COMMENT 'bar-open date, UTC, yyyy-MM-dd', `hour` string COMMENT 'bar-open hour, UTC, HH')

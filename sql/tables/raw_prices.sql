@@ -1,25 +1,25 @@
--- Generated from cloudformation/template.yaml by `ohlcv ddl --write`; edit the template, not this.
+-- Rendered by `make template` from ohlcv_core/catalog.py; edit that, not this.
 -- Replace ${AWS::StackName} and ${AWS::AccountId} with your stack's (or run `ohlcv ddl --stack-name … --account-id …`);
 -- the database is the stack's name with _ for -; ${dt} and ${hour} are partition projection's own.
 CREATE EXTERNAL TABLE IF NOT EXISTS `${AWS::StackName}`.`raw_prices` (
-  `schema_version` bigint,
-  `kind` string,
-  `symbol` string,
-  `exchange` string,
-  `mic_code` string,
-  `currency` string,
-  `currency_base` string,
-  `currency_quote` string,
-  `instrument_type` string,
-  `event_time_ms` bigint,
-  `price` double,
-  `bid` double,
-  `ask` double,
-  `day_volume` bigint,
-  `received_at_ms` bigint,
-  `arrival_ms` bigint,
-  `source` string,
-  `idempotency_key` string
+  `schema_version` bigint COMMENT 'raw-zone schema version',
+  `kind` string COMMENT 'record kind: price',
+  `symbol` string COMMENT 'canonical Twelve Data symbol',
+  `exchange` string COMMENT 'venue name as Twelve Data sends it',
+  `mic_code` string COMMENT 'ISO 10383 market identifier, when sent',
+  `currency` string COMMENT 'quote currency of equities',
+  `currency_base` string COMMENT 'base of a pair',
+  `currency_quote` string COMMENT 'quote of a pair',
+  `instrument_type` string COMMENT 'Twelve Data instrument type',
+  `event_time_ms` bigint COMMENT 'event time, UTC epoch milliseconds',
+  `price` double COMMENT 'last price',
+  `bid` double COMMENT 'bid, when sent',
+  `ask` double COMMENT 'ask, when sent',
+  `day_volume` bigint COMMENT 'cumulative volume of the trading day, equities only',
+  `received_at_ms` bigint COMMENT 'when the producer received it, UTC epoch ms',
+  `arrival_ms` bigint COMMENT 'when Firehose received the record, UTC epoch ms',
+  `source` string COMMENT 'envelope source',
+  `idempotency_key` string COMMENT 'deterministic key: equal for re-sends and replays'
 )
 COMMENT 'Streamed price events as the transform wrote them (JSON Lines), by event hour.'
 PARTITIONED BY (`dt` string COMMENT 'event date, UTC, yyyy-MM-dd', `hour` string COMMENT 'event hour, UTC, HH')

@@ -12,9 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
-import sqlglot
 from moto import mock_aws
-from sqlglot import exp
 
 from athena_views.handler import answer
 from athena_views.resource import ViewError, parse_request
@@ -145,21 +143,6 @@ def test_names_outside_athenas_rules_are_refused() -> None:
                    ViewSql="CREATE OR REPLACE VIEW ohlcv.Bars-Live AS SELECT 1")
     with pytest.raises(ViewError, match="lower-case"):
         parse_request(event)
-
-
-def test_the_stack_creates_every_view_of_sql_views_after_the_tables_it_reads() -> None:
-    template = StackTemplate()
-    views = {r["Properties"]["ViewName"]: r for r in template.body["Resources"].values()
-             if r["Type"] == "Custom::AthenaView"}
-    tables = {r["Properties"]["TableInput"]["Name"]: lid for lid, r in template.body["Resources"].items()
-              if r["Type"] == "AWS::Glue::Table"}
-    files = {p.stem: p for p in (template.path.parent.parent / "sql" / "views").glob("*.sql")}
-    assert set(views) == set(files)
-    for name, resource in views.items():
-        sql = files[name].read_text(encoding="utf-8")
-        assert resource["Properties"]["ViewSql"] == sql, f"the template's view {name} must be sql/views/{name}.sql"
-        read = {t.name for t in sqlglot.parse_one(sql, read="athena").expression.find_all(exp.Table)} & set(tables)
-        assert {tables[t] for t in read} <= set(resource["DependsOn"])
 
 
 def test_the_views_role_reaches_only_the_stacks_workgroup_database_and_results() -> None:

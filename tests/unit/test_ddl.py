@@ -1,8 +1,6 @@
-"""sql/tables/ is the template's Glue tables as Athena DDL: one definition (principle 2)."""
+"""The DDL of sql/tables/ and `ohlcv ddl` register what the template's Glue tables do."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import sqlglot
@@ -11,12 +9,6 @@ from sqlglot import exp
 from ohlcv_cli.main import main
 from stack_tools import ddl
 from stack_tools.template import StackTemplate, TableSettings
-
-
-def test_the_checked_in_ddl_is_the_templates_rendering() -> None:
-    rendered = ddl.render(ddl.placeholder_template(), placeholders=True)
-    on_disk = {path.name: path.read_text(encoding="utf-8") for path in ddl.SQL_TABLES.glob("*.sql")}
-    assert on_disk == rendered, "run `ohlcv ddl --write` after changing the template's tables"
 
 
 def _literal(node: exp.Expression | None) -> str:
@@ -71,9 +63,3 @@ def test_the_command_renders_one_stack_or_asks_for_both_names(capsys: pytest.Cap
     assert "LOCATION 's3://prod-curated-123456789012/bars_1m/'" in out and "${AWS::" not in out
     assert main(["ddl", "--stack-name", "prod"]) == 2
     assert "--account-id" in capsys.readouterr().err
-
-
-def test_writing_replaces_stale_files(tmp_path: Path) -> None:
-    (tmp_path / "dropped_table.sql").write_text("-- a table the template no longer has\n")
-    written = ddl.write(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)

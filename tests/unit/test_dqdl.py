@@ -8,7 +8,6 @@ import pytest
 
 from ohlcv_core.dqdl import Condition, Rule, parse_ruleset
 from ohlcv_core.errors import ConfigError
-from stack_tools.template import StackTemplate
 
 RULESET = Path(__file__).resolve().parents[2] / "glue_jobs" / "ruleset.dqdl"
 
@@ -31,13 +30,6 @@ def test_the_packaged_ruleset_parses_and_names_every_rule() -> None:
     assert (spikes.rule_type, spikes.parameters, spikes.condition, spikes.where) == (
         "ColumnValues", ("ret_z",), Condition("<=", (15.0,)), "ret_z is not null")
     assert spikes.text == 'ColumnValues "ret_z" <= 15 where "ret_z is not null"'
-
-
-def test_the_stack_deploys_the_same_ruleset() -> None:
-    template = StackTemplate()
-    (ruleset,) = [r for r in template.body["Resources"].values() if r["Type"] == "AWS::Glue::DataQualityRuleset"]
-    assert ruleset["Properties"]["Ruleset"] == RULESET.read_text(encoding="utf-8"), \
-        "cloudformation/template.yaml's QualityRuleset must be glue_jobs/ruleset.dqdl, indented under Ruleset: |"
 
 
 @pytest.mark.parametrize(("text", "expected"), [(text, tuple(rest)) for text, *rest in [

@@ -65,15 +65,8 @@ def test_bad_parameters_are_one_clear_error(values: dict[str, str], message: str
         QUERIES["daily_change"].bind(values)
 
 
-def test_the_stack_deploys_each_named_query_as_its_file_in_its_workgroup() -> None:
+def test_the_queries_workgroup_is_engine_3_encrypted_and_capped() -> None:
     template = StackTemplate()
-    deployed = {r["Properties"]["Name"]: r["Properties"] for r in template.body["Resources"].values()
-                if r["Type"] == "AWS::Athena::NamedQuery"}
-    assert set(deployed) == set(QUERIES)
-    for name, query in QUERIES.items():
-        assert deployed[name]["QueryString"] == query.sql, \
-            f"cloudformation/template.yaml's named query {name} must be sql/queries/{name}.sql, indented"
-        assert deployed[name]["WorkGroup"] == {"Ref": "AnalyticsWorkGroup"}
     (workgroup,) = [r for r in template.body["Resources"].values() if r["Type"] == "AWS::Athena::WorkGroup"]
     settings = workgroup["Properties"]["WorkGroupConfiguration"]
     assert settings["EnforceWorkGroupConfiguration"] is True
