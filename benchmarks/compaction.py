@@ -4,8 +4,9 @@
    from day_volume differences, 1-minute bars, 5-minute, 1-hour and trading-day rollups, Parquet out),
    both warm: after WARM_UP runs of each (the JVM compiles Spark's hot paths over the first few: on two
    cores the job's time fell run after run until about the sixth, 35 s to 7.5-8.2 s), they take turns
-   ROUNDS times and each side's best is reported, once their bars are shown to be the same in every
-   table, value for value (`same_bars`: otherwise the times are not of the same work). Two days: a
+   ROUNDS times and each side's best is reported, once each side's bars are shown to be the golden ones in
+   every table, value for value (benchmarks/golden.py: the definition's, ohlcv_core.bars; otherwise the
+   times are not of the right work). Two days: a
    QUIET one and a BUSY one eight times its size, because the ratio depends on it: Spark pays a few
    seconds a run whatever the day holds (planning, tasks, four writes, manifests), which a quiet day
    does not amortise. The busy day is written by two processes while the quiet day's warm-up runs, so
@@ -30,9 +31,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 from pyspark.sql import functions as F
 
+from benchmarks.golden import Digest, digest, expected, load
+from benchmarks.raw_days import DAYS, QUIET_SEED, date_of, write_day, write_hour, write_named_day
 from benchmarks.report import Measurement
 from glue_jobs.compact_bars import PRICE_COLUMNS_USED, main
 from glue_jobs.publish import Publisher
@@ -40,53 +42,10 @@ from glue_jobs.session import local_session
 from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import LocalStore
 from ohlcv_core.curated import partitions_of
-from ohlcv_core.envelope import encode_envelope
-from ohlcv_core.normalize import Accepted, normalize
 from ohlcv_core.schema import RAW_PRICE_COLUMNS, YEAR_PARTITIONED
-from ohlcv_core.window import TimeWindow
 from stack_tools.template import StackTemplate
 
-DAY0 = 1692835200  # 2023-08-24 00:00 UTC
 WARM_UP, ROUNDS, BUSY_ROUNDS = 6, 3, 2
-TRADING_HOURS = range(13, 21)
-# (symbols, seconds between one symbol's quotes) over TRADING_HOURS: 720,000 and 5,760,000 events. The
-# quiet day's symbols quote as often as the demo recording's (about every 2 s), the busy day's twice as often.
-QUIET, BUSY = (50, 2), (200, 1)
-WIDE = TimeWindow(max_future_s=10**10, max_price_age_s=10**10)
-
-
-def _write_hour(raw: Path, symbols: int, every_s: int, hour: int) -> int:
-    """One hour of day 0, seeded by the hour: the busy day's unit of work in a worker process."""
-    return write_day(raw, 0, symbols=symbols, every_s=every_s, rng=random.Random(1000 + hour),
-                     hours=range(hour, hour + 1))
-
-
-def write_day(raw: Path, day: int, *, symbols: int, every_s: int, rng: random.Random,
-              hours: range = range(24), objects_per_hour: int = 4) -> int:
-    """A day of price events in the raw zone's layout: a few objects an hour, as the stack's Firehose
-    (64 MiB or 60 s buffers per partition) writes them, every symbol in each."""
-    rows = 0
-    for hour in hours:
-        start = DAY0 + day * 86_400 + hour * 3600
-        folder = raw / f"dt={time.strftime('%Y-%m-%d', time.gmtime(start))}" / f"hour={hour:02d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        objects: list[list[bytes]] = [[] for _ in range(objects_per_hour)]
-        for s in range(symbols):
-            volume, price = 1_000_000 + hour * 50_000, 100.0 + s
-            for second in range(0, 3600, every_s):
-                price = round(price * (1 + rng.gauss(0, 0.0005)), 4)
-                volume += rng.randint(1, 500)
-                frame = orjson.dumps({"event": "price", "symbol": f"S{s:03d}", "exchange": "NASDAQ",
-                                      "mic_code": "XNGS", "timestamp": start + second, "price": price,
-                                      "day_volume": volume}).decode()
-                outcome = normalize(encode_envelope(frame, (start + second) * 1000 + 120, "twelvedata.ws"),
-                                    (start + second) * 1000 + 400, WIDE)
-                assert isinstance(outcome, Accepted)
-                objects[second * objects_per_hour // 3600].append(outcome.to_json_lines())
-                rows += 1
-        for index, lines in enumerate(objects):
-            (folder / f"part-{index}.json").write_bytes(b"".join(lines))
-    return rows
 
 
 DUCKDB_SQL = """
@@ -123,11 +82,8 @@ COPY (SELECT symbol, max(exchange) exchange, {bucket} AS bar_start,
 ROLLUP_BUCKETS = {"bars_5m": "time_bucket(INTERVAL 5 MINUTE, bar_start)",
                   "bars_1h": "time_bucket(INTERVAL 1 HOUR, bar_start)",
                   "bars_1d": "CAST(CAST(bar_start - INTERVAL 4 HOUR AS DATE) AS TIMESTAMP) + INTERVAL 4 HOUR"}
-BAR_VALUES = "symbol, exchange, epoch_ms(bar_start) AS bar_start_ms, open, high, low, close, volume, tick_count"
-
-
-def _date(day: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(DAY0 + day * 86_400))
+# benchmarks.golden.VALUES as DuckDB reads them from Parquet
+BAR_VALUES = "symbol, exchange, epoch_ms(bar_start) AS start_ms, open, high, low, close, volume, tick_count"
 
 
 def _duckdb_once(raw: Path, out: Path) -> float:
@@ -149,44 +105,57 @@ def _spark_once(spark: Any, tuning: list[str], raw: Path, curated: Path, dates: 
 
 def _turn(spark: Any, tuning: list[str], raw: Path, work: Path) -> tuple[float, float]:
     """(Spark, DuckDB): one run of each on the raw day, each into its own folder beside it."""
-    return (_spark_once(spark, tuning, raw, work / f"spark-{raw.name}", _date(0)),
+    return (_spark_once(spark, tuning, raw, work / f"spark-{raw.name}", date_of(0)),
             _duckdb_once(raw, work / f"duck-{raw.name}"))
 
 
-def _best_of(rounds: int, spark: Any, tuning: list[str], raw: Path, work: Path) -> tuple[float, float]:
-    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, once both are shown to have
-    done the same work."""
+def _best_of(rounds: int, spark: Any, tuning: list[str], raw: Path, work: Path, *, day: str) -> tuple[float, float]:
+    """(Spark, DuckDB): each side's best of `rounds` turns on the raw day, once each is shown to have
+    made the golden bars."""
     spark_runs, duck_runs = zip(*(_turn(spark, tuning, raw, work) for _ in range(rounds)), strict=True)
-    same_bars(work / f"spark-{raw.name}", work / f"duck-{raw.name}", _date(0))
+    golden = load()[day]
+    check_golden("Spark", published_values(work / f"spark-{raw.name}", date_of(0)), golden, day)
+    check_golden("DuckDB", baseline_values(work / f"duck-{raw.name}", date_of(0)), golden, day)
     return min(spark_runs), min(duck_runs)
 
 
-def same_bars(curated: Path, duck_out: Path, date: str) -> int:
-    """The bars of every table the job published for `date` are DuckDB's, value for value: the two
-    engines did the same work. Returns how many were compared; raises where they differ."""
-    publisher = Publisher(LocalStore(), str(curated), keep_superseded_s=0)
-    compared = 0
+BAR_TABLES_CHECKED = ("bars_1m", *ROLLUP_BUCKETS)
+
+
+def _rows(sql: str, parameters: list[Any]) -> list[tuple[Any, ...]]:
     with duckdb.connect() as connection:
-        for table in ("bars_1m", *ROLLUP_BUCKETS):
-            files = publisher.files(table, partitions_of(table, [date]))  # none: the job published no bars there
-            of_date = f" WHERE dt = '{date}'" if table in YEAR_PARTITIONED else ""  # (a year's partition)
-            connection.execute(f"CREATE OR REPLACE TEMP TABLE duck AS SELECT {BAR_VALUES} FROM read_parquet(?)",
-                               [f"{duck_out.as_posix()}/{table}/dt={date}/*.parquet"])
-            if files:
-                connection.execute(f"CREATE OR REPLACE TEMP TABLE job AS SELECT {BAR_VALUES} FROM read_parquet(?)"
-                                   f"{of_date}", [files])
-            else:
-                connection.execute("CREATE OR REPLACE TEMP TABLE job AS FROM duck WHERE false")
-            row = connection.execute("SELECT (SELECT count(*) FROM (FROM job EXCEPT ALL FROM duck)), "
-                                     "(SELECT count(*) FROM (FROM duck EXCEPT ALL FROM job)), "
-                                     "(SELECT count(*) FROM job)").fetchone()
-            extra, missing, count = row or (0, 0, 0)
-            if extra or missing:
-                raise RuntimeError(f"{table} of {date}: {extra} of Spark's bars are not DuckDB's, "
-                                   f"{missing} of DuckDB's not Spark's")
-            compared += count
-    if not compared:
-        raise RuntimeError(f"no bars published for {date}: nothing to compare")
+        return connection.execute(sql, parameters).fetchall()
+
+
+def published_values(curated: Path, date: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The bars the job published for `date`, table by table, as benchmarks.golden.VALUES."""
+    publisher = Publisher(LocalStore(), str(curated), keep_superseded_s=0)
+    out = {}
+    for table in BAR_TABLES_CHECKED:
+        files = publisher.files(table, partitions_of(table, [date]))  # none: the job published no bars there
+        of_date = f" WHERE dt = '{date}'" if table in YEAR_PARTITIONED else ""  # (a year's partition)
+        out[table] = _rows(f"SELECT {BAR_VALUES} FROM read_parquet(?){of_date}", [files]) if files else []
+    return out
+
+
+def baseline_values(duck_out: Path, date: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The bars the DuckDB baseline wrote for `date`, table by table, as benchmarks.golden.VALUES."""
+    return {table: _rows(f"SELECT {BAR_VALUES} FROM read_parquet(?)",
+                         [f"{duck_out.as_posix()}/{table}/dt={date}/*.parquet"])
+            for table in BAR_TABLES_CHECKED}
+
+
+def check_golden(engine: str, values: dict[str, list[tuple[Any, ...]]], golden: dict[str, Digest], day: str) -> int:
+    """Each table's bars are the golden ones, value for value; returns how many were compared. Raises,
+    naming the engine, the table and the counts, where they are not: then the times are not of the work."""
+    compared = 0
+    for table in BAR_TABLES_CHECKED:
+        made = digest(values[table])
+        if made != golden[table]:
+            raise RuntimeError(f"{engine}'s {table} of the {day} day is not the golden bars (benchmarks/golden.json):"
+                               f" {made['bars']:,} bars against {golden[table]['bars']:,}"
+                               + (", values differ" if made["bars"] == golden[table]["bars"] else ""))
+        compared += made["bars"]
     return compared
 
 
@@ -217,34 +186,39 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
     spark = spark or local_session("ohlcv-bench", shuffle_partitions=4)
     warm_up, rounds, busy_rounds, history_days, history_every_s = (
         (0, 1, 1, 3, 600) if tiny else (WARM_UP, ROUNDS, BUSY_ROUNDS, 30, 20))
-    (symbols, every_s), (busy_symbols, busy_every_s), hours = (
-        ((2, 60), (4, 30), range(13, 14)) if tiny else (QUIET, BUSY, TRADING_HOURS))
-    rng = random.Random(7)
+    quiet_day, busy_day = ("tiny-quiet", "tiny-busy") if tiny else ("quiet", "busy")
+    busy_symbols, busy_every_s, hours = DAYS[busy_day]
+    rng = random.Random(QUIET_SEED + 1)  # the history's days
     work = Path(tempfile.mkdtemp(prefix="ohlcv-bench-"))
     try:
         raw, busy = work / "raw", work / "busy"
         # spawned, not forked: this process holds the JVM gateway's threads and sockets
         with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            busy_hours = [pool.submit(_write_hour, busy, busy_symbols, busy_every_s, hour) for hour in hours]
-            rows = write_day(raw, 0, symbols=symbols, every_s=every_s, rng=rng, hours=hours)  # a trading day
+            busy_hours = [pool.submit(write_hour, busy, busy_symbols, busy_every_s, hour) for hour in hours]
+            rows = write_named_day(quiet_day, raw)  # a trading day
             for _ in range(warm_up):
                 _turn(spark, tuning, raw, work)
             busy_rows = sum(hour.result() for hour in busy_hours)
-        spark_s, duck_s = _best_of(rounds, spark, tuning, raw, work)
-        busy_spark_s, busy_duck_s = _best_of(busy_rounds, spark, tuning, busy, work)
+        if tiny:  # the golden file is the definition's: its tiny days are checked on every test run
+            for name, folder in ((quiet_day, raw), (busy_day, busy)):
+                if load()[name] != expected(folder):
+                    raise RuntimeError(f"benchmarks/golden.json's {name} day is not the definition's bars: "
+                                       "run `python -m benchmarks.golden`")
+        spark_s, duck_s = _best_of(rounds, spark, tuning, raw, work, day=quiet_day)
+        busy_spark_s, busy_duck_s = _best_of(busy_rounds, spark, tuning, busy, work, day=busy_day)
         shutil.rmtree(busy, ignore_errors=True)
         parquet_scan_s, json_scan_s = _scan_seconds(spark, raw, work, rounds)
 
         history, history_curated = work / "history", work / "h-curated"
         write_day(history, 0, symbols=5, every_s=history_every_s, rng=rng)
-        _spark_once(spark, tuning, history, history_curated, _date(0))
+        _spark_once(spark, tuning, history, history_curated, date_of(0))
         write_day(history, 1, symbols=5, every_s=history_every_s, rng=rng, hours=range(0, 1))  # one new hour
-        one_day = min(_spark_once(spark, tuning, history, history_curated, _date(1)) for _ in range(2))
+        one_day = min(_spark_once(spark, tuning, history, history_curated, date_of(1)) for _ in range(2))
         for day in range(1, history_days):
             write_day(history, day, symbols=5, every_s=history_every_s, rng=rng)
-        _spark_once(spark, tuning, history, history_curated, ",".join(_date(d) for d in range(1, history_days)))
+        _spark_once(spark, tuning, history, history_curated, ",".join(date_of(d) for d in range(1, history_days)))
         write_day(history, history_days, symbols=5, every_s=history_every_s, rng=rng, hours=range(0, 1))  # one new hour
-        thirty_days = min(_spark_once(spark, tuning, history, history_curated, _date(history_days)) for _ in range(2))
+        thirty_days = min(_spark_once(spark, tuning, history, history_curated, date_of(history_days)) for _ in range(2))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     incremental = thirty_days / one_day

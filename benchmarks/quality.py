@@ -25,7 +25,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -41,6 +41,7 @@ from glue_jobs.check_quality import QualityResult, context_dates, main
 from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql, unique_column
 from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows, market_zone
 from glue_jobs.session import local_session
+from ohlcv_core.bars import Bar, daily_bucket, rollup, utc_bucket
 from ohlcv_core.calendars import market_of
 from ohlcv_core.curated import manifest_url, parse_manifest, partition_of, partitions_of, render_manifest, written_url
 from ohlcv_core.dqdl import Ruleset
@@ -53,7 +54,6 @@ BAR_SCHEMA = pa.schema([("symbol", pa.string()), ("exchange", pa.string()), ("ba
                         ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()),
                         ("close", pa.float64()), ("volume", pa.float64()), ("tick_count", pa.int64()),
                         ("source", pa.string()), ("final", pa.bool_())])
-Bar = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,10 @@ def _series(symbol: str, exchange: str, days: Sequence[date], rng: random.Random
     price, bars = 20.0 + rng.random() * 200, []
     for minute in sessions.session_minutes(market, days[0], days[-1]):
         close = round(price * (1 + rng.gauss(0, 0.0008)), 5)
-        bars.append({"symbol": symbol, "exchange": exchange, "start_ms": minute, "open": price,
-                     "high": round(max(price, close) * (1 + abs(rng.gauss(0, 0.0003))), 5),
-                     "low": round(min(price, close) * (1 - abs(rng.gauss(0, 0.0003))), 5), "close": close,
-                     "volume": None if "/" in symbol and market == "forex" else float(rng.randint(100, 20_000))})
+        bars.append(Bar(symbol, exchange, minute, price, round(max(price, close) * (1 + abs(rng.gauss(0, 0.0003))), 5),
+                        round(min(price, close) * (1 - abs(rng.gauss(0, 0.0003))), 5), close,
+                        None if "/" in symbol and market == "forex" else float(rng.randint(100, 20_000)),
+                        0, "rest", True, _utc_date(minute)))
         price = close
     return bars
 
@@ -96,47 +96,16 @@ def _plant(series: dict[str, list[Bar]]) -> None:
     """A spike in an equity, three missing minutes in a forex pair, a frozen stretch of 40 minutes in a
     crypto pair."""
     by_kind = {kind[0][0]: [s for s in sorted(series) if s.startswith(kind[0][0])] for kind in KINDS}
-    spiked = series[by_kind["S"][0]][len(series[by_kind["S"][0]]) // 2]
-    spiked.update(close=spiked["close"] * 1.2, high=spiked["close"] * 1.2)
+    spiked = series[by_kind["S"][0]]
+    middle = spiked[len(spiked) // 2]
+    spiked[len(spiked) // 2] = replace(middle, close=middle.close * 1.2, high=middle.close * 1.2)
     holed = series[by_kind["F"][0]]
     del holed[len(holed) // 3: len(holed) // 3 + 3]
     frozen = series[by_kind["C"][0]]
     start = len(frozen) // 4
-    still = frozen[start - 1]["close"]
-    for bar in frozen[start:start + 40]:
-        bar.update(open=still, high=still, low=still, close=still)
-
-
-def _rollup(bars: list[Bar], bucket_ms: int) -> list[Bar]:
-    out: list[Bar] = []
-    for bar in bars:
-        start = bar["start_ms"] - bar["start_ms"] % bucket_ms
-        if out and out[-1]["start_ms"] == start:
-            last = out[-1]
-            volume = None if last["volume"] is None else last["volume"] + bar["volume"]
-            last.update(high=max(last["high"], bar["high"]), low=min(last["low"], bar["low"]), close=bar["close"],
-                        volume=volume)
-        else:
-            out.append({**bar, "start_ms": start})
-    return out
-
-
-def _daily(bars: list[Bar]) -> list[Bar]:
-    """Trading days' bars as Twelve Data publishes them: an equity's by its New York date, starting at
-    that midnight (in UTC); forex and crypto by UTC date, as compaction dates them."""
-    by_day: dict[str, list[Bar]] = {}
-    offset_s = 4 * 3600 if "/" not in bars[0]["symbol"] else 0  # EDT throughout August
-    for bar in bars:
-        by_day.setdefault(datetime.fromtimestamp(bar["start_ms"] / 1000 - offset_s, tz=UTC).date().isoformat(),
-                          []).append(bar)
-    out = []
-    for day, minutes in by_day.items():
-        midnight_ms = int((datetime.fromisoformat(f"{day}T00:00:00+00:00").timestamp() + offset_s) * 1000)
-        volumes = [b["volume"] for b in minutes]
-        out.append({**minutes[0], "start_ms": midnight_ms, "high": max(b["high"] for b in minutes),
-                    "low": min(b["low"] for b in minutes), "close": minutes[-1]["close"],
-                    "volume": None if None in volumes else sum(volumes), "day": day})
-    return out
+    still = frozen[start - 1].close
+    frozen[start:start + 40] = [replace(bar, open=still, high=still, low=still, close=still)
+                                for bar in frozen[start:start + 40]]
 
 
 def _utc_date(ms: int) -> str:
@@ -146,18 +115,16 @@ def _utc_date(ms: int) -> str:
 def _publish(curated: Path, table: str, bars: list[Bar]) -> None:
     by_partition: dict[str, list[Bar]] = {}
     for bar in bars:
-        bar["dt"] = bar.get("day") or _utc_date(bar["start_ms"])
-        by_partition.setdefault(partition_of(table, bar["dt"]), []).append(bar)
+        by_partition.setdefault(partition_of(table, bar.dt), []).append(bar)
     for part, rows in by_partition.items():
         folder = Path(written_url(curated.as_posix(), "bench", table, part))
         folder.mkdir(parents=True, exist_ok=True)
-        columns = {name: [r[name] for r in rows] for name in ("symbol", "exchange", "open", "high", "low", "close",
-                                                              "volume")}
-        columns["bar_start"] = [datetime.fromtimestamp(r["start_ms"] / 1000, tz=UTC) for r in rows]
-        columns.update(tick_count=[0] * len(rows), source=["rest"] * len(rows), final=[True] * len(rows))
+        columns: dict[str, list[Any]] = {name: [getattr(r, name) for r in rows] for name in (
+            "symbol", "exchange", "open", "high", "low", "close", "volume", "tick_count", "source", "final")}
+        columns["bar_start"] = [datetime.fromtimestamp(r.start_ms / 1000, tz=UTC) for r in rows]
         schema = BAR_SCHEMA
         if table in YEAR_PARTITIONED:  # the day is a column of a year's partition
-            columns["dt"] = [r["dt"] for r in rows]
+            columns["dt"] = [r.dt for r in rows]
             schema = schema.append(pa.field("dt", pa.string()))
         file = folder / "part-0.parquet"
         pq.write_table(pa.table(columns, schema=schema), file)
@@ -167,6 +134,7 @@ def _publish(curated: Path, table: str, bars: list[Bar]) -> None:
 
 
 def build_lake(root: Path, *, symbols: int, days: int, seed: int = 11) -> Lake:
+    """Published bars as REST would give them: minutes, and their rollups by the definition (ohlcv_core.bars)."""
     rng = random.Random(seed)
     span = [FIRST_DAY + timedelta(days=k) for k in range(days)]
     series = {symbol: _series(symbol, exchange, span, rng) for symbol, exchange in instruments(symbols)}
@@ -174,13 +142,13 @@ def build_lake(root: Path, *, symbols: int, days: int, seed: int = 11) -> Lake:
     tables: dict[str, list[Bar]] = {"bars_1m": [], "bars_5m": [], "bars_1h": [], "bars_1d": []}
     for bars in series.values():
         tables["bars_1m"] += bars
-        tables["bars_5m"] += _rollup(bars, 300_000)
-        tables["bars_1h"] += _rollup(bars, 3_600_000)
-        tables["bars_1d"] += _daily(bars)
-    equities = [b for b in tables["bars_1d"] if "/" not in b["symbol"]]
-    off = equities[len(equities) // 2]  # a published daily close 1% away from its minutes'
-    off["close"] *= 1.01
-    off["high"] = max(off["high"], off["close"])
+        tables["bars_5m"] += rollup(bars, utc_bucket(300))
+        tables["bars_1h"] += rollup(bars, utc_bucket(3600))
+        tables["bars_1d"] += rollup(bars, daily_bucket)
+    equities = [k for k, b in enumerate(tables["bars_1d"]) if "/" not in b.symbol]
+    off = tables["bars_1d"][equities[len(equities) // 2]]  # a published daily close 1% away from its minutes'
+    tables["bars_1d"][equities[len(equities) // 2]] = replace(off, close=off.close * 1.01,
+                                                              high=max(off.high, off.close * 1.01))
     for table, bars in tables.items():
         _publish(root / "curated", table, bars)
     # a minute before the last day ends: forex and crypto are open, their latest minutes fresh

@@ -45,7 +45,7 @@ from glue_jobs.session import apply_job_conf
 from glue_jobs.spark_schema import spark_schema
 from glue_jobs.store import ObjectStore, store_for
 from ohlcv_core import config
-from ohlcv_core.bars import MINUTE_MS
+from ohlcv_core.bars import MINUTE_MS, OFFICIAL
 from ohlcv_core.calendars import VENUE_TIME_ZONES
 from ohlcv_core.curated import partition_of, partitions_of
 from ohlcv_core.dqdl import Rule, Ruleset
@@ -210,12 +210,6 @@ def minute_bars(events: DataFrame) -> DataFrame:
 
 
 # -- REST bars -------------------------------------------------------------------------------------------
-# Each rollup table, the REST interval authoritative for it and its length in seconds (docs/compaction.md,
-# "Precedence"); REST minutes replace tick bars in merge_minutes. Other intervals stay in raw_bars (weekly
-# and monthly figures are rolled up from bars_1d by the queries).
-OFFICIAL = {"bars_5m": ("5min", 300), "bars_1h": ("1h", 3600), "bars_1d": ("1day", 86_400)}
-
-
 def resolve_rest_bars(bars: DataFrame, interval: str = "1min") -> DataFrame:
     """One REST bar of `interval` per symbol and start: the latest received (the documented rule);
     `rest_versions` says how many distinct answers there were for that bar."""

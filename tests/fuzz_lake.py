@@ -122,11 +122,19 @@ def _rest_body(rng: random.Random, p: Profile, interval: str, starts: list[datet
     return orjson.dumps({"meta": meta, "values": values, "status": "ok"})
 
 
-def _rest(rng: random.Random, p: Profile, day: date, shape: str) -> Iterator[tuple[str, bytes, datetime]]:
-    """(interval, body, the latest bar's start): one response per UTC hour, as the producer sends them."""
+def _rest(rng: random.Random, p: Profile, day: date, shape: str,
+          streamed: list[datetime]) -> Iterator[tuple[str, bytes, datetime]]:
+    """(interval, body, the latest bar's start): one response per UTC hour, as the producer sends them. A
+    mixed instrument's REST minutes are some of the minutes it streamed ticks in, and one it did not."""
     zone = zone_of(p.zone)
     midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
-    if shape in ("rest_minutes", "single_rest_minute", "mixed"):
+    if shape == "mixed":
+        quiet = datetime(day.year, day.month, day.day, 12, 30, tzinfo=UTC)
+        starts = sorted({*rng.sample(streamed, max(1, len(streamed) // 2)), quiet} - ({quiet} & set(streamed)))
+        for hour in sorted({s.replace(minute=0) for s in starts}):
+            of_hour = [s for s in starts if s.replace(minute=0) == hour]
+            yield "1min", _rest_body(rng, p, "1min", of_hour), of_hour[-1]
+    elif shape in ("rest_minutes", "single_rest_minute"):
         hour = datetime(day.year, day.month, day.day, rng.choice((0, 13, 23)), tzinfo=UTC)
         count = 1 if shape == "single_rest_minute" else rng.randint(2, 12)
         starts = [hour + timedelta(minutes=m) for m in sorted(rng.sample(range(60), count))]
@@ -150,7 +158,7 @@ def _unique(rng: random.Random, choices: tuple[Any, ...], used: set[Any]) -> Any
     return chosen
 
 
-def fuzz_case(seed: int, instruments: int = 6) -> FuzzCase:
+def fuzz_case(seed: int, instruments: int = len(SHAPES)) -> FuzzCase:
     """A case: every instrument's records through the transform (what it refuses is counted, not kept)."""
     rng = random.Random(seed)
     day = rng.choice(DAYS)
@@ -167,11 +175,13 @@ def fuzz_case(seed: int, instruments: int = 6) -> FuzzCase:
                 for shape in [*SHAPES[:instruments], *rng.choices(SHAPES, k=max(0, instruments - len(SHAPES)))]]
     case = FuzzCase(seed, dates, profiles)
     for p in profiles:
+        streamed = []
         if p.shape in ("single_tick", "ticks", "mixed"):
             for frame in _ticks(rng, p, day, 1 if p.shape == "single_tick" else rng.randint(2, 40)):
                 received = frame["timestamp"] * 1000 + 80
                 _decide(case, encode_envelope(orjson.dumps(frame), received, "twelvedata.ws"), received + 400)
-        for interval, body, last in _rest(rng, p, day, p.shape):
+                streamed.append(datetime.fromtimestamp(frame["timestamp"] // 60 * 60, tz=UTC))
+        for interval, body, last in _rest(rng, p, day, p.shape, sorted(set(streamed))):
             received = int(last.timestamp() * 1000) + 86_400_000 * 40  # asked for long after (a backfill)
             request = {"symbol": p.symbol, "interval": interval}
             _decide(case, encode_envelope(body, received, "twelvedata.rest.time_series", request), received + 400)

@@ -1,11 +1,13 @@
 -- bars_1m_live: 1-minute bars as fresh as the raw zone. Every minute compaction has published comes from
 -- bars_1m (compacted = true); every other minute in the raw zone is computed here as compaction computes
 -- it (copies counted once, open/close first/last in event order, volume from day_volume's increments,
--- a REST 1min bar over the ticks of its minute), compacted = false. Each (symbol, bar_start) appears once.
+-- a REST 1min bar over the ticks of its minute: ohlcv_core/bars.py, the definition), compacted = false. Each (symbol, bar_start) appears once.
 -- Filter on dt (the minute's UTC day) as on bars_1m: the filter reaches the raw zone's partitions too.
 -- Provisional minutes differ from what compaction will publish in two ways (docs/sql.md): the first
 -- minute of a UTC day has no increment from the day before, and withheld REST bars are not yet withheld.
 CREATE OR REPLACE VIEW bars_1m_live AS
+-- (Events of one instant are ordered by day_volume with nulls first, as compaction orders them: Athena
+-- would put them last.)
 WITH prices AS (
     SELECT
         symbol, exchange, event_time_ms, price, day_volume, idempotency_key, dt,
@@ -17,10 +19,10 @@ ordered AS (
         symbol, exchange, price, dt,
         event_time_ms - event_time_ms % 60000 AS minute_ms,
         row_number() OVER (PARTITION BY dt, symbol
-                           ORDER BY event_time_ms, day_volume, price, idempotency_key) AS seq,
+                           ORDER BY event_time_ms, day_volume NULLS FIRST, price, idempotency_key) AS seq,
         day_volume,
         lag(day_volume) OVER (PARTITION BY dt, symbol
-                              ORDER BY event_time_ms, day_volume, price, idempotency_key) AS previous_volume
+                              ORDER BY event_time_ms, day_volume NULLS FIRST, price, idempotency_key) AS previous_volume
     FROM prices
     WHERE copy = 1
 ),

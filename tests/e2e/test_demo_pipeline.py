@@ -1,7 +1,8 @@
 """The demo pipeline end to end on the bundled feed, checked against an independent reading of the recording.
 
-The expected values are computed here from the recording file with the standard library only, not with
-the project's parsing or bar code, so that a shared mistake cannot hide.
+The recording is read here with the standard library only, not with the project's parsing, so that a
+shared mistake cannot hide; the bars expected of its events are the definition's (ohlcv_core.bars), which
+compaction, the live view and the benchmarks are each checked against.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import base64
 import gzip
 import json
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from lake_sql.athena import LocalAthena
 from local_stack.cloudwatch import log_entries
 from local_stack.s3 import LocalS3
 from ohlcv_cli.demo import DemoResult, format_report, run_demo
+from ohlcv_core.bars import bar_tables
 from ohlcv_core.schema import BAR_TABLES
 from stack_tools.queries import named_query
 from stack_tools.template import StackTemplate
@@ -51,44 +53,39 @@ def _valid_price(frame: str) -> dict[str, Any] | None:
     return obj if math.isfinite(price) and price > 0 else None
 
 
-def _expected_bars(events: list[dict[str, Any]]) -> dict[tuple[str, datetime], dict[str, Any]]:
-    by_symbol: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        by_symbol[event["symbol"]].append(event)
-    bars: dict[tuple[str, datetime], dict[str, Any]] = {}
-    for symbol, series in by_symbol.items():
-        series.sort(key=lambda e: e["timestamp"])
-        assert len({e["timestamp"] for e in series}) == len(series), "feed must order ticks unambiguously"
-        previous = None
-        for event in series:
-            volume = event.get("day_volume")
-            increment: int | None = None if volume is None or previous is None else (
-                volume - previous if volume >= previous else volume)
-            previous = volume
-            start = datetime.fromtimestamp(event["timestamp"] - event["timestamp"] % 60, tz=UTC)
-            bar = bars.setdefault((symbol, start), {"open": event["price"], "high": event["price"],
-                                                    "low": event["price"], "volume": None, "tick_count": 0})
-            bar["high"] = max(bar["high"], event["price"])
-            bar["low"] = min(bar["low"], event["price"])
-            bar["close"] = event["price"]
-            bar["tick_count"] += 1
-            if increment is not None:
-                bar["volume"] = (bar["volume"] or 0) + increment
-    return bars
+def _as_record(event: dict[str, Any]) -> dict[str, Any]:
+    """A recorded price event as the raw zone's record, its key its content."""
+    return {"symbol": event["symbol"], "exchange": event.get("exchange"), "event_time_ms": event["timestamp"] * 1000,
+            "price": event["price"], "day_volume": event.get("day_volume"),
+            "idempotency_key": json.dumps(event, sort_keys=True), "received_at_ms": 0, "arrival_ms": 0,
+            "source": "recording"}
+
+
+def _rest_records() -> list[dict[str, Any]]:
+    """The recorded REST bars as the raw zone's records: each datetime in its exchange's zone."""
+    records = []
+    for symbol, response in _recorded_rest().items():
+        meta = response["meta"]
+        for values in response["values"]:
+            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
+                tzinfo=ZoneInfo(meta.get("exchange_timezone") or "UTC"))
+            records.append({"symbol": symbol, "exchange": meta.get("exchange"), "interval": meta["interval"],
+                            "event_time_ms": int(start.timestamp() * 1000),
+                            **{k: float(values[k]) for k in ("open", "high", "low", "close")},
+                            "volume": float(values["volume"]) if "volume" in values else None,
+                            "idempotency_key": f"{symbol} {values['datetime']}", "received_at_ms": 0,
+                            "arrival_ms": 0, "source": "recording"})
+    return records
 
 
 def _expected_with_rest() -> dict[tuple[str, datetime], dict[str, Any]]:
-    """The recording's bars computed without the pipeline; the published 1-minute bars the demo loads
-    replace the tick bars of their minutes (tick counts kept)."""
-    expected = _expected_bars([e for e in map(_valid_price, _recording_frames()) if e])
-    for symbol, response in _recorded_rest().items():
-        for values in response["values"]:
-            start = datetime.strptime(values["datetime"], "%Y-%m-%d %H:%M:%S").replace(
-                tzinfo=ZoneInfo(response["meta"].get("exchange_timezone") or "UTC")).astimezone(UTC)
-            if (symbol, start) in expected:
-                expected[(symbol, start)].update({k: float(values[k]) for k in ("open", "high", "low", "close")},
-                                                 volume=float(values["volume"]) if "volume" in values else None)
-    return expected
+    """The recording's 1-minute bars by the definition (ohlcv_core.bars), read from the file here: the
+    published REST minutes the demo loads replace the tick bars of theirs (tick counts kept)."""
+    events = [_as_record(e) for e in map(_valid_price, _recording_frames()) if e]
+    bars = bar_tables(events, _rest_records())["bars_1m"]
+    return {(b.symbol, datetime.fromtimestamp(b.start_ms / 1000, tz=UTC)):
+            {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
+             "tick_count": b.tick_count} for b in bars}
 
 
 @pytest.fixture(scope="module")

@@ -5,21 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import random
-import shutil
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from benchmarks import compaction, daily_layout, freshness, quality
 from benchmarks.__main__ import REGISTRY, main
+from benchmarks.golden import expected as golden_bars
+from benchmarks.golden import load
+from benchmarks.raw_days import DAYS, date_of, write_named_day
 from benchmarks.report import Measurement
-from glue_jobs.publish import Publisher
-from glue_jobs.store import LocalStore
-from ohlcv_core.curated import partition_of, partitions_of, written_url
-from ohlcv_core.schema import YEAR_PARTITIONED
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -32,7 +28,8 @@ def _sane(measurements: list[Measurement]) -> None:
 
 
 def test_the_registry_names_every_benchmark_module() -> None:
-    modules = {p.stem for p in BENCHMARKS.glob("*.py")} - {"__init__", "__main__", "report"}
+    helpers = {"__init__", "__main__", "report", "golden", "raw_days"}  # what the benchmarks share
+    modules = {p.stem for p in BENCHMARKS.glob("*.py")} - helpers
     assert set(REGISTRY) == modules
 
 
@@ -54,49 +51,33 @@ def test_the_compaction_benchmark_runs_tiny_on_the_shared_session(spark: Any) ->
     assert all(m.baseline for m in measurements)  # each against its baseline of the same run
 
 
-def _publish(duck_out: Path, curated: Path, date: str, tables: tuple[str, ...]) -> dict[str, Path]:
-    """DuckDB's files of `tables`, published by the job's own Publisher as one run's Spark write."""
-    publisher = Publisher(LocalStore(), curated.as_posix(), keep_superseded_s=0)
-    publisher.begin("copy", {table: partitions_of(table, [date]) for table in tables})
-    copies = {}
-    for table in tables:
-        (made,) = (duck_out / table / f"dt={date}").glob("*.parquet")
-        folder = Path(written_url(curated.as_posix(), "copy", table, partition_of(table, date)))
-        copies[table] = folder / "part-0.parquet"
-        copies[table].parent.mkdir(parents=True)
-        if table in YEAR_PARTITIONED:  # a year's partition holds its days' dt in a column
-            with duckdb.connect() as connection:
-                connection.execute(f"COPY (SELECT *, '{date}' AS dt FROM read_parquet('{made}')) "
-                                   f"TO '{copies[table]}' (FORMAT PARQUET)")
-        else:
-            shutil.copyfile(made, copies[table])
-    written = publisher.written("copy")
-    for table in tables:
-        publisher.publish(table, partitions_of(table, [date]), written)
-    return copies
-
-
-def test_the_compaction_benchmark_stops_when_the_engines_disagree_on_a_bar(tmp_path: Path) -> None:
-    # GIVEN DuckDB's bars of a raw hour, and the same bars published the way the job publishes
-    date, tables = compaction._date(0), ("bars_1m", *compaction.ROLLUP_BUCKETS)
-    compaction.write_day(tmp_path / "raw", 0, symbols=2, every_s=60, rng=random.Random(3), hours=range(13, 14))
+def test_the_compaction_benchmark_stops_when_an_engines_bars_are_not_the_golden_ones(tmp_path: Path) -> None:
+    # GIVEN the DuckDB baseline's bars of the tiny quiet day
+    write_named_day("tiny-quiet", tmp_path / "raw")
     compaction._duckdb_once(tmp_path / "raw", tmp_path / "duck")
-    copies = _publish(tmp_path / "duck", tmp_path / "curated", date, tables)
-    # THEN they agree, bar for bar: 2 symbols x 60 minutes, 12 five-minute bars each, 1 hour, 1 day
-    assert compaction.same_bars(tmp_path / "curated", tmp_path / "duck", date) == 2 * (60 + 12 + 1 + 1)
-    # WHEN one published 5-minute bar closes a cent higher
-    with duckdb.connect() as connection:
-        connection.execute("COPY (SELECT * REPLACE (CASE WHEN row_number() OVER () = 7 THEN close + 0.01 "
-                           f"ELSE close END AS close) FROM read_parquet('{copies['bars_5m']}')) "
-                           f"TO '{tmp_path / 'changed.parquet'}' (FORMAT PARQUET)")
-    (tmp_path / "changed.parquet").replace(copies["bars_5m"])
-    # THEN the benchmark refuses to compare their times, and says where
-    with pytest.raises(RuntimeError, match=f"bars_5m of {date}: 1 of Spark's bars are not DuckDB's, 1 of DuckDB's"):
-        compaction.same_bars(tmp_path / "curated", tmp_path / "duck", date)
-    # AND WHEN the job published no daily bars at all, THEN that is a disagreement too
-    _publish(tmp_path / "duck", tmp_path / "again", date, tables[:-1])
-    with pytest.raises(RuntimeError, match=f"bars_1d of {date}: 0 of Spark's bars are not DuckDB's, 2 of DuckDB's"):
-        compaction.same_bars(tmp_path / "again", tmp_path / "duck", date)
+    values = compaction.baseline_values(tmp_path / "duck", date_of(0))
+    golden = load()["tiny-quiet"]
+    # THEN they are the golden bars: 2 symbols x 60 minutes, 12 five-minute bars each, 1 hour, 1 day
+    assert compaction.check_golden("DuckDB", values, golden, "tiny-quiet") == 2 * (60 + 12 + 1 + 1)
+    # WHEN one 5-minute bar closes a cent higher
+    bar = values["bars_5m"][6]
+    values["bars_5m"][6] = (*bar[:6], bar[6] + 0.01, *bar[7:])
+    # THEN the benchmark refuses to compare the engines' times, and says where
+    with pytest.raises(RuntimeError, match="DuckDB's bars_5m of the tiny-quiet day is not the golden bars "
+                                           r"\(benchmarks/golden.json\): 24 bars against 24, values differ"):
+        compaction.check_golden("DuckDB", values, golden, "tiny-quiet")
+    # AND WHEN an engine made no daily bars at all, THEN that is a difference too
+    values["bars_5m"][6], values["bars_1d"] = bar, []
+    with pytest.raises(RuntimeError, match=r"bars_1d of the tiny-quiet day is not the golden .*: 0 bars against 2"):
+        compaction.check_golden("Spark", values, golden, "tiny-quiet")
+
+
+def test_the_golden_days_are_the_definitions_bars(tmp_path: Path) -> None:
+    # (the full days take minutes: `python -m benchmarks.golden` writes them; the tiny ones are checked here)
+    for name in ("tiny-quiet", "tiny-busy"):
+        write_named_day(name, tmp_path / name)
+        assert golden_bars(tmp_path / name) == load()[name], "run `python -m benchmarks.golden`"
+    assert set(load()) == set(DAYS)
 
 
 def test_the_quality_benchmark_runs_tiny_and_both_engines_find_the_same_failures(spark: Any) -> None:

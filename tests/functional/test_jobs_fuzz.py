@@ -2,7 +2,8 @@
 (tests/fuzz_lake.py) go through the transform's `normalize`, then compaction and quality run over them
 as Glue runs them (`main` with the template's arguments). No input the transform accepts may make either
 job fail, and nothing it accepted may go missing: each minute with a tick has its bar, each REST bar is
-in its table or withheld with its reason.
+in its table or withheld with its reason. And every bar compaction publishes is the definition's
+(ohlcv_core.bars) over the same records, value for value.
 
 `FUZZ_SEEDS` (comma-separated) runs other seeds: a failing seed is a reproducible case."""
 
@@ -17,10 +18,13 @@ import pytest
 
 from glue_jobs import check_quality, compact_bars
 from glue_jobs.evaluate import load_ruleset
+from ohlcv_core.bars import OFFICIAL, bar_tables
+from tests.bars import as_bar, differences
 from tests.curated import published_rows
 from tests.fuzz_lake import FuzzCase, fuzz_case, write_raw
 from tests.job_arguments import template_defaults
 
+INTERVALS = {"bars_1m": "1min", **{table: interval for table, (interval, _) in OFFICIAL.items()}}
 SEEDS = [int(seed) for seed in os.environ.get("FUZZ_SEEDS", "1,2").split(",") if seed.strip()]
 
 
@@ -62,3 +66,13 @@ def test_no_input_the_transform_accepts_makes_compaction_or_quality_fail(spark: 
     assert case.rest_bars("1min") - minutes - _starts(withheld, "bars_1m") == set(), said
     days = _starts(published_rows(curated, "bars_1d"))
     assert case.rest_bars("1day") - days - _starts(withheld, "bars_1d") == set(), said
+    # AND each table's bars are the definition's, the withheld REST bars left out of its input
+    kept_out = {(r["symbol"], int(r["bar_start"].timestamp() * 1000), INTERVALS[r["table_name"]]) for r in withheld}
+    prices = [r for a in case.accepted if a.partition["kind"] == "price" for r in a.records]
+    bars: list[dict[str, Any]] = [dict(r) for a in case.accepted if a.partition["kind"] == "bar" for r in a.records]
+    rest = [r for r in bars if (r["symbol"], r["event_time_ms"], r["interval"]) not in kept_out]
+    # (of the run's dates: a year's partition of daily bars also holds days read for their neighbours)
+    for table, expected in bar_tables(prices, rest).items():
+        got = [as_bar(row) for row in published_rows(curated, table) if row["dt"] in case.dates]
+        wrong = differences([b for b in expected if b.dt in case.dates], got)
+        assert not wrong, f"{table}, {said}:\n" + "\n".join(wrong[:20])
