@@ -21,10 +21,16 @@ PIP_LOCKED := -m pip install --quiet --require-hashes --no-deps -r
 demo: check-java $(STAMP)
 	$(BIN)/ohlcv demo
 
+# Most of the suite waits (on producers, servers, signals, Spark's JVM), so two workers, a test file each
+# at a time, take two thirds of one's time on two cores (README, "Tests and benchmarks").
+# `make test WORKERS=0` runs in this process alone.
+WORKERS ?= 2
+PARALLEL = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
 # A run leaves the work tree as it found it: what git reports before the tests, it reports after.
 test: $(STAMP) browser lint typecheck cfn-lint checkov
 	@mkdir -p .tools && (git status --porcelain 2>/dev/null || true) > .tools/tree-before-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 	@(git status --porcelain 2>/dev/null || true) | diff .tools/tree-before-test - || \
 		{ echo "make test changed the work tree (the lines above); it must leave it as it was"; exit 1; }
 
@@ -84,10 +90,10 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 functional: $(STAMP)
-	$(BIN)/python -m pytest tests/functional
+	$(BIN)/python -m pytest $(PARALLEL) tests/functional
 
 e2e: check-java browser $(STAMP)
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest $(PARALLEL) tests/e2e
 
 check-python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 is required: install python3.11 and retry."; exit 1; }
