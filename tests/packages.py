@@ -18,10 +18,21 @@ def root_packages() -> set[str]:
     return {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests"}
 
 
-def imports_of(path: Path, module: str) -> Iterator[str]:
-    """Every name a module imports (`module`, at `path`), lazy imports and relative ones included."""
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """The import nodes under `if TYPE_CHECKING:`, which no interpreter runs."""
+    return {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+            and "TYPE_CHECKING" in ast.unparse(node.test) for child in node.body for inner in ast.walk(child)}
+
+
+def imports_of(path: Path, module: str, *, at_runtime: bool = False) -> Iterator[str]:
+    """Every name a module imports (`module`, at `path`), lazy imports and relative ones included; with
+    `at_runtime`, not those only a type checker reads."""
     package_parts = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skipped = _type_checking_only(tree) if at_runtime else set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

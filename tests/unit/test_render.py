@@ -83,34 +83,35 @@ def test_a_column_added_to_a_table_reaches_the_template_the_ddl_and_the_live_vie
     assert "vwap" in athena.query("SELECT * FROM bars_1m_live LIMIT 0").columns
 
 
-def test_a_named_query_added_is_one_file(tmp_path: Path) -> None:
+def _rendered_with(tmp_path: Path, name: str, text: str) -> dict[str, Any]:
+    """The template's resources rendered with one more file of sql/ (`queries/x.sql`, `views/y.sql`)."""
     sql = tmp_path / "sql"
-    shutil.copytree(render.SQL, sql)
-    (sql / "queries" / "busiest_minutes.sql").write_text(
-        "-- busiest_minutes: the minutes with the most ticks.\n-- parameters: from, to\n"
-        "SELECT symbol, bar_start, tick_count FROM bars_1m WHERE dt BETWEEN ? AND ? ORDER BY tick_count DESC\n",
-        encoding="utf-8")
-    body = _body(render.render(render.SOURCE.read_text(encoding="utf-8"), render.Sources(sql=sql)))["Resources"]
+    shutil.copytree(render.SQL, sql, dirs_exist_ok=True)
+    (sql / name).write_text(text, encoding="utf-8")
+    resources: dict[str, Any] = _body(render.render(render.SOURCE.read_text(encoding="utf-8"),
+                                                    render.Sources(sql=sql)))["Resources"]
+    return resources
+
+
+def test_a_named_query_added_is_one_file(tmp_path: Path) -> None:
+    body = _rendered_with(tmp_path, "queries/busiest_minutes.sql",
+                          "-- busiest_minutes: the minutes with the most ticks.\n-- parameters: from, to\n"
+                          "SELECT symbol, bar_start, tick_count FROM bars_1m WHERE dt BETWEEN ? AND ? "
+                          "ORDER BY tick_count DESC\n")
     query = body["BusiestMinutesQuery"]["Properties"]
     assert query["Name"] == "busiest_minutes" and query["Description"] == "the minutes with the most ticks."
     assert query["WorkGroup"] == {"Ref": "AnalyticsWorkGroup"} and query["Database"] == {"Ref": "GlueDatabase"}
 
 
 def test_a_view_is_created_after_exactly_the_tables_it_reads(tmp_path: Path) -> None:
-    sql = tmp_path / "sql"
-    shutil.copytree(render.SQL, sql)
-    (sql / "views" / "daily_bars.sql").write_text(
-        "CREATE OR REPLACE VIEW daily_bars AS\nWITH b AS (SELECT * FROM bars_1d)\n"
-        "SELECT b.symbol, b.close, r.rule FROM b JOIN withheld_bars AS r ON r.symbol = b.symbol\n",
-        encoding="utf-8")
-    body = _body(render.render(render.SOURCE.read_text(encoding="utf-8"), render.Sources(sql=sql)))["Resources"]
+    body = _rendered_with(tmp_path, "views/daily_bars.sql",
+                          "CREATE OR REPLACE VIEW daily_bars AS\nWITH b AS (SELECT * FROM bars_1d)\n"
+                          "SELECT b.symbol, b.close, r.rule FROM b JOIN withheld_bars AS r ON r.symbol = b.symbol\n")
     assert body["DailyBarsView"]["DependsOn"] == ["Bars1dTable", "WithheldBarsTable"]
     assert body["Bars1mLiveView"]["DependsOn"] == ["RawPricesTable", "RawBarsTable", "Bars1mTable"]
 
-    (sql / "views" / "daily_bars.sql").write_text("CREATE OR REPLACE VIEW daily_bars AS SELECT * FROM bars_1w\n",
-                                                  encoding="utf-8")
     with pytest.raises(ConfigError, match="reads bars_1w, which the catalog"):
-        render.render(render.SOURCE.read_text(encoding="utf-8"), render.Sources(sql=sql))
+        _rendered_with(tmp_path, "views/daily_bars.sql", "CREATE OR REPLACE VIEW daily_bars AS SELECT * FROM bars_1w\n")
 
 
 def test_a_quarantine_table_keeps_its_deployed_logical_id() -> None:
