@@ -39,12 +39,13 @@ from benchmarks.report import Measurement
 from glue_jobs import sessions
 from glue_jobs.check_quality import QualityResult, context_dates, main
 from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql, unique_column
-from glue_jobs.quality_checks import GRID_SCHEMA, MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, grid_rows, market_zone
+from glue_jobs.quality_checks import GRID_SCHEMA, grid_rows, market_zone
 from glue_jobs.session import local_session
 from ohlcv_core.bars import Bar, daily_bucket, rollup, utc_bucket
 from ohlcv_core.calendars import market_of
 from ohlcv_core.curated import manifest_url, parse_manifest, partition_of, partitions_of, render_manifest, written_url
 from ohlcv_core.dqdl import Ruleset
+from ohlcv_core.quality_measures import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA
 from ohlcv_core.schema import BAR_TABLES, YEAR_PARTITIONED
 from stack_tools.template import StackTemplate
 
@@ -157,7 +158,8 @@ def build_lake(root: Path, *, symbols: int, days: int, seed: int = 11) -> Lake:
 
 
 # -- the same work in DuckDB ----------------------------------------------------------------------------
-MEASURES_SQL = f"""
+# The moves (ohlcv_core.quality_measures, the definition a test holds this to), then the calendar's measures.
+MOVES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE moved AS
 WITH base AS (
     SELECT *, lag(close) OVER s AS prev_close, row_number() OVER s AS _pos,
@@ -175,7 +177,8 @@ FROM returns
 WINDOW p AS (PARTITION BY table_name, symbol ORDER BY bar_start
              ROWS BETWEEN {RETURNS_WINDOW} PRECEDING AND 1 PRECEDING),
        c AS (PARTITION BY table_name, symbol ORDER BY bar_start ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
-
+"""
+MEASURES_SQL = MOVES_SQL + """
 CREATE OR REPLACE TEMP TABLE gapped AS
 WITH keyed AS (
     SELECT m.*, k.market,

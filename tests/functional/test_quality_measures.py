@@ -1,0 +1,94 @@
+"""The measures of a series' moves, as the quality job computes them in Spark and as the quality
+benchmark's baseline computes them in DuckDB, are the definition's (ohlcv_core.quality_measures): on
+generated series of equities, forex pairs and crypto with a planted spike, a hole and a frozen stretch,
+as minutes and as their rollups."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from benchmarks.quality import MOVES_SQL, _plant, _series, instruments
+from glue_jobs.quality_checks import with_moves
+from ohlcv_core.bars import Bar, daily_bucket, rollup, utc_bucket
+from ohlcv_core.quality_measures import Moves, moves
+
+DAYS = [date(2023, 8, 1) + timedelta(days=k) for k in range(3)]
+COLUMNS = ("table_name", "symbol", "bar_start", "open", "high", "low", "close", "volume")
+
+
+def _tables() -> dict[str, list[Bar]]:
+    rng = random.Random(5)
+    series = {symbol: _series(symbol, exchange, DAYS, rng) for symbol, exchange in instruments(5)}
+    _plant(series)
+    tables: dict[str, list[Bar]] = {"bars_1m": [], "bars_1h": [], "bars_1d": []}
+    for bars in series.values():
+        tables["bars_1m"] += bars
+        tables["bars_1h"] += rollup(bars, utc_bucket(3600))
+        tables["bars_1d"] += rollup(bars, daily_bucket)
+    return tables
+
+
+def _expected(tables: dict[str, list[Bar]]) -> dict[tuple[str, str, int], Moves]:
+    out: dict[tuple[str, str, int], Moves] = {}
+    for table, bars in tables.items():
+        for symbol in sorted({b.symbol for b in bars}):
+            series = sorted((b for b in bars if b.symbol == symbol), key=lambda b: b.start_ms)
+            out |= {(table, symbol, b.start_ms): m for b, m in zip(series, moves(series), strict=True)}
+    return out
+
+
+def _rows(tables: dict[str, list[Bar]]) -> list[tuple[Any, ...]]:
+    return [(table, b.symbol, datetime.fromtimestamp(b.start_ms / 1000, tz=UTC), b.open, b.high, b.low, b.close,
+             b.volume) for table, bars in tables.items() for b in bars]
+
+
+def _got(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], Moves]:
+    return {(r["table_name"], r["symbol"], round(r["bar_start"].replace(tzinfo=UTC).timestamp() * 1000)):
+            Moves(r["prev_close"], r["ret_z"], int(r["flat_run"]), int(r["repeats_previous"])) for r in rows}
+
+
+def _differences(expected: dict[tuple[str, str, int], Moves], got: dict[tuple[str, str, int], Moves]) -> list[str]:
+    """Each bar whose measures are not the definition's (ret_z to 1e-9: a logarithm's last bit is the
+    platform's)."""
+    wrong = [f"missing {k}" for k in expected.keys() - got.keys()]
+    wrong += [f"extra {k}" for k in got.keys() - expected.keys()]
+    for key in sorted(expected.keys() & got.keys()):
+        a, b = expected[key], got[key]
+        z_same = (a.ret_z is None) == (b.ret_z is None) and (
+            a.ret_z is None or b.ret_z is None or math.isclose(a.ret_z, b.ret_z, rel_tol=1e-9))
+        if not z_same or (a.prev_close, a.flat_run, a.repeats_previous) != (b.prev_close, b.flat_run,
+                                                                              b.repeats_previous):
+            wrong.append(f"{key}: {b} (should be {a})")
+    return wrong
+
+
+def test_the_jobs_spark_measures_are_the_definitions(spark: Any) -> None:
+    tables = _tables()
+    expected = _expected(tables)
+    frame = spark.createDataFrame(_rows(tables), schema=(
+        "table_name string, symbol string, bar_start timestamp, open double, high double, low double, "
+        "close double, volume double"))
+    got = _got([r.asDict() for r in with_moves(frame).collect()])
+    wrong = _differences(expected, got)
+    assert not wrong, "\n".join(wrong[:20])
+    assert any(m.ret_z and m.ret_z > 15 for m in got.values())  # the planted spike is measured as one
+    assert max(m.flat_run for m in got.values()) >= 40  # and the frozen stretch
+
+
+def test_the_benchmarks_duckdb_measures_are_the_definitions() -> None:
+    tables = _tables()
+    rows = _rows(tables)
+    with duckdb.connect() as db:
+        db.register("bars", pa.table(list(zip(*rows, strict=True)), names=list(COLUMNS)))
+        db.execute(MOVES_SQL)
+        cursor = db.execute("SELECT * FROM moved")
+        names = [d[0] for d in cursor.description or ()]
+        got = _got([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+    wrong = _differences(_expected(tables), got)
+    assert not wrong, "\n".join(wrong[:20])
