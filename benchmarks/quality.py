@@ -42,10 +42,10 @@ from glue_jobs.evaluate import UNIQUENESS, admits_sql, load_ruleset, passes_sql,
 from glue_jobs.quality_checks import GRID_SCHEMA, grid_rows, market_zone
 from glue_jobs.session import local_session
 from ohlcv_core.bars import Bar, daily_bucket, rollup, utc_bucket
-from ohlcv_core.calendars import market_of
+from ohlcv_core.calendars import ALWAYS, FOREX, market_of
 from ohlcv_core.curated import manifest_url, parse_manifest, partition_of, partitions_of, render_manifest, written_url
 from ohlcv_core.dqdl import Ruleset
-from ohlcv_core.quality_measures import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA
+from ohlcv_core.quality_measures import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, SLOT_KINDS
 from ohlcv_core.schema import BAR_TABLES, YEAR_PARTITIONED
 from stack_tools.template import StackTemplate
 
@@ -178,13 +178,14 @@ WINDOW p AS (PARTITION BY table_name, symbol ORDER BY bar_start
              ROWS BETWEEN {RETURNS_WINDOW} PRECEDING AND 1 PRECEDING),
        c AS (PARTITION BY table_name, symbol ORDER BY bar_start ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW);
 """
-MEASURES_SQL = MOVES_SQL + """
+_GRIDDED = ", ".join(f"'{table}'" for table in SLOT_KINDS)
+GAPS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE gapped AS
 WITH keyed AS (
     SELECT m.*, k.market,
            CASE WHEN table_name = 'bars_1d' THEN dt ELSE CAST(epoch_ms(bar_start) AS VARCHAR) END AS slot,
-           k.market IS NOT NULL AND table_name IN ('bars_1m', 'bars_1h', 'bars_1d')
-           AND (table_name <> 'bars_1h' OR k.market IN ('24/7', 'forex')) AS _gridded
+           k.market IS NOT NULL AND table_name IN ({_GRIDDED})
+           AND (table_name <> 'bars_1h' OR k.market IN ('{ALWAYS}', '{FOREX}')) AS _gridded
     FROM moved m LEFT JOIN markets k USING (symbol)),
 joined AS (
     SELECT keyed.*, g.block, g.ordinal,
@@ -199,7 +200,8 @@ SELECT * EXCLUDE (market, slot, block, ordinal, _gridded, _before, _before_block
             THEN CASE WHEN block = _before_block THEN greatest(ordinal - _before - 1, 0) ELSE 0 END END
            AS missing_before
 FROM joined;
-
+"""
+MEASURES_SQL = MOVES_SQL + GAPS_SQL + """
 CREATE OR REPLACE TEMP TABLE "primary" AS
 WITH day_minutes AS (
     SELECT b.symbol, strftime(timezone(k.zone, b.bar_start), '%Y-%m-%d') AS _day, k.market,

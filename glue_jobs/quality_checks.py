@@ -30,12 +30,11 @@ from pyspark.sql.types import LongType, StringType, StructField, StructType
 from glue_jobs import sessions
 from glue_jobs.compact_bars import BAR_NAMES, zoned
 from ohlcv_core.calendars import ALWAYS, FOREX, VENUE_CALENDARS, VENUE_TIME_ZONES
-from ohlcv_core.quality_measures import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA
+from ohlcv_core.quality_measures import MIN_RETURNS, RETURNS_WINDOW, ROBUST_SIGMA, SLOT_KINDS
 from ohlcv_core.schema import QUALITY_MEASURE_COLUMNS
 
 CHECK_COLUMNS = tuple(c.name for c in QUALITY_MEASURE_COLUMNS)  # their types and meanings: ohlcv_core.schema
 TABLES = ("bars_1m", "bars_5m", "bars_1h", "bars_1d")
-SLOT_KINDS = {"bars_1m": "minute", "bars_1h": "hour", "bars_1d": "day"}
 
 
 def _series(*order: str) -> WindowSpec:

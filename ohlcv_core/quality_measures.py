@@ -9,6 +9,10 @@ For one symbol's bars of one table, in the order of their starts:
                     shrink the scale towards nothing); none with fewer than MIN_RETURNS of them
   flat_run          bars in a row, ending here, that did not move (high = low, close = the close before)
   repeats_previous  1 when the bar copies the one before, open to volume (nulls equal), else 0
+and, by the symbol's calendar (the session slots of the dates read, numbered in order within each run of
+dates read without a break: the job's grid, glue_jobs/quality_checks.grid_rows):
+  in_session        the bar starts in a session slot; none where the table has no grid for its market
+  missing_before    session slots with no bar between the bar before (in the same run) and this one
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from ohlcv_core.calendars import ALWAYS, FOREX
+
+# The tables a calendar's slots are known for, and the kind of slot; exchanges' hourly bars are aligned
+# to their open, not to the clock's hours, so only 24/7 and forex markets have a grid of hours.
+SLOT_KINDS = {"bars_1m": "minute", "bars_1h": "hour", "bars_1d": "day"}
 RETURNS_WINDOW = 60
 MIN_RETURNS = 20
 ROBUST_SIGMA = 1.4826  # a normal distribution's sigma per median absolute deviation
@@ -75,4 +84,42 @@ def moves(series: Sequence[PricedBar]) -> list[Moves]:
         repeats = before is not None and all(
             getattr(bar, name) == getattr(before, name) for name in ("open", "high", "low", "close", "volume"))
         out.append(Moves(previous, ret_z, position - moved_at, int(repeats)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    in_session: bool | None
+    missing_before: int | None
+
+
+Grid = dict[str, tuple[int, int]]  # a market's slots of one table: slot -> (run of dates, ordinal in it)
+
+
+def has_grid(table: str, market: str | None) -> bool:
+    return market is not None and table in SLOT_KINDS and (table != "bars_1h" or market in (ALWAYS, FOREX))
+
+
+def slot_of(table: str, start_ms: int, dt: str) -> str:
+    """How a bar is found in the grid: a trading day by its date, minutes and hours by their start."""
+    return dt if table == "bars_1d" else str(start_ms)
+
+
+def gaps(slots: Sequence[str], grid: Grid | None) -> list[Gaps]:
+    """The calendar's measures of each bar of one series, in order (`slots`: each bar's slot_of); `grid`
+    None where the table has none for the market (has_grid)."""
+    out: list[Gaps] = []
+    last: tuple[int, int] | None = None  # (run, ordinal) of the latest bar before that was in a slot
+    for slot in slots:
+        found = grid.get(slot) if grid is not None else None
+        if grid is None:
+            out.append(Gaps(None, None))
+        elif found is None:
+            out.append(Gaps(False, None))
+        else:
+            run, ordinal = found
+            same_run = last is not None and last[0] == run
+            out.append(Gaps(True, max(ordinal - last[1] - 1, 0) if last is not None and same_run else 0))
+        if found is not None:
+            last = found
     return out

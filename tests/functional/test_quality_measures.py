@@ -1,31 +1,39 @@
-"""The measures of a series' moves, as the quality job computes them in Spark and as the quality
-benchmark's baseline computes them in DuckDB, are the definition's (ohlcv_core.quality_measures): on
-generated series of equities, forex pairs and crypto with a planted spike, a hole and a frozen stretch,
-as minutes and as their rollups."""
+"""The measures of a series' moves and the calendar's, as the quality job computes them in Spark and as
+the quality benchmark's baseline computes them in DuckDB, are the definition's (ohlcv_core.quality_measures):
+on generated series of equities, forex pairs and crypto with a planted spike, a hole and a frozen
+stretch, as minutes and as their rollups."""
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from benchmarks.quality import MOVES_SQL, _plant, _series, instruments
-from glue_jobs.quality_checks import with_moves
+from benchmarks.quality import GAPS_SQL, MOVES_SQL, _plant, _series, instruments
+from glue_jobs.quality_checks import GRID_SCHEMA, grid_rows, session_grid, with_gaps, with_moves
 from ohlcv_core.bars import Bar, daily_bucket, rollup, utc_bucket
-from ohlcv_core.quality_measures import Moves, moves
+from ohlcv_core.calendars import market_of
+from ohlcv_core.quality_measures import Gaps, Grid, Moves, gaps, has_grid, moves, slot_of
 
 DAYS = [date(2023, 8, 1) + timedelta(days=k) for k in range(3)]
-COLUMNS = ("table_name", "symbol", "bar_start", "open", "high", "low", "close", "volume")
+COLUMNS = ("table_name", "symbol", "bar_start", "open", "high", "low", "close", "volume", "dt")
+SCHEMA = ("table_name string, symbol string, bar_start timestamp, open double, high double, low double, "
+          "close double, volume double, dt string")
 
 
 def _tables() -> dict[str, list[Bar]]:
     rng = random.Random(5)
     series = {symbol: _series(symbol, exchange, DAYS, rng) for symbol, exchange in instruments(5)}
     _plant(series)
+    equity = next(s for s in sorted(series) if "/" not in s)  # and a minute outside its sessions
+    night = int(datetime(2023, 8, 2, 2, tzinfo=UTC).timestamp() * 1000)
+    series[equity] = sorted([*series[equity], replace(series[equity][0], start_ms=night, dt="2023-08-02")],
+                            key=lambda b: b.start_ms)
     tables: dict[str, list[Bar]] = {"bars_1m": [], "bars_1h": [], "bars_1d": []}
     for bars in series.values():
         tables["bars_1m"] += bars
@@ -45,7 +53,7 @@ def _expected(tables: dict[str, list[Bar]]) -> dict[tuple[str, str, int], Moves]
 
 def _rows(tables: dict[str, list[Bar]]) -> list[tuple[Any, ...]]:
     return [(table, b.symbol, datetime.fromtimestamp(b.start_ms / 1000, tz=UTC), b.open, b.high, b.low, b.close,
-             b.volume) for table, bars in tables.items() for b in bars]
+             b.volume, b.dt) for table, bars in tables.items() for b in bars]
 
 
 def _got(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], Moves]:
@@ -71,9 +79,7 @@ def _differences(expected: dict[tuple[str, str, int], Moves], got: dict[tuple[st
 def test_the_jobs_spark_measures_are_the_definitions(spark: Any) -> None:
     tables = _tables()
     expected = _expected(tables)
-    frame = spark.createDataFrame(_rows(tables), schema=(
-        "table_name string, symbol string, bar_start timestamp, open double, high double, low double, "
-        "close double, volume double"))
+    frame = spark.createDataFrame(_rows(tables), schema=SCHEMA)
     got = _got([r.asDict() for r in with_moves(frame).collect()])
     wrong = _differences(expected, got)
     assert not wrong, "\n".join(wrong[:20])
@@ -92,3 +98,52 @@ def test_the_benchmarks_duckdb_measures_are_the_definitions() -> None:
         got = _got([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
     wrong = _differences(_expected(tables), got)
     assert not wrong, "\n".join(wrong[:20])
+
+
+def _markets(tables: dict[str, list[Bar]]) -> dict[str, str]:
+    return {b.symbol: market for b in tables["bars_1m"] if (market := market_of(b.symbol, b.exchange)) is not None}
+
+
+def _expected_gaps(tables: dict[str, list[Bar]]) -> dict[tuple[str, str, int], Gaps]:
+    markets = _markets(tables)
+    grids: dict[tuple[str, str], Grid] = {}
+    for market, table, slot, run, ordinal in grid_rows(set(markets.values()), DAYS, DAYS):
+        grids.setdefault((market, table), {})[slot] = (run, ordinal)
+    out: dict[tuple[str, str, int], Gaps] = {}
+    for table, bars in tables.items():
+        for symbol in sorted({b.symbol for b in bars}):
+            series = sorted((b for b in bars if b.symbol == symbol), key=lambda b: b.start_ms)
+            known = markets.get(symbol)
+            grid = grids.get((known, table), {}) if known and has_grid(table, known) else None
+            measured = gaps([slot_of(table, b.start_ms, b.dt) for b in series], grid)
+            out |= {(table, symbol, b.start_ms): g for b, g in zip(series, measured, strict=True)}
+    return out
+
+
+def _got_gaps(rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], Gaps]:
+    return {(r["table_name"], r["symbol"], round(r["bar_start"].replace(tzinfo=UTC).timestamp() * 1000)):
+            Gaps(r["in_session"], None if r["missing_before"] is None else int(r["missing_before"])) for r in rows}
+
+
+def test_the_calendars_measures_of_both_engines_are_the_definitions(spark: Any) -> None:
+    tables = _tables()
+    expected = _expected_gaps(tables)
+    assert {g.missing_before for g in expected.values()} >= {0, 3}  # the forex pair's planted hole
+    assert {g.in_session for g in expected.values()} == {True, False, None}
+    # Spark
+    markets = _markets(tables)
+    frame = spark.createDataFrame(_rows(tables), schema=SCHEMA)
+    spark_rows = with_gaps(frame, session_grid(spark, set(markets.values()), DAYS, DAYS), markets).collect()
+    assert _got_gaps([r.asDict() for r in spark_rows]) == expected
+    # DuckDB
+    rows = grid_rows(set(markets.values()), DAYS, DAYS)
+    with duckdb.connect() as db:
+        db.register("bars", pa.table(list(zip(*_rows(tables), strict=True)), names=list(COLUMNS)))
+        db.register("grid", pa.table({name: [row[i] for row in rows]
+                                      for i, name in enumerate(GRID_SCHEMA.fieldNames())}))
+        db.execute("CREATE TEMP TABLE markets AS SELECT * FROM (VALUES ('', '')) AS m(symbol, market) WHERE false")
+        db.executemany("INSERT INTO markets VALUES (?, ?)", sorted(markets.items()))
+        db.execute(MOVES_SQL + GAPS_SQL)
+        cursor = db.execute("SELECT * FROM gapped")
+        names = [d[0] for d in cursor.description or ()]
+        assert _got_gaps([dict(zip(names, row, strict=True)) for row in cursor.fetchall()]) == expected
