@@ -201,7 +201,7 @@ SELECT * EXCLUDE (market, slot, block, ordinal, _gridded, _before, _before_block
            AS missing_before
 FROM joined;
 """
-MEASURES_SQL = MOVES_SQL + GAPS_SQL + """
+PRIMARY_SQL = """
 CREATE OR REPLACE TEMP TABLE "primary" AS
 WITH day_minutes AS (
     SELECT b.symbol, strftime(timezone(k.zone, b.bar_start), '%Y-%m-%d') AS _day, k.market,
@@ -227,6 +227,7 @@ SELECT * FROM (
     LEFT JOIN whole w USING (symbol, _day))
 WHERE dt IN (SELECT dt FROM checked_dates);
 """
+MEASURES_SQL = MOVES_SQL + GAPS_SQL + PRIMARY_SQL
 
 
 def _duck(sql: str) -> str:

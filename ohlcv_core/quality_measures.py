@@ -13,14 +13,26 @@ and, by the symbol's calendar (the session slots of the dates read, numbered in 
 dates read without a break: the job's grid, glue_jobs/quality_checks.grid_rows):
   in_session        the bar starts in a session slot; none where the table has no grid for its market
   missing_before    session slots with no bar between the bar before (in the same run) and this one
+  day_vs_minutes_pct  a REST daily bar of an exchange against its day's session minutes, when every one
+                    of them has a bar: the largest of the close's, high's and low's differences, in percent
+and beside them:
+  is_last           the symbol's latest minute (bars_1m only)
+  session_open_now  the symbol's market is open when checked, and the bar is of that day
+  close_vs_ticks_bps, volume_vs_ticks_pct
+                    a REST minute against the streamed ticks' minute: the close in basis points, the
+                    volume in percent (not against a series' first minute, whose volume the ticks cannot
+                    know whole; not where the REST volume is not above zero)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from ohlcv_core.calendars import ALWAYS, FOREX
 
@@ -123,3 +135,54 @@ def gaps(slots: Sequence[str], grid: Grid | None) -> list[Gaps]:
         if found is not None:
             last = found
     return out
+
+
+class DatedBar(PricedBar, Protocol):
+    @property
+    def start_ms(self) -> int: ...
+    @property
+    def dt(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def day_vs_minutes(daily: Sequence[DatedBar], minutes: Sequence[DatedBar], session_minutes: Iterable[int],
+                   zone: str) -> list[float | None]:
+    """Each daily bar's day_vs_minutes_pct, for one symbol of an exchange whose trading days are dated in
+    `zone`, from its 1-minute bars and its market's session minutes (epoch ms) of the dates read."""
+    def day_of(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, tz=ZoneInfo(zone)).date().isoformat()
+
+    sessions = set(session_minutes)
+    expected = Counter(day_of(ms) for ms in sessions)
+    by_day: dict[str, list[DatedBar]] = {}
+    for bar in sorted((b for b in minutes if b.start_ms in sessions), key=lambda b: b.start_ms):
+        by_day.setdefault(day_of(bar.start_ms), []).append(bar)
+    out: list[float | None] = []
+    for bar in daily:
+        day = by_day.get(bar.dt, []) if bar.source == "rest" else []
+        if not day or len(day) != expected[bar.dt]:
+            out.append(None)
+            continue
+        high, low, close = max(b.high for b in day), min(b.low for b in day), day[-1].close
+        out.append(max(abs(bar.close - close) / bar.close * 100, abs(bar.high - high) / bar.high * 100,
+                       abs(bar.low - low) / bar.low * 100))
+    return out
+
+
+def freshness(table: str, series: Sequence[DatedBar], *, open_now: bool, today: str) -> list[tuple[bool, bool]]:
+    """(is_last, session_open_now) of each bar of one series."""
+    latest = max((b.start_ms for b in series), default=None)
+    return [(table == "bars_1m" and bar.start_ms == latest, open_now and bar.dt == today) for bar in series]
+
+
+def vs_ticks(bar: DatedBar, tick_close: float | None, tick_volume: float | None,
+             first_of_series: bool) -> tuple[float | None, float | None]:
+    """(close_vs_ticks_bps, volume_vs_ticks_pct) of a REST minute against the ticks' minute (None: none)."""
+    if bar.source != "rest" or tick_close is None:
+        return None, None
+    bps = abs(bar.close - tick_close) / bar.close * 10_000
+    volume = bar.volume
+    ticks = None if first_of_series else tick_volume
+    pct = abs(volume - ticks) / volume * 100 if volume is not None and volume > 0 and ticks is not None else None
+    return bps, pct
