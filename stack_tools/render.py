@@ -21,7 +21,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +59,12 @@ _KEPT_IDS = {"quality_quarantine": "QuarantineTable"}
 
 @dataclass(frozen=True)
 class Sources:
-    """What the render reads; a test renders with a column or a query of its own."""
+    """What the render reads; a test renders with a column, a query or a view of its own."""
     tables: Sequence[Table] = TABLES
     sql: Path = SQL
     ruleset: Path = RULESET
-    queries: Mapping[str, NamedQuery] = field(default_factory=dict)
-
     def named_queries(self) -> Mapping[str, NamedQuery]:
-        return self.queries or named_queries(self.sql / "queries")
+        return named_queries(self.sql / "queries")
 
 
 def _camel(name: str) -> str:

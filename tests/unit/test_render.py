@@ -133,3 +133,9 @@ def test_check_names_a_stale_file_and_a_ddl_file_no_table_renders(tmp_path: Path
     (tmp_path / "template.yaml").write_text("edited by hand\n", encoding="utf-8")
     (tmp_path / "dropped_table.sql").write_text("-- a table the catalog no longer has\n", encoding="utf-8")
     assert render.stale(rendered, tmp_path) == [tmp_path / "template.yaml", tmp_path / "dropped_table.sql"]
+
+
+def test_the_command_checks_without_writing(capsys: pytest.CaptureFixture[str]) -> None:
+    before = render.TEMPLATE.stat().st_mtime_ns
+    assert render.main(["--check"]) == 0
+    assert render.TEMPLATE.stat().st_mtime_ns == before and capsys.readouterr().err == ""
