@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -39,14 +38,16 @@ class SinkStats:
 
 class FirehoseSink:
     def __init__(self, client: FirehoseClient, stream_name: str, *, max_attempts: int = 8,
-                 backoff: Backoff | None = None, sleep: Callable[[float], None] = time.sleep,
+                 backoff: Backoff | None = None, sleep: Callable[[float], object] | None = None,
                  give_up: threading.Event | None = None, fail_fast: threading.Event | None = None) -> None:
         self._client = client
         self.stream_name = stream_name
         self._max_attempts = max_attempts
         self._backoff = backoff or Backoff()
-        self._sleep = sleep
         self._give_up = give_up or threading.Event()
+        # A backoff that shutdown cuts short: a batch asleep between attempts when SIGTERM comes would
+        # otherwise hold its thread for up to the backoff's cap (5 s) past the moment it should give up.
+        self._sleep = sleep or self._give_up.wait
         self._fail_fast = fail_fast or threading.Event()
         self.stats = SinkStats()
 

@@ -111,8 +111,10 @@ def test_sigterm_with_a_full_spool_and_firehose_gone_ends_within_the_deadline_an
     # keep, and exits non-zero; everything it queued was spooled or counted
     assert took < 4 + 3, output[-3000:]
     assert process.returncode == 2, output[-3000:]
-    ((quotes, not_kept),) = [(int(q), int(r)) for q, r in re.findall(
+    said = [(int(q), int(r)) for q, r in re.findall(
         r"(\d+) quotes \((\d+) records\) were neither delivered nor spooled before", output)]
+    assert len(said) == 1, output[-3000:]
+    ((quotes, not_kept),) = said
     assert quotes >= not_kept  # said in quotes: a record packs one or more
     made = int(re.findall(r"records_made=(\d+)", output)[-1])
     spooled = sum(len(records) for _, records in Spool(spool_dir, 1 << 30).batches())

@@ -4,13 +4,16 @@ and a wait on a full spool ends when the deadline comes, not when its retry peri
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
-from producers.firehose_sink import FirehoseSink
+from producers.backoff import Backoff
+from producers.firehose_sink import DeliveryIncomplete, FirehoseSink
 from producers.sender import SpoolingSender
 from producers.spool import Spool
 
@@ -111,3 +114,34 @@ def test_a_batch_larger_than_the_spools_room_goes_to_firehose_once_it_is_back(tm
     asyncio.run(asyncio.wait_for(sender.send(batch), timeout=10))
     # THEN the sender tried Firehose again itself instead of waiting forever for room in the spool
     assert firehose.taken == batch and sender.stats.records_spooled == 0 and sender.stats.batches_sent == 1
+
+
+class UnreachableFirehose:
+    """Every call fails to connect, as a Firehose endpoint that refuses connections does."""
+
+    def put_record_batch(self, **_: Any) -> dict[str, Any]:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9/")
+
+
+def test_shutdown_cuts_a_backoff_short_rather_than_sleeping_it_out() -> None:
+    # GIVEN a batch asleep between attempts, its next backoff a minute long
+    sink = FirehoseSink(cast(Any, UnreachableFirehose()), "s", max_attempts=5,
+                        backoff=Backoff(base_s=60.0, cap_s=60.0))
+    outcome: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            sink.send([b"r"])
+        except DeliveryIncomplete as exc:
+            outcome.append(exc)
+
+    sending = threading.Thread(target=send)
+    sending.start()
+    time.sleep(0.2)
+    # WHEN shutdown gives up retrying
+    sink.give_up_retrying()
+    # THEN the batch comes back at once, not delivered, for the spool
+    sending.join(timeout=10)
+    assert not sending.is_alive()
+    (incomplete,) = outcome
+    assert isinstance(incomplete, DeliveryIncomplete) and incomplete.pending == [b"r"]
