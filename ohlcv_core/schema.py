@@ -7,7 +7,7 @@ Column types are Hive/Glue type names, the vocabulary of the Glue catalog; engin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypedDict, get_args
+from typing import Literal, TypedDict, get_args, get_origin, get_type_hints
 
 GlueType = Literal["string", "bigint", "double", "timestamp", "boolean"]
 RecordKind = Literal["price", "bar"]
@@ -71,48 +71,73 @@ class RawBarRecord(TypedDict):
 
 RawRecord = RawPriceRecord | RawBarRecord
 
-_INSTRUMENT: tuple[Column, ...] = (
-    Column("symbol", "string", "canonical Twelve Data symbol"),
-    Column("exchange", "string", "venue name as Twelve Data sends it"),
-    Column("mic_code", "string", "ISO 10383 market identifier, when sent"),
-    Column("currency", "string", "quote currency of equities"),
-    Column("currency_base", "string", "base of a pair"),
-    Column("currency_quote", "string", "quote of a pair"),
-    Column("instrument_type", "string", "Twelve Data instrument type"),
-)
-_LINEAGE: tuple[Column, ...] = (
-    Column("received_at_ms", "bigint", "when the producer received it, UTC epoch ms"),
-    Column("arrival_ms", "bigint", "when Firehose received the record, UTC epoch ms"),
-    Column("source", "string", "envelope source"),
-    Column("idempotency_key", "string", "deterministic key: equal for re-sends and replays"),
-)
+_GLUE_TYPES: dict[type, GlueType] = {str: "string", int: "bigint", float: "double", bool: "boolean"}
 
-RAW_PRICE_COLUMNS: tuple[Column, ...] = (
-    Column("schema_version", "bigint", "raw-zone schema version"),
-    Column("kind", "string", "record kind: price"),
-    *_INSTRUMENT,
-    Column("event_time_ms", "bigint", "event time, UTC epoch milliseconds"),
-    Column("price", "double", "last price"),
-    Column("bid", "double", "bid, when sent"),
-    Column("ask", "double", "ask, when sent"),
-    Column("day_volume", "bigint", "cumulative volume of the trading day, equities only"),
-    *_LINEAGE,
-)
-RAW_BAR_COLUMNS: tuple[Column, ...] = (
-    Column("schema_version", "bigint", "raw-zone schema version"),
-    Column("kind", "string", "record kind: bar"),
-    *_INSTRUMENT,
-    Column("interval", "string", "Twelve Data interval: 1min ... 1month"),
-    Column("time_zone", "string", "zone the bar's datetime was given in"),
-    Column("bar_datetime", "string", "the bar's datetime exactly as sent"),
-    Column("event_time_ms", "bigint", "bar open time, UTC epoch milliseconds"),
-    Column("open", "double", "open"),
-    Column("high", "double", "high"),
-    Column("low", "double", "low"),
-    Column("close", "double", "close"),
-    Column("volume", "double", "volume, when sent (fractional for some crypto venues)"),
-    *_LINEAGE,
-)
+
+def _glue_type(hint: object) -> GlueType:
+    """A record field's Glue type, from its annotation: optional fields by their type, literals by theirs."""
+    if get_origin(hint) is Literal:
+        return _GLUE_TYPES[type(get_args(hint)[0])]
+    present = [arg for arg in get_args(hint) if arg is not type(None)]
+    if present:
+        (single,) = present
+        return _glue_type(single)
+    if not isinstance(hint, type) or hint not in _GLUE_TYPES:
+        raise TypeError(f"no Glue type for {hint!r}")
+    return _GLUE_TYPES[hint]
+
+
+def columns_of(record: type, comments: dict[str, str]) -> tuple[Column, ...]:
+    """A typed record's columns, in its fields' order, each with its comment (every field must have one):
+    the record is the one definition of the names and types, the table's columns follow from it."""
+    hints = get_type_hints(record)
+    missing, extra = set(hints) - set(comments), set(comments) - set(hints)
+    if missing or extra:
+        raise TypeError(f"{record.__name__}: comments missing for {sorted(missing)}, not fields: {sorted(extra)}")
+    return tuple(Column(name, _glue_type(hint), comments[name]) for name, hint in hints.items())
+
+
+_INSTRUMENT = {
+    "symbol": "canonical Twelve Data symbol",
+    "exchange": "venue name as Twelve Data sends it",
+    "mic_code": "ISO 10383 market identifier, when sent",
+    "currency": "quote currency of equities",
+    "currency_base": "base of a pair",
+    "currency_quote": "quote of a pair",
+    "instrument_type": "Twelve Data instrument type",
+}
+_LINEAGE = {
+    "received_at_ms": "when the producer received it, UTC epoch ms",
+    "arrival_ms": "when Firehose received the record, UTC epoch ms",
+    "source": "envelope source",
+    "idempotency_key": "deterministic key: equal for re-sends and replays",
+}
+RAW_PRICE_COLUMNS: tuple[Column, ...] = columns_of(RawPriceRecord, {
+    "schema_version": "raw-zone schema version",
+    "kind": "record kind: price",
+    **_INSTRUMENT,
+    "event_time_ms": "event time, UTC epoch milliseconds",
+    "price": "last price",
+    "bid": "bid, when sent",
+    "ask": "ask, when sent",
+    "day_volume": "cumulative volume of the trading day, equities only",
+    **_LINEAGE,
+})
+RAW_BAR_COLUMNS: tuple[Column, ...] = columns_of(RawBarRecord, {
+    "schema_version": "raw-zone schema version",
+    "kind": "record kind: bar",
+    **_INSTRUMENT,
+    "interval": "Twelve Data interval: 1min ... 1month",
+    "time_zone": "zone the bar's datetime was given in",
+    "bar_datetime": "the bar's datetime exactly as sent",
+    "event_time_ms": "bar open time, UTC epoch milliseconds",
+    "open": "open",
+    "high": "high",
+    "low": "low",
+    "close": "close",
+    "volume": "volume, when sent (fractional for some crypto venues)",
+    **_LINEAGE,
+})
 # Firehose partition keys (from the transform, by event time) and the raw tables' partition columns:
 # each raw table lives under its own kind=..., so kind is a path constant there, not a column.
 FIREHOSE_PARTITION_KEYS: tuple[str, ...] = ("kind", "dt", "hour")

@@ -13,11 +13,6 @@ from ohlcv_core.errors import ConfigError
 from ohlcv_core.schema import (
     BAR_TABLES,
     FIREHOSE_PARTITION_KEYS,
-    RAW_BAR_COLUMNS,
-    RAW_PRICE_COLUMNS,
-    Column,
-    RawBarRecord,
-    RawPriceRecord,
 )
 from stack_tools.template import StackTemplate
 
@@ -87,11 +82,6 @@ def test_bar_tables_read_the_manifests_the_job_publishes(name: str) -> None:
     key, value = partition_of(name, "2023-08-24").split("=")
     partition = table.parameters["storage.location.template"].replace(f"${{{key}}}", value)
     assert manifest_url(root, name, partition_of(name, "2023-08-24")) == f"{partition}{MANIFEST_NAME}"
-
-
-@pytest.mark.parametrize(("record", "columns"), [(RawPriceRecord, RAW_PRICE_COLUMNS), (RawBarRecord, RAW_BAR_COLUMNS)])
-def test_the_typed_raw_records_are_the_raw_columns(record: type, columns: tuple[Column, ...]) -> None:
-    assert list(record.__annotations__) == [c.name for c in columns]
 
 
 def test_the_raw_prefix_and_the_metrics_namespace_are_the_cores() -> None:
