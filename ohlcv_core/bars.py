@@ -140,29 +140,15 @@ def latest_rest(bars: Iterable[Record], interval: str) -> dict[tuple[str, int], 
     for bar in first_copies(b for b in bars if b["interval"] == interval):
         key = (bar["symbol"], bar["event_time_ms"])
         held = latest.get(key)
-        if held is None or (bar["received_at_ms"], bar["arrival_ms"], _Desc(bar["idempotency_key"])) > (
-                held["received_at_ms"], held["arrival_ms"], _Desc(held["idempotency_key"])):
+        if held is None or _newer(bar, held):
             latest[key] = bar
     return latest
 
 
-class _Desc:
-    """A key that sorts the other way: between equal receipts the smallest idempotency key wins."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __lt__(self, other: _Desc) -> bool:
-        return self.text > other.text
-
-    def __gt__(self, other: _Desc) -> bool:
-        return self.text < other.text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Desc) and self.text == other.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
+def _newer(bar: Record, held: Record) -> bool:
+    """Received later (then: reached Firehose later); of two received together, the smaller key wins."""
+    when, held_when = (bar["received_at_ms"], bar["arrival_ms"]), (held["received_at_ms"], held["arrival_ms"])
+    return when > held_when or (when == held_when and bar["idempotency_key"] < held["idempotency_key"])
 
 
 def _from_rest(bar: Record, *, exchange: str | None, tick_count: int, dt: str) -> Bar:

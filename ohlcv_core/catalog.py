@@ -109,9 +109,3 @@ TABLES: tuple[Table, ...] = (
           (days(QUALITY_RESULT_PARTITION_COLUMNS[0], "2020-01-01"),)),
 )
 
-
-def table(name: str) -> Table:
-    for candidate in TABLES:
-        if candidate.name == name:
-            return candidate
-    raise KeyError(name)

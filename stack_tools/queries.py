@@ -86,6 +86,11 @@ def named_query(name: str, folder: Path = SQL_QUERIES) -> NamedQuery:
     return queries[name]
 
 
+def tables_read(tree: exp.Expr) -> set[str]:
+    """The tables a parsed statement names without a database, its own CTEs aside."""
+    return {t.name for t in tree.find_all(exp.Table) if not t.db} - {c.alias for c in tree.find_all(exp.CTE)}
+
+
 def placeholders(sql: str) -> int:
     """How many `?` the statement binds (outside strings and comments)."""
     return sum(1 for _ in sqlglot.parse_one(sql, read="athena").find_all(exp.Placeholder))

@@ -17,7 +17,7 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 
 from ohlcv_core.catalog import Table
-from stack_tools.queries import NamedQuery
+from stack_tools.queries import NamedQuery, tables_read
 
 # sql/queries/ parameter -> QuickSight's name for it (letters and digits only there)
 QS_PARAMETERS = {"symbols": "symbols", "from": "firstDay", "to": "lastDay"}
@@ -35,7 +35,7 @@ def dataset_sql(query: NamedQuery) -> str:
     """The query's text, each placeholder outside comment lines replaced by its QuickSight parameter, and
     each table it reads (its own CTEs aside) qualified by DATABASE."""
     tree = sqlglot.parse_one(query.sql, read="athena")
-    tables = {t.name for t in tree.find_all(exp.Table) if not t.db} - {c.alias for c in tree.find_all(exp.CTE)}
+    tables = tables_read(tree)
     reads = re.compile(rf"\b(FROM|JOIN)(\s+)({'|'.join(sorted(tables))})\b") if tables else None
     names = iter(query.parameters)
     lines = []

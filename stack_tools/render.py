@@ -33,7 +33,7 @@ from ohlcv_core.catalog import TABLES, Table
 from ohlcv_core.errors import ConfigError
 from stack_tools import ddl
 from stack_tools import quicksight as qs
-from stack_tools.queries import NamedQuery, named_queries
+from stack_tools.queries import NamedQuery, named_queries, tables_read
 from stack_tools.template import StackTemplate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,12 +118,6 @@ def queries(sources: Sources) -> dict[str, Any]:
         for q in sorted(sources.named_queries().values(), key=lambda q: q.name)}
 
 
-def read_tables(sql: str) -> set[str]:
-    """The tables a statement reads, its own CTEs aside."""
-    tree = sqlglot.parse_one(sql, read="athena")
-    return {t.name for t in tree.find_all(exp.Table)} - {c.alias for c in tree.find_all(exp.CTE)}
-
-
 def views(sources: Sources) -> dict[str, Any]:
     known = [t.name for t in sources.tables]
     out = {}
@@ -132,7 +126,7 @@ def views(sources: Sources) -> dict[str, Any]:
         create = sqlglot.parse_one(text, read="athena")
         if not isinstance(create, exp.Create):
             raise ConfigError(f"{path}: a file in sql/views/ holds one CREATE OR REPLACE VIEW")
-        reads = read_tables(text) - {create.this.name}
+        reads = tables_read(create) - {create.this.name}
         unknown = sorted(reads - set(known))
         if unknown:
             raise ConfigError(f"{path}: reads {', '.join(unknown)}, which the catalog (ohlcv_core/catalog.py) "
@@ -286,10 +280,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in differing:
             print(f"render: {path.relative_to(ROOT)} is not its rendering; run `make template`", file=sys.stderr)
         return 1 if differing else 0
-    for path in set(ddl.SQL_TABLES.glob("*.sql")) - set(rendered):
-        path.unlink()
-    for path, text in rendered.items():
-        path.write_text(text, encoding="utf-8")
+    for path in differing:  # (only those: an unchanged file keeps its time, and the template's parse cache)
+        if path in rendered:
+            path.write_text(rendered[path], encoding="utf-8")
+            print(f"render: wrote {path.relative_to(ROOT)}", file=sys.stderr)
+        else:
+            path.unlink()
+            print(f"render: removed {path.relative_to(ROOT)}: no table of the catalog renders it", file=sys.stderr)
     print(f"render: {len(differing)} of {len(rendered)} files changed", file=sys.stderr)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,13 +25,9 @@ def as_bar(row: Mapping[str, Any]) -> Bar:
 
 def _same(a: Bar, b: Bar) -> bool:
     """Equal, but for volume's last bits: a sum of fractional volumes depends on the order it is added in."""
-    volumes = (a.volume is None and b.volume is None) or (
-        a.volume is not None and b.volume is not None and math.isclose(a.volume, b.volume, rel_tol=1e-12))
-    return volumes and a == Bar(**{**_fields(b), "volume": a.volume})
-
-
-def _fields(bar: Bar) -> dict[str, Any]:
-    return {name: getattr(bar, name) for name in Bar.__slots__}
+    if a.volume is None or b.volume is None:
+        return a == b
+    return math.isclose(a.volume, b.volume, rel_tol=1e-12) and replace(b, volume=a.volume) == a
 
 
 def _when(bar: Bar | tuple[str, int]) -> str:

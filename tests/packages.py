@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import ast
+import sys
 import tomllib
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from stack_tools.lock import read_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["ohlcv"]["layers"]
@@ -41,3 +47,32 @@ def imports_of(path: Path, module: str, *, at_runtime: bool = False) -> Iterator
                 base = ".".join([*package_parts[: len(package_parts) - node.level + 1], *([base] if base else [])])
             yield base
             yield from (f"{base}.{alias.name}" for alias in node.names)
+
+
+def third_party_reached(packages: tuple[str, ...], start: str | None = None, *, at_runtime: bool = False) -> set[str]:
+    """The top-level modules from outside the bundle that the unit's own package (the first), or the one
+    module `start`, imports, directly or through the bundle's other modules it reaches; lazy imports count
+    too (with `at_runtime`, not those only a type checker reads)."""
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+               for package in packages for path in (ROOT / package).rglob("*.py")}
+    to_visit = [start] if start else [module for module in modules if module.split(".")[0] == packages[0]]
+    seen: set[str] = set()
+    outside: set[str] = set()
+    while to_visit:
+        module = to_visit.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        for name in imports_of(modules[module], module, at_runtime=at_runtime):
+            if name in modules:
+                to_visit.append(name)
+            elif name.split(".")[0] not in packages:
+                outside.add(name.split(".")[0])
+    return outside - set(sys.stdlib_module_names)
+
+
+def locked_modules(lock: Path) -> set[str]:
+    """The top-level modules of the distributions a unit's lock installs (as installed here, same versions)."""
+    names = {pin.name for pin in read_lock(lock)}
+    return {module for module, dists in metadata.packages_distributions().items()
+            if names & {canonicalize_name(d) for d in dists}}

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import sysconfig
 import zipfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,7 @@ from stack_tools.template import StackTemplate
 from tests.curated import published_tables
 from tests.functional.test_compaction_job import T0, _record, _write_raw
 from tests.job_arguments import template_defaults
-from tests.packages import ROOT, imports_of
-
-
-def third_party_reached(packages: tuple[str, ...], start: str | None = None) -> set[str]:
-    """The top-level modules from outside the bundle that the unit's own package (the first), or the one
-    module `start`, imports, directly or through the bundle's other modules it reaches; lazy imports count too."""
-    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
-               for package in packages for path in (ROOT / package).rglob("*.py")}
-    to_visit = [start] if start else [module for module in modules if module.split(".")[0] == packages[0]]
-    seen: set[str] = set()
-    outside: set[str] = set()
-    while to_visit:
-        module = to_visit.pop()
-        if module in seen:
-            continue
-        seen.add(module)
-        for name in imports_of(modules[module], module):
-            if name in modules:
-                to_visit.append(name)
-            elif name.split(".")[0] not in packages:
-                outside.add(name.split(".")[0])
-    return outside - set(sys.stdlib_module_names)
+from tests.packages import ROOT, locked_modules, third_party_reached
 
 
 def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp_path: Path) -> None:
@@ -68,13 +46,6 @@ def test_the_artifacts_are_where_the_template_looks_and_build_the_same_twice(tmp
         ROOT / "locks" / "glue_jobs.txt").read_bytes()
 
 
-def _locked_modules(lock: Path) -> set[str]:
-    """The top-level modules of the distributions a unit's lock installs (as installed here, same versions)."""
-    names = {pin.name for pin in read_lock(lock)}
-    return {module for module, dists in metadata.packages_distributions().items()
-            if names & {canonicalize_name(d) for d in dists}}
-
-
 def test_lambda_dependencies_are_the_units_own_and_come_from_its_lock() -> None:
     zips = {a.key: a for a in artifacts(StackTemplate()) if isinstance(a, Bundle) and a.python_version}
     assert {key: (b.python_version, b.requirements, b.lock) for key, b in zips.items()} == {
@@ -94,7 +65,7 @@ def test_each_lambda_bundle_ships_every_distribution_its_codeimports_of() -> Non
     assert {"msgspec", "orjson", "aws_lambda_powertools"} <= reached["lambda/firehose_transform.zip"]
     assert "msgspec" not in reached["lambda/job_trigger.zip"]  # the walk follows imports, not the whole core
     for bundle in bundles:
-        shipped = (_locked_modules(ROOT / bundle.lock) if bundle.lock else set()) | LAMBDA_RUNTIME
+        shipped = (locked_modules(ROOT / bundle.lock) if bundle.lock else set()) | LAMBDA_RUNTIME
         assert reached[bundle.key] - shipped == set(), f"{bundle.key} does not ship what its code imports"
 
 
@@ -107,7 +78,7 @@ def test_each_glue_job_installs_every_distribution_its_scriptimports_of() -> Non
         script = job.script_location.split("/", 3)[3]
         imported = third_party_reached(("glue_jobs", "ohlcv_core"), script.removesuffix(".py").replace("/", "."))
         modules = job.python_modules.split("/", 3)[3] if job.python_modules else None
-        installed = _locked_modules(shipped[modules].source) if modules else set()
+        installed = locked_modules(shipped[modules].source) if modules else set()
         reached[job.logical_id] = imported - GLUE_RUNTIME
         assert reached[job.logical_id] - installed == set(), f"{job.logical_id} runs without what it imports"
     assert {"exchange_calendars", "sqlglot"} <= reached["QualityJob"]  # the walk finds what the job needs

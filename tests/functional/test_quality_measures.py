@@ -43,6 +43,7 @@ from ohlcv_core.quality_measures import (
 )
 
 DAYS = [date(2023, 8, 1) + timedelta(days=k) for k in range(3)]
+TODAY = DAYS[-1].isoformat()
 COLUMNS = ("table_name", "symbol", "bar_start", "open", "high", "low", "close", "volume", "dt", "source")
 SCHEMA = ("table_name string, symbol string, bar_start timestamp, open double, high double, low double, "
           "close double, volume double, dt string, source string")
@@ -111,15 +112,29 @@ def test_the_jobs_spark_measures_are_the_definitions(spark: Any) -> None:
 
 def test_the_benchmarks_duckdb_measures_are_the_definitions() -> None:
     tables = _tables()
-    rows = _rows(tables)
-    with duckdb.connect() as db:
-        db.register("bars", pa.table(list(zip(*rows, strict=True)), names=list(COLUMNS)))
-        db.execute(MOVES_SQL)
-        cursor = db.execute("SELECT * FROM moved")
-        names = [d[0] for d in cursor.description or ()]
-        got = _got([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-    wrong = _differences(_expected(tables), got)
+    wrong = _differences(_expected(tables), _got(_duckdb(tables, MOVES_SQL, "moved")))
     assert not wrong, "\n".join(wrong[:20])
+
+
+def _duckdb(tables: dict[str, list[Bar]], sql: str, result: str, *, opened: set[str] | None = None
+            ) -> list[dict[str, Any]]:
+    """The benchmark's baseline statements `sql` run over the bars, with the tables they read beside them
+    as the benchmark makes them (the grid, the markets, those open now, the dates checked); `result`'s rows."""
+    markets = _markets(tables)
+    grid = grid_rows(set(markets.values()), DAYS, DAYS)
+    with duckdb.connect() as db:
+        db.register("bars", pa.table(list(zip(*_rows(tables), strict=True)), names=list(COLUMNS)))
+        db.register("grid", pa.table({name: [row[i] for row in grid]
+                                      for i, name in enumerate(GRID_SCHEMA.fieldNames())}))
+        db.execute("CREATE TEMP TABLE markets (symbol VARCHAR, market VARCHAR, zone VARCHAR)")
+        db.executemany("INSERT INTO markets VALUES (?, ?, ?)", [(s, m, market_zone(m)) for s, m in markets.items()])
+        db.execute("CREATE TEMP TABLE open_now AS SELECT unnest(?::VARCHAR[]) AS symbol", [sorted(opened or ())])
+        db.execute("CREATE TEMP TABLE checked_dates AS SELECT unnest(?::VARCHAR[]) AS dt",
+                   [[d.isoformat() for d in DAYS] + ["2023-07-31"]])  # (the night minute's trading day too)
+        db.execute(sql.replace("__TODAY__", TODAY))
+        cursor = db.execute(f'SELECT * FROM "{result}"')
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _markets(tables: dict[str, list[Bar]]) -> dict[str, str]:
@@ -158,20 +173,7 @@ def test_the_calendars_measures_of_both_engines_are_the_definitions(spark: Any) 
     spark_rows = with_gaps(frame, session_grid(spark, set(markets.values()), DAYS, DAYS), markets).collect()
     assert _got_gaps([r.asDict() for r in spark_rows]) == expected
     # DuckDB
-    rows = grid_rows(set(markets.values()), DAYS, DAYS)
-    with duckdb.connect() as db:
-        db.register("bars", pa.table(list(zip(*_rows(tables), strict=True)), names=list(COLUMNS)))
-        db.register("grid", pa.table({name: [row[i] for row in rows]
-                                      for i, name in enumerate(GRID_SCHEMA.fieldNames())}))
-        db.execute("CREATE TEMP TABLE markets AS SELECT * FROM (VALUES ('', '')) AS m(symbol, market) WHERE false")
-        db.executemany("INSERT INTO markets VALUES (?, ?)", sorted(markets.items()))
-        db.execute(MOVES_SQL + GAPS_SQL)
-        cursor = db.execute("SELECT * FROM gapped")
-        names = [d[0] for d in cursor.description or ()]
-        assert _got_gaps([dict(zip(names, row, strict=True)) for row in cursor.fetchall()]) == expected
-
-
-TODAY = DAYS[-1].isoformat()
+    assert _got_gaps(_duckdb(tables, MOVES_SQL + GAPS_SQL, "gapped")) == expected
 
 
 def _with_off_daily(tables: dict[str, list[Bar]]) -> dict[str, list[Bar]]:
@@ -229,20 +231,8 @@ def test_the_day_check_and_freshness_of_both_engines_are_the_definitions(spark: 
     wrong = _close(expected, _got_day_and_freshness([r.asDict() for r in checked.collect()]))
     assert not wrong, "\n".join(wrong[:20])
     # DuckDB
-    rows = grid_rows(set(markets.values()), DAYS, DAYS)
-    with duckdb.connect() as db:
-        db.register("bars", pa.table(list(zip(*_rows(tables), strict=True)), names=list(COLUMNS)))
-        db.register("grid", pa.table({name: [row[i] for row in rows]
-                                      for i, name in enumerate(GRID_SCHEMA.fieldNames())}))
-        db.execute("CREATE TEMP TABLE markets (symbol VARCHAR, market VARCHAR, zone VARCHAR)")
-        db.executemany("INSERT INTO markets VALUES (?, ?, ?)", [(s, m, market_zone(m)) for s, m in markets.items()])
-        db.execute("CREATE TEMP TABLE open_now AS SELECT unnest(?::VARCHAR[]) AS symbol", [sorted(opened)])
-        db.execute("CREATE TEMP TABLE checked_dates AS SELECT unnest(?::VARCHAR[]) AS dt",
-                   [[d.isoformat() for d in DAYS] + ["2023-07-31"]])
-        db.execute(MOVES_SQL + GAPS_SQL + PRIMARY_SQL.replace("__TODAY__", TODAY))
-        cursor = db.execute('SELECT * FROM "primary"')
-        names = [d[0] for d in cursor.description or ()]
-        wrong = _close(expected, _got_day_and_freshness([dict(zip(names, r, strict=True)) for r in cursor.fetchall()]))
+    wrong = _close(expected, _got_day_and_freshness(_duckdb(tables, MOVES_SQL + GAPS_SQL + PRIMARY_SQL, "primary",
+                                                            opened=opened)))
     assert not wrong, "\n".join(wrong[:20])
 
 

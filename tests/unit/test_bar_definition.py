@@ -90,3 +90,10 @@ def test_an_official_bar_replaces_the_rollup_bars_it_overlaps() -> None:
     five = _rest(0, 77.0, interval="5min", start_ms=T0 + 2 * 60_000)  # a venue's bucket, not aligned to UTC's
     (bar,) = bar_tables(prices, [five])["bars_5m"]
     assert (bar.close, bar.tick_count, bar.start_ms) == (77.0, 3, T0 + 2 * 60_000)
+
+
+def test_of_two_rest_answers_received_together_the_smaller_key_wins() -> None:
+    # (compaction's order: received and arrival descending, then the key ascending)
+    first, second = _rest(0, 20.0, received=5), _rest(0, 30.0, received=5)
+    (bar,) = minute_bars([], [{**second, "idempotency_key": "b"}, {**first, "idempotency_key": "a"}])
+    assert bar.close == 20.0
