@@ -84,7 +84,7 @@ def records_of(recording: Recording, pack_bytes: int) -> list[bytes]:
     records: list[bytes] = []
     for entry in recording.inbound_frames():
         frame = ReceivedFrame(entry.recv_us // 1000, entry.frame)
-        for envelope, hour in envelopes_of(frame, "twelvedata.ws", pack=packer is not None):
+        for envelope, hour, _ in envelopes_of(frame, "twelvedata.ws", pack=packer is not None):
             if packer is None:
                 records.append(envelope)
             elif (ready := packer.add(envelope, hour, 0)) is not None:

@@ -63,7 +63,7 @@ def firehose_records(target_bytes: int, pack_bytes: int = 0) -> list[dict[str, A
         index += 1
         arrival = frame.recv_us // 1000 + 250
         received = ReceivedFrame(frame.recv_us // 1000, frame.frame)
-        for envelope, hour in envelopes_of(received, "twelvedata.ws", pack=packer is not None):
+        for envelope, hour, _ in envelopes_of(received, "twelvedata.ws", pack=packer is not None):
             if packer is None:
                 add(envelope, arrival)
             elif (ready := packer.add(envelope, hour, arrival)) is not None:

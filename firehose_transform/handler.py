@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -12,6 +13,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from firehose_transform.transform import Response, Tally, transform_records
+from ohlcv_core import config
+from ohlcv_core.emf import LIVE_DIMENSION
 from ohlcv_core.window import TimeWindow
 
 # Module level on purpose: Lambda reuses them across warm invocations (Powertools' own pattern). Service
@@ -53,10 +56,21 @@ def _emit(tally: Tally) -> None:
         "failed": dict(tally.failed_by_reason), "event_time_lag_max_ms": tally.lag_max_ms})
 
 
+def live_path(event: Any, environ: Mapping[str, str]) -> bool:
+    """Whether the hot path's stream invoked us (OHLCV_LIVE_STREAM names it): its figures are its own,
+    so that the record path's metrics and alarms count each record once."""
+    name = environ.get(config.ENV_LIVE_STREAM, "")
+    arn = event.get("deliveryStreamArn") if isinstance(event, dict) else None
+    return bool(name) and isinstance(arn, str) and arn.endswith(f":deliverystream/{name}")
+
+
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: LambdaContext) -> Response:
     records = event.get("records") if isinstance(event, dict) else None
+    if live_path(event, os.environ):
+        metrics.add_dimension(name=LIVE_DIMENSION, value="live")
+        logger.append_keys(**{LIVE_DIMENSION: "live"})
     response, tally = transform_records(records, _window())
     _emit(tally)
     return response

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ohlcv_core.emf import LIVE_DIMENSION
 from ohlcv_core.json_logs import JsonLineFormatter
 
 TAIL_BYTES = 4 * 1024 * 1024
@@ -131,8 +132,8 @@ def refusal_reasons(folder: Path) -> Counter[str]:
     for path in _function_logs(folder):
         for line in _tail_lines(path):
             record = _json(line)
-            if record is None or record.get("message") != "batch transformed":
-                continue
+            if record is None or record.get("message") != "batch transformed" or LIVE_DIMENSION in record:
+                continue  # (the hot path's copies were refused in the record path too: counted there)
             for kind in ("failed", "dropped"):
                 for reason, count in (record.get(kind) or {}).items():
                     reasons[f"{kind}: {reason}"] += int(count)

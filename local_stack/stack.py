@@ -127,10 +127,13 @@ class LocalStack:
 
     @property
     def stream_settings(self) -> DeliveryStreamSettings:
-        """The delivery stream, for a template that declares one."""
-        if len(self.streams) != 1:
-            raise ConfigError(f"the template declares {len(self.streams)} delivery streams: name one")
-        return next(iter(self.streams.values())).settings
+        """The record path's delivery stream (the one that writes the raw zone)."""
+        return self.template.delivery_stream()
+
+    @property
+    def live_stream_settings(self) -> DeliveryStreamSettings | None:
+        """The hot path's delivery stream, when the template's parameters deploy one (LivePath)."""
+        return self.template.live_stream()
 
     def status(self) -> dict[str, Any]:
         return {"lake": str(self.lake), "glue": self.glue.status(),

@@ -166,7 +166,8 @@ def _via_websocket(recording: Recording, stack: LocalStack, speed: float, histor
         settings = ProducerSettings.resolve(
             ws_url=stand_in.ws_url, symbols=recording.header.symbols, api_key=None,
             stream_name=stack.stream_settings.name, firehose_endpoint=stack.firehose.url, region=DEFAULT_REGION,
-            exit_on_close=True, rest_url=stand_in.rest_url, environ={})
+            exit_on_close=True, rest_url=stand_in.rest_url, environ={},
+            live_stream_name=live.name if (live := stack.live_stream_settings) else None)
         # the producer's log and EMF lines, as CloudWatch would keep them
         metrics_log = zones_of(stack).logs / "producer.log"
         with logged_to(metrics_log, "producer", [logging.getLogger("producers")]), \

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from ohlcv_core.keys import RAW_PREFIX
+from ohlcv_core.keys import LIVE_PREFIX, RAW_PREFIX
 from ohlcv_core.schema import (
     BAR_TABLES,
     QUALITY_RESULT_COLUMNS,
@@ -48,6 +48,12 @@ def days(column: Column, since: str) -> Partition:
 def years(column: Column, since: str) -> Partition:
     return Partition(column, (("type", "date"), ("format", "yyyy"), ("range", f"{since},NOW"),
                               ("interval", "1"), ("interval.unit", "YEARS")))
+
+
+def minutes_of_the_last_day(column: Column) -> Partition:
+    """A folder a minute, for a day back from now: what a query may read of copies kept a day."""
+    return Partition(column, (("type", "date"), ("format", "yyyy-MM-dd-HH-mm"), ("range", "NOW-1DAYS,NOW"),
+                              ("interval", "1"), ("interval.unit", "MINUTES")))
 
 
 def hours(column: Column) -> Partition:
@@ -95,6 +101,13 @@ TABLES: tuple[Table, ...] = (
          "Streamed price events as the transform wrote them (JSON Lines), by event hour.", RAW_PRICE_COLUMNS),
     _raw("bar", "bar-open", "1970-01-01",
          "REST time_series bars as the transform wrote them (JSON Lines), by bar-open hour.", RAW_BAR_COLUMNS),
+    # The hot path's copies of the same records, by the minute Firehose received them (not event time: a
+    # stream without dynamic partitioning names its folders by arrival only).
+    Table("live_prices", "Streamed price events as the hot path delivered them (JSON Lines), by arrival minute; "
+          "kept a day. bars_1m_live reads the last minutes of it.", "raw", LIVE_PREFIX, "json", RAW_PRICE_COLUMNS,
+          (minutes_of_the_last_day(Column(
+              "arrival_minute", "string", "minute Firehose received the object's first record, UTC, yyyy-MM-dd-HH-mm")),
+           )),
     *(_bars(name) for name in BAR_TABLES),
     Table("withheld_bars", "bars compaction kept out of the curated tables, with the withhold rule each failed",
           "curated", "withheld_bars/", "manifest", WITHHELD_COLUMNS,

@@ -8,6 +8,10 @@ from typing import Any
 
 import orjson
 
+# The dimension (value "live") of what the hot path's copies did: the record path's figures go without
+# it, so that its metrics, alarms and dashboards count each record once.
+LIVE_DIMENSION = "path"
+
 
 def emf_line(namespace: str, timestamp_ms: int, dimensions: Mapping[str, str],
              metrics: Mapping[str, tuple[float, str]]) -> str:

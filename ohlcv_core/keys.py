@@ -16,6 +16,8 @@ from ohlcv_core.twelvedata import PriceIdentity
 # The raw zone's folder in its bucket: the delivery stream's Prefix starts with it (a test holds the
 # template to it), and the compaction trigger reads only objects under it.
 RAW_PREFIX = "raw/"
+# The hot path's copies (the stack's LiveDeliveryStream): by arrival minute, kept a day, never compacted.
+LIVE_PREFIX = "live/"
 
 
 class PartitionKeys(TypedDict):

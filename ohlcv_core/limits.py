@@ -24,3 +24,7 @@ TWELVEDATA_MAX_OUTPUTSIZE = 5000
 # The largest integer a typed decoder (msgspec) takes for an int field: JSON integers beyond it are no
 # count or time this engine uses.
 INT64_MAX = 2**63 - 1
+
+# The producer's copies to the hot path (LivePath) go at most once this long: at most one PutRecordBatch,
+# so one object and one transform invocation, a second, whatever the quote rate (`ohlcv cost` bills it).
+HOT_PATH_LINGER_S = 1.0

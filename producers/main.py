@@ -23,6 +23,7 @@ from producers.aws import api_key_or_secret, firehose_client
 from producers.backoff import Backoff
 from producers.firehose_sink import FirehoseSink
 from producers.health import write_health
+from producers.hot_path import HotPathCopy
 from producers.kept import KeptThrough
 from producers.live import LiveStats, live_items
 from producers.metrics import ProducerMetrics
@@ -86,6 +87,7 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     """Stream until the source ends or `stop` is set; with a spool, what Firehose would not take waits
     there (and what a previous run left is sent first)."""
     sink = FirehoseSink(client, settings.stream_name, max_attempts=5, backoff=Backoff(base_s=0.2, cap_s=5.0))
+    hot_path = HotPathCopy(client, settings.live_stream_name).start() if settings.live_stream_name else None
     spool = Spool(settings.spool_dir, settings.spool_max_bytes) if settings.spool_dir else None
     kept = KeptThrough(settings.spool_dir) if settings.spool_dir else None
     sender = SpoolingSender(sink, spool)
@@ -117,14 +119,17 @@ async def produce(settings: ProducerSettings, client: FirehoseClient, stop: asyn
     stats = ProducerStats()
     metrics = ProducerMetrics(namespace=settings.metrics_namespace)
     report = Reporter(settings, metrics, stats=stats, live=live_stats, sink=sink, sender=sender, out=metrics_out,
-                      kept=kept)
+                      kept=kept, hot_path=hot_path)
     watcher = asyncio.create_task(on_stop())
     reporter = asyncio.create_task(report.run())
     try:
         await run_producer(items, sender, stop=stop, stats=stats, on_sent=report.sent, drain_s=drain_s + 0.5,
-                           linger_s=settings.linger_ms / 1000, pack_bytes=settings.pack_kb * 1024)
+                           linger_s=settings.linger_ms / 1000, pack_bytes=settings.pack_kb * 1024,
+                           hot_path=hot_path)
         await sender.drain(force=True)
     finally:
+        if hot_path is not None:
+            await asyncio.to_thread(hot_path.close)
         watcher.cancel()
         reporter.cancel()
         report.emit()
@@ -144,9 +149,10 @@ class Reporter:
 
     def __init__(self, settings: ProducerSettings, metrics: ProducerMetrics, *, stats: ProducerStats,
                  live: LiveStats, sink: FirehoseSink, sender: SpoolingSender, out: Callable[[str], None],
-                 kept: KeptThrough | None = None, metrics_every_s: float = 60.0,
-                 health_every_s: float = 5.0, idle_s: float = 60.0) -> None:
+                 kept: KeptThrough | None = None, hot_path: HotPathCopy | None = None,
+                 metrics_every_s: float = 60.0, health_every_s: float = 5.0, idle_s: float = 60.0) -> None:
         self._settings = settings
+        self._hot_path = hot_path
         self._metrics = metrics
         self._stats = stats
         self._live = live
@@ -181,6 +187,9 @@ class Reporter:
                     # or spooled on a disk that could not give it back
                     "Dropped": self._stats.oversize_rejected + sender.quotes_not_kept
                     + self._sender.quotes_unreadable}
+        if self._hot_path is not None:  # copies only: a drop here loses nothing (the record path has it)
+            counters |= {"LiveCopiesSent": self._hot_path.stats.records_sent,
+                         "LiveCopiesDropped": self._hot_path.stats.records_dropped}
         gauges = {"QueueDepth": self._stats.queue_depth, "SpoolBatches": self._sender.backlog}
         for line in self._metrics.lines(counters, live.messages_by_symbol, gauges):
             self._out(line)
@@ -209,6 +218,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ws-url", help="Twelve Data WebSocket URL (env OHLCV_TWELVEDATA_WS_URL)")
     parser.add_argument("--symbols", help="comma list, SYM or SYM:EXCHANGE (env OHLCV_SYMBOLS)")
     parser.add_argument("--stream", help="Firehose delivery stream name (env OHLCV_FIREHOSE_STREAM)")
+    parser.add_argument("--live-stream", help="the hot path's delivery stream, sent a copy of each batch of "
+                                              "quotes (env OHLCV_LIVE_STREAM; none by default)")
     parser.add_argument("--firehose-endpoint", help="Firehose endpoint URL, e.g. the local stack's "
                                                     "(env OHLCV_FIREHOSE_ENDPOINT)")
     parser.add_argument("--region", help="AWS region (env AWS_REGION)")
@@ -242,7 +253,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from(args: argparse.Namespace) -> ProducerSettings:
     return ProducerSettings.resolve(
         ws_url=args.ws_url, symbols=config.symbols_setting(args.symbols, os.environ),
-        stream_name=args.stream, firehose_endpoint=args.firehose_endpoint, region=args.region,
+        stream_name=args.stream, live_stream_name=args.live_stream, firehose_endpoint=args.firehose_endpoint,
+        region=args.region,
         exit_on_close=args.exit_on_close, spool_dir=args.spool_dir, spool_max_mb=args.spool_max_mb,
         rest_url=args.rest_url, no_repair=args.no_repair, credits_per_minute=args.credits_per_minute,
         health_file=args.health_file, api_key_secret_id=args.api_key_secret_id,

@@ -14,6 +14,7 @@ from ohlcv_core.normalize import pack_hour
 from ohlcv_core.timeseries import split_time_series
 from producers.batching import BatchBuilder, Packer
 from producers.firehose_sink import FirehoseSink
+from producers.hot_path import HotPathCopy
 from producers.replay import ReceivedRest
 from producers.sender import SpoolingSender
 from producers.settings import DEFAULT_LINGER_MS, DEFAULT_PACK_KB
@@ -48,8 +49,9 @@ def _poll(queue: asyncio.Queue[Queued | None]) -> object:
         return _NOTHING
 
 
-# An envelope, when its frame was received (ms), and the UTC hour it packs into (None: sent alone).
-Queued = tuple[bytes, int, int | None]
+# An envelope, when its frame was received (ms), the UTC hour it packs into (None: sent alone), and
+# whether it is a streamed frame (what the hot path copies; REST bars take the record path only).
+Queued = tuple[bytes, int, int | None, bool]
 OnSent = Callable[[list[int]], None]
 
 
@@ -60,8 +62,10 @@ class _Batches:
     needs none.)"""
 
     def __init__(self, builder: BatchBuilder, packer: Packer | None, sender: SpoolingSender,
-                 on_sent: OnSent | None, stats: ProducerStats, *, in_flight: int = 3) -> None:
+                 on_sent: OnSent | None, stats: ProducerStats, *, in_flight: int = 3,
+                 hot_path: HotPathCopy | None = None) -> None:
         self._builder = builder
+        self._hot_path = hot_path
         self._stats = stats
         self._packer = packer
         self._sender = sender
@@ -69,6 +73,7 @@ class _Batches:
         self._in_flight = in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._times: list[list[int]] = []  # one list per record in the builder
+        self._streamed: list[bool] = []  # per record in the builder: made of streamed frames
 
     async def _send_one(self, records: list[bytes], times: list[int]) -> None:
         await self._sender.send(records)
@@ -86,20 +91,24 @@ class _Batches:
         if not records:
             return
         held, self._times = self._times[:len(records)], self._times[len(records):]
+        streamed, self._streamed = self._streamed[:len(records)], self._streamed[len(records):]
+        if self._hot_path is not None:  # first: the copy never waits behind the record path's retries
+            self._hot_path.offer([r for r, frame in zip(records, streamed, strict=True) if frame])
         await self._settle(self._in_flight - 1)
         self._tasks.add(asyncio.create_task(self._send_one(records, [t for times in held for t in times])))
 
-    def _record(self, record: bytes, times: list[int]) -> list[bytes] | None:
+    def _record(self, record: bytes, times: list[int], streamed: bool = True) -> list[bytes] | None:
         self._times.append(times)
+        self._streamed.append(streamed)
         self._stats.records_made += 1
         return self._builder.add(record)
 
     def add(self, item: Queued) -> list[bytes] | None:
         """Take one envelope; return the batch that had to close to make room for it, if any (the
         caller sends it: every quote goes through here, so only a closed batch costs an await)."""
-        envelope, received_ms, hour = item
-        if self._packer is None:
-            return self._record(envelope, [received_ms])
+        envelope, received_ms, hour, streamed = item
+        if self._packer is None or hour is None:
+            return self._record(envelope, [received_ms], streamed)
         ready = self._packer.add(envelope, hour, received_ms)
         return None if ready is None else self._record(*ready)
 
@@ -142,29 +151,33 @@ async def _sender(queue: asyncio.Queue[Queued | None], sender: SpoolingSender, b
 
 
 def envelopes_of(item: ReceivedFrame | ReceivedRest, source: Source, *, pack: bool = False
-                 ) -> list[tuple[bytes, int | None]]:
+                 ) -> list[tuple[bytes, int | None, bool]]:
     """A frame is one envelope (sized, with the hour it packs into, when it can be packed); a REST
-    response is one per symbol and UTC hour (the transform's contract), each sent alone."""
+    response is one per symbol and UTC hour (the transform's contract), each sent alone. The flag: a
+    streamed frame (what the hot path copies)."""
     if isinstance(item, ReceivedFrame):
         hour = pack_hour(item.text) if pack else None
-        return [(encode_envelope(item.text, item.received_at_ms, source, sized=hour is not None), hour)]
+        return [(encode_envelope(item.text, item.received_at_ms, source, sized=hour is not None), hour, True)]
     try:
         parts = split_time_series(item.body, item.request)
     except Exception:  # noqa: BLE001 - not splittable: send it whole, the transform fails it with a reason
         LOG.warning("REST response could not be split by hour; sent whole")
         parts = [(item.body, item.request)]
-    return [(encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r), None) for p, r in parts]
+    return [(encode_envelope(p, item.received_at_ms, "twelvedata.rest.time_series", r), None, False)
+            for p, r in parts]
 
 
 async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink: FirehoseSink | SpoolingSender,
                        *, source: Source = "twelvedata.ws", queue_size: int = 10_000,
                        linger_s: float = DEFAULT_LINGER_MS / 1000, pack_bytes: int = DEFAULT_PACK_KB * 1024,
                        stop: asyncio.Event | None = None, on_sent: OnSent | None = None,
-                       stats: ProducerStats | None = None, drain_s: float = 0.0) -> ProducerStats:
+                       stats: ProducerStats | None = None, drain_s: float = 0.0,
+                       hot_path: HotPathCopy | None = None) -> ProducerStats:
     """Run until the source ends or `stop` is set; every accepted frame is sent, or spooled, before this
     returns (a stop closes intake first, then the queue is flushed). A source that stops on `stop` itself
     (the live stream: it reads up to the service's last frame) is given `drain_s` to end on its own.
-    Price frames are packed into records of up to `pack_bytes` (0: one frame per record)."""
+    Price frames are packed into records of up to `pack_bytes` (0: one frame per record); with `hot_path`,
+    the records of streamed frames are copied to the hot path's stream too."""
     sender = sink if isinstance(sink, SpoolingSender) else SpoolingSender(sink, None)
     stats = stats or ProducerStats()
     queue: asyncio.Queue[Queued | None] = asyncio.Queue(maxsize=queue_size)
@@ -175,15 +188,15 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
         try:
             async for item in frames:
                 stats.frames_received += 1
-                for envelope, hour in envelopes_of(item, source, pack=pack_bytes > 0):
+                for envelope, hour, streamed in envelopes_of(item, source, pack=pack_bytes > 0):
                     if not builder.fits(envelope):
                         stats.oversize_rejected += 1
                         LOG.error("record of %d bytes exceeds Firehose's record limit; not sent", len(envelope))
                         continue
                     if queue.full():
-                        await queue.put((envelope, item.received_at_ms, hour))  # waits: backpressure
+                        await queue.put((envelope, item.received_at_ms, hour, streamed))  # waits: backpressure
                     else:
-                        queue.put_nowait((envelope, item.received_at_ms, hour))  # no await: the usual case
+                        queue.put_nowait((envelope, item.received_at_ms, hour, streamed))  # the usual case
                     stats.envelopes_queued += 1
         except Exception:
             await queue.put(None)  # the source failed: send what it gave, then re-raise
@@ -205,7 +218,8 @@ async def run_producer(frames: AsyncIterator[ReceivedFrame | ReceivedRest], sink
 
     reader = asyncio.create_task(read())
     watcher = asyncio.create_task(stop_intake()) if stop is not None else None
-    batches = _Batches(builder, Packer(pack_bytes) if pack_bytes > 0 else None, sender, on_sent, stats)
+    batches = _Batches(builder, Packer(pack_bytes) if pack_bytes > 0 else None, sender, on_sent, stats,
+                       hot_path=hot_path)
     try:
         await _sender(queue, sender, batches, linger_s)
     except BaseException:

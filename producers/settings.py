@@ -49,6 +49,7 @@ class ProducerSettings:
     metrics_namespace: str = config.DEFAULT_METRICS_NAMESPACE
     linger_ms: float = DEFAULT_LINGER_MS
     pack_kb: int = DEFAULT_PACK_KB  # 0: one frame per record
+    live_stream_name: str | None = None  # the hot path's stream: a copy of each batch of quotes
 
     def __repr__(self) -> str:  # the API key never reaches a log line
         return (f"ProducerSettings(ws_url={self.ws_url!r}, symbols={self.symbols!r}, api_key=***, "
@@ -57,7 +58,7 @@ class ProducerSettings:
 
     @classmethod
     def resolve(cls, *, ws_url: str | None = None, symbols: tuple[str, ...] | None = None,
-                api_key: str | None = None, stream_name: str | None = None,
+                api_key: str | None = None, stream_name: str | None = None, live_stream_name: str | None = None,
                 firehose_endpoint: str | None = None, region: str | None = None, exit_on_close: bool = False,
                 spool_dir: Path | None = None, spool_max_mb: float | None = None,
                 shutdown_deadline_s: float | None = None, health_file: Path | None = None,
@@ -77,6 +78,7 @@ class ProducerSettings:
             symbols=config.symbols_setting(",".join(symbols) if symbols is not None else None, env),
             api_key=config.resolve_optional(api_key or None, env, config.ENV_API_KEY, str),
             stream_name=config.resolve(stream_name, env, config.ENV_FIREHOSE_STREAM, None, str),
+            live_stream_name=config.resolve_optional(live_stream_name or None, env, config.ENV_LIVE_STREAM, str),
             firehose_endpoint=endpoint,
             region=config.resolve_region(region, env),
             exit_on_close=exit_on_close,

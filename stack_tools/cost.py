@@ -16,11 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.limits import HOT_PATH_LINGER_S
 from stack_tools.template import GlueJobSettings, StackTemplate
 
 PRICES = Path(__file__).resolve().parent / "prices.json"
 README = Path(__file__).resolve().parent.parent / "README.md"
+LIVE_VIEW = Path(__file__).resolve().parent.parent / "sql" / "views" / "bars_1m_live.sql"
 BEGIN, END = "<!-- ohlcv cost: begin -->", "<!-- ohlcv cost: end -->"
 HOURS_A_MONTH = 730
 DAYS_A_MONTH = HOURS_A_MONTH / 24
@@ -94,7 +99,7 @@ def symbols_rate(symbols: str) -> float:
 def _glue_line(template: StackTemplate, prices: Prices, rate: float) -> Line:
     """The cadence bounds the runs of a feed that writes every interval (docs/compaction.md); a run rebuilds
     the dates it takes whole, on average half a day's events of the current date."""
-    parameters, buffer_s = template.parameters, template.delivery_streams()[0].destination.buffer_interval_s
+    parameters, buffer_s = template.parameters, template.delivery_stream().destination.buffer_interval_s
     total, how = 0.0, []
     for job in template.glue_jobs():
         if job.logical_id == "QualityJob" and parameters.get("QualityAfterCompaction") == "false":
@@ -111,6 +116,32 @@ def _glue_line(template: StackTemplate, prices: Prices, rate: float) -> Line:
                 "a minute billed at least")
 
 
+def live_window_minutes(view: Path = LIVE_VIEW) -> int:
+    """How far back the live view reads the hot path's copies: the one minute interval its SQL names."""
+    intervals = [node for node in sqlglot.parse_one(view.read_text(encoding="utf-8"), read="trino")
+                 .find_all(exp.Interval) if node.text("unit").upper() == "MINUTE"]
+    if len(intervals) != 1:
+        raise ConfigError(f"{view} names {len(intervals)} minute intervals: the hot path's window is one")
+    return int(intervals[0].this.name)
+
+
+def _hot_path_line(template: StackTemplate, prices: Prices, rate: float, *, ingestion: float,
+                   memory_gb: float) -> tuple[Line, float]:
+    """The hot path (LivePath): the record path's records once more (`ingestion`, their Firehose bill), in
+    at most one call a linger, each call an object (no buffer) and a transform invocation. Returns it with
+    the objects a second."""
+    per_second = min(rate, 1 / HOT_PATH_LINGER_S)
+    calls = per_second * HOURS_A_MONTH * 3600
+    puts = calls * prices["s3_put_per_1000"] / 1000
+    invocations = calls * (MEASURED.transform_s * memory_gb * prices["lambda_gb_second"]
+                           + prices["lambda_requests_per_million"] / 1e6)
+    logs = calls * MEASURED.log_bytes_per_invocation / 1024**3 * prices["cloudwatch_logs_ingested_gb"]
+    return Line("Hot path (LivePath=true)", ingestion + puts + invocations + logs,
+                f"{calls:,.0f} objects and transform invocations; the live view within seconds, not "
+                f"{template.delivery_stream().destination.buffer_interval_s}-"
+                f"{template.delivery_stream().destination.buffer_interval_s * 3 // 2} s"), per_second
+
+
 def estimate(template: StackTemplate, quotes_per_second: float | None = None,
              prices: Prices | None = None) -> tuple[list[Line], list[Line], float]:
     """(lines of the stack, lines billed apart, the quote rate used)."""
@@ -118,7 +149,7 @@ def estimate(template: StackTemplate, quotes_per_second: float | None = None,
     p = template.parameters
     rate = symbols_rate(p["ProducerSymbols"]) if quotes_per_second is None else quotes_per_second
     quotes = rate * HOURS_A_MONTH * 3600
-    stream = template.delivery_streams()[0]
+    stream = template.delivery_stream()
     lines: list[Line] = []
 
     def add(component: str, usd: float, how: str) -> None:
@@ -174,12 +205,24 @@ def estimate(template: StackTemplate, quotes_per_second: float | None = None,
         f"{dashboards} dashboard (free among an account's first three)")
     secrets = len(template.cfn.of_type("AWS::SecretsManager::Secret"))
     add("Secrets Manager", secrets * prices["secret_month"], f"{secrets} secret")
+    hot_path, per_second = _hot_path_line(template, prices, rate, ingestion=lines[0].usd, memory_gb=memory_gb)
+    if template.live_stream() is None:  # its bill beside the freshness it would buy, to decide on
+        return lines, [*_billed_apart(template, prices, 0.0),
+                       Line("Hot path, with LivePath=true", hot_path.usd, hot_path.how)], rate
+    lines.append(hot_path)
+    return lines, _billed_apart(template, prices, per_second * 60 * live_window_minutes()), rate
+
+
+def _billed_apart(template: StackTemplate, prices: Prices, live_objects: float) -> list[Line]:
+    """What the stack's readers spend: a dashboard refresh's queries (each opens the hot path's objects
+    of the live view's window), QuickSight's author."""
     apart = [Line("Athena, a dashboard refresh", MEASURED.dashboard_queries * prices["athena_minimum_mb"] / 1024**2
-                  * prices["athena_tb_scanned"], f"{MEASURED.dashboard_queries} queries, "
-                  f"{prices['athena_minimum_mb']} MB each (the minimum billed)")]
+                  * prices["athena_tb_scanned"] + live_objects * prices["s3_get_per_1000"] / 1000,
+                  f"{MEASURED.dashboard_queries} queries, {prices['athena_minimum_mb']} MB each (the minimum "
+                  "billed)" + (f", {live_objects:,.0f} hot-path objects read" if live_objects else ""))]
     if template.cfn.of_type("AWS::QuickSight::Dashboard"):
         apart.append(Line("QuickSight", prices["quicksight_author_month"], "one author (QuickSightPrincipalArn)"))
-    return lines, apart, rate
+    return apart
 
 
 def report(template: StackTemplate, quotes_per_second: float | None = None) -> list[str]:

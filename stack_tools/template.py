@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import ConfigError
+from ohlcv_core.keys import LIVE_PREFIX
 from stack_tools.intrinsics import Intrinsics, load_template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "cloudformation" / "template.yaml"
@@ -77,6 +78,32 @@ class DeliveryStreamSettings:
     processor_buffer_interval_s: int
     processor_retries: int
     backup: S3Target | None = None
+
+
+MB = 1024 * 1024
+
+
+def firehose_refuses(s: DeliveryStreamSettings) -> str | None:
+    """Why CreateDeliveryStream would refuse these settings (None: it would not), for the limits the
+    stack's streams come near: buffering hints, the processor's own, and dynamic partitioning's minimums
+    (which is why zero buffering needs a stream without it)."""
+    d = s.destination
+    checks = [
+        (1 * MB <= d.buffer_size_bytes <= 128 * MB, "BufferingHints.SizeInMBs must be 1-128"),
+        (0 <= d.buffer_interval_s <= 900, "BufferingHints.IntervalInSeconds must be 0-900"),
+        (not s.dynamic_partitioning or d.buffer_size_bytes >= 64 * MB,
+         "dynamic partitioning needs BufferingHints.SizeInMBs of 64 at least"),
+        (not s.dynamic_partitioning or d.buffer_interval_s >= 60,
+         "dynamic partitioning needs BufferingHints.IntervalInSeconds of 60 at least (no zero buffering)"),
+        (not s.dynamic_partitioning or bool(d.error_prefix), "dynamic partitioning needs an ErrorOutputPrefix"),
+        ("!{" not in d.prefix or "!{firehose:error-output-type}" in d.error_prefix,
+         "a Prefix with expressions needs an ErrorOutputPrefix with !{firehose:error-output-type}"),
+        (s.processor is None or int(0.2 * MB) <= s.processor_buffer_bytes <= 3 * MB,
+         "the processor's BufferSizeInMBs must be 0.2-3"),
+        (s.processor is None or 0 <= s.processor_buffer_interval_s <= 900,
+         "the processor's BufferIntervalInSeconds must be 0-900"),
+    ]
+    return next((reason for holds, reason in checks if not holds), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +365,7 @@ class StackTemplate:
                             params[p["ParameterName"]] = str(self.resolve(p["ParameterValue"]))
             backup = (S3Target.from_configuration(dest["S3BackupConfiguration"])
                       if dest.get("S3BackupMode") == "Enabled" else None)
-            streams.append(DeliveryStreamSettings(
+            settings = DeliveryStreamSettings(
                 name=self.cfn.name(logical_id), arn=self.cfn.arn(logical_id),
                 destination=S3Target.from_configuration(dest),
                 dynamic_partitioning=bool(dest.get("DynamicPartitioningConfiguration", {}).get("Enabled")),
@@ -347,15 +374,25 @@ class StackTemplate:
                 processor_buffer_interval_s=int(params.get("BufferIntervalInSeconds", "60")),
                 processor_retries=int(params.get("NumberOfRetries", "3")),
                 backup=backup,
-            ))
+            )
+            refused = firehose_refuses(settings)
+            if refused:
+                raise ConfigError(f"{self.path}: {logical_id}: Firehose would refuse it: {refused}")
+            streams.append(settings)
         return streams
 
     def delivery_stream(self, name: str | None = None) -> DeliveryStreamSettings:
+        """The stream named; without a name, the record path's (every stream but the hot path's)."""
         streams = self.delivery_streams()
         for stream in streams:
-            if name is None or stream.name == name:
+            if stream.name == name or (name is None and not stream.destination.prefix.startswith(LIVE_PREFIX)):
                 return stream
-        raise ConfigError(f"no delivery stream {name!r} in {self.path} (have {[s.name for s in streams]})")
+        raise ConfigError(f"no delivery stream {name or 'outside ' + LIVE_PREFIX!r} in {self.path} "
+                          f"(have {[s.name for s in streams]})")
+
+    def live_stream(self) -> DeliveryStreamSettings | None:
+        """The hot path's stream (writing under live/), when the parameters deploy one."""
+        return next((s for s in self.delivery_streams() if s.destination.prefix.startswith(LIVE_PREFIX)), None)
 
     def tables(self) -> list[TableSettings]:
         tables = []

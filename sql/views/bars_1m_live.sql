@@ -1,18 +1,34 @@
--- bars_1m_live: 1-minute bars as fresh as the raw zone. Every minute compaction has published comes from
--- bars_1m (compacted = true); every other minute in the raw zone is computed here as compaction computes
--- it (copies counted once, open/close first/last in event order, volume from day_volume's increments,
--- a REST 1min bar over the ticks of its minute: ohlcv_core/bars.py, the definition), compacted = false. Each (symbol, bar_start) appears once.
--- Filter on dt (the minute's UTC day) as on bars_1m: the filter reaches the raw zone's partitions too.
+-- bars_1m_live: 1-minute bars as fresh as the intake. Every minute compaction has published comes from
+-- bars_1m (compacted = true); every other minute is computed here as compaction computes it (copies
+-- counted once, open/close first/last in event order, volume from day_volume's increments, a REST 1min
+-- bar over the ticks of its minute: ohlcv_core/bars.py, the definition), compacted = false, from the
+-- events of the raw zone and, with the stack's hot path (LivePath), the copies of the last minutes'
+-- events it delivered to live_prices seconds after they were received, before the raw zone's 60 s
+-- buffer delivers them. An event is one event whichever copies hold it (one idempotency key), so each
+-- (symbol, bar_start) appears once and each event counts once.
+-- Filter on dt (the minute's UTC day) as on bars_1m: the filter reaches the raw zone's partitions too;
+-- of live_prices only the folders of the last 10 minutes are read, whatever the filter.
 -- Provisional minutes differ from what compaction will publish in two ways (docs/sql.md): the first
 -- minute of a UTC day has no increment from the day before, and withheld REST bars are not yet withheld.
 CREATE OR REPLACE VIEW bars_1m_live AS
 -- (Events of one instant are ordered by day_volume with nulls first, as compaction orders them: Athena
 -- would put them last.)
-WITH prices AS (
+WITH events AS (
+    SELECT symbol, exchange, event_time_ms, price, day_volume, idempotency_key, received_at_ms, arrival_ms, source, dt
+    FROM raw_prices
+    UNION ALL
+    -- The hot path: the last 10 minutes of arrivals (a copy older than that is in the raw zone, whose
+    -- buffer delivers within 90 s), their event day computed as the transform computes the raw zone's dt.
+    SELECT symbol, exchange, event_time_ms, price, day_volume, idempotency_key, received_at_ms, arrival_ms, source,
+           date_format(from_unixtime(event_time_ms / 1000), '%Y-%m-%d') AS dt
+    FROM live_prices
+    WHERE arrival_minute >= date_format(current_timestamp - INTERVAL '10' MINUTE, '%Y-%m-%d-%H-%i')
+),
+prices AS (
     SELECT
         symbol, exchange, event_time_ms, price, day_volume, idempotency_key, dt,
         row_number() OVER (PARTITION BY dt, idempotency_key ORDER BY received_at_ms, arrival_ms, source) AS copy
-    FROM raw_prices
+    FROM events
 ),
 ordered AS (
     SELECT

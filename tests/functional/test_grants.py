@@ -30,12 +30,14 @@ from ohlcv_core.curated import partition_of, written_url
 from producers.aws import firehose_client
 from producers.backfill_main import checkpoint_store
 from producers.firehose_sink import FirehoseSink
+from producers.hot_path import HotPathCopy
 from producers.secrets import api_key_from_secret
 from stack_tools.template import StackTemplate
 from tests.fixtures import load_json
 from tests.iam import Call, Need, denied, grants, needs, recorded, role_statements, with_workgroups
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
+DEPLOYED = {"LivePath": "true"}  # every unit and grant the template can deploy (the hot path's are optional)
 LOG = logging.getLogger("tests.grants")
 
 # Grants no code of ours exercises, because an AWS service uses them on the unit's behalf.
@@ -64,16 +66,16 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackTemplate]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_GLUE", "AWS_ENDPOINT_URL_SQS"):
         monkeypatch.delenv(name, raising=False)
-    template = StackTemplate()
+    template = StackTemplate(parameters=DEPLOYED)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         for bucket in template.buckets():
             s3.create_bucket(Bucket=bucket.name)
-        stream = template.delivery_streams()[0]
-        boto3.client("firehose", region_name=REGION).create_delivery_stream(
-            DeliveryStreamName=stream.name, ExtendedS3DestinationConfiguration={
-                "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{stream.destination.bucket}"})
+        for stream in template.delivery_streams():
+            boto3.client("firehose", region_name=REGION).create_delivery_stream(
+                DeliveryStreamName=stream.name, ExtendedS3DestinationConfiguration={
+                    "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/firehose",
+                    "BucketARN": f"arn:aws:s3:::{stream.destination.bucket}"})
         secret = _env("BackfillTaskDefinition")["OHLCV_API_KEY_SECRET_ID"]
         boto3.client("secretsmanager", region_name=REGION).create_secret(
             Name=secret.rsplit(":secret:", 1)[1], SecretString='{"apikey": "k"}')
@@ -90,7 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[StackTemplate]:
 
 
 def _env(task: str) -> dict[str, str]:
-    (definition,) = [d for d in StackTemplate().task_definitions() if d.logical_id == task]
+    (definition,) = [d for d in StackTemplate(parameters=DEPLOYED).task_definitions() if d.logical_id == task]
     return dict(definition.containers[0].environment)
 
 
@@ -106,6 +108,10 @@ def producer(template: StackTemplate) -> list[Call]:
     with recorded() as calls:
         api_key_from_secret(boto3.client("secretsmanager", region_name=REGION), env["OHLCV_API_KEY_SECRET_ID"])
         FirehoseSink(firehose_client(REGION), env["OHLCV_FIREHOSE_STREAM"]).send([b'{"event": "price"}\n'])
+        hot_path = HotPathCopy(firehose_client(REGION), env["OHLCV_LIVE_STREAM"]).start()
+        hot_path.offer([b'{"event": "price"}\n'])
+        hot_path.close()
+        assert hot_path.stats.records_sent == 1
     return calls
 
 

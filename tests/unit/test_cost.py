@@ -62,3 +62,16 @@ def test_the_report_names_its_prices_date_and_every_component() -> None:
                       "Fargate (producer)", "Public IPv4 (producer)", "CloudWatch alarms", "CloudWatch dashboard",
                       "Secrets Manager", "Athena, a dashboard refresh"):
         assert re.search(rf"^  {re.escape(component)} +\$", printed, re.M), component
+
+
+def test_the_hot_path_is_billed_when_on_and_its_bill_shown_when_off() -> None:
+    base = {"ProducerDesiredCount": "1"}
+    lines, apart, _ = estimate(StackTemplate(parameters=base))
+    (offered,) = [line for line in apart if line.component == "Hot path, with LivePath=true"]
+    on = {**base, "LivePath": "true"}
+    assert _line(on, "Hot path (LivePath=true)") == offered.usd > 5.0
+    assert _total(on) == sum(line.usd for line in lines) + offered.usd
+    # at most an object a second whatever the rate: 2,000 quotes/s costs more to ingest, not more objects
+    assert "2,628,000 objects" in offered.how
+    _, busy, _ = estimate(StackTemplate(parameters=on), 2000)
+    assert "600 hot-path objects read" in busy[0].how  # the live view's 10 minutes of a refresh

@@ -108,7 +108,7 @@ def test_a_view_is_created_after_exactly_the_tables_it_reads(tmp_path: Path) -> 
                           "CREATE OR REPLACE VIEW daily_bars AS\nWITH b AS (SELECT * FROM bars_1d)\n"
                           "SELECT b.symbol, b.close, r.rule FROM b JOIN withheld_bars AS r ON r.symbol = b.symbol\n")
     assert body["DailyBarsView"]["DependsOn"] == ["Bars1dTable", "WithheldBarsTable"]
-    assert body["Bars1mLiveView"]["DependsOn"] == ["RawPricesTable", "RawBarsTable", "Bars1mTable"]
+    assert body["Bars1mLiveView"]["DependsOn"] == ["RawPricesTable", "RawBarsTable", "LivePricesTable", "Bars1mTable"]
 
     with pytest.raises(ConfigError, match="reads bars_1w, which the catalog"):
         _rendered_with(tmp_path, "views/daily_bars.sql", "CREATE OR REPLACE VIEW daily_bars AS SELECT * FROM bars_1w\n")

@@ -4,6 +4,7 @@ rendered from ohlcv_core/catalog.py: tests/unit/test_render.py.)"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -14,7 +15,7 @@ from ohlcv_core.schema import (
     BAR_TABLES,
     FIREHOSE_PARTITION_KEYS,
 )
-from stack_tools.template import StackTemplate
+from stack_tools.template import DEFAULT_TEMPLATE, StackTemplate
 
 
 @pytest.mark.parametrize(("name", "kind"), [("raw_prices", "price"), ("raw_bars", "bar")])
@@ -116,3 +117,21 @@ def test_the_compaction_job_has_no_tuning_default_of_its_own() -> None:
         without_one = tuning[:index] + tuning[index + 2:]
         with pytest.raises(ConfigError, match=tuning[index]):
             main([*locations, *without_one], spark=cast(Any, object()))  # refused before Spark is used
+
+
+def test_the_stand_in_refuses_stream_settings_firehose_refuses(tmp_path: Path) -> None:
+    text = DEFAULT_TEMPLATE.read_text(encoding="utf-8")
+    # zero buffering is the hot path's, which has no dynamic partitioning; the record path's cannot have it
+    assert StackTemplate(parameters={"LivePath": "true"}).live_stream() is not None
+    zero = tmp_path / "zero.yaml"
+    zero.write_text(text.replace("IntervalInSeconds: 60\n", "IntervalInSeconds: 0\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="no zero buffering"):
+        StackTemplate(zero).delivery_streams()
+    small = tmp_path / "small.yaml"
+    small.write_text(text.replace("SizeInMBs: 64\n", "SizeInMBs: 8\n", 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match="SizeInMBs of 64 at least"):
+        StackTemplate(small).delivery_streams()
+    processor = tmp_path / "processor.yaml"
+    processor.write_text(text.replace('ParameterValue: "0.2"', 'ParameterValue: "0.1"', 1), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"BufferSizeInMBs must be 0\.2-3"):
+        StackTemplate(processor).delivery_streams()
