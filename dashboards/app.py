@@ -18,6 +18,7 @@ from dash import Dash, Input, Output, dcc, html
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from dashboards import figures
+from dashboards.athena_queries import AthenaQueries
 from dashboards.sources import DashboardSources, Pipeline, Table
 from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds
 from ohlcv_core.errors import ConfigError, OhlcvError
@@ -61,6 +62,7 @@ def _table(table: Table, table_id: str, limit: int = 50) -> html.Table:
 class Dashboard:
     sources: DashboardSources
     refresh_ms: int = REFRESH_MS
+    where: str = "the local lake"
     _first_symbol: str | None = None
 
     # -- callbacks (plain methods: the tests call them as the page does) -------------------------------
@@ -129,9 +131,21 @@ class Dashboard:
             _card("gaps repaired", f"{p.gaps_repaired:,}", "gaps-repaired"),
             _card("last compaction", runs("compact"), "last-compaction"),
             _card("last quality run", runs("quality"), "last-quality"),
+            *self._athena_cards(),
             html.H4("Refused records by reason"), _table(refused, "refused-table"),
             html.H4("Freshness"), _table(freshness, "freshness-table"),
         ]
+
+    def _athena_cards(self) -> list[Any]:
+        """What Athena scanned: the last refresh and since the page's server started (AWS bills it)."""
+        engine = self.sources.engine
+        if not isinstance(engine, AthenaQueries):
+            return []
+        spent = engine.spent
+        return [_card("Athena, last refresh", f"{spent.last_refresh_queries} queries, "
+                      f"{spent.last_refresh_bytes / 1e6:,.2f} MB scanned", "athena-refresh"),
+                _card("Athena, since start", f"{spent.queries} queries, {spent.scanned_bytes / 1e6:,.2f} MB "
+                      f"({spent.answered_from_cache} answered from cache)", "athena-total")]
 
     def quality(self, symbol: str | None, start: str | None, end: str | None) -> tuple[go.Figure, list[Any]]:
         """Runs made in the last QUALITY_DAYS (runs are dated by when they ran); quarantine of the range."""
@@ -169,6 +183,7 @@ class Dashboard:
         app.layout = html.Div([
             dcc.Location(id="url", refresh=False),
             html.H2("OHLCV engine: market data dashboard"),
+            html.Div(f"over {self.where}", id="where", style={"color": "#666"}),
             html.Div([
                 dcc.Dropdown(id="symbol-picker", options=options, value=options[0]["value"] if options else None,
                              clearable=False, style={"width": "220px", "display": "inline-block"}),

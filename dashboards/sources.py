@@ -1,17 +1,19 @@
-"""What the dashboard shows, read the way QuickSight reads it on AWS: the named queries of sql/queries/
-on the lake's catalog (kept open by LocalAthena), and the pipeline's figures from its CloudWatch stand-in
-(local_stack.cloudwatch) plus, when a stack runs in the same process, its live status."""
+"""What the dashboard shows, read the way QuickSight reads it on AWS: the named queries of sql/queries/,
+run by a query engine (the lake's catalog kept open by LocalAthena, or Athena itself in a deployed
+stack's workgroup: dashboards.athena_queries), and the pipeline's figures (from the local CloudWatch
+stand-in, local_stack.cloudwatch, plus a stack running in this process's live status; or from
+CloudWatch and Glue: dashboards.cloudwatch_pipeline)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from lake_sql.athena import LocalAthena
+from lake_sql.athena import QueryResult
 from local_stack.cloudwatch import GlueRun, glue_runs, read_metrics, refusal_reasons
 from stack_tools.queries import NamedQuery, named_queries
 
@@ -39,14 +41,24 @@ class Pipeline:
     last_runs: dict[str, GlueRun] = field(default_factory=dict)  # job -> its latest run
 
 
+class QueryEngine(Protocol):
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult: ...
+
+
 class DashboardSources:
-    def __init__(self, athena: LocalAthena, logs: Path, *, live_status: Callable[[], dict[str, Any]] | None = None,
+    """`pipeline`: the figures' source, or the local stack's log folder (its CloudWatch stand-in)."""
+
+    def __init__(self, athena: QueryEngine, pipeline: Path | Callable[[], Pipeline], *,
+                 live_status: Callable[[], dict[str, Any]] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._athena = athena
-        self._logs = logs
-        self._live_status = live_status
+        self._pipeline = pipeline if callable(pipeline) else LocalPipeline(pipeline, live_status)
         self._clock = clock
         self._queries: dict[str, NamedQuery] = named_queries()
+
+    @property
+    def engine(self) -> QueryEngine:
+        return self._athena
 
     def today(self) -> date:
         return datetime.fromtimestamp(self._clock(), tz=UTC).date()
@@ -71,12 +83,23 @@ class DashboardSources:
         return (end - timedelta(days=89)).isoformat(), end.isoformat()
 
     def pipeline(self) -> Pipeline:
+        return self._pipeline()
+
+
+class LocalPipeline:
+    """The local stack's figures: its units' EMF lines and Glue logs, and its live status if it runs here."""
+
+    def __init__(self, logs: Path, live_status: Callable[[], dict[str, Any]] | None = None) -> None:
+        self._logs = logs
+        self._live_status = live_status
+
+    def __call__(self) -> Pipeline:
         points = read_metrics(self._logs)
         producer = [p for p in points if p.service == PRODUCER and not p.dimensions[1:]]
 
         def total(service: str, name: str) -> int:
             return int(sum(p.value for p in points if p.service == service and p.name == name
-                           and dict(p.dimensions).get("symbol") is None))
+                           and dict(p.dimensions).keys() <= {"service"}))  # not by symbol, not the hot path's
 
         received = [p for p in producer if p.name == "MessagesReceived"]
         rate = None

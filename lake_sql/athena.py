@@ -285,6 +285,8 @@ class LocalAthena:
         # The lake's folder and nothing else: no extension installed or loaded on a query's behalf, no file
         # or URL outside it, and no query may change that (whatever the translator lets through).
         root = self._s3.root.resolve().as_posix().replace("'", "''")
+        # What a statement read (the Athena stand-in's bytes scanned): collected, never printed.
+        connection.execute("SET enable_profiling = 'no_output'")
         for setting in ("SET autoinstall_known_extensions = false", "SET autoload_known_extensions = false",
                         f"SET allowed_directories = ['{root}']", "SET enable_external_access = false",
                         "SET lock_configuration = true"):
@@ -342,13 +344,30 @@ class LocalAthena:
         _refuse_writes(sql)
         connection, schema = self._open()
         with connection:
-            translation = translated(sql, schema, self.database)
-            try:
-                cursor = connection.execute(translation.sql, parameters or [])
-                rows = cursor.fetchall()
-            except duckdb.Error as exc:
-                raise query_error(exc) from exc
-            columns = tuple(d[0] for d in cursor.description or ())
-            types = tuple(str(d[1]) for d in cursor.description or ())
-            zones = translation.zones if len(translation.zones) == len(columns) else ()
-            return QueryResult(columns, _in_zones(rows, zones), types)
+            return self._run(connection, schema, sql, parameters)
+
+    def query_scanned(self, sql: str, parameters: Sequence[Any] | None = None) -> tuple[QueryResult, int]:
+        """As `query`, with the bytes the engine read from the lake's files to answer it (what Athena
+        reports as DataScannedInBytes). One at a time: the catalog's own connection profiles it."""
+        _refuse_writes(sql)
+        cursor, schema = self._open()
+        cursor.close()
+        with self._lock:
+            assert self._catalog is not None
+            connection = self._catalog[0]
+            result = self._run(connection, schema, sql, parameters)
+            profile = json.loads(connection.get_profiling_information(format="json"))
+        return result, int((profile.get("io") or {}).get("total_bytes_read", 0))
+
+    def _run(self, connection: duckdb.DuckDBPyConnection, schema: dict[str, dict[str, dict[str, str]]], sql: str,
+             parameters: Sequence[Any] | None) -> QueryResult:
+        translation = translated(sql, schema, self.database)
+        try:
+            cursor = connection.execute(translation.sql, parameters or [])
+            rows = cursor.fetchall()
+        except duckdb.Error as exc:
+            raise query_error(exc) from exc
+        columns = tuple(d[0] for d in cursor.description or ())
+        types = tuple(str(d[1]) for d in cursor.description or ())
+        zones = translation.zones if len(translation.zones) == len(columns) else ()
+        return QueryResult(columns, _in_zones(rows, zones), types)

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from lake_sql.athena import LocalAthena
+from local_stack.athena_api import TARGET_PREFIX as ATHENA_TARGET_PREFIX
+from local_stack.athena_api import AthenaApi
 from local_stack.clock import StackClock
 from local_stack.events import LocalEventBus
 from local_stack.firehose.delivery import DeliveryStream
@@ -87,9 +89,12 @@ class LocalStack:
                               faults=faults.glue, startup_s=glue_startup_s)
         self.streams: dict[str, DeliveryStream] = {}
         self.queues = self._queues(lake / "sqs")
+        self.athena = LocalAthena(self.template, self.s3)
+        self.athena_api = AthenaApi(self.athena, self.template.workgroups())
         self.firehose = FirehoseEndpoint(self.streams, port=port, faults=faults.firehose, extra_status=self.status,
                                          services={GLUE_TARGET_PREFIX: GlueApi(self.glue).operations(),
-                                                   SQS_TARGET_PREFIX: SqsApi(self.queues).operations()})
+                                                   SQS_TARGET_PREFIX: SqsApi(self.queues).operations(),
+                                                   ATHENA_TARGET_PREFIX: self.athena_api.operations()})
         aws = sandbox_credentials(self.firehose.url)
         self.functions = {f.logical_id: LocalLambda(f, lake / "cloudwatch", aws)
                           for f in self.template.lambda_functions()}
@@ -113,7 +118,6 @@ class LocalStack:
         notifying = {b.name for b in self.template.buckets() if b.eventbridge}
         self.s3.subscribe(lambda event: self.bus.put(event) if event["detail"]["bucket"]["name"] in notifying else None)
         self.glue.on_state_change(self.bus.put)
-        self.athena = LocalAthena(self.template, self.s3)
 
     def _queues(self, folder: Path) -> dict[str, LocalQueue]:
         settings = {q.logical_id: q for q in self.template.queues()}
@@ -192,6 +196,7 @@ class LocalStack:
             self.firehose.stop()
         finally:
             self.bus.close()
+            self.athena_api.close()
             self.glue.close()
             for function in self.functions.values():
                 function.close()

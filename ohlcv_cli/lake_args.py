@@ -31,12 +31,18 @@ def add_query_parser(sub: Any) -> argparse.ArgumentParser:
 
 def add_dashboard_parser(sub: Any) -> argparse.ArgumentParser:
     board: argparse.ArgumentParser = sub.add_parser(
-        "dashboard", help="serve the dashboards over the local lake (Ctrl-C stops it)")
+        "dashboard", help="serve the dashboards over the local lake, or a deployed stack (Ctrl-C stops it)")
     board.add_argument("--lake", type=Path, help="lake folder (env OHLCV_LAKE_DIR, default ./lake)")
     board.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     board.add_argument("--port", type=int, default=8050)
     board.add_argument("--refresh-s", dest="refresh_s", type=float, default=5.0,
                        help="how often the live parts of the page refresh")
+    board.add_argument("--stack", help="serve a deployed stack's dashboard instead: its queries run by Athena in "
+                                       "the stack's workgroup, its pipeline from CloudWatch")
+    board.add_argument("--workgroup", help="the Athena workgroup (default: the stack's)")
+    board.add_argument("--database", help="the Glue database (default: the stack's)")
+    board.add_argument("--metrics-namespace", help="the stack's MetricsNamespace (default: the template's)")
+    board.add_argument("--region", help="the stack's region (env AWS_REGION)")
     return board
 
 

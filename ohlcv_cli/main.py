@@ -70,6 +70,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ohlcv_cli.dashboard import serve_dashboard
 
+    if args.stack or args.workgroup:
+        from ohlcv_cli.dashboard import StackTarget
+        target = StackTarget.resolve(args.stack, workgroup=args.workgroup, database=args.database,
+                                     namespace=args.metrics_namespace)
+        return serve_dashboard(target, host=args.host, port=args.port, refresh_s=args.refresh_s, region=args.region)
     return serve_dashboard(_lake(args), host=args.host, port=args.port, refresh_s=args.refresh_s)
 
 

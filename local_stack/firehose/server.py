@@ -1,6 +1,6 @@
 """The local AWS endpoint: JSON 1.1 APIs over HTTP on 127.0.0.1, so boto3 talks to it through
 `endpoint_url` (or `AWS_ENDPOINT_URL`, as the local Lambda functions do). It serves Firehose, and any
-other service handed to it by its X-Amz-Target prefix (the stack adds Glue)."""
+other service handed to it by its X-Amz-Target prefix (the stack adds Glue, SQS and Athena)."""
 
 from __future__ import annotations
 

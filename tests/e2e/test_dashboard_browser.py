@@ -11,19 +11,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import orjson
 import pytest
+from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, sync_playwright
 
 from feeds import DEMO_FEED
 from local_stack.stack import LocalStack, prepare_lake
-from ohlcv_cli.dashboard import start_dashboard
+from ohlcv_cli.dashboard import StackTarget, start_dashboard, start_stack_dashboard
 from ohlcv_cli.demo import REPLAY_PARAMETERS, DemoResult, run_demo
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
 from producers.aws import firehose_client
 from producers.firehose_sink import FirehoseSink
 from stack_tools.queries import named_query
+from stack_tools.template import LOCAL_STACK_NAME
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "assets" / "dashboards"
@@ -132,4 +135,69 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
         assert page.locator("#records-delivered").inner_text() != "0"
     finally:
         server.stop()
+        stack.stop()
+
+
+def test_a_deployed_stacks_dashboard_runs_its_queries_by_athena_and_reads_cloudwatch(
+        spark: Any, demo: tuple[Path, DemoResult], page: Page, shots: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ohlcv dashboard --stack`: the same page through Athena's API (the stand-in answering with the local
+    engine) in the stack's workgroup, and CloudWatch's and Glue's (moto's server): the code path AWS runs."""
+    lake, _ = demo
+    stack = LocalStack(prepare_lake(lake, fresh=False), lambda: spark,
+                       parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
+    aws = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    aws.start()
+    host, port = aws.get_host_and_port()
+    for name, value in {"AWS_ENDPOINT_URL_ATHENA": stack.firehose.url,
+                        "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://{host}:{port}",
+                        "AWS_ENDPOINT_URL_GLUE": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "local",
+                        "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": DEFAULT_REGION}.items():
+        monkeypatch.setenv(name, value)
+    target = StackTarget.resolve(LOCAL_STACK_NAME)
+    cloudwatch = boto3.client("cloudwatch", region_name=DEFAULT_REGION)
+    cloudwatch.put_metric_data(Namespace=target.namespace, MetricData=[
+        {"MetricName": "MessagesReceived", "Dimensions": [{"Name": "service", "Value": "producer"}], "Value": 1234},
+        {"MetricName": "RowsOut", "Dimensions": [{"Name": "service", "Value": "firehose_transform"}], "Value": 1200},
+        {"MetricName": "RowsOut", "Dimensions": [{"Name": "service", "Value": "firehose_transform"},
+                                                 {"Name": "path", "Value": "live"}], "Value": 999}])
+    glue = boto3.client("glue", region_name=DEFAULT_REGION)
+    for job in target.jobs:
+        glue.create_job(Name=job, Role="arn:aws:iam::000000000000:role/glue",
+                        Command={"Name": "glueetl", "ScriptLocation": "s3://artifacts/glue_jobs/job.py"})
+    server = start_stack_dashboard(target, refresh_s=1.0)
+    try:
+        page.goto(f"{server.url}?symbol=GOOG&from=2012-01-01&to=2012-12-31")
+        for graph in ("daily-change", "daily-volume", "monthly-volume", "price-volume"):
+            _wait_for_data(page, graph)
+        window = {"symbols": "GOOG", "from": "2012-01-01", "to": "2012-12-31"}
+
+        def rows(name: str) -> list[tuple[Any, ...]]:
+            query = named_query(name)
+            return stack.athena.query(query.sql, query.bind(window)).rows
+
+        # THEN every chart shows its query's numbers, as Athena's API returned them
+        assert _trace(page, "daily-change", "y") == pytest.approx([r[4] for r in rows("daily_change")])
+        assert _trace(page, "daily-volume", "y") == [r[2] for r in rows("daily_volume")]
+        assert _trace(page, "monthly-volume", "y") == [r[3] for r in rows("monthly_volume")]
+        assert len(_trace(page, "price-volume", "y")) == 249
+        assert "workgroup ohlcv-local-analytics" in page.locator("#where").inner_text()
+        # the pipeline from CloudWatch, the record path's figures only
+        page.wait_for_function("() => (document.querySelector('#messages-received') || {}).innerText === '1,234'",
+                               timeout=30_000)
+        assert page.locator("#records-delivered").inner_text() == "1,200"
+        # AND the page says what Athena scanned
+        page.wait_for_function("() => /[1-9]\\d* queries/.test((document.querySelector('#athena-total') || "
+                               "{}).innerText || '')", timeout=30_000)
+        scanned = page.locator("#athena-total").inner_text()
+        assert " MB" in scanned and "0.00 MB" not in scanned
+        # AND the live candles of AAPL's recorded day are the live view's minutes
+        page.goto(f"{server.url}?symbol=AAPL&from={DAY}&to={DAY}")
+        _wait_for_data(page, "candles")
+        assert len(_trace(page, "candles", "x")) == len(stack.athena.query(
+            f"SELECT * FROM bars_1m_live WHERE symbol = 'AAPL' AND dt = '{DAY}'").rows)
+        page.locator("#pipeline").scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "stack-pipeline.png"), full_page=False)
+    finally:
+        server.stop()
+        aws.stop()
         stack.stop()
