@@ -63,7 +63,6 @@ class Dashboard:
     sources: DashboardSources
     refresh_ms: int = REFRESH_MS
     where: str = "the local lake"
-    _first_symbol: str | None = None
 
     # -- callbacks (plain methods: the tests call them as the page does) -------------------------------
     def charts(self, symbol: str | None, start: str | None, end: str | None) -> tuple[Any, ...]:
@@ -170,22 +169,20 @@ class Dashboard:
     def from_url(self, search: str | None) -> tuple[str | None, str, str]:
         """A link may name the view: ?symbol=GOOG&from=2012-01-01&to=2012-12-31 (missing ones: defaults)."""
         asked = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-        start, end = self.sources.default_range()
-        return asked.get("symbol", self._first_symbol), asked.get("from", start), asked.get("to", end)
+        symbol, start, end = self.sources.first_view()
+        return asked.get("symbol", symbol), asked.get("from", start), asked.get("to", end)
 
     # -- the page ----------------------------------------------------------------------------------------
     def app(self) -> Dash:
-        start, end = self.sources.default_range()
-        symbols = self.sources.symbols().rows
-        options = [{"label": str(r[0]), "value": str(r[0])} for r in symbols]
-        self._first_symbol = options[0]["value"] if options else None
+        opening, start, end = self.sources.first_view()
+        options = [{"label": str(r[0]), "value": str(r[0])} for r in self.sources.symbols().rows]
         app = Dash(__name__, title="OHLCV engine", serve_locally=True)
         app.layout = html.Div([
             dcc.Location(id="url", refresh=False),
             html.H2("OHLCV engine: market data dashboard"),
             html.Div(f"over {self.where}", id="where", style={"color": "#666"}),
             html.Div([
-                dcc.Dropdown(id="symbol-picker", options=options, value=options[0]["value"] if options else None,
+                dcc.Dropdown(id="symbol-picker", options=options, value=opening,
                              clearable=False, style={"width": "220px", "display": "inline-block"}),
                 dcc.DatePickerRange(id="day-range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
                                     style={"display": "inline-block", "marginLeft": "12px"}),

@@ -20,6 +20,20 @@ def _layout(figure: go.Figure, title: str, **axes: Any) -> go.Figure:
     return figure
 
 
+def _dates(figure: go.Figure, title: str, values: list[Any], unit: str, tick: str) -> go.Figure:
+    """A chart over days or months: a single one is a category (a date axis would spread one bar over
+    fractions of a second) and the title says so; several days get calendar ticks, months stay categories
+    (a month's bar is one month, not a span of a date axis)."""
+    if len(set(values)) == 1 or unit == "month":
+        figure.update_xaxes(type="category")
+    if len(set(values)) == 1:
+        only = values[0].strftime(tick) if hasattr(values[0], "strftime") else str(values[0])
+        return _layout(figure, f"{title} (one {unit}: {only})")
+    if unit != "month":
+        figure.update_xaxes(type="date", tickformat=tick)
+    return _layout(figure, title)
+
+
 def empty(title: str, what: str) -> go.Figure:
     figure = go.Figure()
     figure.add_annotation(text=NO_DATA.format(what=what), showarrow=False, x=0.5, y=0.5, xref="paper",
@@ -35,29 +49,33 @@ def daily_change(table: Table, symbol: str) -> go.Figure:
     if not rows:
         return empty(title, f"{symbol} in this range")
     changes = [r["change_pct"] for r in rows]
-    figure = go.Figure(go.Bar(x=[r["day"] for r in rows], y=changes, name="change %",
+    days = [r["day"] for r in rows]
+    figure = go.Figure(go.Bar(x=days, y=changes, name="change %",
                               marker_color=[UP if (c or 0) >= 0 else DOWN for c in changes]))
-    return _layout(figure, title, yaxis_title="%")
+    figure.update_yaxes(title="%")
+    return _dates(figure, title, days, "day", "%Y-%m-%d")
 
 
-def _volume_bars(table: Table, title: str, x: str, y: str, missing: str, *, text: list[str] | None = None
-                 ) -> go.Figure:
+def _volume_bars(table: Table, title: str, x: str, y: str, missing: str, *, unit: str, tick: str,
+                 text: list[str] | None = None) -> go.Figure:
     rows = table.records()
     if not rows or all(r[y] is None for r in rows):
         return empty(title, missing)
-    figure = go.Figure(go.Bar(x=[r[x] for r in rows], y=[r[y] for r in rows], name="volume", marker_color=NEUTRAL,
-                              text=text))
-    return _layout(figure, title, yaxis_title="shares")
+    when = [r[x] for r in rows]
+    figure = go.Figure(go.Bar(x=when, y=[r[y] for r in rows], name="volume", marker_color=NEUTRAL, text=text))
+    figure.update_yaxes(title="shares")
+    return _dates(figure, title, when, unit, tick)
 
 
 def daily_volume(table: Table, symbol: str) -> go.Figure:
     return _volume_bars(table, f"{symbol}: daily volume", "day", "volume",
-                        f"{symbol}'s volume in this range (forex publishes none)")
+                        f"{symbol}'s volume in this range (forex publishes none)", unit="day", tick="%Y-%m-%d")
 
 
 def monthly_volume(table: Table, symbol: str) -> go.Figure:
     return _volume_bars(table, f"{symbol}: monthly volume", "month", "total_volume",
-                        f"{symbol}'s volume in this range", text=[f"{r['days']} days" for r in table.records()])
+                        f"{symbol}'s volume in this range", unit="month", tick="%b %Y",
+                        text=[f"{r['days']} days" for r in table.records()])
 
 
 def price_vs_volume(table: Table, symbol: str) -> go.Figure:

@@ -76,11 +76,19 @@ class DashboardSources:
         result = self._athena.query(query.sql, ["1970-01-01", self.today().isoformat()])
         return Table(result.columns, result.rows)
 
+    def first_view(self) -> tuple[str | None, str, str]:
+        """What the page opens on: the symbol with the most days of volume (then of bars; every chart
+        has data for it when any symbol's would), and its last 90 days (ending today when there is none)."""
+        known = self.symbols().records()
+        if not known:
+            return None, (self.today() - timedelta(days=89)).isoformat(), self.today().isoformat()
+        best = max(known, key=lambda r: (r["days_with_volume"], r["days"], -known.index(r)))
+        first, end = date.fromisoformat(str(best["first_day"])), date.fromisoformat(str(best["last_day"]))
+        return str(best["symbol"]), max(first, end - timedelta(days=89)).isoformat(), end.isoformat()
+
     def default_range(self) -> tuple[str, str]:
-        """The last 90 days of data there is (ending today when there is none)."""
-        known = self.symbols()
-        end = date.fromisoformat(max(str(r[2]) for r in known.rows)) if known.rows else self.today()
-        return (end - timedelta(days=89)).isoformat(), end.isoformat()
+        _, start, end = self.first_view()
+        return start, end
 
     def pipeline(self) -> Pipeline:
         return self._pipeline()

@@ -88,7 +88,18 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
                        parameters={**REPLAY_PARAMETERS, "QualityAfterCompaction": "false"}).start()
     server = start_dashboard(lake, refresh_s=1.0, live_status=stack.firehose.status)
     try:
-        # GIVEN a year of GOOG's daily bars: the four charts of the seed, each with its query's numbers
+        # GIVEN the page as it opens (AAPL has one recorded day, GOOG a year of daily bars): it opens on
+        # the symbol and range every chart of the first screen has data for
+        page.goto(server.url)
+        for graph in ("daily-change", "daily-volume", "monthly-volume", "price-volume"):
+            _wait_for_data(page, graph)
+        assert page.locator("button#symbol-picker").inner_text().strip() == "GOOG"
+        assert len(_trace(page, "monthly-volume", "x")) == 3  # its last 90 days
+        assert "No data" not in page.locator("#daily-change").inner_text()
+        page.wait_for_selector("#quality-summary")
+        shots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shots / "daily.png"), full_page=False)
+        # WHEN a year of GOOG's daily bars is asked for: the four charts, each with its query's numbers
         page.goto(f"{server.url}?symbol=GOOG&from=2012-01-01&to=2012-12-31")
         for graph in ("daily-change", "daily-volume", "monthly-volume", "price-volume"):
             _wait_for_data(page, graph)
@@ -104,13 +115,11 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
         assert _trace(page, "monthly-volume", "y") == [r[3] for r in rows("monthly_volume")]
         assert len(_trace(page, "monthly-volume", "x")) == 12
         assert len(_trace(page, "price-volume", "y")) == 249  # every day but the first has a return
-        assert page.locator("button#symbol-picker").inner_text().strip() == "GOOG"
-        page.wait_for_selector("#quality-summary")
-        shots.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(shots / "daily.png"), full_page=False)
         # WHEN AAPL's recorded day is shown, THEN its candles are the live view's minutes
         page.goto(f"{server.url}?symbol=AAPL&from={DAY}&to={DAY}")
         _wait_for_data(page, "candles")
+        # its one day of daily bars: a category axis that names the day, not ticks at fractions of a second
+        assert f"(one day: {DAY})" in page.locator("#daily-volume").inner_text()
         before = _trace(page, "candles", "x")
         assert len(before) == len(athena.query(
             f"SELECT * FROM bars_1m_live WHERE symbol = 'AAPL' AND dt = '{DAY}'").rows)
