@@ -150,8 +150,9 @@ def run(*, tiny: bool = False, spark: Any = None) -> list[Measurement]:
         stop.set()
         stack.stop()
     raw_objects, live_objects = objects()
-    raw, curated = _latencies(raw_objects, runs)
-    live = _first_seen(raw_objects + live_objects)
+    raw_quotes = _read(raw_objects)
+    raw, curated = _latencies(raw_quotes, runs)
+    live = _first_seen(raw_quotes + _read(live_objects))
     dropped = hot_path.stats.records_dropped
     shutil.rmtree(work, ignore_errors=True)
     p50, p95 = _percentile(raw, 0.5) / 1000, _percentile(raw, 0.95) / 1000
@@ -182,28 +183,37 @@ def _rows(objects: Written) -> int:
     return sum(path.read_bytes().count(b"\n") for _, path in objects if path.exists())
 
 
-def _first_seen(objects: Written) -> list[float]:
+Delivered = list[tuple[float, list[tuple[str, int]]]]  # (when written, (key, received ms) of each quote in it)
+
+
+def _read(objects: Written) -> Delivered:
+    """Each object's quotes, read once."""
+    delivered: Delivered = []
+    for written, path in objects:
+        records = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+        delivered.append((written, [(r["idempotency_key"], r["received_at_ms"]) for r in records]))
+    return delivered
+
+
+def _first_seen(objects: Delivered) -> list[float]:
     """receive→first object holding it, in ms, one per quote (its idempotency key), whichever path."""
     first: dict[str, float] = {}
-    for written, path in objects:
-        for line in path.read_bytes().splitlines():
-            record = orjson.loads(line)
-            latency = written * 1000 - record["received_at_ms"]
-            key = record["idempotency_key"]
+    for written, quotes in objects:
+        for key, received in quotes:
+            latency = written * 1000 - received
             first[key] = min(first.get(key, latency), latency)
     return list(first.values())
 
 
-def _latencies(objects: Written, runs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
-    """(receive→live, receive→curated) in ms, one per quote; a quote is curated by the first run that
+def _latencies(objects: Delivered, runs: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """(receive→raw zone, receive→curated) in ms, one per quote; a quote is curated by the first run that
     started after its object was written."""
-    live: list[float] = []
+    raw: list[float] = []
     curated: list[float] = []
-    for written, path in objects:
-        received = [orjson.loads(line)["received_at_ms"] for line in path.read_bytes().splitlines()]
-        live += [written * 1000 - r for r in received]
+    for written, quotes in objects:
+        raw += [written * 1000 - received for _, received in quotes]
         published = [completed for started, completed in runs if started >= written]
         if published:
-            curated += [min(published) * 1000 - r for r in received]
-    return live, curated
+            curated += [min(published) * 1000 - received for _, received in quotes]
+    return raw, curated
 

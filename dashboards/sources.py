@@ -82,7 +82,7 @@ class DashboardSources:
         known = self.symbols().records()
         if not known:
             return None, (self.today() - timedelta(days=89)).isoformat(), self.today().isoformat()
-        best = max(known, key=lambda r: (r["days_with_volume"], r["days"], -known.index(r)))
+        best = max(known, key=lambda r: (r["days_with_volume"], r["days"]))  # ties: the first by name
         first, end = date.fromisoformat(str(best["first_day"])), date.fromisoformat(str(best["last_day"]))
         return str(best["symbol"]), max(first, end - timedelta(days=89)).isoformat(), end.isoformat()
 

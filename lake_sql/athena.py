@@ -325,18 +325,23 @@ class LocalAthena:
         parts.append(tuple((p.name, p.stat().st_mtime_ns) for p in sorted((self._sql_dir / "views").glob("*.sql"))))
         return tuple(parts)
 
+    def _current(self, signature: Signature) -> tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, dict[str, str]]]]:
+        """The catalog for the lake as `signature` says it is, rebuilt if it moved on (under the lock)."""
+        if self._catalog is None or self._catalog[2] != signature:
+            connection = self.connect()
+            self._catalog = (connection, catalog_schema(connection), signature)
+        return self._catalog[0], self._catalog[1]
+
     def _open(self) -> tuple[duckdb.DuckDBPyConnection, dict[str, dict[str, dict[str, str]]]]:
-        """A cursor on the current catalog, and its schema; the catalog rebuilt first if the lake moved on.
-        (A catalog replaced while another thread reads it is closed when its last cursor goes.)"""
+        """A cursor on the current catalog, and its schema. (A catalog replaced while another thread
+        reads it is closed when its last cursor goes.)"""
         signature = self._signature()
         with self._lock:
-            if self._catalog is None or self._catalog[2] != signature:
-                connection = self.connect()
-                self._catalog = (connection, catalog_schema(connection), signature)
-            cursor = self._catalog[0].cursor()
+            catalog, schema = self._current(signature)
+            cursor = catalog.cursor()
         if self.database is not None:  # a cursor starts from the database's defaults: the search path again
             cursor.execute(f"SET schema = '{self.database}'")
-        return cursor, self._catalog[1]
+        return cursor, schema
 
     def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
         """One statement that reads: a query (SELECT, WITH, set operations) or DESCRIBE. The lake's
@@ -350,11 +355,9 @@ class LocalAthena:
         """As `query`, with the bytes the engine read from the lake's files to answer it (what Athena
         reports as DataScannedInBytes). One at a time: the catalog's own connection profiles it."""
         _refuse_writes(sql)
-        cursor, schema = self._open()
-        cursor.close()
+        signature = self._signature()
         with self._lock:
-            assert self._catalog is not None
-            connection = self._catalog[0]
+            connection, schema = self._current(signature)
             result = self._run(connection, schema, sql, parameters)
             profile = json.loads(connection.get_profiling_information(format="json"))
         return result, int((profile.get("io") or {}).get("total_bytes_read", 0))

@@ -14,7 +14,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlglot
@@ -72,7 +72,6 @@ class Execution:
     completed_ms: int | None = None
     scanned_bytes: int = 0
     result: QueryResult | None = None
-    done: threading.Event = field(default_factory=threading.Event)
 
 
 class AthenaApi:
@@ -124,19 +123,19 @@ class AthenaApi:
         execution.state = "RUNNING"
         try:
             result, scanned = self._athena.query_scanned(execution.sql)
+            reason = ""
         except OhlcvError as exc:  # what Athena would refuse: a syntax, semantic or access error
-            execution.state, execution.reason = "FAILED", str(exc)
-        else:
-            execution.scanned_bytes = scanned
-            cutoff = workgroup.bytes_scanned_cutoff
-            if cutoff is not None and scanned > cutoff:
-                execution.state = "FAILED"
-                execution.reason = (f"Query exhausted resources: it scanned {scanned} bytes, over the "
-                                    f"workgroup's limit of {cutoff} (BytesScannedCutoffPerQuery)")
-            elif execution.state == "RUNNING":
-                execution.state, execution.result = "SUCCEEDED", result
+            result, scanned, reason = None, 0, str(exc)
+        cutoff = workgroup.bytes_scanned_cutoff
+        if not reason and cutoff is not None and scanned > cutoff:
+            reason = (f"Query exhausted resources: it scanned {scanned} bytes, over the workgroup's limit of "
+                      f"{cutoff} (BytesScannedCutoffPerQuery)")
+        if execution.state != "RUNNING":  # stopped while it ran: it stays CANCELLED
+            return
+        execution.scanned_bytes = scanned
+        execution.state, execution.reason = ("FAILED", reason) if reason else ("SUCCEEDED", "")
+        execution.result = None if reason else result
         execution.completed_ms = self._now_ms()
-        execution.done.set()
 
     def get_query_execution(self, body: dict[str, Any]) -> dict[str, Any]:
         e = self._execution(body)
@@ -183,7 +182,6 @@ class AthenaApi:
         e = self._execution(body)
         if e.state in ("QUEUED", "RUNNING"):
             e.state, e.reason, e.completed_ms = "CANCELLED", "Query was cancelled by the user", self._now_ms()
-            e.done.set()
         return {}
 
     def operations(self) -> Operations:

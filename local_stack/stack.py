@@ -98,6 +98,10 @@ class LocalStack:
         aws = sandbox_credentials(self.firehose.url)
         self.functions = {f.logical_id: LocalLambda(f, lake / "cloudwatch", aws)
                           for f in self.template.lambda_functions()}
+        # The record path's delivery stream (the one that writes the raw zone), and the hot path's when
+        # the parameters deploy one (LivePath): resolved once, as every stream is.
+        self.stream_settings: DeliveryStreamSettings = self.template.delivery_stream()
+        self.live_stream_settings: DeliveryStreamSettings | None = self.template.live_stream()
         for settings in self.template.delivery_streams():
             invoke: Invoke | None = None
             if settings.processor is not None:
@@ -129,15 +133,6 @@ class LocalStack:
                 queues[lid] = LocalQueue(q, dead_letters=queues.get(q.dead_letter_queue or ""), clock=self.clock)
         return queues
 
-    @property
-    def stream_settings(self) -> DeliveryStreamSettings:
-        """The record path's delivery stream (the one that writes the raw zone)."""
-        return self.template.delivery_stream()
-
-    @property
-    def live_stream_settings(self) -> DeliveryStreamSettings | None:
-        """The hot path's delivery stream, when the template's parameters deploy one (LivePath)."""
-        return self.template.live_stream()
 
     def status(self) -> dict[str, Any]:
         return {"lake": str(self.lake), "glue": self.glue.status(),

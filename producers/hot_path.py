@@ -47,6 +47,7 @@ class HotPathCopy:
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=queue_batches)
         self._thread = threading.Thread(target=self._run, name="hot-path", daemon=True)
         self._lock = threading.Lock()
+        self._in_call = 0  # records in the PutRecordBatch call under way
         self.stats = HotPathStats()
 
     def start(self) -> HotPathCopy:
@@ -66,6 +67,9 @@ class HotPathCopy:
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=timeout_s)
         self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive() and self._in_call:  # counted when the call ends, if the process lasts
+            LOG.warning("hot path: %d records still in a PutRecordBatch call to %s at the stop", self._in_call,
+                        self.stream_name)
         left = 0
         while True:
             try:
@@ -106,12 +110,15 @@ class HotPathCopy:
 
     def _put(self, records: list[bytes]) -> None:
         if records:
+            self._in_call = len(records)
             try:
                 response = self._client.put_record_batch(
                     DeliveryStreamName=self.stream_name, Records=[{"Data": r} for r in records])
             except (ClientError, BotoCoreError) as exc:
                 self._dropped(len(records), f"PutRecordBatch failed: {exc}")
                 return
+            finally:
+                self._in_call = 0
             failed = sum(1 for result in response["RequestResponses"] if result.get("ErrorCode"))
             with self._lock:
                 self.stats.records_sent += len(records) - failed

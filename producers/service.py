@@ -72,8 +72,8 @@ class _Batches:
         self._on_sent = on_sent
         self._in_flight = in_flight
         self._tasks: set[asyncio.Task[None]] = set()
-        self._times: list[list[int]] = []  # one list per record in the builder
-        self._streamed: list[bool] = []  # per record in the builder: made of streamed frames
+        # Per record in the builder: its frames' receive times, and whether they were streamed frames.
+        self._held: list[tuple[list[int], bool]] = []
 
     async def _send_one(self, records: list[bytes], times: list[int]) -> None:
         await self._sender.send(records)
@@ -90,16 +90,14 @@ class _Batches:
     async def send(self, records: list[bytes]) -> None:
         if not records:
             return
-        held, self._times = self._times[:len(records)], self._times[len(records):]
-        streamed, self._streamed = self._streamed[:len(records)], self._streamed[len(records):]
+        held, self._held = self._held[:len(records)], self._held[len(records):]
         if self._hot_path is not None:  # first: the copy never waits behind the record path's retries
-            self._hot_path.offer([r for r, frame in zip(records, streamed, strict=True) if frame])
+            self._hot_path.offer([r for r, (_, streamed) in zip(records, held, strict=True) if streamed])
         await self._settle(self._in_flight - 1)
-        self._tasks.add(asyncio.create_task(self._send_one(records, [t for times in held for t in times])))
+        self._tasks.add(asyncio.create_task(self._send_one(records, [t for times, _ in held for t in times])))
 
     def _record(self, record: bytes, times: list[int], streamed: bool = True) -> list[bytes] | None:
-        self._times.append(times)
-        self._streamed.append(streamed)
+        self._held.append((times, streamed))
         self._stats.records_made += 1
         return self._builder.add(record)
 

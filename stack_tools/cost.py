@@ -136,10 +136,10 @@ def _hot_path_line(template: StackTemplate, prices: Prices, rate: float, *, inge
     invocations = calls * (MEASURED.transform_s * memory_gb * prices["lambda_gb_second"]
                            + prices["lambda_requests_per_million"] / 1e6)
     logs = calls * MEASURED.log_bytes_per_invocation / 1024**3 * prices["cloudwatch_logs_ingested_gb"]
+    buffer_s = template.delivery_stream().destination.buffer_interval_s
     return Line("Hot path (LivePath=true)", ingestion + puts + invocations + logs,
                 f"{calls:,.0f} objects and transform invocations; the live view within seconds, not "
-                f"{template.delivery_stream().destination.buffer_interval_s}-"
-                f"{template.delivery_stream().destination.buffer_interval_s * 3 // 2} s"), per_second
+                f"{buffer_s}-{buffer_s * 3 // 2} s"), per_second
 
 
 def estimate(template: StackTemplate, quotes_per_second: float | None = None,

@@ -137,3 +137,22 @@ def test_metrics_count_every_outcome_and_the_event_time_lag(capsys: pytest.Captu
     assert value("EventTimeLagMaxMs") == 1500
     names = {m["Name"] for m in emf["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"RecordsIn", "RecordsOk", "RecordsDropped", "RecordsFailed", "EventTimeLagMaxMs"} <= names
+
+
+def test_the_hot_paths_invocations_carry_path_live_and_the_record_paths_never(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # a warm function invoked by both streams in turn: only the hot path's figures and lines are tagged
+    monkeypatch.setenv("OHLCV_LIVE_STREAM", "ohlcv-live")
+    frame = load_text("twelvedata/ws-price-aapl-with-mic.json").strip()
+    event = _event_with("kinesisFirehosePutEvent.json", [encode_envelope(frame, 1, "twelvedata.ws")])
+    streams = {"live": "ohlcv-live", "record": "ohlcv-prices", "again": "ohlcv-live", "after": "ohlcv-prices"}
+    tagged = {}
+    for call, stream in streams.items():
+        event["deliveryStreamArn"] = f"arn:aws:firehose:us-east-1:0:deliverystream/{stream}"
+        lambda_handler(event, CONTEXT)
+        (emf,) = [orjson.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+        tagged[call] = (emf.get("path"), ["path"] in [sorted(set(d) - {"service"})
+                                                      for d in emf["_aws"]["CloudWatchMetrics"][0]["Dimensions"]],
+                        handler.logger.get_current_keys().get("path"))  # the keys of the invocation's lines
+    assert tagged == {"live": ("live", True, "live"), "record": (None, False, None),
+                      "again": ("live", True, "live"), "after": (None, False, None)}
