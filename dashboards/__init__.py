@@ -1,3 +1,3 @@
-"""The dashboards over a lake (docs/dashboards.md): the QuickSight analysis's four charts from the same
-named queries, live candles, the pipeline and quality; served by `ohlcv dashboard` over any lake and by
-`ohlcv local up` beside the local stack. Not a stand-in: it reads the lake through the local Athena."""
+"""The dashboards over a lake (docs/dashboards.md): the charts of stack_tools/charts.py, which QuickSight's
+analysis draws too, from the same named queries (market, live candles, quality), and the pipeline; served
+by `ohlcv dashboard` over any lake or deployed stack and by `ohlcv local up` beside the local stack."""

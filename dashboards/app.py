@@ -1,6 +1,7 @@
-"""The local dashboard (QuickSight's stand-in): a Dash app over DashboardSources. The seed's four charts
-for a symbol and a range of days, live 1-minute candles refreshed on a timer without reloading the page,
-the pipeline's figures and the data quality of the range. Every callback turns a bad input or an empty
+"""The local dashboard (QuickSight's stand-in): a Dash app over DashboardSources drawing the charts of
+stack_tools/charts.py. The seed's four charts for a symbol and a range of days, the live 1-minute candles
+of a live symbol's newest day refreshed on a timer without reloading the page, the pipeline's figures
+and the data quality of the range. Every callback turns a bad input or an empty
 lake into a message on the page, never a server error."""
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from dashboards.athena_queries import AthenaQueries
 from dashboards.sources import DashboardSources, Pipeline, Table
 from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds
 from ohlcv_core.errors import ConfigError, OhlcvError
+from stack_tools.charts import FIRST_SCREEN, QUALITY_DAYS, chart
 
 REFRESH_MS = 5_000
-QUALITY_DAYS = 30
-CHARTS = ("daily-change", "daily-volume", "monthly-volume", "price-volume")
+CHARTS = FIRST_SCREEN
 
 
 def _behind(seconds: float) -> str:
@@ -47,6 +48,10 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}"
     return f"{value:%Y-%m-%d %H:%M:%S}" if isinstance(value, datetime) else str(value)
+
+
+def _titled(table: Table, chart_id: str) -> list[Any]:
+    return [html.H4(chart(chart_id).title), _table(table, chart_id)]
 
 
 def _table(table: Table, table_id: str, limit: int = 50) -> html.Table:
@@ -72,28 +77,28 @@ class Dashboard:
             return (*(figures.empty(name, "a symbol") for name in CHARTS), message)
         try:
             window = {"symbols": symbol, "start": start or "", "end": end or ""}
-            change = self.sources.query("daily_change", **window)
-            daily = self.sources.query("daily_volume", **window)
-            monthly = self.sources.query("monthly_volume", **window)
-            scatter = self.sources.query("price_vs_volume", **window)
+            change, daily, monthly, scatter = (self.sources.query(chart(c).query, **window) for c in CHARTS)
         except OhlcvError as exc:
             return (*(figures.empty(name, f"{symbol} (the query was refused)") for name in CHARTS), str(exc))
         message = "" if change.rows else f"No daily bars for {symbol} between {start} and {end}."
         return (figures.daily_change(change, symbol), figures.daily_volume(daily, symbol),
                 figures.monthly_volume(monthly, symbol), figures.price_vs_volume(scatter, symbol), message)
 
-    def candles(self, _ticks: int, symbol: str | None, end: str | None) -> tuple[go.Figure, str]:
-        """The live candles of the range's last day, from the live view; and the newest minute shown."""
-        day = end or self.sources.today().isoformat()
+    def candles(self, _ticks: int, symbol: str | None) -> tuple[go.Figure, str]:
+        """The live candles of the symbol's newest day, from the live view; and the newest minute shown."""
+        symbol, first, last = self.sources.live_view(symbol or None)
         if not symbol:
-            return figures.empty("Live candles", "a symbol"), ""
+            return figures.empty(chart("candles").title, "a symbol"), ""
         try:
-            table = self.sources.query("intraday_candles", symbols=symbol, start=day, end=day)
+            table = self.sources.query(chart("candles").query, symbols=symbol, start=first, end=last)
         except OhlcvError as exc:
-            return figures.empty("Live candles", f"{symbol} (the query was refused)"), str(exc)
+            return figures.empty(chart("candles").title, f"{symbol} (the query was refused)"), str(exc)
         newest = max((r[1] for r in table.rows), default=None)
-        shown = f"newest minute {newest:%H:%M} UTC, {len(table.rows)} minutes" if newest else "no minutes yet"
-        return figures.candles(table, symbol, day), shown
+        if newest is None:
+            return figures.candles(table, symbol, last), "no minutes yet"
+        day = Table(table.columns, [r for r in table.rows if r[1].date() == newest.date()])
+        shown = f"newest minute {newest:%H:%M} UTC, {len(day.rows)} minutes"
+        return figures.candles(day, symbol, newest.date().isoformat()), shown
 
     def pipeline(self, _ticks: int, start: str | None, end: str | None) -> list[Any]:
         try:
@@ -151,59 +156,69 @@ class Dashboard:
         today = self.sources.today()
         ran = {"start": (today - timedelta(days=QUALITY_DAYS)).isoformat(), "end": today.isoformat()}
         try:
-            runs = self.sources.query("quality_runs", **ran)
-            rules = self.sources.query("quality_rules", **ran)
-            quarantined = (self.sources.query("quarantined_rows", symbols=symbol, start=start or "", end=end or "")
+            runs = self.sources.query(chart("quality-trend").query, **ran)
+            rules = self.sources.query(chart("rules-table").query, **ran)
+            quarantined = (self.sources.query(chart("quarantine-table").query, symbols=symbol, start=start or "",
+                                              end=end or "")
                            if symbol else Table(("symbol",), []))
         except OhlcvError as exc:
-            return figures.empty("Quality score by run", "quality runs"), [html.Div(str(exc), className="error")]
+            return figures.empty(chart("quality-trend").title, "quality runs"), [html.Div(str(exc), className="error")]
         latest = runs.records()[-1] if runs.rows else None
         summary = (f"score {latest['score']:.2f}: {latest['passed']} rules passed, {latest['failed']} failed "
                    f"({latest['blocking_failed']} blocking), run {latest['run_id']}" if latest
                    else f"No quality run in the last {QUALITY_DAYS} days: they follow each compaction "
                         "(or run `ohlcv quality`).")
         return figures.quality_trend(runs), [html.Div(summary, id="quality-summary"),
-                                             html.H4("Rules of the latest run"), _table(rules, "rules-table"),
-                                             html.H4("Quarantined bars"), _table(quarantined, "quarantine-table")]
+                                             *_titled(rules, "rules-table"), *_titled(quarantined, "quarantine-table")]
 
-    def from_url(self, search: str | None) -> tuple[str | None, str, str]:
-        """A link may name the view: ?symbol=GOOG&from=2012-01-01&to=2012-12-31 (missing ones: defaults)."""
+    def from_url(self, search: str | None) -> tuple[str | None, str, str, str | None]:
+        """A link may name the view: ?symbol=GOOG&from=2012-01-01&to=2012-12-31&live=AAPL (missing ones:
+        the defaults)."""
         asked = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
         symbol, start, end = self.sources.first_view()
-        return asked.get("symbol", symbol), asked.get("from", start), asked.get("to", end)
+        live = asked.get("live") or self.sources.live_view()[0]
+        return asked.get("symbol", symbol), asked.get("from", start), asked.get("to", end), live
 
     # -- the page ----------------------------------------------------------------------------------------
-    def app(self) -> Dash:
+    def layout(self) -> html.Div:
+        """The page as each load builds it, so that a symbol new since the server started is in the pickers."""
         opening, start, end = self.sources.first_view()
+        live = self.sources.live_view()[0]
         options = [{"label": str(r[0]), "value": str(r[0])} for r in self.sources.symbols().rows]
-        app = Dash(__name__, title="OHLCV engine", serve_locally=True)
-        app.layout = html.Div([
+        picker = {"width": "220px", "display": "inline-block"}
+        return html.Div([
             dcc.Location(id="url", refresh=False),
             html.H2("OHLCV engine: market data dashboard"),
             html.Div(f"over {self.where}", id="where", style={"color": "#666"}),
             html.Div([
-                dcc.Dropdown(id="symbol-picker", options=options, value=opening,
-                             clearable=False, style={"width": "220px", "display": "inline-block"}),
+                dcc.Dropdown(id="symbol-picker", options=options, value=opening, clearable=False, style=picker),
                 dcc.DatePickerRange(id="day-range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
                                     style={"display": "inline-block", "marginLeft": "12px"}),
             ]),
             html.Div(id="message", style={"color": "#b35806", "margin": "6px 0"}),
             html.Div([dcc.Graph(id=name, style={"width": "50%", "display": "inline-block"})
                       for name in CHARTS]),
-            html.H3("Live"), html.Div(id="candles-status"),
+            html.H3("Live"),
+            html.Div([dcc.Dropdown(id="live-symbol", options=options, value=live, clearable=False, style=picker),
+                      html.Span(id="candles-status", style={"marginLeft": "12px"})]),
             dcc.Graph(id="candles"),
             dcc.Interval(id="tick", interval=self.refresh_ms),
             html.H3("Pipeline"), html.Div(id="pipeline"),
             html.H3("Data quality"), dcc.Graph(id="quality-trend"), html.Div(id="quality"),
         ], style={"fontFamily": "sans-serif", "maxWidth": "1400px", "margin": "0 auto"})
+
+    def app(self) -> Dash:
+        app = Dash(__name__, title="OHLCV engine", serve_locally=True)
+        app.layout = self.layout
         symbol = Input("symbol-picker", "value")
         first, last = Input("day-range", "start_date"), Input("day-range", "end_date")
         app.callback(Output("symbol-picker", "value"), Output("day-range", "start_date"),
-                     Output("day-range", "end_date"), Input("url", "search"))(self.from_url)
+                     Output("day-range", "end_date"), Output("live-symbol", "value"),
+                     Input("url", "search"))(self.from_url)
         app.callback([Output(name, "figure") for name in CHARTS] + [Output("message", "children")],
                      symbol, first, last)(self.charts)
         app.callback(Output("candles", "figure"), Output("candles-status", "children"),
-                     Input("tick", "n_intervals"), symbol, last)(self.candles)
+                     Input("tick", "n_intervals"), Input("live-symbol", "value"))(self.candles)
         app.callback(Output("pipeline", "children"), Input("tick", "n_intervals"), first, last)(self.pipeline)
         app.callback(Output("quality-trend", "figure"), Output("quality", "children"), symbol, first,
                      last)(self.quality)

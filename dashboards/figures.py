@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from dashboards.sources import Table
+from stack_tools.charts import chart
 
 UP, DOWN, NEUTRAL = "#1a9850", "#d73027", "#4575b4"
 NO_DATA = "No data for {what} yet: run `make demo`, or `ohlcv backfill` for history, then refresh."
@@ -44,7 +45,7 @@ def empty(title: str, what: str) -> go.Figure:
 
 
 def daily_change(table: Table, symbol: str) -> go.Figure:
-    title = f"{symbol}: daily price change (close vs open, %)"
+    title = f"{symbol}: {chart('daily-change').title}"
     rows = table.records()
     if not rows:
         return empty(title, f"{symbol} in this range")
@@ -68,18 +69,18 @@ def _volume_bars(table: Table, title: str, x: str, y: str, missing: str, *, unit
 
 
 def daily_volume(table: Table, symbol: str) -> go.Figure:
-    return _volume_bars(table, f"{symbol}: daily volume", "day", "volume",
+    return _volume_bars(table, f"{symbol}: {chart('daily-volume').title}", "day", "volume",
                         f"{symbol}'s volume in this range (forex publishes none)", unit="day", tick="%Y-%m-%d")
 
 
 def monthly_volume(table: Table, symbol: str) -> go.Figure:
-    return _volume_bars(table, f"{symbol}: monthly volume", "month", "total_volume",
+    return _volume_bars(table, f"{symbol}: {chart('monthly-volume').title}", "month", "total_volume",
                         f"{symbol}'s volume in this range", unit="month", tick="%b %Y",
                         text=[f"{r['days']} days" for r in table.records()])
 
 
 def price_vs_volume(table: Table, symbol: str) -> go.Figure:
-    title = f"{symbol}: daily return vs volume"
+    title = f"{symbol}: {chart('price-volume').title}"
     rows = [r for r in table.records() if r["return_pct"] is not None and r["volume"] is not None]
     if not rows:
         return empty(title, f"{symbol}: two days with volume in this range")
@@ -90,7 +91,7 @@ def price_vs_volume(table: Table, symbol: str) -> go.Figure:
 
 
 def candles(table: Table, symbol: str, day: str) -> go.Figure:
-    title = f"{symbol}: 1-minute candles, {day} (UTC), live"
+    title = f"{symbol}: {chart('candles').title}, {day} (UTC)"
     rows = table.records()
     if not rows:
         return empty(title, f"{symbol} on {day}")
@@ -108,7 +109,7 @@ def candles(table: Table, symbol: str, day: str) -> go.Figure:
 
 
 def quality_trend(table: Table) -> go.Figure:
-    title = "Quality score by run"
+    title = chart("quality-trend").title
     rows = table.records()
     if not rows:
         return empty(title, "quality runs in this range (they follow each compaction)")

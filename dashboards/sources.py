@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from lake_sql.athena import QueryResult
 from local_stack.cloudwatch import GlueRun, glue_runs, read_metrics, refusal_reasons
+from stack_tools.charts import FIRST_VIEW_DAYS
 from stack_tools.queries import NamedQuery, named_queries
 
 PRODUCER, TRANSFORM = "producer", "firehose_transform"
@@ -78,13 +79,29 @@ class DashboardSources:
 
     def first_view(self) -> tuple[str | None, str, str]:
         """What the page opens on: the symbol with the most days of volume (then of bars; every chart
-        has data for it when any symbol's would), and its last 90 days (ending today when there is none)."""
+        has data for it when any symbol's would), and its last FIRST_VIEW_DAYS (ending today when there is none)."""
         known = self.symbols().records()
         if not known:
-            return None, (self.today() - timedelta(days=89)).isoformat(), self.today().isoformat()
+            return None, (self.today() - timedelta(days=FIRST_VIEW_DAYS - 1)).isoformat(), self.today().isoformat()
         best = max(known, key=lambda r: (r["days_with_volume"], r["days"]))  # ties: the first by name
         first, end = date.fromisoformat(str(best["first_day"])), date.fromisoformat(str(best["last_day"]))
-        return str(best["symbol"]), max(first, end - timedelta(days=89)).isoformat(), end.isoformat()
+        return str(best["symbol"]), max(first, end - timedelta(days=FIRST_VIEW_DAYS - 1)).isoformat(), end.isoformat()
+
+    def live_view(self, symbol: str | None = None) -> tuple[str | None, str, str]:
+        """What the live chart shows: the symbol (given, else the one whose daily bars reach the newest day:
+        the streamed day, which compaction rolls up within minutes; ties go to the first by name) and the
+        days to read, from that symbol's newest day of daily bars to today when that is at most a day back
+        (a new day's first minutes come before compaction rolls them up), else that day alone."""
+        known = self.symbols().records()
+        today = self.today()
+        if symbol is None:
+            if not known:
+                return None, today.isoformat(), today.isoformat()
+            symbol = str(max(known, key=lambda r: str(r["last_day"]))["symbol"])
+        newest = next((date.fromisoformat(str(r["last_day"])) for r in known if r["symbol"] == symbol),
+                      today - timedelta(days=1))
+        last = today if (today - newest).days <= 1 else newest
+        return symbol, newest.isoformat(), last.isoformat()
 
     def default_range(self) -> tuple[str, str]:
         _, start, end = self.first_view()

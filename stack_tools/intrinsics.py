@@ -119,10 +119,16 @@ _ARNS = {
     "AWS::SecretsManager::Secret": "arn:{partition}:secretsmanager:{region}:{account}:secret:{name}",
     "AWS::Athena::WorkGroup": "arn:{partition}:athena:{region}:{account}:workgroup/{name}",
     "AWS::CloudWatch::Alarm": "arn:{partition}:cloudwatch:{region}:{account}:alarm:{name}",
+    "AWS::QuickSight::DataSource": "arn:{partition}:quicksight:{region}:{account}:datasource/{name}",
+    "AWS::QuickSight::DataSet": "arn:{partition}:quicksight:{region}:{account}:dataset/{name}",
+    "AWS::QuickSight::Analysis": "arn:{partition}:quicksight:{region}:{account}:analysis/{name}",
+    "AWS::QuickSight::Dashboard": "arn:{partition}:quicksight:{region}:{account}:dashboard/{name}",
 }
 _REF_IS_ARN = frozenset({"AWS::SNS::Topic", "AWS::ECS::TaskDefinition", "AWS::SecretsManager::Secret"})
-_NAME_PROPERTIES = ("BucketName", "DeliveryStreamName", "FunctionName", "Name", "LogGroupName", "QueueName",
-                    "TopicName", "ClusterName", "ServiceName", "Family", "AlarmName", "WorkGroup")
+# (QuickSight's ARNs and Refs name a resource by its id, not by its display Name)
+_NAME_PROPERTIES = ("DataSourceId", "DataSetId", "AnalysisId", "DashboardId", "BucketName", "DeliveryStreamName",
+                    "FunctionName", "Name", "LogGroupName", "QueueName", "TopicName", "ClusterName", "ServiceName",
+                    "Family", "AlarmName", "WorkGroup")
 
 
 class Intrinsics:

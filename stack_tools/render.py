@@ -8,7 +8,7 @@ resources generated from the file that defines them, so that a fact is written o
     views         the Athena views           sql/views/ (each after the tables it reads; a view named
                                              <table>_live returns every column of <table>, or is refused)
     ruleset       the quality ruleset        glue_jobs/ruleset.dqdl
-    quicksight    the QuickSight resources   sql/queries/ (stack_tools/quicksight.py)
+    quicksight    the QuickSight resources   stack_tools/charts.py, sql/ (stack_tools/quicksight.py)
 
 The DDL of sql/tables/ is written from the rendered template in the same step (stack_tools/ddl.py).
 `--check` writes nothing and fails, naming the file, when a committed copy differs from its rendering.
@@ -162,8 +162,10 @@ def ruleset(sources: Sources) -> dict[str, Any]:
 
 
 def quicksight(sources: Sources) -> dict[str, Any]:
-    chosen = [sources.named_queries()[name] for name in qs.DASHBOARD_QUERIES]
-    columns = {q.name: qs.output_columns(q, sources.tables) for q in chosen}
+    named = sources.named_queries()
+    chosen = {name: named[name] for name in qs.datasets()}
+    views = {path.stem: path.read_text(encoding="utf-8") for path in sorted((sources.sql / "views").glob("*.sql"))}
+    columns = {name: qs.output_columns(q, sources.tables, views) for name, q in chosen.items()}
     return qs.resources(chosen, columns)
 
 
@@ -172,7 +174,7 @@ _BLOCKS: dict[str, tuple[Callable[[Sources], dict[str, Any]], str]] = {
     "queries": (queries, "sql/queries/"),
     "views": (views, "sql/views/"),
     "ruleset": (ruleset, "glue_jobs/ruleset.dqdl"),
-    "quicksight": (quicksight, "sql/queries/ by stack_tools/quicksight.py"),
+    "quicksight": (quicksight, "stack_tools/charts.py and sql/ by stack_tools/quicksight.py"),
 }
 
 

@@ -96,6 +96,10 @@ def test_every_chart_shows_its_querys_numbers_and_the_candles_go_live(
         assert page.locator("button#symbol-picker").inner_text().strip() == "GOOG"
         assert len(_trace(page, "monthly-volume", "x")) == 3  # its last 90 days
         assert "No data" not in page.locator("#daily-change").inner_text()
+        # AND the live candles open on the symbol whose bars reach the newest day: AAPL's recorded one
+        _wait_for_data(page, "candles")
+        assert page.locator("button#live-symbol").inner_text().strip() == "AAPL"
+        assert f"AAPL: live 1-minute candles, {DAY}" in page.locator("#candles").inner_text()
         page.wait_for_selector("#quality-summary")
         shots.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shots / "daily.png"), full_page=False)

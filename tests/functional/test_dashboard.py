@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ import pytest
 
 from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
 from dashboards.app import Dashboard, DashboardServer
-from dashboards.sources import DashboardSources
-from lake_sql.athena import LocalAthena
+from dashboards.sources import DashboardSources, QueryEngine
+from lake_sql.athena import LocalAthena, QueryResult
 from local_stack.s3 import LocalS3
+from stack_tools.cost import MEASURED
 from stack_tools.template import StackTemplate
 
 LAST_DAY = "2024-06-05"
@@ -48,11 +50,70 @@ def test_each_chart_shows_the_numbers_of_its_query(sources: DashboardSources) ->
     assert list(scatter.data[0].y) == [r["return_pct"] for r in expected] and len(expected) == 2
 
 
-def test_the_candles_are_the_live_views_minutes_of_the_last_day(sources: DashboardSources) -> None:
-    figure, status = Dashboard(sources).candles(0, "SYM00", LAST_DAY)
+def _noon(day: str) -> Callable[[], float]:
+    noon = datetime.fromisoformat(f"{day}T12:00:00+00:00").timestamp()
+    return lambda: noon
+
+
+def _on(sources: DashboardSources, day: str) -> DashboardSources:
+    """The same lake, its clock at noon UTC of `day`."""
+    return DashboardSources(sources.engine, Path("unused"), clock=_noon(day))
+
+
+@pytest.mark.parametrize("today", [LAST_DAY, "2024-06-06", "2024-07-01"])
+def test_the_candles_open_on_the_newest_days_minutes(sources: DashboardSources, today: str) -> None:
+    """Whatever today is (the newest day itself, the day after: before compaction rolls the new day up,
+    a month on), the live chart opens on the symbol whose daily bars reach furthest (both do here: the
+    first by name) and shows the live view's minutes of its newest day, not of the days before it."""
+    figure, status = Dashboard(_on(sources, today)).candles(0, None)
     rows = sources.query("intraday_candles", symbols="SYM00", start=LAST_DAY, end=LAST_DAY).records()
+    assert figure.layout.title.text == f"SYM00: live 1-minute candles, {LAST_DAY} (UTC)"
     assert list(figure.data[0].close) == [r["close"] for r in rows] and len(rows) == 390
     assert status == f"newest minute {rows[-1]['bar_start']:%H:%M} UTC, 390 minutes"
+
+
+def test_a_new_days_minutes_show_before_compaction_rolls_the_day_up(tmp_path: Path) -> None:
+    """GIVEN curated bars through LAST_DAY and the next day's minutes in the raw zone only (the streamed
+    day before its first compaction), THEN the candles are that new day's, alone."""
+    locations = lake_locations(tmp_path / "s3")
+    write_raw(locations["raw_prices"], symbols=1, days=3)
+    athena = LocalAthena(StackTemplate(), LocalS3(tmp_path / "s3"))
+    publish_curated(athena, locations)
+    write_raw(locations["raw_prices"], symbols=1, days=4)
+    new_day = "2024-06-06"
+    figure, status = Dashboard(_on(DashboardSources(athena, tmp_path), new_day)).candles(0, None)
+    rows = athena.query(f"SELECT close FROM bars_1m_live WHERE dt = '{new_day}' ORDER BY bar_start").rows
+    assert list(figure.data[0].close) == [r[0] for r in rows] and len(rows) == 390
+    assert new_day in figure.layout.title.text and status.endswith("390 minutes")
+
+
+def test_the_candles_follow_the_live_symbol_picked(sources: DashboardSources) -> None:
+    figure, _ = Dashboard(_on(sources, LAST_DAY)).candles(3, "SYM01")
+    rows = sources.query("intraday_candles", symbols="SYM01", start=LAST_DAY, end=LAST_DAY).records()
+    assert list(figure.data[0].close) == [r["close"] for r in rows]
+    figure, status = Dashboard(_on(sources, LAST_DAY)).candles(3, "NOPE")
+    assert status == "no minutes yet" and not figure.data
+
+
+class _Counted:
+    """The lake's engine, counting the queries asked of it."""
+
+    def __init__(self, engine: QueryEngine) -> None:
+        self.engine, self.asked = engine, 0
+
+    def query(self, sql: str, parameters: Sequence[Any] | None = None) -> QueryResult:
+        self.asked += 1
+        return self.engine.query(sql, parameters)
+
+
+def test_a_refresh_runs_as_many_queries_as_the_cost_estimate_bills(sources: DashboardSources) -> None:
+    """The timer's callbacks (the live candles, the pipeline) are what a page left open runs each
+    refresh; `ohlcv cost` bills a refresh at MEASURED.dashboard_queries queries."""
+    counted = _Counted(sources.engine)
+    dashboard = Dashboard(DashboardSources(counted, Path("unused"), clock=_noon(LAST_DAY)))
+    dashboard.candles(1, None)
+    dashboard.pipeline(1, FIRST_DAY, LAST_DAY)
+    assert counted.asked == MEASURED.dashboard_queries
 
 
 @pytest.mark.parametrize(("symbol", "start", "end", "message"), [
