@@ -89,7 +89,8 @@ class AthenaQueries:
             return getattr(self._client, operation)(**kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
-            raise ConfigError(f"Athena refused {operation} in workgroup {self.workgroup}: "
+            action = "".join(word.capitalize() for word in operation.split("_"))  # the API's name for it
+            raise ConfigError(f"Athena refused {action} in workgroup {self.workgroup}: "
                               f"{error.get('Code', '')}: {error.get('Message', exc)}") from None
         except BotoCoreError as exc:
             raise PipelineError(f"Athena did not answer {operation}: {exc}") from None
