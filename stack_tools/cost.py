@@ -217,22 +217,28 @@ def estimate(template: StackTemplate, quotes_per_second: float | None = None,
 
 def _billed_apart(template: StackTemplate, prices: Prices, live_objects: float) -> list[Line]:
     """What the stack's readers spend: a refresh of `ohlcv dashboard --stack` and a load of QuickSight's
-    sheets (every direct query opens the hot path's objects of the live view's window), QuickSight's author."""
+    sheets (each query of the live view opens the hot path's objects of its window), QuickSight's author."""
 
-    def queries(count: int) -> float:
+    def queries(count: int, live_reads: int) -> float:
         return float(count * prices["athena_minimum_mb"] / 1024**2 * prices["athena_tb_scanned"]
-                + live_objects * prices["s3_get_per_1000"] / 1000)
+                     + live_reads * live_objects * prices["s3_get_per_1000"] / 1000)
 
-    def how(count: int) -> str:
+    def how(count: int, live_reads: int) -> str:
         return (f"{count} queries, {prices['athena_minimum_mb']} MB each (the minimum billed)"
-                + (f", {live_objects:,.0f} hot-path objects read" if live_objects else ""))
+                + (f", {live_reads * live_objects:,.0f} hot-path objects read" if live_objects else ""))
 
-    apart = [Line("Athena, a dashboard refresh", queries(MEASURED.dashboard_queries), how(MEASURED.dashboard_queries))]
-    for _, dashboard in template.cfn.of_type("AWS::QuickSight::Dashboard"):
-        visuals = sum(len(sheet["Visuals"]) for sheet in dashboard["Properties"]["Definition"]["Sheets"])
-        apart += [Line("QuickSight", prices["quicksight_author_month"], "one author (QuickSightPrincipalArn)"),
-                  Line("Athena, QuickSight's sheets opened", queries(visuals),
-                       how(visuals) + ": each visual is a direct query")]
+    # a refresh of the page: one query of the live view (the candles') among its queries
+    apart = [Line("Athena, a dashboard refresh", queries(MEASURED.dashboard_queries, 1),
+                  how(MEASURED.dashboard_queries, 1))]
+    for dashboard in (r for r in template.cfn.resources.values() if r.get("Type") == "AWS::QuickSight::Dashboard"):
+        # shown when off too, as what a QuickSightPrincipalArn would add
+        off = "" if template.cfn.of_type("AWS::QuickSight::Dashboard") else "with QuickSightPrincipalArn: "
+        sheets = dashboard["Properties"]["Definition"]["Sheets"]
+        visuals = sum(len(sheet["Visuals"]) for sheet in sheets)
+        live = sum(len(sheet["Visuals"]) for sheet in sheets if sheet["SheetId"] == "live")
+        apart += [Line("QuickSight author", prices["quicksight_author_month"], f"{off}one author a month"),
+                  Line("QuickSight, sheets opened", queries(visuals, live),
+                       f"{off}{how(visuals, live)}; a direct query a visual")]
     return apart
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stack_tools.cost import Prices, estimate, readme_section, report
+import pytest
+
+from stack_tools.cost import MEASURED, Prices, estimate, readme_section, report
 from stack_tools.template import StackTemplate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +77,24 @@ def test_the_hot_path_is_billed_when_on_and_its_bill_shown_when_off() -> None:
     assert "2,628,000 objects" in offered.how
     _, busy, _ = estimate(StackTemplate(parameters=on), 2000)
     assert "600 hot-path objects read" in busy[0].how  # the live view's 10 minutes of a refresh
+    quicksight = {line.component: line for line in estimate(StackTemplate(parameters={
+        **on, "QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/a"}), 2000)[1]}
+    assert "1,200 hot-path objects read" in quicksight["QuickSight, sheets opened"].how  # its 2 live visuals
+
+
+def test_quicksight_is_billed_apart_by_its_author_and_a_query_per_visual_on_or_off() -> None:
+    """Opening the sheets runs a direct query per visual of the dashboard's definition: the bill follows
+    the definition; without a principal the same lines say what one would add."""
+    off = {line.component: line for line in estimate(StackTemplate())[1]}
+    principal = {"QuickSightPrincipalArn": "arn:aws:quicksight:us-east-1:123456789012:user/default/analyst"}
+    template = StackTemplate(parameters=principal)
+    on = {line.component: line for line in estimate(template)[1]}
+    (dashboard,) = [r for _, r in template.cfn.of_type("AWS::QuickSight::Dashboard")]
+    visuals = sum(len(sheet["Visuals"]) for sheet in dashboard["Properties"]["Definition"]["Sheets"])
+    assert on["QuickSight, sheets opened"].how.startswith(f"{visuals} queries, 10 MB each")
+    assert on["QuickSight, sheets opened"].usd == pytest.approx(  # the hot path is off: queries alone
+        visuals / MEASURED.dashboard_queries * on["Athena, a dashboard refresh"].usd)
+    assert on["QuickSight author"].usd == off["QuickSight author"].usd > 0
+    assert off["QuickSight, sheets opened"].usd == on["QuickSight, sheets opened"].usd
+    assert all(off[name].how.startswith("with QuickSightPrincipalArn: ") and not on[name].how.startswith("with")
+               for name in ("QuickSight author", "QuickSight, sheets opened"))
