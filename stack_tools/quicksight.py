@@ -243,8 +243,8 @@ def visuals(chart: Chart, columns: Sequence[dict[str, Any]]) -> list[dict[str, A
                          "volume")]
 
 
-def _control(parameter: str) -> dict[str, Any]:
-    common = {"ParameterControlId": f"{_id(parameter)}-control", "Title": parameter,
+def _control(sheet: str, parameter: str) -> dict[str, Any]:
+    common = {"ParameterControlId": _id(sheet, parameter, "control"), "Title": parameter,
               "SourceParameterName": parameter}
     return {"DateTimePicker": common} if is_day(parameter) else {"TextField": common}
 
@@ -272,7 +272,7 @@ def definition(queries: Mapping[str, NamedQuery], columns: Mapping[str, Sequence
     for sheet, name in SHEETS.items():
         charts = [c for c in CHARTS if c.sheet == sheet]
         shown = [p for p in parameters if any(p in used[c.query] for c in charts)]
-        sheets.append({"SheetId": sheet, "Name": name, "ParameterControls": [_control(p) for p in shown],
+        sheets.append({"SheetId": sheet, "Name": name, "ParameterControls": [_control(sheet, p) for p in shown],
                        "Visuals": [v for c in charts for v in visuals(c, columns[c.query])]})
     return {
         "DataSetIdentifierDeclarations": [{"Identifier": name, "DataSetArn": {"Fn::GetAtt": [logical_id(name),

@@ -121,6 +121,15 @@ def _fields(node: Any) -> list[dict[str, str]]:
     return []
 
 
+def _pairs(node: Any) -> list[tuple[str, Any]]:
+    """Every (key, value) of a nested definition."""
+    if isinstance(node, dict):
+        return [(k, v) for k, v in node.items()] + [p for v in node.values() for p in _pairs(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _pairs(v)]
+    return []
+
+
 def test_the_dashboard_draws_the_local_pages_charts_on_their_datasets_columns() -> None:
     resources = StackTemplate().body["Resources"]
     analysis = resources["QuickSightAnalysis"]["Properties"]["Definition"]
@@ -138,6 +147,9 @@ def test_the_dashboard_draws_the_local_pages_charts_on_their_datasets_columns() 
     for sheet in dashboard["Sheets"]:
         for field in _fields(sheet["Visuals"]):
             assert field["ColumnName"] in columns[field["DataSetIdentifier"]], field
+    # every id is the definition's own: visuals, their fields and the controls, across the sheets
+    ids = [value for key, value in _pairs(dashboard["Sheets"]) if key in ("VisualId", "FieldId", "ParameterControlId")]
+    assert len(ids) == len(set(ids)) > 3 * len(CHARTS)
     # each parameter in a dataset's SQL is declared by it, and the analysis maps each onto every such one
     mapped: dict[str, set[str]] = {}
     for parameter in dashboard["ParameterDeclarations"]:
