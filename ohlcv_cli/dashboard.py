@@ -87,8 +87,11 @@ def serve_dashboard(lake: Path | StackTarget, *, host: str, port: int, refresh_s
     server = (start_stack_dashboard(lake, region=region, host=host, port=port, refresh_s=refresh_s)
               if isinstance(lake, StackTarget) else start_dashboard(lake, host=host, port=port, refresh_s=refresh_s))
     print(f"dashboard: {server.url}  (Ctrl-C stops it)", flush=True)
+    stop = stop or threading.Event()
     try:
-        (stop or threading.Event()).wait()
+        # woken twice a second, not parked on the event: a Ctrl-C that another thread took still raises here
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         print("stopping the dashboard", flush=True)
     finally:

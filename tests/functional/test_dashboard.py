@@ -190,7 +190,9 @@ def test_ctrl_c_stops_the_served_dashboard_cleanly(tmp_path: Path) -> None:
     # GIVEN `ohlcv dashboard` serving a lake, in its own process, as a person runs it
     lake = tmp_path / "lake"
     (lake / "s3").mkdir(parents=True)
-    process = subprocess.Popen([sys.executable, "-m", "ohlcv_cli", "dashboard", "--lake", str(lake), "--port", "0"],
+    # (-X faulthandler: a process that outlives its Ctrl-C is sent SIGABRT, and says where each thread was)
+    process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "ohlcv_cli", "dashboard", "--lake",
+                                str(lake), "--port", "0"],
                                cwd=Path(__file__).resolve().parents[2], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -202,7 +204,11 @@ def test_ctrl_c_stops_the_served_dashboard_cleanly(tmp_path: Path) -> None:
             assert page.status == 200
         # WHEN it gets Ctrl-C THEN it stops at once, cleanly: exit 0, no traceback
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=30)
+        try:
+            out, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            raise AssertionError(f"still running 30 s after Ctrl-C:\n{process.communicate(timeout=30)[1]}") from None
     finally:
         process.kill()
     assert process.returncode == 0 and "Traceback" not in err, err
