@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import plotly.graph_objects as go
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, dcc, html, no_update
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 from dashboards import figures
@@ -23,7 +23,7 @@ from dashboards.athena_queries import AthenaQueries
 from dashboards.sources import DashboardSources, Pipeline, Table
 from local_stack.bounded import BoundedHandler, BoundedServer, ClientBounds
 from ohlcv_core.errors import ConfigError, OhlcvError
-from stack_tools.charts import FIRST_SCREEN, QUALITY_DAYS, chart
+from stack_tools.charts import FIRST_SCREEN, FIRST_VIEW_DAYS, QUALITY_DAYS, chart
 
 REFRESH_MS = 5_000
 CHARTS = FIRST_SCREEN
@@ -86,13 +86,13 @@ class Dashboard:
 
     def candles(self, _ticks: int, symbol: str | None) -> tuple[go.Figure, str]:
         """The live candles of the symbol's newest day, from the live view; and the newest minute shown."""
-        symbol, first, last = self.sources.live_view(symbol or None)
-        if not symbol:
-            return figures.empty(chart("candles").title, "a symbol"), ""
         try:
+            symbol, first, last = self.sources.live_view(symbol or None)
+            if not symbol:
+                return figures.empty(chart("candles").title, "a symbol"), ""
             table = self.sources.query(chart("candles").query, symbols=symbol, start=first, end=last)
         except OhlcvError as exc:
-            return figures.empty(chart("candles").title, f"{symbol} (the query was refused)"), str(exc)
+            return figures.empty(chart("candles").title, f"{symbol or 'a symbol'} (the query was refused)"), str(exc)
         newest = max((r[1] for r in table.rows), default=None)
         if newest is None:
             return figures.candles(table, symbol, last), "no minutes yet"
@@ -171,20 +171,30 @@ class Dashboard:
         return figures.quality_trend(runs), [html.Div(summary, id="quality-summary"),
                                              *_titled(rules, "rules-table"), *_titled(quarantined, "quarantine-table")]
 
-    def from_url(self, search: str | None) -> tuple[str | None, str, str, str | None]:
+    def from_url(self, search: str | None) -> tuple[Any, Any, Any, Any]:
         """A link may name the view: ?symbol=GOOG&from=2012-01-01&to=2012-12-31&live=AAPL (missing ones:
         the defaults)."""
         asked = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-        symbol, start, end = self.sources.first_view()
-        live = asked.get("live") or self.sources.live_view()[0]
+        try:
+            symbol, start, end = self.sources.first_view()
+            live = asked.get("live") or self.sources.live_view()[0]
+        except OhlcvError:  # the charts' callbacks meet it too, and say it on the page
+            return no_update, no_update, no_update, no_update
         return asked.get("symbol", symbol), asked.get("from", start), asked.get("to", end), live
 
     # -- the page ----------------------------------------------------------------------------------------
     def layout(self) -> html.Div:
-        """The page as each load builds it, so that a symbol new since the server started is in the pickers."""
-        opening, start, end = self.sources.first_view()
-        live = self.sources.live_view()[0]
-        options = [{"label": str(r[0]), "value": str(r[0])} for r in self.sources.symbols().rows]
+        """The page as each load builds it, so that a symbol new since the server started is in the pickers.
+        A query refused or unanswered (Athena, in a deployed stack) is the page's message, not a server error."""
+        problem = ""
+        try:
+            opening, start, end = self.sources.first_view()
+            live = self.sources.live_view()[0]
+            options = [{"label": str(r[0]), "value": str(r[0])} for r in self.sources.symbols().rows]
+        except OhlcvError as exc:
+            today = self.sources.today()
+            opening, live, options, problem = None, None, [], f"The symbols could not be read: {exc}"
+            start, end = (today - timedelta(days=FIRST_VIEW_DAYS - 1)).isoformat(), today.isoformat()
         picker = {"width": "220px", "display": "inline-block"}
         return html.Div([
             dcc.Location(id="url", refresh=False),
@@ -195,7 +205,7 @@ class Dashboard:
                 dcc.DatePickerRange(id="day-range", start_date=start, end_date=end, display_format="YYYY-MM-DD",
                                     style={"display": "inline-block", "marginLeft": "12px"}),
             ]),
-            html.Div(id="message", style={"color": "#b35806", "margin": "6px 0"}),
+            html.Div(problem, id="message", style={"color": "#b35806", "margin": "6px 0"}),
             html.Div([dcc.Graph(id=name, style={"width": "50%", "display": "inline-block"})
                       for name in CHARTS]),
             html.H3("Live"),

@@ -5,6 +5,7 @@ scanned is counted; a refusal is one clear error."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -12,9 +13,10 @@ from typing import Any
 
 import boto3
 import pytest
+from dash import no_update
 
 from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
-from dashboards.app import Dashboard
+from dashboards.app import Dashboard, DashboardServer
 from dashboards.athena_queries import AthenaQueries
 from dashboards.sources import DashboardSources
 from lake_sql.athena import LocalAthena
@@ -92,3 +94,20 @@ def test_a_refresh_of_the_page_costs_what_the_estimate_bills_however_often_it_as
 def test_a_workgroup_athena_does_not_know_is_one_clear_error(client: tuple[Any, str, str]) -> None:
     with pytest.raises(ConfigError, match=r"^Athena refused StartQueryExecution in workgroup nope: "):
         _queries(client, _Clock(), workgroup="nope").query(COUNT, ["SYM00"])
+
+
+def test_a_page_over_a_workgroup_athena_refuses_says_so_and_never_fails(client: tuple[Any, str, str]) -> None:
+    """Every query refused: the page still loads (its message says why), the URL's callback leaves the
+    pickers as they are, and each panel says what was refused."""
+    dashboard = Dashboard(DashboardSources(_queries(client, _Clock(), workgroup="nope"), Path("unused")))
+    server = DashboardServer(dashboard, port=0).start()
+    try:
+        with urllib.request.urlopen(server.url, timeout=30) as page:
+            assert page.status == 200
+    finally:
+        server.stop()
+    message = next(c for c in dashboard.layout().children if getattr(c, "id", None) == "message")
+    assert message.children.startswith("The symbols could not be read: Athena refused StartQueryExecution")
+    assert dashboard.from_url("?symbol=GOOG") == (no_update,) * 4
+    assert "workgroup nope" in dashboard.charts("GOOG", FIRST_DAY, LAST_DAY)[-1]
+    assert "workgroup nope" in dashboard.candles(0, "GOOG")[1]
