@@ -67,7 +67,9 @@ def start_stack_dashboard(target: StackTarget, *, region: str | None = None, hos
     queries = AthenaQueries(clients["athena"], target.workgroup, target.database, ttl_s=refresh_s)
     pipeline = CloudWatchPipeline(clients["cloudwatch"], clients["glue"], target.namespace, target.jobs)
     where = f"stack {target.stack}" if target.stack else f"workgroup {target.workgroup}"
-    dashboard = Dashboard(DashboardSources(queries, pipeline), refresh_ms=int(refresh_s * 1000),
+    sources = DashboardSources(queries, pipeline)
+    sources.symbols()  # Athena answers in that workgroup, or this is one clear error before anything is served
+    dashboard = Dashboard(sources, refresh_ms=int(refresh_s * 1000),
                           where=f"{where}: Athena workgroup {target.workgroup}, database {target.database}")
     return DashboardServer(dashboard, host, port).start()
 

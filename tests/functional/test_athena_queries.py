@@ -23,6 +23,7 @@ from lake_sql.athena import LocalAthena
 from local_stack.athena_api import TARGET_PREFIX, AthenaApi
 from local_stack.firehose.server import FirehoseEndpoint
 from local_stack.s3 import LocalS3
+from ohlcv_cli.dashboard import StackTarget, start_stack_dashboard
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import ConfigError
 from stack_tools.cost import MEASURED
@@ -111,3 +112,14 @@ def test_a_page_over_a_workgroup_athena_refuses_says_so_and_never_fails(client: 
     assert dashboard.from_url("?symbol=GOOG") == (no_update,) * 4
     assert "workgroup nope" in dashboard.charts("GOOG", FIRST_DAY, LAST_DAY)[-1]
     assert "workgroup nope" in dashboard.candles(0, "GOOG")[1]
+
+
+def test_a_stack_dashboard_over_a_workgroup_athena_refuses_is_one_clear_error_at_start(
+        client: tuple[Any, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    athena, _, database = client
+    for name, value in {"AWS_ENDPOINT_URL_ATHENA": athena.meta.endpoint_url, "AWS_ACCESS_KEY_ID": "local",
+                        "AWS_SECRET_ACCESS_KEY": "local"}.items():
+        monkeypatch.setenv(name, value)
+    target = StackTarget.resolve(None, workgroup="nope", database=database)
+    with pytest.raises(ConfigError, match=r"^Athena refused StartQueryExecution in workgroup nope: "):
+        start_stack_dashboard(target, region=DEFAULT_REGION)
