@@ -87,6 +87,32 @@ def test_a_new_days_minutes_show_before_compaction_rolls_the_day_up(tmp_path: Pa
     assert new_day in figure.layout.title.text and status.endswith("390 minutes")
 
 
+def test_a_link_names_the_view_and_a_reload_lists_symbols_that_arrived_since(tmp_path: Path) -> None:
+    locations = lake_locations(tmp_path / "s3")
+    athena = LocalAthena(StackTemplate(), LocalS3(tmp_path / "s3"))
+    dashboard = Dashboard(_on(DashboardSources(athena, tmp_path), LAST_DAY))
+
+    def pickers() -> list[list[str]]:
+        found = [c for c in _descendants(dashboard.layout()) if getattr(c, "id", None) in ("symbol-picker",
+                                                                                           "live-symbol")]
+        return [[o["value"] for o in c.options] for c in found]
+
+    assert pickers() == [[], []]  # the server started over an empty lake
+    write_raw(locations["raw_prices"], symbols=2, days=3)
+    publish_curated(athena, locations)
+    assert pickers() == [["SYM00", "SYM01"]] * 2  # the next load lists what arrived
+    assert dashboard.from_url("?symbol=SYM01&from=2024-06-04&to=2024-06-05&live=SYM01") == (
+        "SYM01", "2024-06-04", "2024-06-05", "SYM01")
+    assert dashboard.from_url("") == ("SYM00", FIRST_DAY, LAST_DAY, "SYM00")
+
+
+def _descendants(component: Any) -> list[Any]:
+    children = getattr(component, "children", None)
+    if not isinstance(children, list | tuple):
+        children = [children] if children is not None and not isinstance(children, str) else []
+    return [component, *(d for child in children for d in _descendants(child))]
+
+
 def test_the_candles_follow_the_live_symbol_picked(sources: DashboardSources) -> None:
     figure, _ = Dashboard(_on(sources, LAST_DAY)).candles(3, "SYM01")
     rows = sources.query("intraday_candles", symbols="SYM01", start=LAST_DAY, end=LAST_DAY).records()
