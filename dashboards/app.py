@@ -176,8 +176,9 @@ class Dashboard:
         the defaults)."""
         asked = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
         try:
-            symbol, start, end = self.sources.first_view()
-            live = asked.get("live") or self.sources.live_view()[0]
+            known = self.sources.symbols()
+            symbol, start, end = self.sources.first_view(known)
+            live = asked.get("live") or self.sources.live_view(symbols=known)[0]
         except OhlcvError:  # the charts' callbacks meet it too, and say it on the page
             return no_update, no_update, no_update, no_update
         return asked.get("symbol", symbol), asked.get("from", start), asked.get("to", end), live
@@ -188,9 +189,10 @@ class Dashboard:
         A query refused or unanswered (Athena, in a deployed stack) is the page's message, not a server error."""
         problem = ""
         try:
-            opening, start, end = self.sources.first_view()
-            live = self.sources.live_view()[0]
-            options = [{"label": str(r[0]), "value": str(r[0])} for r in self.sources.symbols().rows]
+            known = self.sources.symbols()  # asked once a load: the pickers' and both first views'
+            opening, start, end = self.sources.first_view(known)
+            live = self.sources.live_view(symbols=known)[0]
+            options = [{"label": str(r[0]), "value": str(r[0])} for r in known.rows]
         except OhlcvError as exc:
             today = self.sources.today()
             opening, live, options, problem = None, None, [], f"The symbols could not be read: {exc}"

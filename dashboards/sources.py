@@ -77,22 +77,24 @@ class DashboardSources:
         result = self._athena.query(query.sql, ["1970-01-01", self.today().isoformat()])
         return Table(result.columns, result.rows)
 
-    def first_view(self) -> tuple[str | None, str, str]:
+    def first_view(self, symbols: Table | None = None) -> tuple[str | None, str, str]:
         """What the page opens on: the symbol with the most days of volume (then of bars; every chart
-        has data for it when any symbol's would), and its last FIRST_VIEW_DAYS (ending today when there is none)."""
-        known = self.symbols().records()
+        has data for it when any symbol's would), and its last FIRST_VIEW_DAYS (ending today when there is
+        none). `symbols`: the `symbols()` the caller already has, not asked again."""
+        known = (symbols if symbols is not None else self.symbols()).records()
         if not known:
             return None, (self.today() - timedelta(days=FIRST_VIEW_DAYS - 1)).isoformat(), self.today().isoformat()
         best = max(known, key=lambda r: (r["days_with_volume"], r["days"]))  # ties: the first by name
         first, end = date.fromisoformat(str(best["first_day"])), date.fromisoformat(str(best["last_day"]))
         return str(best["symbol"]), max(first, end - timedelta(days=FIRST_VIEW_DAYS - 1)).isoformat(), end.isoformat()
 
-    def live_view(self, symbol: str | None = None) -> tuple[str | None, str, str]:
+    def live_view(self, symbol: str | None = None, symbols: Table | None = None) -> tuple[str | None, str, str]:
         """What the live chart shows: the symbol (given, else the one whose daily bars reach the newest day:
         the streamed day, which compaction rolls up within minutes; ties go to the first by name) and the
         days to read, from that symbol's newest day of daily bars to today when that is at most a day back
-        (a new day's first minutes come before compaction rolls them up), else that day alone."""
-        known = self.symbols().records()
+        (a new day's first minutes come before compaction rolls them up), else that day alone. `symbols`: as
+        for first_view."""
+        known = (symbols if symbols is not None else self.symbols()).records()
         today = self.today()
         if symbol is None:
             if not known:

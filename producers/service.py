@@ -96,7 +96,7 @@ class _Batches:
         await self._settle(self._in_flight - 1)
         self._tasks.add(asyncio.create_task(self._send_one(records, [t for times, _ in held for t in times])))
 
-    def _record(self, record: bytes, times: list[int], streamed: bool = True) -> list[bytes] | None:
+    def _record(self, record: bytes, times: list[int], streamed: bool) -> list[bytes] | None:
         self._held.append((times, streamed))
         self._stats.records_made += 1
         return self._builder.add(record)
@@ -105,14 +105,16 @@ class _Batches:
         """Take one envelope; return the batch that had to close to make room for it, if any (the
         caller sends it: every quote goes through here, so only a closed batch costs an await)."""
         envelope, received_ms, hour, streamed = item
-        if self._packer is None or hour is None:
+        if self._packer is None:
             return self._record(envelope, [received_ms], streamed)
+        # What the packer gives back is this envelope alone (no hour) or a pack of streamed frames that
+        # closed for it (it has an hour: a streamed frame too), so it is as streamed as this one.
         ready = self._packer.add(envelope, hour, received_ms)
-        return None if ready is None else self._record(*ready)
+        return None if ready is None else self._record(*ready, streamed)
 
     async def flush(self) -> None:
         for packed in self._packer.take() if self._packer is not None else []:
-            if closed := self._record(*packed):
+            if closed := self._record(*packed, streamed=True):  # (a pack holds streamed frames only)
                 await self.send(closed)
         await self.send(self._builder.take())
         await self._settle(0)

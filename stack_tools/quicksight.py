@@ -249,9 +249,10 @@ def _control(sheet: str, parameter: str) -> dict[str, Any]:
     return {"DateTimePicker": common} if is_day(parameter) else {"TextField": common}
 
 
-def _declaration(parameter: str, queries: Mapping[str, NamedQuery]) -> dict[str, Any]:
+def _declaration(parameter: str, used: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The analysis's parameter, mapped onto each dataset's of its name (`used`: dataset -> parameters)."""
     mapped = [{"DataSetIdentifier": name, "DataSetParameterName": parameter}
-              for name, window in datasets().items() if parameter in dataset_parameters(queries[name], window)]
+              for name, parameters in used.items() if parameter in parameters]
     if is_day(parameter):
         return {"DateTimeParameterDeclaration": {
             "Name": parameter, "TimeGranularity": "DAY",
@@ -278,7 +279,7 @@ def definition(queries: Mapping[str, NamedQuery], columns: Mapping[str, Sequence
         "DataSetIdentifierDeclarations": [{"Identifier": name, "DataSetArn": {"Fn::GetAtt": [logical_id(name),
                                                                                              "Arn"]}}
                                           for name in datasets()],
-        "ParameterDeclarations": [_declaration(p, queries) for p in parameters],
+        "ParameterDeclarations": [_declaration(p, used) for p in parameters],
         "Sheets": sheets,
     }
 

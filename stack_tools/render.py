@@ -66,6 +66,11 @@ class Sources:
     def named_queries(self) -> Mapping[str, NamedQuery]:
         return named_queries(self.sql / "queries")
 
+    def views(self) -> dict[str, tuple[Path, str]]:
+        """Each view of sql/views/ by name: its file and its text."""
+        return {path.stem: (path, path.read_text(encoding="utf-8"))
+                for path in sorted((self.sql / "views").glob("*.sql"))}
+
 
 def _camel(name: str) -> str:
     return "".join(word[:1].upper() + word[1:] for word in name.split("_"))
@@ -121,8 +126,7 @@ def queries(sources: Sources) -> dict[str, Any]:
 def views(sources: Sources) -> dict[str, Any]:
     known = [t.name for t in sources.tables]
     out = {}
-    for path in sorted((sources.sql / "views").glob("*.sql")):
-        text = path.read_text(encoding="utf-8")
+    for path, text in sources.views().values():
         create = sqlglot.parse_one(text, read="athena")
         if not isinstance(create, exp.Create):
             raise ConfigError(f"{path}: a file in sql/views/ holds one CREATE OR REPLACE VIEW")
@@ -164,7 +168,7 @@ def ruleset(sources: Sources) -> dict[str, Any]:
 def quicksight(sources: Sources) -> dict[str, Any]:
     named = sources.named_queries()
     chosen = {name: named[name] for name in qs.datasets()}
-    views = {path.stem: path.read_text(encoding="utf-8") for path in sorted((sources.sql / "views").glob("*.sql"))}
+    views = {name: text for name, (_, text) in sources.views().items()}
     columns = {name: qs.output_columns(q, sources.tables, views) for name, q in chosen.items()}
     return qs.resources(chosen, columns)
 

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.errors import ConfigError
 from ohlcv_core.keys import LIVE_PREFIX
+from ohlcv_core.limits import MIB
 from stack_tools.intrinsics import Intrinsics, load_template
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "cloudformation" / "template.yaml"
@@ -80,8 +81,6 @@ class DeliveryStreamSettings:
     backup: S3Target | None = None
 
 
-MB = 1024 * 1024
-
 
 def firehose_refuses(s: DeliveryStreamSettings) -> str | None:
     """Why CreateDeliveryStream would refuse these settings (None: it would not), for the limits the
@@ -89,16 +88,16 @@ def firehose_refuses(s: DeliveryStreamSettings) -> str | None:
     (which is why zero buffering needs a stream without it)."""
     d = s.destination
     checks = [
-        (1 * MB <= d.buffer_size_bytes <= 128 * MB, "BufferingHints.SizeInMBs must be 1-128"),
+        (1 * MIB <= d.buffer_size_bytes <= 128 * MIB, "BufferingHints.SizeInMBs must be 1-128"),
         (0 <= d.buffer_interval_s <= 900, "BufferingHints.IntervalInSeconds must be 0-900"),
-        (not s.dynamic_partitioning or d.buffer_size_bytes >= 64 * MB,
+        (not s.dynamic_partitioning or d.buffer_size_bytes >= 64 * MIB,
          "dynamic partitioning needs BufferingHints.SizeInMBs of 64 at least"),
         (not s.dynamic_partitioning or d.buffer_interval_s >= 60,
          "dynamic partitioning needs BufferingHints.IntervalInSeconds of 60 at least (no zero buffering)"),
         (not s.dynamic_partitioning or bool(d.error_prefix), "dynamic partitioning needs an ErrorOutputPrefix"),
         ("!{" not in d.prefix or "!{firehose:error-output-type}" in d.error_prefix,
          "a Prefix with expressions needs an ErrorOutputPrefix with !{firehose:error-output-type}"),
-        (s.processor is None or int(0.2 * MB) <= s.processor_buffer_bytes <= 3 * MB,
+        (s.processor is None or int(0.2 * MIB) <= s.processor_buffer_bytes <= 3 * MIB,
          "the processor's BufferSizeInMBs must be 0.2-3"),
         (s.processor is None or 0 <= s.processor_buffer_interval_s <= 900,
          "the processor's BufferIntervalInSeconds must be 0-900"),

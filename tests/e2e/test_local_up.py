@@ -7,7 +7,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,9 @@ from ohlcv_cli.main import main
 from ohlcv_core.config import DEFAULT_REGION
 from ohlcv_core.envelope import encode_envelope
 from producers.aws import firehose_client
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _wait_for(condition: Any, what: str, timeout_s: float = 120.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _status(port: int) -> dict[str, Any] | None:
@@ -50,7 +40,7 @@ def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path, capsys: 
                                 "--parameter", "QualityAfterCompaction=false"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: _status(port), "the local stack's endpoint")
+        wait_for(lambda: _status(port), "the local stack's endpoint", 120.0, every_s=0.2)
         # GIVEN records it accepted
         start = 1_692_888_600
         frames = [orjson.dumps({"event": "price", "symbol": "AAPL", "exchange": "NASDAQ", "timestamp": start + 5 * i,
@@ -68,8 +58,8 @@ def test_ctrl_c_while_spark_runs_still_stops_gracefully(tmp_path: Path, capsys: 
         assert "glue jobs: ohlcv-local-check-quality, ohlcv-local-compact-bars" in shown
         # WHEN Ctrl-C: intake closes and the accepted records go through to compaction, on Spark ...
         process.send_signal(signal.SIGINT)
-        _wait_for(lambda: any(r["state"] == "RUNNING" for r in (_status(port) or {}).get("glue", {}).get("runs", [])),
-                  "a compaction run on Spark")
+        wait_for(lambda: any(r["state"] == "RUNNING" for r in (_status(port) or {}).get("glue", {}).get("runs", [])),
+                 "a compaction run on Spark", 120.0, every_s=0.2)
         # ... and Ctrl-C again while Spark runs
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=300)

@@ -22,6 +22,7 @@ from producers.firehose_sink import FirehoseSink
 from producers.hot_path import HotPathCopy
 from producers.service import run_producer
 from producers.twelvedata_ws import ReceivedFrame
+from tests.waiting import wait_for
 
 QUOTES = 30
 HOT_PATH = {"LivePath": "true"}
@@ -54,15 +55,6 @@ async def _quotes(minute_s: int) -> AsyncIterator[ReceivedFrame]:
         yield ReceivedFrame(int(time.time() * 1000), orjson.dumps(frame).decode())
 
 
-def _wait_for(condition: Any, timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError("not within the wait")
-
-
 def test_a_quote_is_live_before_the_raw_zone_has_it_and_counted_once_after(stack: LocalStack) -> None:
     live = stack.live_stream_settings
     assert live is not None and live.destination.buffer_interval_s == 0
@@ -75,7 +67,7 @@ def test_a_quote_is_live_before_the_raw_zone_has_it_and_counted_once_after(stack
     hot_path.close()
     assert hot_path.stats.records_sent > 0 and hot_path.stats.records_dropped == 0
     # WHEN the hot path has delivered: the minute is in the live view, the raw zone has nothing yet
-    before = _wait_for(lambda: stack.athena.query(MINUTE).rows)
+    before = wait_for(lambda: stack.athena.query(MINUTE).rows, "the minute in bars_1m_live", 20.0)
     seconds = time.monotonic() - received
     assert _objects(stack, LIVE_PREFIX) and not _objects(stack, RAW_PREFIX)
     assert seconds < 10, f"the hot path took {seconds:.1f} s"

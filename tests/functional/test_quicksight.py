@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -23,11 +22,12 @@ from ohlcv_core.catalog import TABLES
 from stack_tools import quicksight as qs
 from stack_tools.charts import CHARTS, SHEETS, Window
 from stack_tools.queries import named_query
+from stack_tools.render import Sources
 from stack_tools.template import StackTemplate
 
 LAST_DAY = "2024-06-05"
 DATASETS = {name: (named_query(name), window) for name, window in qs.datasets().items()}
-VIEWS = {p.stem: p.read_text(encoding="utf-8") for p in (Path(qs.__file__).parents[1] / "sql" / "views").glob("*.sql")}
+VIEWS = {name: text for name, (_, text) in Sources().views().items()}
 # What a user picks on the sheets: SYM00 over the lake's three days, quality runs of the last month
 PICKED = {"symbols": "SYM00", "firstDay": FIRST_DAY, "lastDay": LAST_DAY, "today": LAST_DAY,
           "qualityFrom": "2024-05-06"}

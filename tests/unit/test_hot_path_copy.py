@@ -3,12 +3,22 @@ not take is counted, whatever the reason (a full queue, a refused record, an unr
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
+import orjson
+import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from ohlcv_core.envelope import decode_envelopes
+from producers.firehose_sink import FirehoseSink
 from producers.hot_path import HotPathCopy
+from producers.replay import ReceivedRest
+from producers.service import run_producer
+from producers.twelvedata_ws import ReceivedFrame
+from tests.fixtures import load_text
 
 
 class Firehose:
@@ -97,3 +107,30 @@ def test_what_is_left_at_a_stop_is_counted() -> None:
     copy.close(timeout_s=0.2)  # the first call is still held: the rest never go
     release.set()
     assert copy.stats.records_dropped == 4
+
+
+async def _feed() -> AsyncIterator[ReceivedFrame | ReceivedRest]:
+    """Streamed quotes of two UTC hours, and a REST time_series answer between them."""
+    for i in range(6):
+        if i == 3:
+            yield ReceivedRest(1_700_000_000_000, load_text("twelvedata/rest-time-series-1min-aapl.json"),
+                               {"symbol": "AAPL", "interval": "1min"})
+        frame = {"event": "price", "symbol": "AAPL", "timestamp": 1_700_000_000 + 1_800 * i, "price": 100.0 + i}
+        yield ReceivedFrame(1_700_000_000_000 + i, orjson.dumps(frame).decode())
+
+
+@pytest.mark.parametrize("pack_bytes", [0, 4096], ids=["one frame a record", "packed by hour"])
+def test_the_hot_path_copies_the_streamed_quotes_and_no_rest_bar(pack_bytes: int) -> None:
+    record_path, hot = Firehose(), Firehose()
+    copy = HotPathCopy(cast(Any, hot), "live", linger_s=LINGER_S).start()
+    asyncio.run(run_producer(_feed(), FirehoseSink(cast(Any, record_path), "prices"), pack_bytes=pack_bytes,
+                             linger_s=0.01, hot_path=copy))
+    copy.close()
+
+    def sources(records: list[bytes]) -> list[str]:
+        return sorted(e["source"] for data in records for e in decode_envelopes(data))
+
+    assert sources(hot.taken) == ["twelvedata.ws"] * 6
+    rest = sources(record_path.taken).count("twelvedata.rest.time_series")
+    assert rest > 0 and sources(record_path.taken) == sorted(["twelvedata.ws"] * 6 + ["twelvedata.rest.time_series"]
+                                                             * rest)
