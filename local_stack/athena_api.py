@@ -30,7 +30,9 @@ TARGET_PREFIX = "AmazonAthena."
 MAX_RESULTS = 1000
 _TYPES = {"VARCHAR": "varchar", "BIGINT": "bigint", "INTEGER": "integer", "DOUBLE": "double", "BOOLEAN": "boolean",
           "DATE": "date", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
-          "FLOAT": "real", "SMALLINT": "smallint", "TINYINT": "tinyint", "HUGEINT": "decimal"}
+          "FLOAT": "real", "SMALLINT": "smallint", "TINYINT": "tinyint",
+          # the engine's count_if and sum of integers, which are Athena's bigint
+          "HUGEINT": "bigint"}
 
 
 def athena_type(duck_type: str) -> str:

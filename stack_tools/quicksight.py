@@ -45,8 +45,8 @@ REFERENCE_DAY = date(2024, 12, 31)
 # the live sheet has minutes on the stack's first day
 FIRST_STREAMED: dict[str, Any] = {"Fn::Select": [0, {"Fn::Split": [":", {"Fn::Select": [
     0, {"Fn::Split": [",", {"Ref": "ProducerSymbols"}]}]}]}]}
-# (HUGEINT: the local engine's count_if, which Athena's gives as a BIGINT)
-_TYPES = {"VARCHAR": "STRING", "BIGINT": "INTEGER", "HUGEINT": "INTEGER", "INTEGER": "INTEGER", "DOUBLE": "DECIMAL",
+# Athena's types (as sqlglot or GetQueryResults name them, in any case) -> QuickSight's
+_TYPES = {"VARCHAR": "STRING", "BIGINT": "INTEGER", "INTEGER": "INTEGER", "DOUBLE": "DECIMAL",
           "DECIMAL": "DECIMAL", "TIMESTAMP": "DATETIME", "DATE": "DATETIME", "BOOLEAN": "BOOLEAN"}
 
 DATABASE = '"${GlueDatabase}"'  # the stack's database, written in by Fn::Sub
@@ -89,7 +89,7 @@ def dataset_sql(query: NamedQuery, window: Window) -> str:
 
 
 def input_columns(columns: Sequence[str], types: Sequence[str]) -> list[dict[str, Any]]:
-    return [{"Name": name, "Type": _TYPES.get(kind.split("(")[0], "STRING")}
+    return [{"Name": name, "Type": _TYPES.get(kind.split("(")[0].upper(), "STRING")}
             for name, kind in zip(columns, types, strict=True)]
 
 

@@ -87,3 +87,15 @@ def test_a_statement_the_engine_refuses_fails_with_its_reason(tmp_path: Path) ->
     execution = _ended(api, {"QueryString": "SELECT nope FROM raw_prices"})
     assert execution["Status"]["State"] == "FAILED" and "nope" in execution["Status"]["StateChangeReason"]
     api.close()
+
+
+def test_counts_and_integer_sums_are_athenas_bigint(tmp_path: Path) -> None:
+    """The engine makes count_if and a sum of integers 128-bit; Athena types them bigint, and a client
+    reads them as whole numbers (the dashboard's "12 rules passed", not "12.0")."""
+    api = _api(tmp_path, cutoff=None)
+    execution = _ended(api, {"QueryString": "SELECT count_if(price > 0) AS n, sum(day_volume) AS v, "
+                                            "count(*) AS c FROM raw_prices"})
+    info = api.get_query_results({"QueryExecutionId": execution["QueryExecutionId"]})["ResultSet"][
+        "ResultSetMetadata"]["ColumnInfo"]
+    assert [c["Type"] for c in info] == ["bigint", "bigint", "bigint"]
+    api.close()

@@ -17,6 +17,7 @@ from botocore.validate import validate_parameters
 
 from benchmarks.sql import FIRST_DAY, lake_locations, publish_curated, write_raw
 from lake_sql.athena import LocalAthena
+from local_stack.athena_api import athena_type
 from local_stack.s3 import LocalS3
 from ohlcv_core.catalog import TABLES
 from stack_tools import quicksight as qs
@@ -49,10 +50,12 @@ def _bound(query_parameters: tuple[str, ...], window: Window) -> dict[str, str]:
 
 
 def test_each_datasets_columns_are_what_its_query_returns(athena: LocalAthena) -> None:
-    """The render infers the columns from the catalog's types and the views'; the engine is the judge."""
+    """The render infers the columns from the catalog's types and the views'; the engine, its types named
+    as the Athena stand-in names them, is the judge."""
     for name, (query, window) in DATASETS.items():
         result = athena.query(query.sql, query.bind(_bound(query.parameters, window)))
-        assert qs.output_columns(query, TABLES, VIEWS) == qs.input_columns(result.columns, result.types), name
+        athena_types = [athena_type(t) for t in result.types]  # as Athena's GetQueryResults would name them
+        assert qs.output_columns(query, TABLES, VIEWS) == qs.input_columns(result.columns, athena_types), name
     body = StackTemplate().body
     deployed = {lid: r for lid, r in body["Resources"].items() if r["Type"].startswith("AWS::QuickSight::")}
     assert {r["Condition"] for r in deployed.values()} == {qs.CONDITION}
